@@ -1,0 +1,1 @@
+// SmeltConvert: see docs/ARCHITECTURE.md.

@@ -1,0 +1,3 @@
+// SmeltEval: see docs/ARCHITECTURE.md.
+import COpenBLAS
+import CZstd

@@ -1,0 +1,1 @@
+// SmeltLicense: see docs/ARCHITECTURE.md.

@@ -1,0 +1,1 @@
+// SmeltModel: see docs/ARCHITECTURE.md.

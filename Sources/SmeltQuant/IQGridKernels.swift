@@ -1,0 +1,2 @@
+/// Kernels for the codebook ("iq") types built on ggml's grids.
+let iqGridKernels: [any QuantType.Type] = []

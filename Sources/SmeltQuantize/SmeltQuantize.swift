@@ -1,0 +1,1 @@
+// SmeltQuantize: see docs/ARCHITECTURE.md.

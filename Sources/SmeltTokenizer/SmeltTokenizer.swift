@@ -1,0 +1,1 @@
+// SmeltTokenizer: see docs/ARCHITECTURE.md.

@@ -1,0 +1,15 @@
+import ArgumentParser
+import SmeltFormats
+
+/// The `smelt` command: parses arguments and calls the libraries.
+@main
+struct Smelt: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "smelt",
+        abstract: "Convert, quantize and evaluate LLM checkpoints (GGUF / safetensors).",
+        version: SmeltVersion.string,
+        subcommands: allSubcommands)
+}
+
+/// The subcommands, one file each in this folder.
+let allSubcommands: [ParsableCommand.Type] = []

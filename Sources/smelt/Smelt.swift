@@ -12,4 +12,6 @@ struct Smelt: ParsableCommand {
 }
 
 /// The subcommands, one file each in this folder.
-let allSubcommands: [ParsableCommand.Type] = []
+let allSubcommands: [ParsableCommand.Type] = [
+    InspectCommand.self,
+]

@@ -1,0 +1,186 @@
+import Foundation
+
+/// One tensor's entry in a GGUF file.
+public struct GGUFTensorInfo: Equatable, Sendable {
+    public let name: String
+    /// Dimensions in ggml order: `shape[0]` is the row length (ne0).
+    public let shape: [Int]
+    public let type: GGMLType
+    /// Offset of the data from the start of the data section.
+    public let offset: Int
+    /// Bytes of data (whole blocks).
+    public let byteCount: Int
+
+    public var elementCount: Int { shape.reduce(1, *) }
+    /// Row length (ne0) and number of rows (product of the other dimensions).
+    public var rowLength: Int { shape.first ?? 1 }
+    public var rowCount: Int { shape.dropFirst().reduce(1, *) }
+}
+
+/// The GGUF constants Smelt writes and accepts.
+public enum GGUF {
+    public static let magic: UInt32 = 0x4655_4747  // "GGUF" little-endian
+    public static let version: UInt32 = 3
+    public static let defaultAlignment = 32
+    public static let maxDimensions = 4  // GGML_MAX_DIMS
+
+    /// Bytes of a tensor of `shape` (ggml order) and `type`, checked for overflow
+    /// and for a row length that is a whole number of blocks.
+    public static func byteCount(shape: [Int], type: GGMLType) -> Int? {
+        guard let ne0 = shape.first, ne0 % type.blockSize == 0 else { return shape.isEmpty ? type.bytesPerBlock : nil }
+        var n = ne0 / type.blockSize * type.bytesPerBlock
+        for d in shape.dropFirst() {
+            let (r, o) = n.multipliedReportingOverflow(by: d)
+            if o { return nil }
+            n = r
+        }
+        return n
+    }
+
+    @inline(__always) static func pad(_ x: Int, _ a: Int) -> Int { (x + a - 1) / a * a }
+}
+
+/// A GGUF file, memory-mapped. Parsing validates every count, length, type,
+/// dimension, offset and size against the file before trusting it; tensor
+/// data is only touched when asked for.
+public final class GGUFFile: @unchecked Sendable {
+    public let url: URL
+    public let version: UInt32
+    public let metadata: GGUFMetadata
+    public let tensors: [GGUFTensorInfo]
+    public let alignment: Int
+    /// Absolute file offset of the data section.
+    public let dataOffset: Int
+    private let map: MappedFile
+    private let byName: [String: Int]
+
+    public init(url: URL) throws {
+        self.url = url
+        map = try MappedFile(url: url)
+        var r = ByteReader(map.bytes, what: url.path)
+        let magic = try r.read(UInt32.self, "magic")
+        guard magic == GGUF.magic else {
+            throw SmeltError("\(url.path): not a GGUF file (magic \(String(format: "0x%08x", magic)))")
+        }
+        version = try r.read(UInt32.self, "version")
+        guard version == 2 || version == 3 else {
+            throw SmeltError("\(url.path): unsupported GGUF version \(version) (Smelt reads versions 2 and 3)")
+        }
+        let nTensors = try r.read(UInt64.self, "tensor count")
+        let nKV = try r.read(UInt64.self, "metadata count")
+        // Each key/value takes at least 8 (key length) + 4 (type) + 1 bytes, each tensor info 8+4+8+4+8.
+        guard nKV <= UInt64(r.remaining / 13) else { throw r.fail("truncated or corrupt: metadata count \(nKV) cannot fit in the file") }
+        guard nTensors <= UInt64(r.remaining / 32) else { throw r.fail("truncated or corrupt: tensor count \(nTensors) cannot fit in the file") }
+
+        var md = GGUFMetadata()
+        for k in 0..<Int(nKV) {
+            let key = try r.readString("key of metadata entry \(k)")
+            guard md[key] == nil else { throw r.fail("duplicate metadata key '\(key)'") }
+            let rawType = try r.read(UInt32.self, "type of '\(key)'")
+            guard let t = GGUFValueType(rawValue: rawType) else { throw r.fail("metadata '\(key)' has unknown value type \(rawType)") }
+            md[key] = try GGUFFile.readValue(&r, type: t, key: key, depth: 0)
+        }
+        metadata = md
+
+        var align = GGUF.defaultAlignment
+        if let a = md["general.alignment"] {
+            guard case let .uint32(v) = a, v > 0, v & (v - 1) == 0 else {
+                throw SmeltError("\(url.path): general.alignment must be a power-of-two uint32, found \(a)")
+            }
+            align = Int(v)
+        }
+        alignment = align
+
+        var infos: [GGUFTensorInfo] = []
+        infos.reserveCapacity(Int(nTensors))
+        var names: [String: Int] = [:]
+        for k in 0..<Int(nTensors) {
+            let name = try r.readString("name of tensor \(k)")
+            guard names[name] == nil else { throw r.fail("duplicate tensor name '\(name)'") }
+            let nDims = try r.read(UInt32.self, "dimension count of '\(name)'")
+            guard nDims >= 1, nDims <= UInt32(GGUF.maxDimensions) else {
+                throw r.fail("tensor '\(name)' has \(nDims) dimensions (1 to \(GGUF.maxDimensions) allowed)")
+            }
+            var shape: [Int] = []
+            for d in 0..<Int(nDims) {
+                let v = try r.read(UInt64.self, "dimension \(d) of '\(name)'")
+                guard v <= UInt64(Int32.max) * 1024 else { throw r.fail("tensor '\(name)' dimension \(d) is \(v)") }
+                shape.append(Int(v))
+            }
+            let rawType = try r.read(UInt32.self, "type of '\(name)'")
+            guard let type = GGMLType(rawValue: rawType) else { throw r.fail("tensor '\(name)' has unknown ggml type \(rawType)") }
+            guard let bytes = GGUF.byteCount(shape: shape, type: type) else {
+                throw r.fail("tensor '\(name)': shape \(shape) does not fit type \(type) (row length must be a multiple of \(type.blockSize)) or overflows")
+            }
+            let off = try r.read(UInt64.self, "offset of '\(name)'")
+            guard off <= UInt64(Int.max / 2), Int(off) % align == 0 else {
+                throw r.fail("tensor '\(name)' offset \(off) is not a multiple of the alignment \(align)")
+            }
+            names[name] = infos.count
+            infos.append(GGUFTensorInfo(name: name, shape: shape, type: type, offset: Int(off), byteCount: bytes))
+        }
+        dataOffset = GGUF.pad(r.pos, align)
+        let dataSize = map.count - min(dataOffset, map.count)
+        for t in infos {
+            let (end, o) = t.offset.addingReportingOverflow(t.byteCount)
+            guard !o, end <= dataSize else {
+                throw SmeltError("\(url.path): tensor '\(t.name)' (\(t.byteCount) bytes at data offset \(t.offset)) extends past the end of the file (data section has \(dataSize) bytes)")
+            }
+        }
+        // Overlapping tensors are corrupt.
+        let sorted = infos.sorted { $0.offset < $1.offset }
+        for (a, b) in zip(sorted, sorted.dropFirst()) where a.offset + a.byteCount > b.offset {
+            throw SmeltError("\(url.path): tensors '\(a.name)' and '\(b.name)' overlap")
+        }
+        tensors = infos
+        byName = names
+    }
+
+    static func readValue(_ r: inout ByteReader, type: GGUFValueType, key: String, depth: Int) throws -> GGUFValue {
+        switch type {
+        case .uint8: return .uint8(try r.read(UInt8.self, key))
+        case .int8: return .int8(try r.read(Int8.self, key))
+        case .uint16: return .uint16(try r.read(UInt16.self, key))
+        case .int16: return .int16(try r.read(Int16.self, key))
+        case .uint32: return .uint32(try r.read(UInt32.self, key))
+        case .int32: return .int32(try r.read(Int32.self, key))
+        case .float32: return .float32(Float(bitPattern: try r.read(UInt32.self, key)))
+        case .float64: return .float64(Double(bitPattern: try r.read(UInt64.self, key)))
+        case .uint64: return .uint64(try r.read(UInt64.self, key))
+        case .int64: return .int64(try r.read(Int64.self, key))
+        case .bool:
+            let b = try r.read(UInt8.self, key)
+            guard b <= 1 else { throw r.fail("metadata '\(key)': bool value \(b)") }
+            return .bool(b == 1)
+        case .string: return .string(try r.readString("value of '\(key)'"))
+        case .array:
+            guard depth < 8 else { throw r.fail("metadata '\(key)': arrays nested too deeply") }
+            let rawType = try r.read(UInt32.self, "array type of '\(key)'")
+            guard let et = GGUFValueType(rawValue: rawType) else { throw r.fail("metadata '\(key)': unknown array element type \(rawType)") }
+            let n = try r.read(UInt64.self, "array length of '\(key)'")
+            guard n <= UInt64(r.remaining / et.minimumSize) else {
+                throw r.fail("metadata '\(key)': array of \(n) \(et.name) values cannot fit in the \(r.remaining) bytes left")
+            }
+            var items: [GGUFValue] = []
+            items.reserveCapacity(Int(n))
+            for _ in 0..<Int(n) { items.append(try readValue(&r, type: et, key: key, depth: depth + 1)) }
+            return .array(et, items)
+        }
+    }
+
+    /// The tensor named `name`, if present.
+    public func tensor(named name: String) -> GGUFTensorInfo? { byName[name].map { tensors[$0] } }
+
+    /// The bytes of a tensor (memory-mapped; valid while this file is alive).
+    public func data(for t: GGUFTensorInfo) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: map.bytes[(dataOffset + t.offset)..<(dataOffset + t.offset + t.byteCount)])
+    }
+
+    /// Releases the pages of a tensor once it has been processed (streaming).
+    public func dropPages(for t: GGUFTensorInfo) {
+        map.dropPages((dataOffset + t.offset)..<(dataOffset + t.offset + t.byteCount))
+    }
+
+    /// Absolute file offset of a tensor's data.
+    public func fileOffset(of t: GGUFTensorInfo) -> Int { dataOffset + t.offset }
+}

@@ -1,0 +1,147 @@
+import Foundation
+
+/// What the writer needs to know of a tensor before its data arrives.
+public struct GGUFTensorDescriptor: Equatable, Sendable {
+    public let name: String
+    /// ggml order (`shape[0]` is the row length).
+    public let shape: [Int]
+    public let type: GGMLType
+    public init(name: String, shape: [Int], type: GGMLType) {
+        self.name = name; self.shape = shape; self.type = type
+    }
+    public var byteCount: Int? { GGUF.byteCount(shape: shape, type: type) }
+}
+
+/// Streams a GGUF v3 file: the header (metadata and tensor infos, with offsets
+/// laid out as ggml does: each tensor padded to the alignment) is written first,
+/// then tensor data in descriptor order, in chunks of any size. The file appears
+/// under its name only when `finish()` succeeds.
+public final class GGUFWriter {
+    public let descriptors: [GGUFTensorDescriptor]
+    public let alignment: Int
+    private let out: OutputFile
+    private let sizes: [Int]
+    private var current = 0       // index of the tensor being written
+    private var writtenInCurrent = 0
+
+    public init(url: URL, metadata: GGUFMetadata, tensors: [GGUFTensorDescriptor]) throws {
+        var align = GGUF.defaultAlignment
+        if let a = metadata["general.alignment"] {
+            guard case let .uint32(v) = a, v > 0, v & (v - 1) == 0 else {
+                throw SmeltError("general.alignment must be a power-of-two uint32, got \(a)")
+            }
+            align = Int(v)
+        }
+        alignment = align
+        descriptors = tensors
+        var seen = Set<String>()
+        var sizes: [Int] = []
+        for t in tensors {
+            guard seen.insert(t.name).inserted else { throw SmeltError("duplicate tensor name '\(t.name)'") }
+            guard !t.shape.isEmpty, t.shape.count <= GGUF.maxDimensions, t.shape.allSatisfy({ $0 >= 0 }) else {
+                throw SmeltError("tensor '\(t.name)': bad shape \(t.shape)")
+            }
+            guard let n = t.byteCount else {
+                throw SmeltError("tensor '\(t.name)': row length \(t.shape[0]) is not a multiple of \(t.type)'s block size \(t.type.blockSize)")
+            }
+            sizes.append(n)
+        }
+        self.sizes = sizes
+        for (k, v) in metadata { try GGUFWriter.check(v, key: k) }
+        out = try OutputFile(url: url)
+
+        var h = ByteWriter()
+        h.u32(GGUF.magic); h.u32(GGUF.version)
+        h.u64(UInt64(tensors.count)); h.u64(UInt64(metadata.count))
+        for (k, v) in metadata {
+            h.string(k); h.u32(v.type.rawValue); h.value(v)
+        }
+        var offset = 0
+        for (t, n) in zip(tensors, sizes) {
+            h.string(t.name)
+            h.u32(UInt32(t.shape.count))
+            for d in t.shape { h.u64(UInt64(d)) }
+            h.u32(t.type.rawValue)
+            h.u64(UInt64(offset))
+            offset += GGUF.pad(n, align)
+        }
+        h.bytes.append(contentsOf: [UInt8](repeating: 0, count: GGUF.pad(h.bytes.count, align) - h.bytes.count))
+        try out.write(h.bytes)
+        try skipEmpty()
+    }
+
+    private static func check(_ v: GGUFValue, key: String) throws {
+        guard case let .array(t, items) = v else { return }
+        for e in items {
+            guard e.type == t else { throw SmeltError("metadata '\(key)': array of \(t.name) holds a \(e.type.name)") }
+            try check(e, key: key)
+        }
+    }
+
+    private func skipEmpty() throws {
+        while current < sizes.count, sizes[current] == 0 { current += 1 }
+    }
+
+    /// The tensor whose data is expected next, or nil when all are written.
+    public var nextTensor: GGUFTensorDescriptor? { current < descriptors.count ? descriptors[current] : nil }
+
+    /// Appends data of the current tensor; a tensor may arrive in several chunks
+    /// but a chunk never spans two tensors.
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        guard current < sizes.count else { throw SmeltError("GGUF writer: more tensor data than the \(sizes.count) tensors declared") }
+        let need = sizes[current] - writtenInCurrent
+        guard bytes.count <= need else {
+            throw SmeltError("GGUF writer: tensor '\(descriptors[current].name)' expects \(need) more bytes, got \(bytes.count)")
+        }
+        try out.write(bytes)
+        writtenInCurrent += bytes.count
+        if writtenInCurrent == sizes[current] {
+            try out.writeZeros(GGUF.pad(sizes[current], alignment) - sizes[current])
+            current += 1
+            writtenInCurrent = 0
+            try skipEmpty()
+        }
+    }
+    public func write(_ bytes: [UInt8]) throws { try bytes.withUnsafeBytes { try write($0) } }
+
+    /// Checks that every tensor was written and renames the file into place.
+    public func finish() throws {
+        guard current == sizes.count else {
+            out.abort()
+            throw SmeltError("GGUF writer: tensor '\(descriptors[current].name)' was not written")
+        }
+        try out.commit()
+    }
+
+    /// Discards the file.
+    public func abort() { out.abort() }
+}
+
+/// Little-endian serialisation into a byte array.
+struct ByteWriter {
+    var bytes: [UInt8] = []
+    mutating func u8(_ v: UInt8) { bytes.append(v) }
+    mutating func int<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
+    mutating func u32(_ v: UInt32) { int(v) }
+    mutating func u64(_ v: UInt64) { int(v) }
+    mutating func string(_ s: String) { let u = Array(s.utf8); u64(UInt64(u.count)); bytes.append(contentsOf: u) }
+    mutating func value(_ v: GGUFValue) {
+        switch v {
+        case let .uint8(x): int(x)
+        case let .int8(x): int(x)
+        case let .uint16(x): int(x)
+        case let .int16(x): int(x)
+        case let .uint32(x): int(x)
+        case let .int32(x): int(x)
+        case let .float32(x): int(x.bitPattern)
+        case let .bool(x): u8(x ? 1 : 0)
+        case let .string(s): string(s)
+        case let .uint64(x): int(x)
+        case let .int64(x): int(x)
+        case let .float64(x): int(x.bitPattern)
+        case let .array(t, a):
+            u32(t.rawValue); u64(UInt64(a.count))
+            for e in a { value(e) }
+        }
+    }
+}

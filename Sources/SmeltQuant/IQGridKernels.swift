@@ -1,2 +1,4 @@
 /// Kernels for the codebook ("iq") types built on ggml's grids.
-let iqGridKernels: [any QuantType.Type] = []
+let iqGridKernels: [any QuantType.Type] = [
+    IQ2_XXS.self,
+]

@@ -1,4 +1,6 @@
 /// Kernels for the codebook ("iq") types built on ggml's grids.
 let iqGridKernels: [any QuantType.Type] = [
     IQ2_XXS.self,
+    IQ2_XS.self,
+    IQ2_S.self,
 ]

@@ -3,4 +3,6 @@ let iqGridKernels: [any QuantType.Type] = [
     IQ2_XXS.self,
     IQ2_XS.self,
     IQ2_S.self,
+    IQ3_XXS.self,
+    IQ3_S.self,
 ]

@@ -1,0 +1,312 @@
+// Shared helpers of the codebook ("iq") kernels: ggml's rounding, the
+// quantization grids with their neighbour maps (iq2xs_init_impl /
+// iq3xs_init_impl in ggml-quants.c), the neighbour searches and make_qp_quants.
+// Everything here mirrors ggml's float arithmetic operation for operation
+// (same order, no fused multiply-add) so that results are bit-identical.
+
+/// ggml's super-block size.
+let iqQK = 256
+
+/// ggml `nearest_int`: round half to even through the 1.5·2^23 magic float.
+@inline(__always) func iqNearestInt(_ fval: Float) -> Int32 {
+    let val = fval + 12582912.0
+    return (Int32(bitPattern: val.bitPattern) & 0x007f_ffff) &- 0x0040_0000
+}
+
+/// C `MAX(a, b)` = `a > b ? a : b` (differs from Swift's `max` for ±0 and NaN).
+@inline(__always) func iqMax(_ a: Float, _ b: Float) -> Float { a > b ? a : b }
+
+/// C `MAX`/`MIN` on ints.
+@inline(__always) func iqClamp(_ v: Int32, _ lo: Int32, _ hi: Int32) -> Int32 {
+    let m = hi < v ? hi : v          // MIN(hi, v)
+    return lo > m ? lo : m           // MAX(lo, m)
+}
+
+@inline(__always) func iqLoadHalf(_ p: UnsafeRawPointer, _ offset: Int) -> Float {
+    Float(Float16(bitPattern: UInt16(littleEndian: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self))))
+}
+
+@inline(__always) func iqStoreHalf(_ p: UnsafeMutableRawPointer, _ offset: Int, _ f: Float) {
+    p.storeBytes(of: Float16(f).bitPattern.littleEndian, toByteOffset: offset, as: UInt16.self)
+}
+
+@inline(__always) func iqLoadU16(_ p: UnsafeRawPointer, _ offset: Int) -> UInt16 {
+    UInt16(littleEndian: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+}
+
+@inline(__always) func iqStoreU16(_ p: UnsafeMutableRawPointer, _ offset: Int, _ v: UInt16) {
+    p.storeBytes(of: v.littleEndian, toByteOffset: offset, as: UInt16.self)
+}
+
+@inline(__always) func iqLoadU32(_ p: UnsafeRawPointer, _ offset: Int) -> UInt32 {
+    UInt32(littleEndian: p.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+}
+
+@inline(__always) func iqStoreU32(_ p: UnsafeMutableRawPointer, _ offset: Int, _ v: UInt32) {
+    p.storeBytes(of: v.littleEndian, toByteOffset: offset, as: UInt32.self)
+}
+
+/// A codebook's grid as ggml's quantizers see it (each coordinate `2*level + 1`),
+/// the map from every packed level vector to its grid index (or, negated, to its
+/// neighbour list), and the neighbour lists. Immutable once built.
+struct IQGridTables: @unchecked Sendable {
+    /// `gridSize * dim` signed bytes (ggml's `kgrid_q2xs` / `kgrid_q3xs`).
+    let grid: UnsafePointer<Int8>
+    /// ggml's `kmap`: grid index, or `-(offset + 1)` into `neighbours`.
+    let map: UnsafePointer<Int32>
+    /// ggml's `kneighbors`: at each offset a count, then that many grid indices.
+    let neighbours: UnsafePointer<UInt16>
+    let gridSize: Int
+
+    /// The neighbour list of the off-grid level vector `u` (ggml's `kneighbors - kmap[u] - 1`).
+    @inline(__always) func neighbourList(_ u: Int) -> UnsafePointer<UInt16> {
+        neighbours + Int(-map[u] - 1)
+    }
+
+    /// Builds the grid and neighbour map as ggml's `iq2xs_init_impl` (dim 8,
+    /// 2 bits per level) or `iq3xs_init_impl` (dim 4, 3 bits per level) does.
+    /// Neighbours of an off-grid point are all grid points at the `nwant`
+    /// smallest distinct squared distances, ordered by (distance, index) —
+    /// exactly the prefix of ggml's qsort with its total-order comparator.
+    static func build(kgrid: [UInt16], dim: Int, bits: Int, nwant: Int) -> IQGridTables {
+        let gridSize = kgrid.count
+        let levelMask = (1 << bits) - 1
+        let kmapSize = dim == 8 ? 43692 : 4096
+        let grid = UnsafeMutablePointer<Int8>.allocate(capacity: gridSize * dim)
+        for k in 0..<gridSize {
+            for i in 0..<dim {
+                let l = (Int(kgrid[k]) >> (bits * i)) & levelMask
+                grid[dim * k + i] = Int8(2 * l + 1)
+            }
+        }
+        let map = UnsafeMutablePointer<Int32>.allocate(capacity: kmapSize)
+        map.initialize(repeating: -1, count: kmapSize)
+        for k in 0..<gridSize {
+            var index = 0
+            for i in 0..<dim { index |= ((Int(grid[dim * k + i]) - 1) / 2) << (bits * i) }
+            map[index] = Int32(k)
+        }
+        // Squared distance between two half level vectors (dim/2 coordinates each):
+        // d2(i, j) = half[lo(i)][lo(j)] + half[hi(i)][hi(j)].
+        let halfBits = bits * dim / 2
+        let halfCount = 1 << halfBits
+        var half = [Int32](repeating: 0, count: halfCount * halfCount)
+        for a in 0..<halfCount {
+            for b in 0..<halfCount {
+                var d: Int32 = 0
+                for c in 0..<(dim / 2) {
+                    let la = (a >> (bits * c)) & levelMask, lb = (b >> (bits * c)) & levelMask
+                    let diff = Int32(2 * (la - lb))
+                    d += diff * diff
+                }
+                half[a * halfCount + b] = d
+            }
+        }
+        let halfMask = halfCount - 1
+        var gridLo = [Int](repeating: 0, count: gridSize), gridHi = [Int](repeating: 0, count: gridSize)
+        for j in 0..<gridSize {
+            gridLo[j] = Int(kgrid[j]) & halfMask
+            gridHi[j] = Int(kgrid[j]) >> halfBits
+        }
+        var list: [UInt16] = []
+        list.reserveCapacity(kmapSize * 8)
+        var dist = [Int32](repeating: 0, count: gridSize)
+        var mins = [Int32](repeating: 0, count: nwant)
+        half.withUnsafeBufferPointer { hp in
+            let h = hp.baseAddress!
+            for i in 0..<kmapSize where map[i] < 0 {
+                let rowLo = h + (i & halfMask) * halfCount, rowHi = h + (i >> halfBits) * halfCount
+                // The nwant smallest distinct distances, ascending.
+                var nmins = 0
+                for j in 0..<gridSize {
+                    let d = rowLo[gridLo[j]] + rowHi[gridHi[j]]
+                    dist[j] = d
+                    var p = 0
+                    while p < nmins && mins[p] < d { p += 1 }
+                    if p < nmins && mins[p] == d { continue }
+                    if p >= nwant { continue }
+                    var q = min(nmins, nwant - 1)
+                    while q > p { mins[q] = mins[q - 1]; q -= 1 }
+                    mins[p] = d
+                    if nmins < nwant { nmins += 1 }
+                }
+                let start = list.count
+                map[i] = -Int32(start + 1)
+                list.append(0)
+                for m in 0..<nmins {
+                    let d = mins[m]
+                    for j in 0..<gridSize where dist[j] == d { list.append(UInt16(j)) }
+                }
+                list[start] = UInt16(list.count - start - 1)
+            }
+        }
+        let neighbours = UnsafeMutablePointer<UInt16>.allocate(capacity: list.count)
+        neighbours.initialize(from: list, count: list.count)
+        return IQGridTables(grid: grid, map: map, neighbours: neighbours, gridSize: gridSize)
+    }
+
+    /// iq2_xxs: `kgrid_2bit_256`, 2 distances.
+    static let iq2xxs = build(kgrid: IQKGrids.kgrid2bit256, dim: 8, bits: 2, nwant: 2)
+    /// iq2_xs: `kgrid_2bit_512`, 2 distances.
+    static let iq2xs = build(kgrid: IQKGrids.kgrid2bit512, dim: 8, bits: 2, nwant: 2)
+    /// iq2_s: `kgrid_2bit_1024`, 1 distance.
+    static let iq2s = build(kgrid: IQKGrids.kgrid2bit1024, dim: 8, bits: 2, nwant: 1)
+    /// iq1_s and iq1_m (shared, as in ggml): `kgrid_1bit_2048`, 3 distances.
+    static let iq1 = build(kgrid: IQKGrids.kgrid1bit2048, dim: 8, bits: 2, nwant: 3)
+    /// iq3_xxs: `kgrid_256`, 2 distances.
+    static let iq3xxs = build(kgrid: IQKGrids.kgrid3bit256, dim: 4, bits: 3, nwant: 2)
+    /// iq3_s: `kgrid_512`, 3 distances.
+    static let iq3s = build(kgrid: IQKGrids.kgrid3bit512, dim: 4, bits: 3, nwant: 3)
+}
+
+/// Little-endian byte copies of the dequantization codebooks, built once.
+enum IQDequantTables {
+    static func bytes<T: FixedWidthInteger>(_ a: [T]) -> UnsafePointer<UInt8> {
+        let n = MemoryLayout<T>.size
+        let p = UnsafeMutablePointer<UInt8>.allocate(capacity: a.count * n)
+        for (k, v) in a.enumerated() {
+            for b in 0..<n { p[k * n + b] = UInt8(truncatingIfNeeded: v >> (8 * b)) }
+        }
+        return UnsafePointer(p)
+    }
+    static let iq2xxs = bytes(IQGrids.iq2xxsGrid)
+    static let iq2xs = bytes(IQGrids.iq2xsGrid)
+    static let iq2s = bytes(IQGrids.iq2sGrid)
+    static let iq3xxs = bytes(IQGrids.iq3xxsGrid)
+    static let iq3s = bytes(IQGrids.iq3sGrid)
+    static let iq1s = bytes(IQGrids.iq1sGrid)
+    static let ksigns = bytes(IQGrids.ksignsIQ2XS)
+}
+
+/// ggml `iq2_find_best_neighbour` (dim 8) / `iq3_find_best_neighbour` (dim 4):
+/// the neighbour minimising the weighted squared error at `scale`; writes its
+/// levels to `L` and returns its grid index.
+@inline(__always)
+func iqFindBestNeighbour(_ neighbours: UnsafePointer<UInt16>, _ grid: UnsafePointer<Int8>, dim: Int,
+                         _ xval: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ scale: Float,
+                         _ L: UnsafeMutablePointer<Int8>) -> Int {
+    let num = Int(neighbours[0])
+    var bestD2 = Float.greatestFiniteMagnitude
+    var gridIndex = -1
+    var j = 1
+    while j <= num {
+        let idx = Int(neighbours[j])
+        let pg = grid + dim * idx
+        var d2: Float = 0
+        for i in 0..<dim {
+            let q = Float(pg[i])
+            let diff = scale * q - xval[i]
+            d2 += weight[i] * diff * diff
+        }
+        if d2 < bestD2 { bestD2 = d2; gridIndex = idx }
+        j += 1
+    }
+    // ggml asserts here (only reachable with NaN input); take the first neighbour instead.
+    if gridIndex < 0 { gridIndex = Int(neighbours[1]) }
+    let pg = grid + dim * gridIndex
+    for i in 0..<dim { L[i] = (pg[i] - 1) / 2 }
+    return gridIndex
+}
+
+/// ggml `make_qp_quants`: non-negative levels 0...nmax for `x` with weights
+/// `qw`; levels are stored as `uint8_t` exactly as ggml does (negative values wrap).
+func iqMakeQPQuants(_ n: Int, _ nmax: Int32, _ x: UnsafePointer<Float>, _ L: UnsafeMutablePointer<UInt8>,
+                    _ qw: UnsafePointer<Float>) -> Float {
+    var max: Float = 0
+    for i in 0..<n { max = iqMax(max, x[i]) }
+    if max < 1e-15 {
+        for i in 0..<n { L[i] = 0 }
+        return 0
+    }
+    let fnmax = Float(nmax)
+    var iscale = fnmax / max
+    for i in 0..<n { L[i] = UInt8(truncatingIfNeeded: iqNearestInt(iscale * x[i])) }
+    let scale = 1 / iscale
+    var bestMSE: Float = 0
+    for i in 0..<n {
+        let diff = x[i] - scale * Float(L[i])
+        let w = qw[i]
+        bestMSE += w * diff * diff
+    }
+    for isi in -4...4 where isi != 0 {
+        let iscaleIs = (0.1 * Float(isi) + fnmax) / max
+        let scaleIs = 1 / iscaleIs
+        var mse: Float = 0
+        for i in 0..<n {
+            var l = iqNearestInt(iscaleIs * x[i])
+            l = nmax < l ? nmax : l
+            let diff = x[i] - scaleIs * Float(l)
+            let w = qw[i]
+            mse += w * diff * diff
+        }
+        if mse < bestMSE { bestMSE = mse; iscale = iscaleIs }
+    }
+    var sumlx: Float = 0
+    var suml2: Float = 0
+    for i in 0..<n {
+        var l = iqNearestInt(iscale * x[i])
+        l = nmax < l ? nmax : l
+        L[i] = UInt8(truncatingIfNeeded: l)
+        let w = qw[i]
+        let fl = Float(l)
+        sumlx += w * x[i] * fl
+        suml2 += w * fl * fl
+    }
+    for _ in 0..<5 {
+        var nChanged = 0
+        for i in 0..<n {
+            let w = qw[i]
+            let li = Float(L[i])
+            var slx = sumlx - w * x[i] * li
+            var sl2 = suml2 - w * li * li
+            if slx > 0 && sl2 > 0 {
+                var newL = iqNearestInt(x[i] * sl2 / slx)
+                newL = nmax < newL ? nmax : newL
+                if newL != Int32(L[i]) {
+                    let fnew = Float(newL)
+                    slx += w * x[i] * fnew
+                    sl2 += w * fnew * fnew
+                    if slx * slx * suml2 > sumlx * sumlx * sl2 {
+                        L[i] = UInt8(truncatingIfNeeded: newL); sumlx = slx; suml2 = sl2
+                        nChanged += 1
+                    }
+                }
+            }
+        }
+        if nChanged == 0 { break }
+    }
+    return suml2 > 0 ? sumlx / suml2 : 0
+}
+
+/// Sign handling shared by iq2_xxs, iq2_xs and iq3_xxs: makes `xval = |x|` for
+/// 8 values, and when an odd number is negative flips the least important one
+/// back so the sign byte has even parity (ggml stores only 7 sign bits).
+@inline(__always)
+func iqEvenSigns(_ xb: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ xval: UnsafeMutablePointer<Float>) -> UInt8 {
+    var nflip = 0
+    var s: UInt8 = 0
+    for i in 0..<8 {
+        if xb[i] >= 0 {
+            xval[i] = xb[i]
+        } else {
+            xval[i] = -xb[i]; nflip += 1; s |= UInt8(1 << i)
+        }
+    }
+    if nflip % 2 != 0 {
+        var imin = 0
+        var mn = weight[0] * xb[0] * xb[0]
+        for i in 1..<8 {
+            let ax = weight[i] * xb[i] * xb[i]
+            if ax < mn { mn = ax; imin = i }
+        }
+        xval[imin] = -xval[imin]
+        s ^= UInt8(1 << imin)
+    }
+    return s & 127
+}
+
+/// Runs `body` with 4 KiB of stack scratch (per row, never per block on the heap).
+/// Kernels carve it into disjoint typed regions at fixed 1 KiB offsets.
+@inline(__always) func iqWithScratch(_ body: (UnsafeMutableRawPointer) -> Void) {
+    withUnsafeTemporaryAllocation(byteCount: 4096, alignment: 16) { body($0.baseAddress!) }
+}

@@ -154,21 +154,47 @@ public enum Quantizer {
         let md = outputMetadata(source.metadata, fileType: plan.fileType, imatrix: imatrix)
         let writer = try GGUFWriter(url: output, metadata: md,
                                     tensors: plan.tensors.map { GGUFTensorDescriptor(name: $0.name, shape: $0.shape, type: $0.type) })
+        // Tensors are computed in order on the worker threads while a serial queue
+        // writes the previous one (at most `inFlight` converted tensors in memory).
+        let threads = request.threads > 0 ? request.threads : ProcessInfo.processInfo.activeProcessorCount
+        let writeQueue = DispatchQueue(label: "smelt.quantize.write")
+        let inFlight = DispatchSemaphore(value: 2)
+        let errLock = NSLock()
+        var writeError: Error? = nil
+        func pendingError() -> Error? { errLock.lock(); defer { errLock.unlock() }; return writeError }
+        func enqueue(_ body: @escaping () throws -> Void) {
+            writeQueue.async {
+                if pendingError() == nil {
+                    do { try body() } catch { errLock.lock(); writeError = writeError ?? error; errLock.unlock() }
+                }
+            }
+        }
         do {
-            let threads = request.threads > 0 ? request.threads : ProcessInfo.processInfo.activeProcessorCount
             for (k, c) in plan.tensors.enumerated() {
+                if let e = pendingError() { throw e }
                 progress?(k, plan.tensors.count, c.name)
                 let si = index[c.name]!
                 if !c.converts, let raw = source.rawData(si) {
-                    try writer.write(raw)
+                    enqueue { try writer.write(raw); source.release(si) }
                 } else {
-                    try convert(source: source, index: si, choice: c, importance: importance[k], threads: threads, writer: writer)
+                    inFlight.wait()
+                    let buf: UnsafeMutableRawBufferPointer
+                    do {
+                        buf = try convert(source: source, index: si, choice: c, importance: importance[k], threads: threads)
+                    } catch { inFlight.signal(); throw error }
+                    enqueue {
+                        defer { buf.deallocate(); inFlight.signal() }
+                        try writer.write(UnsafeRawBufferPointer(buf))
+                        source.release(si)
+                    }
                 }
-                source.release(si)
             }
+            writeQueue.sync {}
+            if let e = pendingError() { throw e }
             progress?(plan.tensors.count, plan.tensors.count, "")
             try writer.finish()
         } catch {
+            writeQueue.sync {}
             writer.abort()
             throw error
         }
@@ -177,15 +203,17 @@ public enum Quantizer {
 
     /// Converts one tensor into its planned type and writes it.
     static func convert(source: TensorSource, index si: Int, choice c: TensorChoice, importance: [Float]?,
-                        threads: Int, writer: GGUFWriter) throws {
+                        threads: Int) throws -> UnsafeMutableRawBufferPointer {
         let n = c.shape[0]
         let rows = c.shape.dropFirst().reduce(1, *)
         let ne1 = c.shape.count > 1 ? c.shape[1] : 1
         let ne2 = c.shape.count > 2 ? c.shape[2] : 1
         guard let rowBytes = c.type.rowBytes(n) else { throw SmeltError("tensor \(c.name): bad row length \(n) for \(c.type.name)") }
         let total = rowBytes * rows
-        let out = UnsafeMutableRawPointer.allocate(byteCount: max(total, 1), alignment: 64)
-        defer { out.deallocate() }
+        let outBuf = UnsafeMutableRawBufferPointer.allocate(byteCount: max(total, 1), alignment: 64)
+        let out = outBuf.baseAddress!
+        var ok = false
+        defer { if !ok { outBuf.deallocate() } }
         let kernel = c.type == .f32 ? nil : QuantRegistry.kernel(for: c.type)
         let chunkRows = max(1, min(rows, 65536 / max(n, 1)))
         let nChunks = (rows + chunkRows - 1) / chunkRows
@@ -224,7 +252,8 @@ public enum Quantizer {
             if workers == 1 { body(0) } else { DispatchQueue.concurrentPerform(iterations: workers, execute: body) }
             if let failure { throw failure }
         }
-        try writer.write(UnsafeRawBufferPointer(start: out, count: total))
+        ok = true
+        return UnsafeMutableRawBufferPointer(rebasing: outBuf[0..<total])
     }
 }
 

@@ -68,6 +68,8 @@ public struct PreparedImatrix: Sendable {
 /// The quantize pipeline: plan, then stream tensors one at a time through the
 /// kernels, rows split across threads, into a `GGUFWriter`.
 public enum Quantizer {
+    /// Use the SIMD versions of the hot reference kernels (bit-identical; off with SMELT_NO_FAST_KERNELS=1).
+    public static var useFastKernels = ProcessInfo.processInfo.environment["SMELT_NO_FAST_KERNELS"] == nil
     /// The plan for `source` (no data read).
     public static func plan(source: TensorSource, preset: LlamaPreset, options: QuantizeOptions) throws -> QuantPlan {
         try LlamaPresets.plan(tensors: source.tensors.map { PlanInput(name: $0.name, shape: $0.shape, type: $0.type) },
@@ -159,13 +161,12 @@ public enum Quantizer {
         let threads = request.threads > 0 ? request.threads : ProcessInfo.processInfo.activeProcessorCount
         let writeQueue = DispatchQueue(label: "smelt.quantize.write")
         let inFlight = DispatchSemaphore(value: 2)
-        let errLock = NSLock()
-        var writeError: Error? = nil
-        func pendingError() -> Error? { errLock.lock(); defer { errLock.unlock() }; return writeError }
+        let writeError = FirstError()
+        func pendingError() -> Error? { writeError.value }
         func enqueue(_ body: @escaping () throws -> Void) {
             writeQueue.async {
-                if pendingError() == nil {
-                    do { try body() } catch { errLock.lock(); writeError = writeError ?? error; errLock.unlock() }
+                if writeError.value == nil {
+                    do { try body() } catch { writeError.set(error) }
                 }
             }
         }
@@ -215,6 +216,7 @@ public enum Quantizer {
         var ok = false
         defer { if !ok { outBuf.deallocate() } }
         let kernel = c.type == .f32 ? nil : QuantRegistry.kernel(for: c.type)
+        let fast = useFastKernels ? FastKernels.rowKernel(for: c.type, importance: importance != nil) : nil
         let chunkRows = max(1, min(rows, 65536 / max(n, 1)))
         let nChunks = (rows + chunkRows - 1) / chunkRows
         let workers = max(1, min(threads, nChunks))
@@ -236,8 +238,12 @@ public enum Quantizer {
                         if let kernel, let scratch {
                             try source.readRows(si, rows: r0..<r1, into: scratch)
                             for r in r0..<r1 {
-                                let w = imp.map { $0.baseAddress! + ((r / ne1) % ne2) * n }
-                                kernel.quantizeRow(scratch + (r - r0) * n, out + r * rowBytes, count: n, importance: w)
+                                if let fast {
+                                    fast(scratch + (r - r0) * n, out + r * rowBytes, n)
+                                } else {
+                                    let w = imp.map { $0.baseAddress! + ((r / ne1) % ne2) * n }
+                                    kernel.quantizeRow(scratch + (r - r0) * n, out + r * rowBytes, count: n, importance: w)
+                                }
                             }
                         } else {
                             let dst = (out + r0 * rowBytes).assumingMemoryBound(to: Float.self)
@@ -262,4 +268,12 @@ extension Optional where Wrapped == [Float] {
         if let a = self { return try a.withUnsafeBufferPointer { try body($0) } }
         return try body(nil)
     }
+}
+
+/// The first error reported by any thread.
+final class FirstError: @unchecked Sendable {
+    private let lock = NSLock()
+    private var error: Error? = nil
+    var value: Error? { lock.lock(); defer { lock.unlock() }; return error }
+    func set(_ e: Error) { lock.lock(); if error == nil { error = e }; lock.unlock() }
 }

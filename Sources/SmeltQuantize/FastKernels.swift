@@ -18,6 +18,7 @@ enum FastKernels {
         case .q4_K: return { s, d, n in quantizeRowK45(s, d, n, nmax: 15) }
         case .q5_K: return { s, d, n in quantizeRowK45(s, d, n, nmax: 31) }
         case .q6_K: return { s, d, n in quantizeRowQ6K(s, d, n) }
+        case .q8_0: return { s, d, n in quantizeRowQ80(s, d, n) }
         default: return nil
         }
     }
@@ -70,6 +71,42 @@ enum FastKernels {
     }
     @inline(__always) static func loadU16(_ p: UnsafeRawPointer, _ offset: Int) -> UInt16 {
         UInt16(littleEndian: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+    }
+
+    // MARK: - q8_0
+
+    /// `quantize_row_q8_0_ref`: amax (order-free for non-NaN data), then `roundf(x*id)`,
+    /// done as round-half-even through the magic number plus a tie fix (exact for |v| < 2^22).
+    /// Rows holding a NaN take SmeltQuant's scalar kernel (ggml's NaN behaviour is order-dependent).
+    static func quantizeRowQ80(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, _ count: Int) {
+        var hasNaN = false
+        for i in 0..<count where src[i].isNaN { hasNaN = true; break }
+        if hasNaN {
+            Q8_0.quantizeRow(src, dst, count: count, importance: nil)
+            return
+        }
+        let half = V8(repeating: 0.5), mhalf = V8(repeating: -0.5)
+        for ib in 0..<(count / 32) {
+            let x = UnsafeRawPointer(src + ib * 32)
+            let y = dst + ib * 34
+            let a0 = x.loadUnaligned(as: V8.self), a1 = x.loadUnaligned(fromByteOffset: 32, as: V8.self)
+            let a2 = x.loadUnaligned(fromByteOffset: 64, as: V8.self), a3 = x.loadUnaligned(fromByteOffset: 96, as: V8.self)
+            let m = pointwiseMax(pointwiseMax(absV(a0), absV(a1)), pointwiseMax(absV(a2), absV(a3)))
+            let amax = m.max()
+            let d = amax / 127
+            let id: Float = d != 0 ? 1 / d : 0
+            storeU16(y, 0, fp32ToFP16(d))
+            let idv = V8(repeating: id)
+            @inline(__always) func put(_ a: V8, _ k: Int) {
+                let x0 = a * idv
+                var n = nearestInt(x0)
+                let diff = x0 - V8(n)
+                n = n &+ I8(repeating: 1).replacing(with: 0, where: .!((diff .== half) .& (x0 .> V8())))
+                n = n &- I8(repeating: 1).replacing(with: 0, where: .!((diff .== mhalf) .& (x0 .< V8())))
+                (y + 2 + 8 * k).storeBytes(of: SIMD8<UInt8>(truncatingIfNeeded: n), as: SIMD8<UInt8>.self)
+            }
+            put(a0, 0); put(a1, 1); put(a2, 2); put(a3, 3)
+        }
     }
 
     // MARK: - q4_K / q5_K
@@ -381,3 +418,4 @@ enum FastKernels {
 }
 
 import SmeltFormats
+import SmeltQuant

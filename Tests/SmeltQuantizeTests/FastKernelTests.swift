@@ -48,10 +48,32 @@ final class FastKernelTests: XCTestCase {
     func testQ4K() throws { try check(.q4_K, Q4_K.self) }
     func testQ5K() throws { try check(.q5_K, Q5_K.self) }
     func testQ6K() throws { try check(.q6_K, Q6_K.self) }
+    func testQ80() throws { try check(.q8_0, Q8_0.self) }
+
+    /// q8_0 ties: values that land exactly on k + 0.5 after scaling round away from zero.
+    func testQ80Ties() throws {
+        var row = [Float](repeating: 0, count: 64)
+        for i in 0..<32 { row[i] = Float(i) - 15.5 }      // amax 16.5 → id = 127/16.5
+        for i in 32..<64 { row[i] = Float(i - 32) * 0.5 - 8 }  // amax 8 → halves of 127/8 steps
+        row[63] = 127; row[62] = -63.5; row[61] = 0.5
+        let fast = try XCTUnwrap(FastKernels.rowKernel(for: .q8_0, importance: false))
+        var a = [UInt8](repeating: 0, count: 68), b = [UInt8](repeating: 1, count: 68)
+        row.withUnsafeBufferPointer { src in
+            a.withUnsafeMutableBytes { Q8_0.quantizeRow(src.baseAddress!, $0.baseAddress!, count: 64, importance: nil) }
+            b.withUnsafeMutableBytes { fast(src.baseAddress!, $0.baseAddress!, 64) }
+        }
+        XCTAssertEqual(a, b)
+        var nanRow = row; nanRow[5] = .nan; nanRow[40] = .infinity
+        nanRow.withUnsafeBufferPointer { src in
+            a.withUnsafeMutableBytes { Q8_0.quantizeRow(src.baseAddress!, $0.baseAddress!, count: 64, importance: nil) }
+            b.withUnsafeMutableBytes { fast(src.baseAddress!, $0.baseAddress!, 64) }
+        }
+        XCTAssertEqual(a, b)
+    }
 
     func testNoFastPathWithImportance() {
         XCTAssertNil(FastKernels.rowKernel(for: .q4_K, importance: true))
-        XCTAssertNil(FastKernels.rowKernel(for: .q8_0, importance: false))
+        XCTAssertNil(FastKernels.rowKernel(for: .q4_0, importance: false))
     }
 }
 

@@ -91,8 +91,10 @@ enum FastKernels {
             let y = dst + ib * 34
             let a0 = x.loadUnaligned(as: V8.self), a1 = x.loadUnaligned(fromByteOffset: 32, as: V8.self)
             let a2 = x.loadUnaligned(fromByteOffset: 64, as: V8.self), a3 = x.loadUnaligned(fromByteOffset: 96, as: V8.self)
-            let m = pointwiseMax(pointwiseMax(absV(a0), absV(a1)), pointwiseMax(absV(a2), absV(a3)))
-            let amax = m.max()
+            @inline(__always) func vmax(_ a: V8, _ b: V8) -> V8 { a.replacing(with: b, where: b .> a) }
+            let m = vmax(vmax(absV(a0), absV(a1)), vmax(absV(a2), absV(a3)))
+            var amax = m[0]
+            for j in 1..<8 where m[j] > amax { amax = m[j] }
             let d = amax / 127
             let id: Float = d != 0 ? 1 / d : 0
             storeU16(y, 0, fp32ToFP16(d))

@@ -157,10 +157,20 @@ public enum Quantizer {
         let writer = try GGUFWriter(url: output, metadata: md,
                                     tensors: plan.tensors.map { GGUFTensorDescriptor(name: $0.name, shape: $0.shape, type: $0.type) })
         // Tensors are computed in order on the worker threads while a serial queue
-        // writes the previous one (at most `inFlight` converted tensors in memory).
+        // writes the previous one (at most two converted tensors in memory).
         let threads = request.threads > 0 ? request.threads : ProcessInfo.processInfo.activeProcessorCount
         let writeQueue = DispatchQueue(label: "smelt.quantize.write")
-        let inFlight = DispatchSemaphore(value: 2)
+        // Two reusable output buffers (one being written, one being filled) and one
+        // scratch buffer per worker, sized for the largest tensor: memory is bounded by
+        // a few tensors and pages are touched once.
+        var maxOut = 1, maxScratch = 1
+        for c in plan.tensors where c.converts {
+            maxOut = max(maxOut, c.outputBytes)
+            maxScratch = max(maxScratch, Self.chunkRows(c) * c.shape[0])
+        }
+        let pool = BufferPool(count: 2, bytes: maxOut)
+        let scratch = (0..<threads).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: maxScratch) }
+        defer { scratch.forEach { $0.deallocate() } }
         let writeError = FirstError()
         func pendingError() -> Error? { writeError.value }
         func enqueue(_ body: @escaping () throws -> Void) {
@@ -178,14 +188,15 @@ public enum Quantizer {
                 if !c.converts, let raw = source.rawData(si) {
                     enqueue { try writer.write(raw); source.release(si) }
                 } else {
-                    inFlight.wait()
-                    let buf: UnsafeMutableRawBufferPointer
+                    let buf = pool.take()
+                    let bytes: Int
                     do {
-                        buf = try convert(source: source, index: si, choice: c, importance: importance[k], threads: threads)
-                    } catch { inFlight.signal(); throw error }
+                        bytes = try convert(source: source, index: si, choice: c, importance: importance[k],
+                                            threads: threads, out: buf, scratch: scratch)
+                    } catch { pool.give(buf); throw error }
                     enqueue {
-                        defer { buf.deallocate(); inFlight.signal() }
-                        try writer.write(UnsafeRawBufferPointer(buf))
+                        defer { pool.give(buf) }
+                        try writer.write(UnsafeRawBufferPointer(start: buf, count: bytes))
                         source.release(si)
                     }
                 }
@@ -202,31 +213,32 @@ public enum Quantizer {
         return result
     }
 
-    /// Converts one tensor into its planned type and writes it.
+    /// Rows per work item: about 64K values.
+    static func chunkRows(_ c: TensorChoice) -> Int {
+        let n = c.shape[0], rows = c.shape.dropFirst().reduce(1, *)
+        return max(1, min(rows, 65536 / max(n, 1)))
+    }
+
+    /// Converts one tensor into its planned type, into `out`; returns the byte count.
     static func convert(source: TensorSource, index si: Int, choice c: TensorChoice, importance: [Float]?,
-                        threads: Int) throws -> UnsafeMutableRawBufferPointer {
+                        threads: Int, out: UnsafeMutableRawPointer, scratch: [UnsafeMutablePointer<Float>]) throws -> Int {
         let n = c.shape[0]
         let rows = c.shape.dropFirst().reduce(1, *)
         let ne1 = c.shape.count > 1 ? c.shape[1] : 1
         let ne2 = c.shape.count > 2 ? c.shape[2] : 1
         guard let rowBytes = c.type.rowBytes(n) else { throw SmeltError("tensor \(c.name): bad row length \(n) for \(c.type.name)") }
         let total = rowBytes * rows
-        let outBuf = UnsafeMutableRawBufferPointer.allocate(byteCount: max(total, 1), alignment: 64)
-        let out = outBuf.baseAddress!
-        var ok = false
-        defer { if !ok { outBuf.deallocate() } }
         let kernel = c.type == .f32 ? nil : QuantRegistry.kernel(for: c.type)
         let fast = useFastKernels ? FastKernels.rowKernel(for: c.type, importance: importance != nil) : nil
-        let chunkRows = max(1, min(rows, 65536 / max(n, 1)))
+        let chunkRows = Self.chunkRows(c)
         let nChunks = (rows + chunkRows - 1) / chunkRows
         let workers = max(1, min(threads, nChunks))
         let lock = NSLock()
         var next = 0
         var failure: Error? = nil
         try importance.withUnsafeBufferPointerOpt { imp in
-            let body = { (_: Int) in
-                let scratch = kernel == nil ? nil : UnsafeMutablePointer<Float>.allocate(capacity: chunkRows * n)
-                defer { scratch?.deallocate() }
+            let body = { (worker: Int) in
+                let scratch: UnsafeMutablePointer<Float>? = kernel == nil ? nil : scratch[worker]
                 while true {
                     lock.lock()
                     let ch = next; next += 1
@@ -258,8 +270,7 @@ public enum Quantizer {
             if workers == 1 { body(0) } else { DispatchQueue.concurrentPerform(iterations: workers, execute: body) }
             if let failure { throw failure }
         }
-        ok = true
-        return UnsafeMutableRawBufferPointer(rebasing: outBuf[0..<total])
+        return total
     }
 }
 
@@ -276,4 +287,27 @@ final class FirstError: @unchecked Sendable {
     private var error: Error? = nil
     var value: Error? { lock.lock(); defer { lock.unlock() }; return error }
     func set(_ e: Error) { lock.lock(); if error == nil { error = e }; lock.unlock() }
+}
+
+/// A fixed set of equal buffers handed out and given back (blocks when all are out).
+final class BufferPool: @unchecked Sendable {
+    private let lock = NSLock()
+    private let available: DispatchSemaphore
+    private var free: [UnsafeMutableRawPointer]
+    private let all: [UnsafeMutableRawPointer]
+    init(count: Int, bytes: Int) {
+        all = (0..<count).map { _ in UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64) }
+        free = all
+        available = DispatchSemaphore(value: count)
+    }
+    func take() -> UnsafeMutableRawPointer {
+        available.wait()
+        lock.lock(); defer { lock.unlock() }
+        return free.removeLast()
+    }
+    func give(_ p: UnsafeMutableRawPointer) {
+        lock.lock(); free.append(p); lock.unlock()
+        available.signal()
+    }
+    deinit { all.forEach { $0.deallocate() } }
 }

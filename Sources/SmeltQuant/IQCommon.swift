@@ -310,3 +310,66 @@ func iqEvenSigns(_ xb: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ x
 @inline(__always) func iqWithScratch(_ body: (UnsafeMutableRawPointer) -> Void) {
     withUnsafeTemporaryAllocation(byteCount: 4096, alignment: 16) { body($0.baseAddress!) }
 }
+
+/// The sort of iq1_s / iq1_m: ggml qsorts (value, index) pairs comparing values
+/// only. glibc's qsort is a stable merge sort for arrays this small, so equal
+/// values keep index order; a stable insertion sort gives the same permutation.
+@inline(__always)
+func iqSortPairs(_ xb: UnsafePointer<Float>, _ n: Int, _ val: UnsafeMutablePointer<Float>, _ idx: UnsafeMutablePointer<Int32>) {
+    for j in 0..<n { val[j] = xb[j]; idx[j] = Int32(j) }
+    var j = 1
+    while j < n {
+        let v = val[j], ix = idx[j]
+        var p = j
+        while p > 0 && val[p - 1] > v {
+            val[p] = val[p - 1]; idx[p] = idx[p - 1]
+            p -= 1
+        }
+        val[p] = v; idx[p] = ix
+        j += 1
+    }
+}
+
+/// ggml `iq1_find_best_neighbour2`: the neighbour of an off-grid ternary vector
+/// minimising the weighted squared error with values `xg[level]` at `scale`.
+@inline(__always)
+func iqFindBestNeighbour1(_ neighbours: UnsafePointer<UInt16>, _ grid: UnsafePointer<Int8>, _ gridSize: Int,
+                          _ xval: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ scale: Float,
+                          _ xg: UnsafePointer<Float>, _ L: UnsafeMutablePointer<Int8>) -> Int {
+    let num = Int(neighbours[0])
+    var bestScore = Float.greatestFiniteMagnitude
+    var gridIndex = -1
+    var j = 1
+    while j <= num {
+        let idx = Int(neighbours[j])
+        let pg = grid + 8 * idx
+        var d2: Float = 0
+        for i in 0..<8 {
+            let q = xg[Int((pg[i] - 1) / 2)]
+            let w = weight[i]
+            let diff = scale * q - xval[i]
+            d2 += w * diff * diff
+        }
+        if d2 < bestScore { bestScore = d2; gridIndex = idx }
+        j += 1
+    }
+    if gridIndex < 0 {
+        // Only reachable with non-finite errors. ggml then scans the whole grid
+        // (reading xval[grid index], past the group); we scan it with the group's values.
+        for i in 0..<gridSize {
+            let gi = grid + 8 * i
+            var d2: Float = 0
+            for k in 0..<8 {
+                let w = weight[k]
+                let q = xg[Int((gi[k] - 1) / 2)]
+                let diff = scale * q - xval[k]
+                d2 += w * diff * diff
+            }
+            if d2 < bestScore { bestScore = d2; gridIndex = i }
+        }
+        if gridIndex < 0 { gridIndex = Int(neighbours[1]) }
+    }
+    let pg = grid + 8 * gridIndex
+    for i in 0..<8 { L[i] = (pg[i] - 1) / 2 }
+    return gridIndex
+}

@@ -90,7 +90,9 @@ struct IQGridTables: @unchecked Sendable {
         // d2(i, j) = half[lo(i)][lo(j)] + half[hi(i)][hi(j)].
         let halfBits = bits * dim / 2
         let halfCount = 1 << halfBits
-        var half = [Int32](repeating: 0, count: halfCount * halfCount)
+        let halfMask = halfCount - 1
+        let half = UnsafeMutablePointer<Int32>.allocate(capacity: halfCount * halfCount)
+        defer { half.deallocate() }
         for a in 0..<halfCount {
             for b in 0..<halfCount {
                 var d: Int32 = 0
@@ -102,43 +104,53 @@ struct IQGridTables: @unchecked Sendable {
                 half[a * halfCount + b] = d
             }
         }
-        let halfMask = halfCount - 1
-        var gridLo = [Int](repeating: 0, count: gridSize), gridHi = [Int](repeating: 0, count: gridSize)
+        // Grid point j's two half indices, and scratch for one point's distances.
+        let gridLo = UnsafeMutablePointer<Int>.allocate(capacity: gridSize)
+        let gridHi = UnsafeMutablePointer<Int>.allocate(capacity: gridSize)
+        let dist = UnsafeMutablePointer<Int32>.allocate(capacity: gridSize)
+        let mins = UnsafeMutablePointer<Int32>.allocate(capacity: nwant)
+        defer { gridLo.deallocate(); gridHi.deallocate(); dist.deallocate(); mins.deallocate() }
         for j in 0..<gridSize {
             gridLo[j] = Int(kgrid[j]) & halfMask
             gridHi[j] = Int(kgrid[j]) >> halfBits
         }
         var list: [UInt16] = []
         list.reserveCapacity(kmapSize * 8)
-        var dist = [Int32](repeating: 0, count: gridSize)
-        var mins = [Int32](repeating: 0, count: nwant)
-        half.withUnsafeBufferPointer { hp in
-            let h = hp.baseAddress!
-            for i in 0..<kmapSize where map[i] < 0 {
-                let rowLo = h + (i & halfMask) * halfCount, rowHi = h + (i >> halfBits) * halfCount
-                // The nwant smallest distinct distances, ascending.
-                var nmins = 0
-                for j in 0..<gridSize {
-                    let d = rowLo[gridLo[j]] + rowHi[gridHi[j]]
-                    dist[j] = d
-                    var p = 0
-                    while p < nmins && mins[p] < d { p += 1 }
-                    if p < nmins && mins[p] == d { continue }
-                    if p >= nwant { continue }
-                    var q = min(nmins, nwant - 1)
-                    while q > p { mins[q] = mins[q - 1]; q -= 1 }
-                    mins[p] = d
-                    if nmins < nwant { nmins += 1 }
-                }
-                let start = list.count
-                map[i] = -Int32(start + 1)
-                list.append(0)
-                for m in 0..<nmins {
-                    let d = mins[m]
-                    for j in 0..<gridSize where dist[j] == d { list.append(UInt16(j)) }
-                }
-                list[start] = UInt16(list.count - start - 1)
+        var i = 0
+        while i < kmapSize {
+            if map[i] >= 0 { i += 1; continue }
+            let rowLo = half + (i & halfMask) * halfCount, rowHi = half + (i >> halfBits) * halfCount
+            // The nwant smallest distinct distances, ascending, in mins[0..<nmins].
+            var nmins = 0
+            var worst = Int32.max   // mins[nwant - 1] once full
+            var j = 0
+            while j < gridSize {
+                let d = rowLo[gridLo[j]] &+ rowHi[gridHi[j]]
+                dist[j] = d
+                j += 1
+                if d > worst { continue }
+                var p = 0
+                while p < nmins && mins[p] < d { p += 1 }
+                if p < nmins && mins[p] == d { continue }
+                var q = nmins < nwant ? nmins : nwant - 1
+                while q > p { mins[q] = mins[q - 1]; q -= 1 }
+                mins[p] = d
+                if nmins < nwant { nmins += 1 }
+                if nmins == nwant { worst = mins[nwant - 1] }
             }
+            let start = list.count
+            map[i] = -Int32(start + 1)
+            list.append(0)
+            for m in 0..<nmins {
+                let d = mins[m]
+                j = 0
+                while j < gridSize {
+                    if dist[j] == d { list.append(UInt16(j)) }
+                    j += 1
+                }
+            }
+            list[start] = UInt16(list.count - start - 1)
+            i += 1
         }
         let neighbours = UnsafeMutablePointer<UInt16>.allocate(capacity: list.count)
         neighbours.initialize(from: list, count: list.count)

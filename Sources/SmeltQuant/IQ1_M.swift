@@ -174,7 +174,7 @@ public enum IQ1_M: QuantType {
             }
         }
         if sumq2 > 0 { d = sumqx / sumq2 }
-        let s = Float16(d * 1.1125).bitPattern
+        let s = FloatFormats.floatToHalf(d * 1.1125)
         for (j, part) in [(s & 0x000f) << 12, (s & 0x00f0) << 8, (s & 0x0f00) << 4, s & 0xf000].enumerated() {
             iqStoreU16(y, scOff + 2 * j, iqLoadU16(y, scOff + 2 * j) | part)
         }
@@ -187,7 +187,7 @@ public enum IQ1_M: QuantType {
             var y = dst + iqQK * i
             let sc0 = iqLoadU16(x, 48), sc1 = iqLoadU16(x, 50), sc2 = iqLoadU16(x, 52), sc3 = iqLoadU16(x, 54)
             let u16 = (sc0 >> 12) | ((sc1 >> 8) & 0x00f0) | ((sc2 >> 4) & 0x0f00) | (sc3 & 0xf000)
-            let d = Float(Float16(bitPattern: u16))
+            let d = FloatFormats.halfToFloat(u16)
             for ib in 0..<8 {
                 let sc = iqLoadU16(x, 48 + 2 * (ib / 2))
                 let dl1 = d * Float(2 * Int32((sc >> UInt16(6 * (ib % 2) + 0)) & 0x7) + 1)

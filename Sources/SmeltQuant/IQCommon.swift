@@ -1,3 +1,5 @@
+import SmeltFormats
+
 // Shared helpers of the codebook ("iq") kernels: ggml's rounding, the
 // quantization grids with their neighbour maps (iq2xs_init_impl /
 // iq3xs_init_impl in ggml-quants.c), the neighbour searches and make_qp_quants.
@@ -23,11 +25,11 @@ let iqQK = 256
 }
 
 @inline(__always) func iqLoadHalf(_ p: UnsafeRawPointer, _ offset: Int) -> Float {
-    Float(Float16(bitPattern: UInt16(littleEndian: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self))))
+    FloatFormats.halfToFloat(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
 }
 
 @inline(__always) func iqStoreHalf(_ p: UnsafeMutableRawPointer, _ offset: Int, _ f: Float) {
-    p.storeBytes(of: Float16(f).bitPattern.littleEndian, toByteOffset: offset, as: UInt16.self)
+    p.storeBytes(of: FloatFormats.floatToHalf(f).littleEndian, toByteOffset: offset, as: UInt16.self)
 }
 
 @inline(__always) func iqLoadU16(_ p: UnsafeRawPointer, _ offset: Int) -> UInt16 {

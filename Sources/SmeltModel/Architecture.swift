@@ -226,3 +226,36 @@ extension Architecture {
         return (name + suffix, rule.transforms)
     }
 }
+
+extension Architecture {
+    /// The entry whose `general.architecture` is `name`.
+    public static func find(ggufName name: String) throws -> Architecture {
+        if let a = all.first(where: { $0.name == name }) { return a }
+        throw SmeltError("unsupported architecture \(name) (supported: \(all.map(\.name).joined(separator: ", ")))")
+    }
+
+    /// The inverse of `map`: a GGUF tensor name to its HF name and the transforms to undo.
+    public func unmap(_ ggufName: String) -> (name: String, transforms: [WeightTransform])? {
+        var base = ggufName, suffix = ""
+        for s in [".weight", ".bias"] where ggufName.hasSuffix(s) {
+            base = String(ggufName.dropLast(s.count)); suffix = s
+        }
+        let parts = base.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        var key = base, bid: String? = nil
+        if parts.count > 1, parts[0] == "blk", parts[1].allSatisfy(\.isNumber) {
+            bid = parts[1]
+            key = (["blk", "{bid}"] + parts.dropFirst(2)).joined(separator: ".")
+        }
+        guard let rule = tensors.first(where: { $0.gguf == key }) else { return nil }
+        let name = bid.map { rule.hf.replacingOccurrences(of: "{bid}", with: $0) } ?? rule.hf
+        return (name + suffix, rule.transforms)
+    }
+
+    /// transformers' `model_type` for config.json.
+    public var hfModelType: String {
+        switch name {
+        case "gemma3": return "gemma3_text"
+        default: return name
+        }
+    }
+}

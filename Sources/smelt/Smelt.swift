@@ -15,4 +15,5 @@ struct Smelt: ParsableCommand {
 let allSubcommands: [ParsableCommand.Type] = [
     InspectCommand.self,
     ConvertCommand.self,
+    ExportCommand.self,
 ]

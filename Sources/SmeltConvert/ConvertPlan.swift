@@ -29,9 +29,46 @@ public enum OutType: String, CaseIterable, Sendable {
 /// Where a converted tensor's values come from.
 public enum TensorOrigin: Sendable {
     /// A checkpoint tensor, its rows optionally reordered (`rowMap[i]` is the source row of row `i`).
-    case checkpoint(SafetensorsTensor, rowMap: [Int]?, addOne: Bool)
+    case checkpoint(SafetensorsTensor, rowMap: [Int]?, addOne: Bool, scale: FP8Scale? = nil)
     /// Values computed by the converter (e.g. llama 3 `rope_freqs`).
     case values([Float])
+}
+
+/// The scales of an FP8 checkpoint tensor (`quantization_config.quant_method: fp8`,
+/// `<name>_scale_inv` tensors): `weight.float() * scale`, the scale repeated over
+/// blocks of `weight_block_size` (or per tensor / per row without a block size).
+public struct FP8Scale: Sendable {
+    let values: [Float]
+    let blockRows: Int, blockCols: Int, scaleCols: Int
+
+    init(scale: SafetensorsTensor, weightShape: [Int], blockSize: [Int]?) throws {
+        values = scale.floats()
+        let rows = weightShape.first ?? 1
+        if let bs = blockSize, bs.count == 2 {
+            blockRows = bs[0]; blockCols = bs[1]
+            scaleCols = scale.shape.count == 2 ? scale.shape[1] : 1
+            let cols = weightShape.count == 2 ? weightShape[1] : 1
+            guard values.count == ((rows + bs[0] - 1) / bs[0]) * ((cols + bs[1] - 1) / bs[1]) else {
+                throw SmeltError("tensor '\(scale.name)': \(values.count) scales do not cover a \(weightShape) weight in \(bs) blocks")
+            }
+        } else if values.count == 1 {
+            blockRows = Int.max; blockCols = Int.max; scaleCols = 1
+        } else if values.count == rows {
+            blockRows = 1; blockCols = Int.max; scaleCols = 1
+        } else {
+            throw SmeltError("tensor '\(scale.name)': cannot apply \(values.count) scales to a \(weightShape) weight")
+        }
+    }
+
+    func apply(row: Int, _ x: UnsafeMutablePointer<Float>, _ n: Int) {
+        let base = (blockRows == Int.max ? 0 : row / blockRows) * scaleCols
+        if blockCols == Int.max {
+            let s = values[base]
+            for i in 0..<n { x[i] = x[i] * s }
+        } else {
+            for i in 0..<n { x[i] = x[i] * values[base + i / blockCols] }
+        }
+    }
 }
 
 /// One tensor of the output: GGUF name, ggml-order shape, type, and its origin.
@@ -56,15 +93,19 @@ public struct PlannedTensor: Sendable {
         switch origin {
         case let .values(v):
             v.withUnsafeBufferPointer { dst.update(from: $0.baseAddress! + row * n, count: count * n) }
-        case let .checkpoint(t, rowMap, addOne):
+        case let .checkpoint(t, rowMap, addOne, scale):
             if let rowMap {
                 for r in 0..<count { t.readFloats(from: rowMap[row + r] * n, count: n, into: dst + r * n) }
             } else {
                 t.readFloats(from: row * n, count: count * n, into: dst)
             }
+            if let scale {
+                // scales belong to source rows (llama.cpp dequantizes before permuting)
+                for r in 0..<count { scale.apply(row: rowMap?[row + r] ?? (row + r), dst + r * n, n) }
+            }
             if addOne {
                 let total = count * n
-                if t.dtype == .F16 {  // torch adds in float16 for float16 tensors
+                if t.dtype == .F16 && scale == nil {  // torch adds in float16 for float16 tensors
                     for i in 0..<total { dst[i] = Float(Float16(dst[i]) + Float16(1)) }
                 } else {
                     for i in 0..<total { dst[i] = dst[i] + 1 }
@@ -103,6 +144,13 @@ public struct ConversionPlan: Sendable {
                 seen.insert(t.name); ordered.append(t)
             }
         }
+        // FP8 checkpoints: weights are multiplied by their `_scale_inv` tensors, which are dropped.
+        var scales: [String: SafetensorsTensor] = [:]
+        if config["quantization_config"]?["quant_method"]?.stringValue == "fp8" {
+            for t in ordered where t.name.hasSuffix("_scale_inv") { scales[String(t.name.dropLast("_scale_inv".count))] = t }
+            ordered.removeAll { $0.name.hasSuffix("_scale_inv") || $0.name.hasSuffix(".activation_scale") }
+        }
+        let blockSize = config["quantization_config"]?["weight_block_size"]?.arrayValue?.compactMap(\.intValue)
         ordered = ordered.filter { t in
             !arch.skip.contains(t.name) && !t.name.hasSuffix(".attention.masked_bias") && !t.name.hasSuffix(".attention.bias")
                 && !t.name.hasSuffix(".rotary_emb.inv_freq")
@@ -141,8 +189,9 @@ public struct ConversionPlan: Sendable {
             }
             let shape = Array(hfShape.reversed())
             let type = Self.outputType(name: gname, nDims: hfShape.count, rowLength: shape.first ?? 1, outType: outType)
+            let scale = try scales[t.name].map { try FP8Scale(scale: $0, weightShape: t.shape, blockSize: blockSize) }
             planned.append(PlannedTensor(name: gname, sourceName: t.name, shape: shape, type: type,
-                                         origin: .checkpoint(t, rowMap: rowMap, addOne: transforms.contains(.addOne))))
+                                         origin: .checkpoint(t, rowMap: rowMap, addOne: transforms.contains(.addOne), scale: scale)))
         }
         var names = Set<String>()
         for p in planned where !names.insert(p.name).inserted {

@@ -70,7 +70,7 @@ public enum Converter {
                     bar.advance(outBytes, detail: t.name)
                 }
                 if t.rowCount == 0 || n == 0 { try writer.write([]) }
-                if case let .checkpoint(src, _, _) = t.origin { src.dropPages() }
+                if case let .checkpoint(src, _, _, _) = t.origin { src.dropPages() }
             }
             try writer.finish()
         } catch {

@@ -588,7 +588,7 @@ licenses:
   redistribute_derivatives: unknown
   derivative_terms: carry
   attribution: true
-  notes: A card saying `license: other` without a recognisable license_name, license_link or license file.
+  notes: "A card saying `license: other` without a recognisable license_name, license_link or license file."
 
 - id: unknown
   name: Unknown license

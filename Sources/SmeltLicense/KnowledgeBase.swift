@@ -141,6 +141,9 @@ public struct KnowledgeBase: Codable, Sendable {
         }
     }()
 
+    /// The built-in knowledge base, or an error when its data does not parse (the CLI checks this first).
+    public static func validatedBuiltIn() throws -> KnowledgeBase { try KnowledgeBase(yaml: builtInYAML) }
+
     /// Memberwise initialiser.
     public init(version: String, licenses: [LicenseTerms], models: [KnownModel]) {
         self.version = version

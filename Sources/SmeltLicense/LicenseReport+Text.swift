@@ -19,16 +19,16 @@ extension LicenseReport {
             case .unknown: who = t.unknownBecause.joined(separator: "; ")
             default: who = t.decidedBy.joined(separator: ", ")
             }
-            out.append("  " + label.padding(toLength: 36, withPad: " ", startingAt: 0)
+            out.append("  " + label.padding(toLength: 40, withPad: " ", startingAt: 0)
                        + LicenseReport.show(t.value).padding(toLength: 16, withPad: " ", startingAt: 0) + who)
             for c in t.conditions { out.append("      condition: \(c)") }
         }
         row("commercial use", effective.commercial)
         row("redistribute the weights as they are", effective.redistribute)
         row("redistribute quantized / derived", effective.redistributeQuantized)
-        out.append("  " + "share-alike".padding(toLength: 36, withPad: " ", startingAt: 0)
+        out.append("  " + "share-alike".padding(toLength: 40, withPad: " ", startingAt: 0)
                    + (effective.shareAlike.isEmpty ? "no" : effective.shareAlike.joined(separator: ", ")))
-        out.append("  " + "user-count limit".padding(toLength: 36, withPad: " ", startingAt: 0)
+        out.append("  " + "user-count limit".padding(toLength: 40, withPad: " ", startingAt: 0)
                    + (effective.userLimit.map { "\(LicenseReport.grouped($0)) monthly active users" } ?? "none"))
 
         out.append("")
@@ -114,10 +114,10 @@ extension LicenseReport {
                 let inherits = (n.relation == "merge" || n.relation == "quantized") && !n.parents.isEmpty
                 parts.append(inherits ? "license: none declared (inherits)" : "license: NONE DECLARED")
             } else {
-                let ls = n.evidence.map { e in "\(e.licenseID ?? "'\(e.declared)' (not recognised)") from \(e.source)" }
+                let ls = n.evidence.map { e in "\(e.licenseID ?? "'\(e.declared)' (not recognised)") [\(e.source)]" }
                 parts.append("license: " + ls.joined(separator: "; "))
             }
-            parts.append("— \(n.foundIn)")
+            if n.foundIn != "known-model table" { parts.append("— \(n.foundIn)") }
         }
         return parts.joined(separator: "  ")
     }

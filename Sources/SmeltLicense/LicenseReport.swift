@@ -308,7 +308,8 @@ struct Builder {
             let v = pick(c)
             if v == .unknown, !unknown.contains(c.reason) { unknown.append(c.reason) }
             if v == value, value != .allowed, value != .unknown, !decided.contains(c.label) { decided.append(c.label) }
-            if v == .conditional, let l = c.license, let text = l.conditions?[property(c).rawValue] {
+            if v == .conditional, value == .conditional || value == .unknown,
+               let l = c.license, let text = l.conditions?[property(c).rawValue] {
                 let s = "\(l.id): \(text)"
                 if !conditions.contains(s) { conditions.append(s) }
             }
@@ -335,13 +336,19 @@ struct Builder {
         var o = Obligations(licenseCopies: [], notices: [], files: [], naming: [], usePolicies: [], shareAlike: [],
                             complete: !contributions.contains { $0.license == nil })
         func add(_ s: String, _ list: inout [String]) { if !list.contains(s) { list.append(s) } }
+        var copies: [String: [String]] = [:], order: [String] = []
         for c in contributions {
             guard let l = c.license else { continue }
-            if l.attribution { add("\(l.name) <\(l.url)>" + " (\(l.id), for \(c.node))", &o.licenseCopies) }
+            if l.attribution { copies[l.id, default: []].append(c.node); if !order.contains(l.id) { order.append(l.id) } }
             if let n = l.notice { add(n, &o.notices) }
             for n in l.naming ?? [] { add("\(l.id): \(n)", &o.naming) }
             if let p = l.usePolicy { add("\(l.id): \(p)", &o.usePolicies) }
             if l.shareAlike { add("release derivatives under \(l.name) (\(l.id))", &o.shareAlike) }
+        }
+        for id in order {
+            guard let l = kb.license(named: id) else { continue }
+            let url = l.url.isEmpty ? "" : " <\(l.url)>"
+            add("\(l.name)\(url), for \(copies[id, default: []].joined(separator: ", "))", &o.licenseCopies)
         }
         for n in root.allNodes where n.status == .resolved && !n.noticeFiles.isEmpty {
             add("\(n.id): \(n.noticeFiles.joined(separator: ", "))", &o.files)

@@ -12,4 +12,4 @@ struct Smelt: ParsableCommand {
 }
 
 /// The subcommands, one file each in this folder.
-let allSubcommands: [ParsableCommand.Type] = []
+let allSubcommands: [ParsableCommand.Type] = [LicenseCommand.self]

@@ -225,7 +225,12 @@ public enum ModelFolderReader {
             if let l = kb.recognise(text: text) {
                 d.evidence.append(LicenseEvidence(declared: l.name, licenseID: l.id, source: "\(name) (text recognised)"))
             } else if name.lowercased().hasPrefix("licen") {
-                d.evidence.append(LicenseEvidence(declared: "unrecognised text", licenseID: nil, source: "\(name) (text not recognised)"))
+                // The card's declaration stands when it names a known license; otherwise the file makes the terms unknown.
+                if d.evidence.contains(where: { $0.licenseID != nil }) {
+                    d.warnings.append("\(name): text not recognised; relying on the model card's license")
+                } else {
+                    d.evidence.append(LicenseEvidence(declared: "unrecognised text", licenseID: nil, source: "\(name) (text not recognised)"))
+                }
             }
         }
     }

@@ -384,3 +384,29 @@ final class LineageTests: XCTestCase {
         }
     }
 }
+
+final class LicenseFileTests: XCTestCase {
+    typealias F = FixtureBuilder
+
+    func testUnrecognisedLicenseFile() throws {
+        let f = try F(self)
+        // With a known card license: a warning, the card stands.
+        let a = try f.model("a", ["README.md": F.card("license: mit"), "LICENSE": "Copyright 2024 ACME. Custom terms."])
+        let ra = try LicenseResolver().report(for: a)
+        XCTAssertEqual(ra.verdict(for: .commercial).outcome, .allowed)
+        XCTAssertTrue(ra.warnings.contains { $0.contains("text not recognised") })
+        // Alone: the terms are unknown.
+        let b = try f.model("b", ["LICENSE": "Copyright 2024 ACME. Custom terms."])
+        let rb = try LicenseResolver().report(for: b)
+        XCTAssertEqual(rb.verdict(for: .commercial).outcome, .cannotConclude)
+        XCTAssertTrue(rb.effective.commercial.unknownBecause.contains { $0.contains("LICENSE (text not recognised)") })
+    }
+
+    func testLicenseListInFrontMatterAppliesAll() throws {
+        let f = try F(self)
+        let d = try f.model("multi", ["README.md": F.card("license:\n- apache-2.0\n- cc-by-nc-4.0")])
+        let r = try LicenseResolver().report(for: d)
+        XCTAssertEqual(r.lineage.licenseIDs, ["apache-2.0", "cc-by-nc-4.0"])
+        XCTAssertEqual(r.verdict(for: .commercial).outcome, .notAllowed)
+    }
+}

@@ -19,8 +19,9 @@ extension LicenseReport {
             case .unknown: who = t.unknownBecause.joined(separator: "; ")
             default: who = t.decidedBy.joined(separator: ", ")
             }
-            out.append("  " + label.padding(toLength: 40, withPad: " ", startingAt: 0)
-                       + LicenseReport.show(t.value).padding(toLength: 16, withPad: " ", startingAt: 0) + who)
+            let line = "  " + label.padding(toLength: 40, withPad: " ", startingAt: 0)
+                + LicenseReport.show(t.value).padding(toLength: 17, withPad: " ", startingAt: 0) + who
+            out.append(line.replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression))
             for c in t.conditions { out.append("      condition: \(c)") }
         }
         row("commercial use", effective.commercial)
@@ -114,8 +115,13 @@ extension LicenseReport {
                 let inherits = (n.relation == "merge" || n.relation == "quantized") && !n.parents.isEmpty
                 parts.append(inherits ? "license: none declared (inherits)" : "license: NONE DECLARED")
             } else {
-                let ls = n.evidence.map { e in "\(e.licenseID ?? "'\(e.declared)' (not recognised)") [\(e.source)]" }
-                parts.append("license: " + ls.joined(separator: "; "))
+                var groups: [(String, [String])] = []
+                for e in n.evidence {
+                    let name = e.licenseID ?? "'\(e.declared)' (not recognised)"
+                    if let i = groups.firstIndex(where: { $0.0 == name }) { groups[i].1.append(e.source) }
+                    else { groups.append((name, [e.source])) }
+                }
+                parts.append("license: " + groups.map { "\($0.0) [\($0.1.joined(separator: ", "))]" }.joined(separator: "; "))
             }
             if n.foundIn != "known-model table" { parts.append("— \(n.foundIn)") }
         }

@@ -244,7 +244,6 @@ struct Builder {
         var isRoot: Bool
         var license: LicenseTerms?
         var reason: String  // for unknown contributions
-        var label: String { license.map { "\($0.id) (\(node))" } ?? node }
     }
     let kb: KnowledgeBase
     var contributions: [Contribution] = []
@@ -303,17 +302,23 @@ struct Builder {
     func term(_ pick: (Contribution) -> Permission, property: (Contribution) -> LicenseProperty) -> EffectiveTerm {
         var value = Permission.allowed
         for c in contributions { value = value.combined(with: pick(c)) }
-        var decided: [String] = [], conditions: [String] = [], unknown: [String] = []
+        var conditions: [String] = [], unknown: [String] = []
+        var byLicense: [(String, [String])] = []  // license id -> nodes, in lineage order
         for c in contributions {
             let v = pick(c)
             if v == .unknown, !unknown.contains(c.reason) { unknown.append(c.reason) }
-            if v == value, value != .allowed, value != .unknown, !decided.contains(c.label) { decided.append(c.label) }
+            if v == value, value != .allowed, value != .unknown, let l = c.license {
+                if let i = byLicense.firstIndex(where: { $0.0 == l.id }) {
+                    if !byLicense[i].1.contains(c.node) { byLicense[i].1.append(c.node) }
+                } else { byLicense.append((l.id, [c.node])) }
+            }
             if v == .conditional, value == .conditional || value == .unknown,
                let l = c.license, let text = l.conditions?[property(c).rawValue] {
                 let s = "\(l.id): \(text)"
                 if !conditions.contains(s) { conditions.append(s) }
             }
         }
+        let decided = byLicense.map { "\($0.0) (\($0.1.joined(separator: ", ")))" }
         return EffectiveTerm(value: value, decidedBy: decided, conditions: conditions, unknownBecause: value == .unknown ? unknown : [])
     }
 

@@ -134,7 +134,7 @@ final class LineageTests: XCTestCase {
         XCTAssertEqual(r.verdict(for: .commercial).outcome, .notAllowed)
         XCTAssertEqual(r.verdict(for: .redistributeQuantized).outcome, .notAllowed)
         XCTAssertEqual(r.verdict(for: .redistribute).outcome, .notAllowed)
-        XCTAssertTrue(r.verdict(for: .redistributeQuantized).reasons.contains { $0.contains("mrl (mistralai/Mistral-Large-Instruct-2407)") })
+        XCTAssertTrue(r.verdict(for: .redistributeQuantized).reasons.contains { $0 == "forbidden by mrl (mistralai/Mistral-Large-Instruct-2407, anthracite-org/magnum-v2-123b)" })
         XCTAssertTrue(r.unresolved.isEmpty)
         let w = try XCTUnwrap(r.redistributionWarning)
         XCTAssertTrue(w.hasPrefix("warning: "))

@@ -391,7 +391,8 @@ struct Builder {
             }
             for (aid, l) in inherited where l.derivativeTerms != .any && !own.contains(where: { $0.id == l.id }) {
                 if l.shareAlike {
-                    if !own.allSatisfy({ compatible($0, l) }) {
+                    // Directional: the ancestor's share-alike license must allow the declared one.
+                    if !own.allSatisfy({ $0.id == l.id || (l.compatibleWith ?? []).contains($0.id) }) {
                         let s = "\(n.id) declares \(own.map(\.id).joined(separator: ", ")) but derives from \(aid), share-alike under \(l.id)"
                         if !out.contains(s) { out.append(s) }
                     }

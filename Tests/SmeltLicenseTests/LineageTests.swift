@@ -244,6 +244,11 @@ final class LineageTests: XCTestCase {
         let good = try f.model("good", ["README.md": F.card("license: gpl-3.0\nbase_model: org/sa-base")])
         let r2 = try report(good, cards: cards)
         XCTAssertTrue(r2.conflicts.isEmpty, "CC-BY-SA-4.0 is one-way compatible with GPL-3.0: \(r2.conflicts)")
+        // ... one way only: GPL-3.0 material cannot be relabelled CC-BY-SA-4.0.
+        try f.model("cards/org/gpl-base", ["README.md": F.card("license: gpl-3.0")])
+        let back = try f.model("back", ["README.md": F.card("license: cc-by-sa-4.0\nbase_model: org/gpl-base")])
+        let r3 = try report(back, cards: cards)
+        XCTAssertTrue(r3.conflicts.contains { $0.contains("back declares cc-by-sa-4.0") }, "\(r3.conflicts)")
     }
 
     func testLicenseOtherWithNameOrLink() throws {

@@ -104,7 +104,7 @@ public struct GGUFGeneralMetadata: Sendable, Equatable {
         }
         mutating func string() throws -> String {
             let n = try u64()
-            guard n < 1 << 30 else { throw SmeltError("\(path): implausible string length \(n) in GGUF header") }
+            guard n < 1 << 26 else { throw SmeltError("\(path): implausible string length \(n) in GGUF header") }
             return String(decoding: try bytes(Int(n)), as: UTF8.self)
         }
 

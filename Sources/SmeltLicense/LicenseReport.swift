@@ -186,7 +186,8 @@ public struct LicenseReport: Codable, Sendable, Equatable {
     static func decide(_ use: IntendedUse, _ eff: EffectiveTerms, _ conflicts: [String]) -> Verdict {
         let t = eff.term(for: use)
         if use != .commercial, !conflicts.isEmpty {
-            return Verdict(use: use, outcome: .notAllowed, reasons: conflicts.map { "conflict: \($0)" } + t.decidedBy, conditions: [])
+            let also = t.value == .forbidden ? t.decidedBy.map { "forbidden by \($0)" } : []
+            return Verdict(use: use, outcome: .notAllowed, reasons: conflicts.map { "conflict: \($0)" } + also, conditions: [])
         }
         switch t.value {
         case .allowed:
@@ -217,14 +218,14 @@ public struct LicenseReport: Codable, Sendable, Equatable {
     /// Values for the GGUF `general.license*` and `general.base_model.*` keys of a converted or quantized file.
     public func ggufMetadata(knowledgeBase kb: KnowledgeBase = .builtIn) -> GGUFLicenseMetadata {
         var md = GGUFLicenseMetadata(license: nil, licenseName: nil, licenseLink: nil, baseModels: [])
-        let own = lineage.licenseIDs
+        // The model's own declaration first (known ids, then unrecognised names kept verbatim), else the lineage's.
+        var own = lineage.licenseIDs
+        for e in lineage.evidence where e.licenseID == nil && !own.contains(e.declared) { own.append(e.declared) }
         let ids = own.isEmpty ? effective.licenses : own
         if ids.count == 1, let l = kb.license(named: ids[0]) {
             md.license = l.id; md.licenseName = l.name; md.licenseLink = l.url.isEmpty ? nil : l.url
-        } else if ids.count > 1 {
+        } else if !ids.isEmpty {
             md.license = "other"; md.licenseName = ids.joined(separator: " + ")
-        } else if let e = lineage.evidence.first {
-            md.license = e.declared
         }
         for p in lineage.parents {
             let parts = p.id.split(separator: "/")

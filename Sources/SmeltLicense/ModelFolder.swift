@@ -106,6 +106,7 @@ public enum ModelFolderReader {
             if let j = try? JSONValue.parse(contentsOf: config), let n = j["_name_or_path"]?.stringValue,
                looksLikeRepoID(n), n.lowercased() != d.id.lowercased() {
                 d.addParent(n, source: "config.json _name_or_path")
+                d.relation = "derived"; d.relationSource = "config.json _name_or_path (the model it was saved from)"
             }
         }
         // A folder of GGUF files only: use the first one's header.

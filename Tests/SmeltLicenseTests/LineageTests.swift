@@ -415,3 +415,40 @@ final class LicenseFileTests: XCTestCase {
         XCTAssertEqual(r.verdict(for: .commercial).outcome, .notAllowed)
     }
 }
+
+final class ConversionLicenseTests: XCTestCase {
+    typealias F = FixtureBuilder
+
+    func testConversionInfo() throws {
+        let f = try F(self)
+        let ok = ConversionLicenseInfo.check(try f.model("ok", ["README.md": F.card("license: apache-2.0")]))
+        XCTAssertNil(ok.warning)
+        XCTAssertEqual(ok.metadata.license, "apache-2.0")
+        XCTAssertEqual(ok.metadata.keyValues.map(\.key), ["general.license", "general.license.name", "general.license.link"])
+
+        let lum = ConversionLicenseInfo.check(try f.model("Luminum-123B", F.luminumFiles))
+        XCTAssertNotNil(lum.warning)
+        XCTAssertEqual(lum.report?.verdict(for: .redistributeQuantized).outcome, .notAllowed)
+
+        let broken = ConversionLicenseInfo.check(try f.model("broken", ["README.md": "---\nlicense: [x\n---\n"]))
+        XCTAssertNil(broken.report)
+        XCTAssertTrue(try XCTUnwrap(broken.warning).hasPrefix("warning: cannot determine the license of broken"))
+        XCTAssertTrue(broken.metadata.keyValues.isEmpty)
+
+        // An unrecognised own license is kept verbatim, not replaced by the parent's.
+        let custom = ConversionLicenseInfo.check(try f.model("custom", [
+            "README.md": F.card("license: other\nlicense_name: acme-license\nbase_model: mistralai/Mistral-7B-v0.1")]))
+        XCTAssertEqual(custom.metadata.license, "other")
+        XCTAssertEqual(custom.metadata.licenseName, "other / acme-license")
+    }
+
+    func testBareSavedModelNamesItsSourceButCannotConclude() throws {
+        let f = try F(self)
+        let dir = try f.model("saved", ["config.json": #"{"_name_or_path": "meta-llama/Llama-3.1-8B", "model_type": "llama"}"#])
+        let r = try LicenseResolver().report(for: dir)
+        XCTAssertEqual(r.lineage.relation, "derived")
+        XCTAssertEqual(r.lineage.parents.first?.licenseIDs, ["llama3.1"])
+        XCTAssertEqual(r.verdict(for: .commercial).outcome, .cannotConclude, "the saved model declares no license of its own")
+        XCTAssertTrue(r.obligations.naming.contains { $0.contains("Built with Llama") }, "known ancestors' obligations are still listed")
+    }
+}

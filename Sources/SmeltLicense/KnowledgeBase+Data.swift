@@ -438,7 +438,7 @@ licenses:
   use_policy: https://ai.google.dev/gemma/prohibited_use_policy
   notes: Pass the use restrictions on as an enforceable provision, give recipients a copy of the terms, and mark modified files with a prominent notice (section 3.1).
   fingerprints:
-    - ["Gemma Terms of Use", "Gemma Services"]
+    - ["Gemma Terms of Use"]
     - ["Gemma is provided under and subject to the Gemma Terms of Use"]
     - ["Gemma Prohibited Use Policy"]
 
@@ -513,7 +513,7 @@ licenses:
     redistribute_weights: non-commercial research purposes only, with a copy of the agreement
     redistribute_derivatives: non-commercial research purposes only, with a copy of the agreement
   fingerprints:
-    - ["Qwen RESEARCH LICENSE AGREEMENT"]
+    - ["Qwen RESEARCH LICENSE AGREEMENT", "Alibaba Cloud"]
 
 - id: tongyi-qianwen
   name: Tongyi Qianwen License Agreement

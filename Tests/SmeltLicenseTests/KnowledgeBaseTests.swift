@@ -63,6 +63,10 @@ final class KnowledgeBaseTests: XCTestCase {
         XCTAssertEqual(kb.recognise(text: "Redistribution and use in source and binary forms, with or without modification, are permitted provided... 3. Neither the name of the copyright holder")?.id, "bsd-3-clause")
         XCTAssertEqual(kb.recognise(text: "Copyright (c) 2023 Stability AI CreativeML Open RAIL++-M License dated July 26, 2023")?.id, "openrail++")
         XCTAssertEqual(kb.recognise(text: "# Mistral AI Research License\nIf You want to use a Mistral Model...")?.id, "mrl")
+        XCTAssertEqual(kb.recognise(text: "Gemma is provided under and subject to the Gemma Terms of Use found at ai.google.dev/gemma/terms")?.id, "gemma")
+        XCTAssertEqual(kb.recognise(text: "Qwen RESEARCH LICENSE AGREEMENT\nRelease Date: September 19, 2024\nBy clicking ... Alibaba Cloud ... Qwen LICENSE AGREEMENT")?.id, "qwen-research")
+        XCTAssertEqual(kb.recognise(text: "Qwen LICENSE AGREEMENT\nThis Agreement ... between You and Alibaba Cloud")?.id, "qwen")
+        XCTAssertEqual(kb.recognise(text: "DEEPSEEK LICENSE AGREEMENT\nVersion 1.0, 23 October 2023")?.id, "deepseek")
         XCTAssertNil(kb.recognise(text: "All rights reserved. Do not copy."))
     }
 

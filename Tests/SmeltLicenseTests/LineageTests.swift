@@ -142,6 +142,31 @@ final class LineageTests: XCTestCase {
         XCTAssertTrue(w.contains("mrl"))
     }
 
+    func testLuminumFromCardsOnlyWithoutTheKnownTable() throws {
+        let f = try F(self)
+        let dir = try f.model("Luminum-123B", F.luminumFiles)
+        let cards = try f.model("cards", [
+            "mistralai/Mistral-Large-Instruct-2407/README.md": F.card("""
+            license: other
+            license_name: mrl
+            license_link: https://mistral.ai/licenses/MRL-0.1.md
+            """),
+            "NeverSleep/Lumimaid-v0.2-123B/README.md": F.card("license: cc-by-nc-4.0\nbase_model: mistralai/Mistral-Large-Instruct-2407"),
+            "anthracite-org/magnum-v2-123b/README.md": F.card("base_model: mistralai/Mistral-Large-Instruct-2407"),
+        ])
+        let emptyTable = KnowledgeBase(version: "test", licenses: KnowledgeBase.builtIn.licenses, models: [])
+        let r = try LicenseResolver(knowledgeBase: emptyTable, cardsDirectory: cards).report(for: dir)
+        XCTAssertTrue(r.lineage.parents.allSatisfy { $0.foundIn.hasPrefix("cards folder") })
+        XCTAssertEqual(r.verdict(for: .commercial).outcome, .notAllowed)
+        XCTAssertEqual(r.verdict(for: .redistributeQuantized).outcome, .notAllowed)
+        // Magnum's card declares no license: a known prohibition still wins over that unknown.
+        XCTAssertEqual(r.effective.redistributeQuantized.decidedBy, ["mrl (mistralai/Mistral-Large-Instruct-2407)"])
+        // Without the cards folder and without the table, nothing can be concluded.
+        let bare = try LicenseResolver(knowledgeBase: emptyTable).report(for: dir)
+        XCTAssertEqual(bare.verdict(for: .redistributeQuantized).outcome, .cannotConclude)
+        XCTAssertEqual(bare.unresolved.count, 3)
+    }
+
     func testCardsFolderOverridesTheKnownTable() throws {
         let f = try F(self)
         let dir = try f.model("Luminum-123B", F.luminumFiles)

@@ -90,6 +90,9 @@ public struct LicenseTerms: Codable, Sendable, Equatable {
         case conditions, fingerprints, notes
     }
 
+    /// A placeholder entry (`other`, `unknown`): every property is unknown.
+    public var isPlaceholder: Bool { LicenseProperty.allCases.allSatisfy { permission($0) == .unknown } }
+
     /// Whether derivatives must use this same license.
     public var shareAlike: Bool { derivativeTerms == .same }
 

@@ -284,15 +284,14 @@ struct Builder {
             for e in n.evidence {
                 if let id = e.licenseID, let l = kb.license(named: id) {
                     guard seen.insert(l.id).inserted else { continue }
-                    let unknownTerms = l.commercial == .unknown
-                    contributions.append(Contribution(node: n.id, isRoot: isRoot, license: unknownTerms ? nil : l,
+                    contributions.append(Contribution(node: n.id, isRoot: isRoot, license: l.isPlaceholder ? nil : l,
                                                       reason: "\(n.id): license '\(e.declared)' is not identified (\(e.source))"))
                 } else {
                     contributions.append(Contribution(node: n.id, isRoot: isRoot, license: nil,
                                                       reason: "\(n.id): license '\(e.declared)' is not in the knowledge base (\(e.source))"))
                 }
             }
-            let ids = n.licenseIDs.filter { kb.license(named: $0)?.commercial != .unknown }
+            let ids = n.licenseIDs.filter { kb.license(named: $0)?.isPlaceholder == false }
             if ids.count > 1 {
                 warnings.append("\(n.id): the evidence names several licenses (\(ids.joined(separator: ", "))); all of them are applied")
             }
@@ -384,11 +383,11 @@ struct Builder {
 
     /// A node declaring a license that drops inherited terms: share-alike → conflict, other binding terms → warning.
     mutating func checkDeclarations(_ n: LineageNode, _ out: inout [String]) {
-        let own = n.licenseIDs.compactMap { kb.license(named: $0) }.filter { $0.commercial != .unknown }
+        let own = n.licenseIDs.compactMap { kb.license(named: $0) }.filter { !$0.isPlaceholder }
         if !own.isEmpty {
             var inherited: [(String, LicenseTerms)] = []
             for a in n.parents.flatMap({ $0.allNodes }) where a.status == .resolved {
-                for id in a.licenseIDs { if let l = kb.license(named: id), l.commercial != .unknown { inherited.append((a.id, l)) } }
+                for id in a.licenseIDs { if let l = kb.license(named: id), !l.isPlaceholder { inherited.append((a.id, l)) } }
             }
             for (aid, l) in inherited where l.derivativeTerms != .any && !own.contains(where: { $0.id == l.id }) {
                 if l.shareAlike {

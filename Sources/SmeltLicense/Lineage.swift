@@ -108,6 +108,10 @@ public struct LicenseResolver: Sendable {
                 continue
             }
             visited.insert(key)
+            if let inline = d.inlineParents.first(where: { $0.id.lowercased() == key }) {
+                node.parents.append(build(inline, foundIn: d.inlineSource ?? "inline", folder: nil, stack: stack + [key], visited: &visited))
+                continue
+            }
             switch locate(p.id, relativeTo: folder) {
             case let .described(desc, where_, dir):
                 node.parents.append(build(desc, foundIn: where_, folder: dir, stack: stack + [key], visited: &visited))

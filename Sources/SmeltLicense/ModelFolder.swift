@@ -36,6 +36,10 @@ public struct ModelDescription: Sendable, Equatable {
     public var noticeFiles: [String] = []
     /// Non-fatal remarks (unreadable files, ignored hints).
     public var warnings: [String] = []
+    /// Parents already described here (the source model recorded in a GGUF header), used before any lookup.
+    public var inlineParents: [ModelDescription] = []
+    /// Where `inlineParents` were read.
+    public var inlineSource: String?
 
     mutating func addParent(_ raw: String, source: String) {
         for id in ModelDescription.splitParents(raw) where !parents.contains(where: { $0.id.lowercased() == id.lowercased() }) {
@@ -71,7 +75,7 @@ public enum ModelFolderReader {
             throw SmeltError("\(url.path): no such file or folder")
         }
         if !isDir.boolValue {
-            if url.pathExtension.lowercased() == "gguf" { return try describeGGUF(url, id: id, kb: kb) }
+            if url.pathExtension.lowercased() == "gguf" { return try describeGGUFFile(url, id: id, kb: kb) }
             if url.lastPathComponent.lowercased().hasSuffix(".md") {
                 var d = ModelDescription(id: id ?? url.deletingPathExtension().lastPathComponent)
                 try readCard(url, into: &d, kb: kb, folder: url.deletingLastPathComponent(), label: url.lastPathComponent)
@@ -111,14 +115,20 @@ public enum ModelFolderReader {
         }
         // A folder of GGUF files only: use the first one's header.
         let ggufs = names.filter { $0.lowercased().hasSuffix(".gguf") }.sorted()
-        if let g = ggufs.first, d.evidence.isEmpty || d.parents.isEmpty {
-            if let gd = try? describeGGUF(url.appendingPathComponent(g), id: nil, kb: kb) {
-                if d.evidence.isEmpty { d.evidence = gd.evidence }
-                if d.parents.isEmpty {
-                    d.parents = gd.parents
-                    if d.relation == nil { d.relation = gd.relation; d.relationSource = gd.relationSource }
+        // GGUF files and no declared parent: the files are quantized copies of the source model in their header.
+        if let g = ggufs.first, d.parents.isEmpty {
+            do {
+                var file = try describeGGUFFile(url.appendingPathComponent(g), id: nil, kb: kb)
+                if file.inlineParents.first?.id.lowercased() == d.id.lowercased() {  // same name as the folder: not a cycle
+                    let renamed = "\(d.id) (GGUF source)"
+                    file.inlineParents[0].id = renamed
+                    file.parents[0].id = renamed
                 }
-            }
+                d.parents = file.parents
+                d.inlineParents = file.inlineParents
+                d.inlineSource = file.inlineSource
+                d.relation = "quantized"; d.relationSource = "\(g) (GGUF file)"
+            } catch { d.warnings.append("\(g): \(error)") }
         }
         if d.relation == nil, !ggufs.isEmpty, !d.parents.isEmpty {
             d.relation = "quantized"; d.relationSource = "folder holds .gguf files"
@@ -273,10 +283,22 @@ public enum ModelFolderReader {
 
     // MARK: GGUF
 
+    /// A GGUF file: a quantized copy (no license of its own) of the source model its header describes.
+    static func describeGGUFFile(_ url: URL, id: String?, kb: KnowledgeBase) throws -> ModelDescription {
+        let source = try describeGGUF(url, id: nil, kb: kb)
+        var d = ModelDescription(id: id ?? url.lastPathComponent)
+        d.parents = [ParentReference(id: source.id, source: "\(url.lastPathComponent) GGUF metadata (source model)")]
+        d.inlineParents = [source]
+        d.inlineSource = "GGUF metadata of \(url.lastPathComponent)"
+        d.relation = "quantized"; d.relationSource = "GGUF file"
+        return d
+    }
+
+    /// The source model described by a GGUF header: its license and base models.
     static func describeGGUF(_ url: URL, id: String?, kb: KnowledgeBase) throws -> ModelDescription {
         let md = try GGUFGeneralMetadata.read(url)
         let repo = md.string("general.source.repo_url").map { ModelDescription.splitParents($0).first ?? $0 }
-        var d = ModelDescription(id: id ?? repo ?? md.string("general.name") ?? url.lastPathComponent)
+        var d = ModelDescription(id: id ?? repo ?? md.string("general.name") ?? "source of \(url.lastPathComponent)")
         let src = "\(url.lastPathComponent) GGUF metadata"
         if let lic = md.string("general.license") {
             let k = KnowledgeBase.key(lic)

@@ -360,14 +360,38 @@ final class LineageTests: XCTestCase {
         XCTAssertEqual(md.string("general.license"), "llama3.1")
         XCTAssertEqual(md.strings("general.tags"), ["llama-3.1", "finetune"], "read after skipping the tokenizer arrays")
         let r = try report(url)
-        XCTAssertEqual(r.lineage.id, "My Llama Tune")
-        XCTAssertEqual(r.lineage.licenseIDs, ["llama3.1"])
-        XCTAssertEqual(r.lineage.parents.first?.id, "meta-llama/Llama-3.1-8B-Instruct")
+        XCTAssertEqual(r.lineage.id, "model-Q4_K_M.gguf")
+        XCTAssertEqual(r.lineage.relation, "quantized")
+        let source = try XCTUnwrap(r.lineage.parents.first)
+        XCTAssertEqual(source.id, "My Llama Tune")
+        XCTAssertEqual(source.foundIn, "GGUF metadata of model-Q4_K_M.gguf")
+        XCTAssertEqual(source.licenseIDs, ["llama3.1"])
+        XCTAssertEqual(source.parents.first?.id, "meta-llama/Llama-3.1-8B-Instruct")
         XCTAssertEqual(r.verdict(for: .redistribute).outcome, .allowed)
+        XCTAssertTrue(r.obligations.naming.contains { $0.contains("Built with Llama") })
         XCTAssertThrowsError(try GGUFGeneralMetadata.read(f.root.appendingPathComponent("missing.gguf")))
         let bad = f.root.appendingPathComponent("bad.gguf")
         try Data("GGUF\u{3}\0\0\0".utf8).write(to: bad)
         XCTAssertThrowsError(try report(bad)) { XCTAssertTrue("\($0)".contains("truncated")) }
+    }
+
+    func testFolderOfGGUFFilesUsesTheHeader() throws {
+        let f = try F(self)
+        let dir = try f.model("quants", [:])
+        try GGUFWriter.data([
+            ("general.license", .s("other")),
+            ("general.license.name", .s("mrl")),
+            ("general.source.repo_url", .s("https://huggingface.co/mistralai/Mistral-Large-Instruct-2407")),
+        ]).write(to: dir.appendingPathComponent("Mistral-Large-Instruct-2407-Q4_K_M.gguf"))
+        let r = try LicenseResolver().report(for: dir)
+        XCTAssertEqual(r.lineage.relation, "quantized")
+        let source = try XCTUnwrap(r.lineage.parents.first)
+        XCTAssertEqual(source.id, "mistralai/Mistral-Large-Instruct-2407")
+        XCTAssertEqual(source.licenseIDs, ["mrl"])
+        XCTAssertTrue(source.evidence[0].source.contains("GGUF metadata general.license"))
+        // Re-publishing these files is publishing a derivative of an MRL model.
+        XCTAssertEqual(r.verdict(for: .redistribute).outcome, .notAllowed)
+        XCTAssertEqual(r.verdict(for: .commercial).outcome, .notAllowed)
     }
 
     func testGGUFMetadataValuesForConvert() throws {

@@ -74,7 +74,7 @@ public struct GGUFGeneralMetadata: Sendable, Equatable {
 
         mutating func fill(_ n: Int) throws {
             if buffer.count - pos >= n { return }
-            buffer.removeFirst(pos); pos = 0
+            buffer = Array(buffer[pos...]); pos = 0
             while buffer.count < n {
                 let chunk = (try? handle.read(upToCount: max(1 << 20, n - buffer.count))) ?? nil
                 guard let c = chunk, !c.isEmpty else { throw SmeltError("\(path): truncated GGUF header") }
@@ -94,14 +94,16 @@ public struct GGUFGeneralMetadata: Sendable, Equatable {
             let off = try handle.offset()
             try handle.seek(toOffset: off + rest)
         }
-        mutating func u32() throws -> UInt32 {
-            let b = try bytes(4)
-            return b.enumerated().reduce(0) { $0 | UInt32($1.element) << (8 * UInt32($1.offset)) }
+        /// A little-endian unsigned integer of `n` bytes (n ≤ 8), read straight from the buffer.
+        mutating func uint(_ n: Int) throws -> UInt64 {
+            try fill(n)
+            var v: UInt64 = 0
+            for i in 0..<n { v |= UInt64(buffer[pos + i]) << (8 * UInt64(i)) }
+            pos += n
+            return v
         }
-        mutating func u64() throws -> UInt64 {
-            let b = try bytes(8)
-            return b.enumerated().reduce(0) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
-        }
+        mutating func u32() throws -> UInt32 { UInt32(truncatingIfNeeded: try uint(4)) }
+        mutating func u64() throws -> UInt64 { try uint(8) }
         mutating func string() throws -> String {
             let n = try u64()
             guard n < 1 << 26 else { throw SmeltError("\(path): implausible string length \(n) in GGUF header") }
@@ -139,9 +141,7 @@ public struct GGUFGeneralMetadata: Sendable, Equatable {
                 return .other
             default:
                 guard let sz = Reader.size(of: type) else { throw SmeltError("\(path): unknown GGUF value type \(type)") }
-                let b = try bytes(sz)
-                var u: UInt64 = 0
-                for (i, x) in b.enumerated() { u |= UInt64(x) << (8 * UInt64(i)) }
+                let u = try uint(sz)
                 switch type {
                 case 0, 2, 4, 10: return .int(Int64(bitPattern: u))
                 case 1: return .int(Int64(Int8(bitPattern: UInt8(u))))

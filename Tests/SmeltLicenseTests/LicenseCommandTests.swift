@@ -1,6 +1,7 @@
 import XCTest
 import SmeltFormats
 import SmeltTestSupport
+@testable import SmeltLicense
 
 /// Runs the built `smelt` binary and checks `smelt license` exit codes and output.
 final class LicenseCommandTests: XCTestCase {
@@ -96,5 +97,22 @@ final class LicenseCommandTests: XCTestCase {
         XCTAssertEqual(j["effective"]?["commercial"]?["value"]?.stringValue, "forbidden")
         let verdicts = try XCTUnwrap(j["verdicts"]?.arrayValue)
         XCTAssertEqual(verdicts.first { $0["use"]?.stringValue == "redistribute-quantized" }?["outcome"]?.stringValue, "not-allowed")
+    }
+}
+
+/// The real SmolLM2 GGUF from ../shared (skipped when absent, required on CI).
+final class SharedGGUFLicenseTests: XCTestCase {
+    func testRealSmolLM2GGUFIsApache() throws {
+        let url = try Fixtures.sharedFile("models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf")
+        let md = try GGUFGeneralMetadata.read(url)
+        XCTAssertEqual(md.string("general.license"), "apache-2.0")
+        let r = try LicenseResolver().report(for: url)
+        XCTAssertEqual(r.lineage.relation, "quantized")
+        XCTAssertEqual(r.effective.licenses, ["apache-2.0"])
+        XCTAssertEqual(r.verdict(for: .redistributeQuantized).outcome, .allowed)
+        // The folder: LICENSE recognised by content, the GGUF's source as parent.
+        let folder = try LicenseResolver().report(for: url.deletingLastPathComponent())
+        XCTAssertEqual(folder.lineage.evidence.map(\.source), ["LICENSE (text recognised)"])
+        XCTAssertEqual(folder.lineage.parents.count, 1)
     }
 }

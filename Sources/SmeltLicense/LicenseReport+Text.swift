@@ -141,9 +141,10 @@ extension LicenseReport {
     /// The report as pretty JSON (stable key order).
     public func json() throws -> String {
         let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        let data: Data
-        do { data = try enc.encode(self) } catch { throw SmeltError("cannot encode the report as JSON: \(error)") }
-        return String(decoding: data, as: UTF8.self) + "\n"
+        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        do {
+            // Re-serialised by SmeltFormats' JSON writer: the project's one pretty-printing style.
+            return try JSONValue.parse(enc.encode(self)).serialized(pretty: true) + "\n"
+        } catch { throw SmeltError("cannot encode the report as JSON: \(error)") }
     }
 }

@@ -95,16 +95,17 @@ public enum ModelFolderReader {
         readLicenseFiles(names: names, folder: url, into: &d, kb: kb)
 
         for cfgName in ["mergekit_config.yml", "mergekit_config.yaml", "mergekit_moe_config.yml"] {
-            if let cfg = find(cfgName) { readMergekit(cfg, into: &d) }
+            if let cfg = find(cfgName) { try readMergekit(cfg, into: &d) }
         }
         if let adapter = find("adapter_config.json") {
-            do {
-                let j = try JSONValue.parse(contentsOf: adapter)
-                if let base = j["base_model_name_or_path"]?.stringValue, !base.isEmpty {
-                    d.addParent(base, source: "adapter_config.json base_model_name_or_path")
-                }
-                if d.relation == nil { d.relation = "adapter"; d.relationSource = "adapter_config.json" }
-            } catch { d.warnings.append("adapter_config.json: \(error)") }
+            // A broken config hides the base model: bad input, not something to skip.
+            let j = try JSONValue.parse(contentsOf: adapter)
+            if let base = j["base_model_name_or_path"]?.stringValue, !base.isEmpty {
+                d.addParent(base, source: "adapter_config.json base_model_name_or_path")
+            } else {
+                d.warnings.append("adapter_config.json names no base_model_name_or_path")
+            }
+            if d.relation == nil { d.relation = "adapter"; d.relationSource = "adapter_config.json" }
         }
         if d.parents.isEmpty, let config = find("config.json") {
             if let j = try? JSONValue.parse(contentsOf: config), let n = j["_name_or_path"]?.stringValue,
@@ -113,7 +114,6 @@ public enum ModelFolderReader {
                 d.relation = "derived"; d.relationSource = "config.json _name_or_path (the model it was saved from)"
             }
         }
-        // A folder of GGUF files only: use the first one's header.
         let ggufs = names.filter { $0.lowercased().hasSuffix(".gguf") }.sorted()
         // GGUF files and no declared parent: the files are quantized copies of the source model in their header.
         if let g = ggufs.first, d.parents.isEmpty {
@@ -248,15 +248,14 @@ public enum ModelFolderReader {
 
     // MARK: mergekit
 
-    static func readMergekit(_ url: URL, into d: inout ModelDescription) {
+    static func readMergekit(_ url: URL, into d: inout ModelDescription) throws {
         let label = url.lastPathComponent
-        guard let data = FileManager.default.contents(atPath: url.path) else { return }
+        guard let data = FileManager.default.contents(atPath: url.path) else { throw SmeltError("cannot read \(url.path)") }
         let loaded: Any?
         do { loaded = try Yams.load(yaml: String(decoding: data, as: UTF8.self)) } catch {
-            d.warnings.append("\(label): invalid YAML, merge sources not read")
-            return
+            throw SmeltError("\(url.path): invalid YAML: \(String(describing: error).split(separator: "\n").first ?? "")")
         }
-        guard let cfg = loaded as? [String: Any] else { return }
+        guard let cfg = loaded as? [String: Any] else { throw SmeltError("\(url.path): expected a YAML mapping") }
         func model(_ v: Any?) -> String? {
             if let s = v as? String { return s }
             if let m = v as? [String: Any] {

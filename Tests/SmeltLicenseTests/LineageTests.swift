@@ -430,6 +430,17 @@ final class LineageTests: XCTestCase {
         }
         let broken = try f.model("broken", ["README.md": "---\nlicense: [unclosed\n---\n"])
         XCTAssertThrowsError(try report(broken)) { XCTAssertTrue("\($0)".contains("invalid YAML front matter")) }
+        let badAdapter = try f.model("bad-adapter", ["README.md": F.card("license: mit"), "adapter_config.json": "{\"base_model_name_or_path\": "])
+        XCTAssertThrowsError(try report(badAdapter)) { XCTAssertTrue("\($0)".contains("adapter_config.json: invalid JSON")) }
+        let badMerge = try f.model("bad-merge", ["mergekit_config.yml": "models: [unclosed"])
+        XCTAssertThrowsError(try report(badMerge)) { XCTAssertTrue("\($0)".contains("mergekit_config.yml: invalid YAML")) }
+        // A broken card of a parent in the cards folder: that parent is unknown, the report still comes.
+        let cards = try f.model("cards", ["org/broken.md": "---\nlicense: [x\n---\n"])
+        let child = try f.model("child", ["README.md": F.card("license: mit\nbase_model: org/broken")])
+        let r = try report(child, cards: cards)
+        XCTAssertEqual(r.lineage.parents.first?.status, .unknown)
+        XCTAssertTrue(r.warnings.contains { $0.contains("invalid YAML front matter") }, "\(r.warnings)")
+        XCTAssertEqual(r.verdict(for: .commercial).outcome, .cannotConclude)
         let notModel = f.root.appendingPathComponent("weights.bin")
         try Data([1, 2, 3]).write(to: notModel)
         XCTAssertThrowsError(try report(notModel))

@@ -108,8 +108,11 @@ public struct LicenseTerms: Codable, Sendable, Equatable {
 
 /// The permission-valued properties combined over a lineage.
 public enum LicenseProperty: String, Codable, Sendable, CaseIterable {
+    /// Commercial use.
     case commercial
+    /// Redistributing the unmodified weights.
     case redistributeWeights = "redistribute_weights"
+    /// Redistributing derivatives (quantized files included).
     case redistributeDerivatives = "redistribute_derivatives"
 }
 
@@ -202,7 +205,7 @@ public struct KnowledgeBase: Codable, Sendable {
                 let phrases = set.map { " " + KnowledgeBase.normalise($0) + " " }
                 guard phrases.allSatisfy({ t.contains($0) }) else { continue }
                 let score = phrases.reduce(0) { $0 + $1.count }
-                if best == nil || score > best!.1 { best = (l, score) }
+                if score > (best?.1 ?? 0) { best = (l, score) }
             }
         }
         return best?.0

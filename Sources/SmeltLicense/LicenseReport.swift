@@ -13,8 +13,11 @@ public enum IntendedUse: String, Codable, Sendable, CaseIterable {
 
 /// The answer for one intended use, with its exit status.
 public enum Outcome: String, Codable, Sendable {
+    /// Allowed (possibly under printed conditions): exit 0.
     case allowed
+    /// Not allowed without a separate agreement, or impossible because of a conflict: exit 1.
     case notAllowed = "not-allowed"
+    /// An unknown license, parent or cycle could restrict it: exit 2.
     case cannotConclude = "cannot-conclude"
 
     /// `smelt license` exit status: 0 allowed, 1 not allowed, 2 cannot conclude.

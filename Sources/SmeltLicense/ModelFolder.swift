@@ -213,6 +213,11 @@ public enum ModelFolderReader {
 
     static func licenseFromLink(_ link: String, folder: URL, kb: KnowledgeBase) -> LicenseTerms? {
         if let l = kb.license(link: link) { return l }
+        // A link to a well-known model's own LICENSE file on the hub: that model's license.
+        if let r = link.range(of: "huggingface.co/") {
+            let parts = link[r.upperBound...].split(separator: "/")
+            if parts.count >= 2, let m = kb.model("\(parts[0])/\(parts[1])") { return kb.license(named: m.license) }
+        }
         // A relative link to a file in the repo: read it.
         if !link.contains("://") {
             let f = folder.appendingPathComponent(link)

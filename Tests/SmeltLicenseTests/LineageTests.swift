@@ -284,6 +284,9 @@ final class LineageTests: XCTestCase {
                                           "LICENSE.md": F.llama31Text])
         let rb = try report(b)
         XCTAssertEqual(rb.lineage.licenseIDs, ["llama3.1"])
+        let d = try f.model("hub-link", ["README.md": F.card(
+            "license: other\nlicense_link: https://huggingface.co/meta-llama/Llama-3.1-8B/blob/main/LICENSE")])
+        XCTAssertEqual(try report(d).lineage.licenseIDs, ["llama3.1"], "a link to a known model's LICENSE file")
         let c = try f.model("custom-card", ["README.md": F.card("license: other\nlicense_name: acme-model-license")])
         let rc = try report(c)
         XCTAssertEqual(rc.verdict(for: .commercial).outcome, .cannotConclude)

@@ -179,14 +179,23 @@ public struct LicenseResolver: Sendable {
             var isDir: ObjCBool = false
             if fm.fileExists(atPath: c.path, isDirectory: &isDir) { return c }
         }
-        // Case-insensitive match of the flat names at the top level.
-        let names = (try? fm.contentsOfDirectory(atPath: dir.path)) ?? []
-        let wanted = Set(flat.flatMap { [$0.lowercased(), $0.lowercased() + ".md"] })
-        if let n = names.first(where: { wanted.contains($0.lowercased()) }) { return dir.appendingPathComponent(n) }
-        // Hugging Face hub cache.
-        let cache = "models--" + id.replacingOccurrences(of: "/", with: "--")
-        if let n = names.first(where: { $0.lowercased() == cache.lowercased() }) {
-            let snaps = dir.appendingPathComponent(n).appendingPathComponent("snapshots")
+        // Case-insensitive matches (hub ids are case-insensitive; most file systems here are not).
+        func entry(_ folder: URL, _ wanted: Set<String>) -> URL? {
+            let names = ((try? fm.contentsOfDirectory(atPath: folder.path)) ?? []).sorted()
+            return names.first { wanted.contains($0.lowercased()) }.map { folder.appendingPathComponent($0) }
+        }
+        if let u = entry(dir, Set(flat.flatMap { [$0.lowercased(), $0.lowercased() + ".md"] })) { return u }
+        let parts = id.split(separator: "/").map(String.init)
+        if parts.count == 2, let owner = entry(dir, [parts[0].lowercased()]),
+           let u = entry(owner, [parts[1].lowercased(), parts[1].lowercased() + ".md"]) { return u }
+        // Hugging Face hub cache: the snapshot `refs/main` points at, else the first one.
+        if let repo = entry(dir, ["models--" + id.replacingOccurrences(of: "/", with: "--").lowercased()]) {
+            let snaps = repo.appendingPathComponent("snapshots")
+            let main = (try? String(contentsOf: repo.appendingPathComponent("refs/main"), encoding: .utf8))?
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            if let m = main, !m.isEmpty, fm.fileExists(atPath: snaps.appendingPathComponent(m).path) {
+                return snaps.appendingPathComponent(m)
+            }
             let revs = ((try? fm.contentsOfDirectory(atPath: snaps.path)) ?? []).sorted()
             if let r = revs.first { return snaps.appendingPathComponent(r) }
         }

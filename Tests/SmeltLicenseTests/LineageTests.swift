@@ -334,7 +334,14 @@ final class LineageTests: XCTestCase {
 
     func testHubCacheLayoutInCardsFolder() throws {
         let f = try F(self)
-        let cards = try f.model("hub", ["models--acme--base-7b/snapshots/0123abcd/README.md": F.card("license: bsd-3-clause")])
+        let cards = try f.model("hub", [
+            "models--acme--base-7b/snapshots/0000old/README.md": F.card("license: cc-by-nc-4.0"),
+            "models--acme--base-7b/snapshots/0123abcd/README.md": F.card("license: bsd-3-clause"),
+            "models--acme--base-7b/refs/main": "0123abcd",
+            "Other-Org/Mixed-Case.md": F.card("license: mit"),
+        ])
+        let mixed = try f.model("mixed", ["README.md": F.card("license: mit\nbase_model: other-org/mixed-case")])
+        XCTAssertEqual(try report(mixed, cards: cards).lineage.parents.first?.licenseIDs, ["mit"], "ids are case-insensitive")
         let dir = try f.model("child", ["README.md": F.card("license: bsd-3-clause\nbase_model: https://huggingface.co/acme/base-7b")])
         let r = try report(dir, cards: cards)
         XCTAssertEqual(r.lineage.parents.first?.id, "acme/base-7b")

@@ -196,16 +196,20 @@ public struct KnowledgeBase: Codable, Sendable {
         return models.first { $0.id.lowercased() == k || ($0.aliases ?? []).contains { $0.lowercased() == k } }
     }
 
-    /// Recognises a license (or its notice / use policy) from text content; the most specific match wins.
+    /// Recognises a license (or its notice / use policy) from text content. The most specific match wins:
+    /// the matching phrase set with the longest single phrase (a named title beats generic words), then the
+    /// longest phrases in total.
     public func recognise(text: String) -> LicenseTerms? {
         let t = " " + KnowledgeBase.normalise(text) + " "
-        var best: (LicenseTerms, Int)?
+        var best: (LicenseTerms, Int, Int)?
         for l in licenses {
             for set in l.fingerprints ?? [] where !set.isEmpty {
                 let phrases = set.map { " " + KnowledgeBase.normalise($0) + " " }
                 guard phrases.allSatisfy({ t.contains($0) }) else { continue }
-                let score = phrases.reduce(0) { $0 + $1.count }
-                if score > (best?.1 ?? 0) { best = (l, score) }
+                let longest = phrases.map(\.count).max() ?? 0
+                let total = phrases.reduce(0) { $0 + $1.count }
+                if let b = best, (longest, total) <= (b.1, b.2) { continue }
+                best = (l, longest, total)
             }
         }
         return best?.0

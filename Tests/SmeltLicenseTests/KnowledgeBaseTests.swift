@@ -67,6 +67,11 @@ final class KnowledgeBaseTests: XCTestCase {
         XCTAssertEqual(kb.recognise(text: "Qwen RESEARCH LICENSE AGREEMENT\nRelease Date: September 19, 2024\nBy clicking ... Alibaba Cloud ... Qwen LICENSE AGREEMENT")?.id, "qwen-research")
         XCTAssertEqual(kb.recognise(text: "Qwen LICENSE AGREEMENT\nThis Agreement ... between You and Alibaba Cloud")?.id, "qwen")
         XCTAssertEqual(kb.recognise(text: "DEEPSEEK LICENSE AGREEMENT\nVersion 1.0, 23 October 2023")?.id, "deepseek")
+        // A specific RAIL title beats the generic Open RAIL phrases it also contains.
+        let rail = "CreativeML Open RAIL-M dated August 22, 2022 ... Attachment A ... Use Restrictions ..."
+        XCTAssertEqual(kb.recognise(text: rail)?.id, "creativeml-openrail-m")
+        XCTAssertEqual(kb.recognise(text: "Open RAIL license ... Attachment A ... Use Restrictions")?.id, "openrail")
+        XCTAssertEqual(kb.recognise(text: "Redistribution and use in source and binary forms, with or without modification, are permitted provided that")?.id, "bsd-2-clause")
         XCTAssertNil(kb.recognise(text: "All rights reserved. Do not copy."))
     }
 

@@ -22,6 +22,22 @@ final class KnowledgeBaseTests: XCTestCase {
         }
     }
 
+    func testNoAmbiguousNamesInTheData() {
+        var owner: [String: String] = [:]
+        for l in kb.licenses {
+            for name in [l.id] + (l.aliases ?? []) {
+                let k = KnowledgeBase.key(name)
+                if let o = owner[k], o != l.id { XCTFail("'\(name)' names both \(o) and \(l.id)") }
+                owner[k] = l.id
+            }
+        }
+        var models = Set<String>()
+        for m in kb.models {
+            for id in [m.id] + (m.aliases ?? []) { XCTAssertTrue(models.insert(id.lowercased()).inserted, "duplicate model \(id)") }
+            for b in m.base ?? [] { XCTAssertNotNil(kb.model(b), "\(m.id): base \(b) is not in the table") }
+        }
+    }
+
     func testKnownPropertiesOfKeyLicenses() throws {
         let mrl = try XCTUnwrap(kb.license(named: "mrl"))
         XCTAssertEqual(mrl.commercial, .forbidden)

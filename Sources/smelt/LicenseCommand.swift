@@ -39,11 +39,11 @@ struct LicenseCommand: ParsableCommand {
             } else {
                 print(report.text(use: use), terminator: "")
             }
-        } catch let e as SmeltError {
-            FileHandle.standardError.write(Data("error: \(e.message)\n".utf8))
-            throw ExitCode(3)
         } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            // One line, whatever the underlying error text looks like.
+            let text = (error as? SmeltError)?.message ?? "\(error)"
+            let line = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+            FileHandle.standardError.write(Data("error: \(line)\n".utf8))
             throw ExitCode(3)
         }
         if let u = use {

@@ -14,13 +14,13 @@ struct LicenseCommand: ParsableCommand {
         Reads the model card front matter, LICENSE / NOTICE / USE_POLICY files, mergekit_config.yml, \
         adapter_config.json, config.json or a GGUF header, follows base models offline (model folder, \
         --cards folder, built-in table) and combines the most restrictive terms.
-        Exit status: 0 allowed (or no --use given), 1 not allowed, 2 cannot conclude, 3 error.
+        Exit status: 0 allowed (or no --use given), 1 not allowed, 2 cannot conclude, 3 error, 64 usage error.
         """)
 
     @Argument(help: "A model folder, a model card (.md) or a .gguf file.")
     var path: String
 
-    @Option(help: "Intended use to decide: commercial, redistribute, redistribute-quantized.")
+    @Option(help: "The intended use to decide (sets the exit status).")
     var use: IntendedUse?
 
     @Flag(help: "Print the report as JSON.")

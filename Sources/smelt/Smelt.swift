@@ -16,4 +16,5 @@ let allSubcommands: [ParsableCommand.Type] = [
     InspectCommand.self,
     ConvertCommand.self,
     ExportCommand.self,
+    LicenseCommand.self,
 ]

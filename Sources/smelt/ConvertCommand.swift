@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SmeltConvert
 import SmeltFormats
+import SmeltLicense
 
 /// `smelt convert HF_FOLDER -o OUT.gguf [--outtype T]`.
 struct ConvertCommand: ParsableCommand {
@@ -47,6 +48,9 @@ struct ConvertCommand: ParsableCommand {
                     print("\(t.name.padding(toLength: 36, withPad: " ", startingAt: 0)) \(t.type.name.padding(toLength: 5, withPad: " ", startingAt: 0)) \(t.shape.map(String.init).joined(separator: " x ").padding(toLength: 16, withPad: " ", startingAt: 0)) <- \(t.sourceName)")
                 }
                 return
+            }
+            if let warning = ConversionLicenseInfo.check(URL(fileURLWithPath: model)).warning {
+                FileHandle.standardError.write(Data("\(warning)\n".utf8))
             }
             let out = URL(fileURLWithPath: output!)
             let s = try Converter.write(plan, to: out, threads: threads)

@@ -114,8 +114,18 @@ let groupMaxEps: Float = 1e-15
 
 /// ggml's `make_qx_quants` with `rmse_type == 1`: symmetric quants `L` in `0..<2*nmax`,
 /// weights `qw` (or x² when nil); returns the scale.
+@inline(__always)
 func makeQxQuants(_ n: Int, _ nmax: Int32, _ x: UnsafePointer<Float>, _ L: UnsafeMutablePointer<Int8>,
                   _ qw: UnsafePointer<Float>?) -> Float {
+    if let qw = qw {
+        return makeQxQuantsBody(n, nmax, x, L) { qw[$0] }
+    }
+    return makeQxQuantsBody(n, nmax, x, L) { x[$0] * x[$0] }
+}
+
+@inline(__always)
+func makeQxQuantsBody(_ n: Int, _ nmax: Int32, _ x: UnsafePointer<Float>, _ L: UnsafeMutablePointer<Int8>,
+                      _ weight: (Int) -> Float) -> Float {
     var max: Float = 0
     var amax: Float = 0
     for i in 0..<n {
@@ -133,7 +143,7 @@ func makeQxQuants(_ n: Int, _ nmax: Int32, _ x: UnsafePointer<Float>, _ L: Unsaf
         var l = nearestInt(iscale * x[i])
         l = Swift.max(-nmax, Swift.min(nmax - 1, l))
         L[i] = Int8(truncatingIfNeeded: l + nmax)
-        let w = qw.map { $0[i] } ?? x[i] * x[i]
+        let w = weight(i)
         let fl = Float(l)
         sumlx += w * x[i] * fl
         suml2 += w * fl * fl
@@ -147,7 +157,7 @@ func makeQxQuants(_ n: Int, _ nmax: Int32, _ x: UnsafePointer<Float>, _ L: Unsaf
         for i in 0..<n {
             var l = nearestInt(iscale * x[i])
             l = Swift.max(-nmax, Swift.min(nmax - 1, l))
-            let w = qw.map { $0[i] } ?? x[i] * x[i]
+            let w = weight(i)
             let fl = Float(l)
             sumlx += w * x[i] * fl
             suml2 += w * fl * fl
@@ -220,6 +230,7 @@ func makeQ3Quants(_ n: Int, _ nmax: Int32, _ x: UnsafePointer<Float>, _ L: Unsaf
 /// ggml's `make_qkx2_quants` (`strictEqual == true`) and `make_qkx3_quants` with
 /// weights (`strictEqual == false`): asymmetric quants `L` in `0...nmax` with a min;
 /// returns the scale and stores `-min` in `theMin`.
+@inline(__always)
 func makeQkxQuants(_ n: Int, _ nmax: Int32, _ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>,
                    _ L: UnsafeMutablePointer<UInt8>, _ theMin: inout Float, _ Laux: UnsafeMutablePointer<UInt8>,
                    _ rmin: Float, _ rdelta: Float, _ nstep: Int, _ useMad: Bool, strictEqual: Bool) -> Float {

@@ -25,6 +25,8 @@ enum SplitStep {
     case asciiDigits3
     /// Regex `[^\n]+|[\n]+` (llama.cpp custom).
     case newlines
+    /// Regex `\s+$` (whitespace that ends the word).
+    case trailingSpace
 }
 
 /// Character classes as they behave in llama.cpp's collapsed std::regex matching: ASCII code
@@ -37,11 +39,24 @@ enum CharClass {
     case falconPunct     // [\p{P}\$\+<=>\^~\|`]
     case crlf            // [\r\n]
     case cjk             // [一-龥ࠀ-一가-퟿]
+    case deepseekLetters // deepseek-llm's literal letter class [A-Za-zµÀ-Ö...]
+    case deepseekPunct   // [!-/:-~！-／：-～‘-‟　-。]
 
     @inline(__always) func matches(_ c: UInt32) -> Bool {
+        // Literal classes run through std::wregex on text where non-ASCII whitespace was replaced
+        // by U+000B, so such code points never match them.
         switch self {
         case .crlf: return c == 0x0A || c == 0x0D
-        case .cjk: return (c >= 0x4E00 && c <= 0x9FA5) || (c >= 0x0800 && c <= 0x4E00) || (c >= 0xAC00 && c <= 0xD7FF)
+        case .cjk:
+            if c > 0x7F && UnicodeTable.flags(c).isWhitespace { return false }
+            return (c >= 0x4E00 && c <= 0x9FA5) || (c >= 0x0800 && c <= 0x4E00) || (c >= 0xAC00 && c <= 0xD7FF)
+        case .deepseekLetters:
+            if c > 0x7F && UnicodeTable.flags(c).isWhitespace { return false }
+            return CharClass.inRanges(c, CharClass.deepseekLetterRanges)
+        case .deepseekPunct:
+            if c > 0x7F && UnicodeTable.flags(c).isWhitespace { return false }
+            return (c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x7E) || (c >= 0xFF01 && c <= 0xFF0F)
+                || (c >= 0xFF1A && c <= 0xFF5E) || (c >= 0x2018 && c <= 0x201F) || (c >= 0x3000 && c <= 0x3002)
         default: break
         }
         if c < 128 {
@@ -64,6 +79,21 @@ enum CharClass {
         default: return false
         }
     }
+
+    static func inRanges(_ c: UInt32, _ r: [ClosedRange<UInt32>]) -> Bool {
+        var lo = 0, hi = r.count - 1
+        while lo <= hi {
+            let m = (lo + hi) >> 1
+            if c < r[m].lowerBound { hi = m - 1 } else if c > r[m].upperBound { lo = m + 1 } else { return true }
+        }
+        return false
+    }
+
+    /// The letter class of llama.cpp's deepseek-llm regex (src/llama-vocab.cpp), as sorted ranges.
+    static let deepseekLetterRanges: [ClosedRange<UInt32>] = {
+        let r: [ClosedRange<UInt32>] = [0x41...0x5A, 0x61...0x7A, 0xB5...0xB5, 0xC0...0xD6, 0xD8...0xF6, 0xF8...0x1BA, 0x1BC...0x1BF, 0x1C4...0x293, 0x295...0x2AF, 0x370...0x373, 0x376...0x376, 0x377...0x377, 0x37B...0x37D, 0x37F...0x37F, 0x386...0x386, 0x388...0x38A, 0x38C...0x38C, 0x38E...0x3A1, 0x3A3...0x3F5, 0x3F7...0x481, 0x48A...0x52F, 0x531...0x556, 0x10A0...0x10C5, 0x13A0...0x13F5, 0x13F8...0x13FD, 0x1C90...0x1CBA, 0x1CBD...0x1CBF, 0x1D00...0x1D2B, 0x1D6B...0x1D77, 0x1D79...0x1D9A, 0x1E00...0x1F15, 0x1F18...0x1F1D, 0x1F20...0x1F45, 0x1F48...0x1F4D, 0x1F50...0x1F57, 0x1F59...0x1F59, 0x1F5B...0x1F5B, 0x1F5D...0x1F5D, 0x1F5F...0x1F7D, 0x1F80...0x1FB4, 0x1FB6...0x1FBC, 0x1FBE...0x1FBE, 0x1FC2...0x1FC4, 0x1FC6...0x1FCC, 0x1FD0...0x1FD3, 0x1FD6...0x1FDB, 0x1FE0...0x1FEC, 0x1FF2...0x1FF4, 0x1FF6...0x1FFC, 0x2102...0x2102, 0x2107...0x2107, 0x210A...0x2113, 0x2115...0x2115, 0x2119...0x211D, 0x2124...0x2124, 0x2126...0x2126, 0x2128...0x2128, 0x212A...0x212D, 0x212F...0x2134, 0x2139...0x2139, 0x213C...0x213F, 0x2145...0x2149, 0x214E...0x214E, 0x2183...0x2183, 0x2184...0x2184, 0x2C00...0x2C7B, 0x2C7E...0x2CE4, 0x2CEB...0x2CEE, 0x2CF2...0x2CF2, 0x2CF3...0x2CF3, 0xA640...0xA66D, 0xA680...0xA69B, 0xA722...0xA76F, 0xA771...0xA787, 0xA78B...0xA78E, 0xAB70...0xABBF, 0xFB00...0xFB06, 0xFB13...0xFB17, 0xFF21...0xFF3A, 0xFF41...0xFF5A, 0x10400...0x1044F, 0x104B0...0x104D3, 0x104D8...0x104FB, 0x10C80...0x10CB2, 0x10CC0...0x10CF2, 0x118A0...0x118DF, 0x1E900...0x1E943]
+        return r.sorted { $0.lowerBound < $1.lowerBound }
+    }()
 
     /// ASCII code points llama.cpp's collapsed regex treats as \p{P}: !-#%-*,-/:-;?-@[-]_{}
     @inline(__always) static func asciiPunct(_ a: UInt8) -> Bool {
@@ -102,6 +132,9 @@ struct PreTokenizer {
             return PreTokenizer(steps: [.gpt2], byteEncode: true)
         case "falcon":
             return PreTokenizer(steps: [.run(.falconPunct), .gpt2, .asciiDigits3], byteEncode: true)
+        case "deepseek-llm":
+            return PreTokenizer(steps: [.single(.crlf), .optSpaceRun(.deepseekLetters), .optSpaceRun(.deepseekPunct),
+                                        .trailingSpace, .run(.cjk), .run(.number)], byteEncode: true)
         case "deepseek-coder":
             return PreTokenizer(steps: [.single(.crlf), .optSpaceRun(.letter), .optSpaceRun(.punctuation), .run(.cjk),
                                         .single(.number)], byteEncode: true)
@@ -112,7 +145,7 @@ struct PreTokenizer {
 
     /// The pre-tokenizer names this module can encode with.
     static let supportedNames: [String] = [
-        "default", "llama-bpe", "llama3", "qwen2", "qwen35", "smollm", "gpt-2", "deepseek-coder", "falcon", "laguna",
+        "default", "llama-bpe", "llama3", "qwen2", "qwen35", "smollm", "gpt-2", "deepseek-llm", "deepseek-coder", "falcon", "laguna",
         "starcoder", "refact", "command-r", "dbrx", "smaug-bpe", "stablelm2", "mpt", "olmo", "phi-2",
     ]
 
@@ -185,6 +218,13 @@ struct PreTokenizer {
                     var e = s + 1
                     while e < end && cls.matches(c[e]) { e += 1 }
                     emit(pos, e); pos = e
+                } else { pos += 1 }
+            case .trailingSpace:
+                if UnicodeTable.flags(c[pos]).isWhitespace {
+                    var e = pos + 1
+                    while e < end && UnicodeTable.flags(c[e]).isWhitespace { e += 1 }
+                    if e == end { emit(pos, e) }
+                    pos = e
                 } else { pos += 1 }
             case .asciiDigits3:
                 @inline(__always) func dig(_ i: Int) -> Bool { c[i] >= 0x30 && c[i] <= 0x39 }

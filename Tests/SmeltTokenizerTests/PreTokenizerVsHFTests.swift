@@ -59,9 +59,16 @@ final class PreTokenizerVsHFTests: XCTestCase {
     }
     static let digits = JSONValue.object([("type", .string("Digits")), ("individual_digits", .bool(true))])
 
-    func check(pre llamaPre: String, hfPre: JSONValue, ignoreMerges: Bool = false) throws {
-        let bad = try mismatches(pre: llamaPre, hfPre: hfPre, ignoreMerges: ignoreMerges)
+    func check(pre llamaPre: String, hfPre: JSONValue, ignoreMerges: Bool = false, skip: (String) -> Bool = { _ in false }) throws {
+        let bad = try mismatches(pre: llamaPre, hfPre: hfPre, ignoreMerges: ignoreMerges).filter { !skip($0) }
         XCTAssertEqual(bad, [], llamaPre)
+    }
+
+    /// llama.cpp runs regexes without \p{..} through std::wregex on text whose non-ASCII whitespace
+    /// became U+000B, so literal classes that contain such code points (U+3000 in [ࠀ-一]) differ
+    /// from HF's on that text; llama.cpp's behaviour is the one implemented.
+    static func hasNonASCIIWhitespace(_ s: String) -> Bool {
+        s.unicodeScalars.contains { $0.value > 0x7F && UnicodeTable.flags($0.value).isWhitespace }
     }
 
     /// The texts whose ids differ from HF's.
@@ -116,7 +123,23 @@ final class PreTokenizerVsHFTests: XCTestCase {
     func testDeepseekCoder() throws {
         try check(pre: "deepseek-coder", hfPre: Self.seq([
             Self.split("[\r\n]"), Self.split("\\s?\\p{L}+"), Self.split("\\s?\\p{P}+"),
-            Self.split("[\u{4E00}-\u{9FA5}\u{0800}-\u{4E00}\u{AC00}-\u{D7FF}]+"), Self.digits, Self.byteLevel(regex: false)]))
+            Self.split("[\u{4E00}-\u{9FA5}\u{0800}-\u{4E00}\u{AC00}-\u{D7FF}]+"), Self.digits, Self.byteLevel(regex: false)]),
+            skip: Self.hasNonASCIIWhitespace)
+    }
+
+    func testDeepseekLLM() throws {
+        func cls(_ r: [ClosedRange<UInt32>]) -> String {
+            r.map { x in
+                let a = String(Unicode.Scalar(x.lowerBound)!), b = String(Unicode.Scalar(x.upperBound)!)
+                return x.lowerBound == x.upperBound ? a : a + "-" + b
+            }.joined()
+        }
+        try check(pre: "deepseek-llm", hfPre: Self.seq([
+            Self.split("[\r\n]"), Self.split("\\s?[" + cls(CharClass.deepseekLetterRanges) + "]+"),
+            Self.split("\\s?[!-/:-~\u{FF01}-\u{FF0F}\u{FF1A}-\u{FF5E}\u{2018}-\u{201F}\u{3000}-\u{3002}]+"),
+            Self.split("\\s+$"), Self.split("[\u{4E00}-\u{9FA5}\u{0800}-\u{4E00}\u{AC00}-\u{D7FF}]+"),
+            Self.split("\\p{N}+"), Self.byteLevel(regex: false)]),
+            skip: Self.hasNonASCIIWhitespace)
     }
 
     func testDefault() throws {

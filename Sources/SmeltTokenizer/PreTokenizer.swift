@@ -27,6 +27,8 @@ enum SplitStep {
     case newlines
     /// Regex `\s+$` (whitespace that ends the word).
     case trailingSpace
+    /// Regex ` ?[^(\s|.,!?…。，、।۔،)]+` (bloom, poro-chat, gpt3-finnish, viking).
+    case bloomWord
 }
 
 /// Character classes as they behave in llama.cpp's collapsed std::regex matching: ASCII code
@@ -132,6 +134,10 @@ struct PreTokenizer {
             return PreTokenizer(steps: [.gpt2], byteEncode: true)
         case "falcon":
             return PreTokenizer(steps: [.run(.falconPunct), .gpt2, .asciiDigits3], byteEncode: true)
+        case "bloom", "poro-chat", "gpt3-finnish":
+            return PreTokenizer(steps: [.bloomWord], byteEncode: true)
+        case "viking":
+            return PreTokenizer(steps: [.bloomWord, .single(.number)], byteEncode: true)
         case "deepseek-llm":
             return PreTokenizer(steps: [.single(.crlf), .optSpaceRun(.deepseekLetters), .optSpaceRun(.deepseekPunct),
                                         .trailingSpace, .run(.cjk), .run(.number)], byteEncode: true)
@@ -145,7 +151,7 @@ struct PreTokenizer {
 
     /// The pre-tokenizer names this module can encode with.
     static let supportedNames: [String] = [
-        "default", "llama-bpe", "llama3", "qwen2", "qwen35", "smollm", "gpt-2", "deepseek-llm", "deepseek-coder", "falcon", "laguna",
+        "default", "llama-bpe", "llama3", "qwen2", "qwen35", "smollm", "gpt-2", "deepseek-llm", "deepseek-coder", "falcon", "laguna", "bloom", "poro-chat", "gpt3-finnish", "viking",
         "starcoder", "refact", "command-r", "dbrx", "smaug-bpe", "stablelm2", "mpt", "olmo", "phi-2",
     ]
 
@@ -225,6 +231,21 @@ struct PreTokenizer {
                     while e < end && UnicodeTable.flags(c[e]).isWhitespace { e += 1 }
                     if e == end { emit(pos, e) }
                     pos = e
+                } else { pos += 1 }
+            case .bloomWord:
+                @inline(__always) func inWord(_ x: UInt32) -> Bool {
+                    if UnicodeTable.flags(x).isWhitespace { return false }
+                    switch x {
+                    case 0x28, 0x7C, 0x2E, 0x2C, 0x21, 0x3F, 0x2026, 0x3002, 0xFF0C, 0x3001, 0x0964, 0x06D4, 0x060C, 0x29: return false
+                    default: return true
+                    }
+                }
+                var st = pos
+                if c[pos] == 0x20 && pos + 1 < end && inWord(c[pos + 1]) { st = pos + 1 }
+                if inWord(c[st]) {
+                    var e = st + 1
+                    while e < end && inWord(c[e]) { e += 1 }
+                    emit(pos, e); pos = e
                 } else { pos += 1 }
             case .asciiDigits3:
                 @inline(__always) func dig(_ i: Int) -> Bool { c[i] >= 0x30 && c[i] <= 0x39 }

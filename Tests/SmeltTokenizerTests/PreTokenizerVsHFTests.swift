@@ -142,6 +142,12 @@ final class PreTokenizerVsHFTests: XCTestCase {
             skip: Self.hasNonASCIIWhitespace)
     }
 
+    func testBloom() throws {
+        try check(pre: "bloom", hfPre: Self.seq([
+            Self.split(" ?[^(\\s|.,!?\u{2026}\u{3002}\u{FF0C}\u{3001}\u{0964}\u{06D4}\u{060C})]+"), Self.byteLevel(regex: false)]),
+            skip: Self.hasNonASCIIWhitespace)
+    }
+
     func testDefault() throws {
         try check(pre: "default", hfPre: Self.seq([
             Self.split("[\\p{P}\\$\\+<=>\\^~\\|]+"),

@@ -59,18 +59,30 @@ enum TestPython {
 
     static let lock = NSLock()
 
-    /// SmolLM2-135M-Instruct rebuilt as an HF checkpoint by the shared make-hf.py (built once
-    /// per machine into .cache/smollm2, about 20 s).
+    /// The tokenizer-related files of SmolLM2-135M-Instruct rebuilt as an HF checkpoint by the
+    /// shared make-hf.py (about 20 s, once per machine; only tokenizer/config files are kept in
+    /// .cache/smollm2/SmolLM2-135M-Instruct-hf, moved into place atomically).
     static func smolDir() throws -> URL {
         let gguf = try Fixtures.sharedFile("models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf")
         let script = try Fixtures.sharedFile("models/smollm2-135m-instruct/make-hf.py")
         let py = try python()
         lock.lock(); defer { lock.unlock() }
+        let fm = FileManager.default
         let cache = Fixtures.repoRoot.appendingPathComponent(".cache/smollm2")
         let dir = cache.appendingPathComponent("SmolLM2-135M-Instruct-hf")
-        if !FileManager.default.fileExists(atPath: dir.appendingPathComponent("tokenizer.json").path) {
-            try FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true)
-            try run(py, [script.path, "--gguf", gguf.path, "--out", cache.path])
+        if fm.fileExists(atPath: dir.appendingPathComponent("tokenizer.json").path) { return dir }
+        let tmp = cache.appendingPathComponent("build-\(getpid())-\(UUID().uuidString)")
+        try fm.createDirectory(at: tmp, withIntermediateDirectories: true)
+        defer { try? fm.removeItem(at: tmp) }
+        try run(py, [script.path, "--gguf", gguf.path, "--out", tmp.path])
+        let built = tmp.appendingPathComponent("SmolLM2-135M-Instruct-hf")
+        let keep = tmp.appendingPathComponent("keep")
+        try fm.createDirectory(at: keep, withIntermediateDirectories: true)
+        for f in try fm.contentsOfDirectory(atPath: built.path) where f.hasSuffix(".json") || f.hasSuffix(".txt") {
+            try fm.moveItem(at: built.appendingPathComponent(f), to: keep.appendingPathComponent(f))
+        }
+        do { try fm.moveItem(at: keep, to: dir) } catch {
+            if !fm.fileExists(atPath: dir.appendingPathComponent("tokenizer.json").path) { throw error }
         }
         return dir
     }

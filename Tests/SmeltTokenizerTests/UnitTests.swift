@@ -124,4 +124,23 @@ final class UnitTests: XCTestCase {
         XCTAssertEqual(tok.encode("a"), [1, 3, 2])   // SPM defaults: BOS 1, EOS 2, space prefix
         XCTAssertThrowsError(try TokenizerVocab(metadata: [("tokenizer.ggml.model", .string("llama"))]))
     }
+
+    /// A Llama checkpoint with tokenizer.json only takes llama.cpp's LlamaHfVocab route.
+    func testLlamaTokenizerJSONOnly() throws {
+        let src = try Fixtures.sharedFile("models/tiny/tiny-llama")
+        let dir = try Fixtures.tempDir(self)
+        for f in ["config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"] {
+            try FileManager.default.copyItem(at: src.appendingPathComponent(f), to: dir.appendingPathComponent(f))
+        }
+        let meta = try HFVocabConverter.metadata(modelDir: dir)
+        let v = try TokenizerVocab(metadata: meta)
+        let spm = try TokenizerVocab(metadata: HFVocabConverter.metadata(modelDir: src))
+        XCTAssertEqual(v.model, "llama")
+        XCTAssertEqual(v.tokens, spm.tokens)
+        XCTAssertEqual(Set(v.scores ?? []), [-1000])
+        XCTAssertEqual(Array(v.tokenTypes![0..<4]), [3, 3, 3, 6])
+        XCTAssertEqual(v.tokenTypes!.filter { $0 == 1 }.count, 1000 - 3 - 256)
+        XCTAssertEqual(v.bosTokenId, 1)
+        XCTAssertEqual(meta.first?.key, "tokenizer.ggml.add_space_prefix")
+    }
 }

@@ -26,7 +26,8 @@ public enum HFVocabConverter {
     public static func recipe(forArchitecture arch: String) -> Recipe {
         switch arch {
         case "LlamaForCausalLM", "LLaMAForCausalLM", "MistralForCausalLM", "MixtralForCausalLM", "LlavaForConditionalGeneration",
-             "VLlama3ForCausalLM", "LlamaModel":
+             "VLlama3ForCausalLM", "LlamaModel", "VoxtralForConditionalGeneration", "LlamaForCausalLMEagle3",
+             "ArceeForCausalLM", "SmolLM3ForCausalLM", "GraniteForCausalLM", "ApertusForCausalLM":
             return .llama
         case "Qwen2ForCausalLM", "Qwen2Model", "Qwen3ForCausalLM", "Qwen3Model", "Qwen2AudioForConditionalGeneration":
             return .sentencePieceOrGPT2

@@ -516,9 +516,11 @@ struct SPMSession {
                 let s = symbols[Int(i)]
                 let id = tok.lookup(base + Int(s.start), Int(s.n))
                 if id >= 0 { out.append(id) } else {
+                    // byte fallback (llama.cpp throws when a vocabulary has no byte tokens; use <unk> then)
                     for j in 0..<Int(s.n) {
                         let b = tb[Int(s.start) + j]
-                        out.append(tok.byteTokenSPM[Int(b)])
+                        let t = tok.byteTokenSPM[Int(b)]
+                        if t >= 0 { out.append(t) } else if let u = tok.unknownId { out.append(u) }
                     }
                 }
                 i = s.next

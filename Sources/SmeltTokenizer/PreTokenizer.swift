@@ -29,6 +29,9 @@ enum SplitStep {
     case trailingSpace
     /// Regex ` ?[^(\s|.,!?…。，、।۔،)]+` (bloom, poro-chat, gpt3-finnish, viking).
     case bloomWord
+    /// llama.cpp's adapted gpt-4o / tekken regexes (case-split letter runs via lookaheads), run by
+    /// std::regex on collapsed text: non-ASCII letters count as both upper and lower case.
+    case caseSplit(contractions: Bool, maxDigits: Int)
 }
 
 /// Character classes as they behave in llama.cpp's collapsed std::regex matching: ASCII code
@@ -134,6 +137,10 @@ struct PreTokenizer {
             return PreTokenizer(steps: [.gpt2], byteEncode: true)
         case "falcon":
             return PreTokenizer(steps: [.run(.falconPunct), .gpt2, .asciiDigits3], byteEncode: true)
+        case "gpt-4o", "llama4", "kanana2", "talkie", "minimax-m2":
+            return PreTokenizer(steps: [.caseSplit(contractions: true, maxDigits: 3)], byteEncode: true)
+        case "tekken":
+            return PreTokenizer(steps: [.caseSplit(contractions: false, maxDigits: 1)], byteEncode: true)
         case "bloom", "poro-chat", "gpt3-finnish":
             return PreTokenizer(steps: [.bloomWord], byteEncode: true)
         case "viking":
@@ -151,7 +158,7 @@ struct PreTokenizer {
 
     /// The pre-tokenizer names this module can encode with.
     static let supportedNames: [String] = [
-        "default", "llama-bpe", "llama3", "qwen2", "qwen35", "smollm", "gpt-2", "deepseek-llm", "deepseek-coder", "falcon", "laguna", "bloom", "poro-chat", "gpt3-finnish", "viking",
+        "default", "llama-bpe", "llama3", "qwen2", "qwen35", "smollm", "gpt-2", "deepseek-llm", "deepseek-coder", "falcon", "laguna", "bloom", "poro-chat", "gpt3-finnish", "viking", "gpt-4o", "llama4", "tekken",
         "starcoder", "refact", "command-r", "dbrx", "smaug-bpe", "stablelm2", "mpt", "olmo", "phi-2",
     ]
 
@@ -176,6 +183,8 @@ struct PreTokenizer {
             case .llama3: splitLlama3(cpts, ini, end, &out, digits3: true, marks: false)
             case .qwen2: splitLlama3(cpts, ini, end, &out, digits3: false, marks: false)
             case .qwen35: splitLlama3(cpts, ini, end, &out, digits3: false, marks: true)
+            case let .caseSplit(contractions, maxDigits):
+                splitCaseRegex(cpts, ini, end, &out, contractions: contractions, maxDigits: maxDigits)
             case .newlines:
                 var pos = ini
                 while pos < end {
@@ -255,6 +264,88 @@ struct PreTokenizer {
             }
         }
         if prev < end { out.append(end - prev) }
+    }
+
+    // MARK: collapsed-text classes (std::regex on llama.cpp's collapsed text)
+
+    @inline(__always) static func cWS(_ c: UInt32) -> Bool {
+        c < 128 ? (c == 0x20 || (c >= 0x09 && c <= 0x0D)) : UnicodeTable.flags(c).isWhitespace
+    }
+    @inline(__always) static func cL(_ c: UInt32) -> Bool { CharClass.letter.matches(c) }
+    @inline(__always) static func cN(_ c: UInt32) -> Bool { CharClass.number.matches(c) }
+
+    /// `[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+(?:'[sS]|...)?|[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*(?:...)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+`
+    /// with ECMAScript backtracking order (gpt-4o family; tekken without contractions and with \p{N}).
+    static func splitCaseRegex(_ c: UnsafeBufferPointer<UInt32>, _ ini: Int, _ end: Int, _ out: inout [Int],
+                               contractions: Bool, maxDigits: Int) {
+        @inline(__always) func up(_ i: Int) -> Bool { i < end && cL(c[i]) && !(c[i] >= 0x61 && c[i] <= 0x7A) }
+        @inline(__always) func lo(_ i: Int) -> Bool { i < end && cL(c[i]) && !(c[i] >= 0x41 && c[i] <= 0x5A) }
+        @inline(__always) func contraction(_ e: Int) -> Int {
+            // (?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?
+            guard contractions, e + 1 < end, c[e] == 0x27 else { return e }
+            let a = UnicodeTable.toLowerASCII(c[e + 1])
+            if a == 0x73 || a == 0x74 || a == 0x6D || a == 0x64 { return e + 2 }
+            if e + 2 < end {
+                let b = UnicodeTable.toLowerASCII(c[e + 2])
+                if (a == 0x72 && b == 0x65) || (a == 0x76 && b == 0x65) || (a == 0x6C && b == 0x6C) { return e + 3 }
+            }
+            return e
+        }
+        var pos = ini
+        while pos < end {
+            let c0 = c[pos]
+            var e = -1
+            // letter alternatives, with an optional leading [^\r\n\p{L}\p{N}]
+            var s = -1
+            if cL(c0) { s = pos }
+            else if !(c0 == 0x0D || c0 == 0x0A || cN(c0)) && pos + 1 < end && cL(c[pos + 1]) { s = pos + 1 }
+            if s >= 0 {
+                var maxU = 0
+                while up(s + maxU) { maxU += 1 }
+                var k = maxU
+                while k >= 0 && !lo(s + k) { k -= 1 }
+                if k >= 0 {
+                    var x = s + k + 1
+                    while lo(x) { x += 1 }
+                    e = contraction(x)
+                } else if up(s) {
+                    var x = s + 1
+                    while up(x) { x += 1 }
+                    while lo(x) { x += 1 }
+                    e = contraction(x)
+                }
+            }
+            if e < 0 && cN(c0) {
+                var x = pos + 1
+                while x < end && x - pos < maxDigits && cN(c[x]) { x += 1 }
+                e = x
+            }
+            if e < 0 {
+                @inline(__always) func other(_ i: Int) -> Bool { i < end && !cWS(c[i]) && !cL(c[i]) && !cN(c[i]) }
+                var st = pos
+                if c0 == 0x20 && other(pos + 1) { st = pos + 1 }
+                if other(st) {
+                    var x = st + 1
+                    while other(x) { x += 1 }
+                    while x < end && (c[x] == 0x0D || c[x] == 0x0A || c[x] == 0x2F) { x += 1 }
+                    e = x
+                }
+            }
+            if e < 0 && cWS(c0) {
+                var r = pos
+                var lastRN = -1
+                while r < end && cWS(c[r]) {
+                    if c[r] == 0x0D || c[r] == 0x0A { lastRN = r }
+                    r += 1
+                }
+                if lastRN >= 0 { e = lastRN + 1 }
+                else if r - pos > 1 && r < end { e = r - 1 }
+                else { e = r }
+            }
+            if e <= pos { e = pos + 1 }
+            out.append(e - pos)
+            pos = e
+        }
     }
 
     // MARK: custom splitters (ports of unicode.cpp's unicode_regex_split_custom_*)

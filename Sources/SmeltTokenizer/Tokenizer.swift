@@ -76,7 +76,8 @@ public final class Tokenizer: @unchecked Sendable {
             }
             pre = p
             switch preName {
-            case "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "jina-v5-nano":
+            case "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "jina-v5-nano",
+                 "tekken":
                 ignoreMerges = true; addBos = true
             case "glm4", "chatglm-bpe": bos = nil
             default: break

@@ -59,8 +59,9 @@ final class PreTokenizerVsHFTests: XCTestCase {
     }
     static let digits = JSONValue.object([("type", .string("Digits")), ("individual_digits", .bool(true))])
 
-    func check(pre llamaPre: String, hfPre: JSONValue, ignoreMerges: Bool = false, skip: (String) -> Bool = { _ in false }) throws {
-        let bad = try mismatches(pre: llamaPre, hfPre: hfPre, ignoreMerges: ignoreMerges).filter { !skip($0) }
+    func check(pre llamaPre: String, hfPre: JSONValue, ignoreMerges: Bool = false, extraTexts: [String] = [],
+               skip: (String) -> Bool = { _ in false }) throws {
+        let bad = try mismatches(pre: llamaPre, hfPre: hfPre, ignoreMerges: ignoreMerges, extraTexts: extraTexts).filter { !skip($0) }
         XCTAssertEqual(bad, [], llamaPre)
     }
 
@@ -72,10 +73,11 @@ final class PreTokenizerVsHFTests: XCTestCase {
     }
 
     /// The texts whose ids differ from HF's.
-    func mismatches(pre llamaPre: String, hfPre: JSONValue, ignoreMerges: Bool = false) throws -> [String] {
+    func mismatches(pre llamaPre: String, hfPre: JSONValue, ignoreMerges: Bool = false, extraTexts: [String] = []) throws -> [String] {
+        let texts = Self.texts + extraTexts
         let dir = try Fixtures.tempDir(self)
         let json = try variant(hfPre, ignoreMerges: ignoreMerges, in: dir, name: llamaPre)
-        let ref = try TestPython.hfEncode(json, Self.texts, addSpecial: false)
+        let ref = try TestPython.hfEncode(json, texts, addSpecial: false)
         let hf = try HFTokenizerJSON(contentsOf: json)
         var v = TokenizerVocab(model: "gpt2", pre: llamaPre, tokens: [], merges: hf.merges)
         let full = hf.fullVocab()
@@ -84,7 +86,7 @@ final class PreTokenizerVsHFTests: XCTestCase {
         v.tokenTypes = v.tokens.indices.map { i in hf.addedTokens.contains { $0.id == i } ? 3 : 1 }
         let tok = try Tokenizer(vocab: v)
         XCTAssertEqual(tok.ignoreMerges, ignoreMerges)
-        return zip(Self.texts, ref).filter { tok.encode($0.0, addSpecial: false) != $0.1 }.map { $0.0 }
+        return zip(texts, ref).filter { tok.encode($0.0, addSpecial: false) != $0.1 }.map { $0.0 }
     }
 
     func testMutationIsDetected() throws {
@@ -146,6 +148,26 @@ final class PreTokenizerVsHFTests: XCTestCase {
         try check(pre: "bloom", hfPre: Self.seq([
             Self.split(" ?[^(\\s|.,!?\u{2026}\u{3002}\u{FF0C}\u{3001}\u{0964}\u{06D4}\u{060C})]+"), Self.byteLevel(regex: false)]),
             skip: Self.hasNonASCIIWhitespace)
+    }
+
+    /// llama.cpp's collapsed-text version of these regexes treats every non-ASCII letter as both
+    /// upper and lower case (HF uses \p{Lu}/\p{Ll}), so only texts without such letters compare.
+    static func hasNonASCIILetterOrMark(_ s: String) -> Bool {
+        s.unicodeScalars.contains { $0.value > 0x7F && (UnicodeTable.flags($0.value).isLetter || UnicodeTable.flags($0.value).isAccentMark) }
+    }
+    static let caseTexts = ["HelloWorld HELLOworld helloWORLD iPhone McDonald's DON'T I'M we'LL they'Re x'D A'S",
+                            "ABC\ndef\r\n/path/to/file.txt  //  \n\n  x", "a1b22c333d4444 HTTPServer getHTTPResponse"]
+
+    func testGPT4o() throws {
+        try check(pre: "gpt-4o", hfPre: Self.seq([Self.split(
+            "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"),
+            Self.byteLevel(regex: false)]), extraTexts: Self.caseTexts, skip: Self.hasNonASCIILetterOrMark)
+    }
+
+    func testTekken() throws {
+        try check(pre: "tekken", hfPre: Self.seq([Self.split(
+            "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"),
+            Self.byteLevel(regex: false)]), ignoreMerges: true, extraTexts: Self.caseTexts, skip: Self.hasNonASCIILetterOrMark)
     }
 
     func testDefault() throws {

@@ -24,14 +24,51 @@ final class PreTokenizerVsHFTests: XCTestCase {
         "a",
     ]
 
+    /// The converter's fingerprint (sha256 of str(ids) of chktxt with add_special_tokens=True) computed
+    /// without Python equals the one from HF tokenizers, for several tokenizer.json configurations
+    /// (normalizer, pre-tokenizer, ignore_merges, BOS post-processor).
+    func testFingerprintEqualsHF() throws {
+        let dir = try Fixtures.tempDir(self)
+        let qwenSplit = Self.seq([Self.split(
+            "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"),
+            Self.byteLevel(regex: false)])
+        let llamaSplit = Self.seq([Self.split(
+            "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"),
+            Self.byteLevel(regex: false)])
+        let bos = JSONValue.object([
+            ("type", .string("TemplateProcessing")),
+            ("single", .array([.object([("SpecialToken", .object([("id", .string("<|endoftext|>")), ("type_id", .int(0))]))]),
+                               .object([("Sequence", .object([("id", .string("A")), ("type_id", .int(0))]))])])),
+            ("pair", .array([])),
+            ("special_tokens", .object([("<|endoftext|>", .object([("id", .string("<|endoftext|>")), ("ids", .array([.int(0)])),
+                                                                  ("tokens", .array([.string("<|endoftext|>")]))]))])),
+        ])
+        let nfc = JSONValue.object([("type", .string("NFC"))])
+        let cases: [(String, JSONValue, Bool, JSONValue?, JSONValue?)] = [
+            ("gpt2", Self.byteLevel(regex: true), false, nil, nil),
+            ("smollm", Self.seq([Self.digits, Self.byteLevel(regex: true)]), false, nil, nil),
+            ("qwen2", qwenSplit, false, nfc, nil),
+            ("llama3", llamaSplit, true, nil, bos),
+        ]
+        for (name, pre, ignore, norm, post) in cases {
+            let json = try variant(pre, ignoreMerges: ignore, in: dir, name: name, normalizer: norm, postProcessor: post)
+            let ref = try TestPython.hfEncode(json, [HFVocabConverter.checkText], addSpecial: true)[0]
+            let refHash = SHA256.hex(Array(("[" + ref.map(String.init).joined(separator: ", ") + "]").utf8))
+            let mine = try HFVocabConverter.preFingerprint(HFTokenizerJSON(contentsOf: json))
+            XCTAssertEqual(mine, refHash, name)
+        }
+    }
+
     /// A variant of SmolLM2's tokenizer.json (49k tokens, so that splitting differences show in the
     /// ids) with another pre-tokenizer and no normalizer.
-    func variant(_ pre: JSONValue, ignoreMerges: Bool, in dir: URL, name: String) throws -> URL {
+    func variant(_ pre: JSONValue, ignoreMerges: Bool, in dir: URL, name: String,
+                 normalizer: JSONValue? = nil, postProcessor: JSONValue? = nil) throws -> URL {
         let src = try TestPython.smolDir().appendingPathComponent("tokenizer.json")
         guard case var .object(root) = try JSONValue.parse(contentsOf: src) else { throw SmeltError("bad json") }
         for i in root.indices {
             switch root[i].0 {
-            case "normalizer": root[i].1 = .null
+            case "normalizer": root[i].1 = normalizer ?? .null
+            case "post_processor": if let p = postProcessor { root[i].1 = p }
             case "pre_tokenizer": root[i].1 = pre
             case "model":
                 if case var .object(m) = root[i].1 {

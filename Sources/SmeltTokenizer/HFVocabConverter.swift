@@ -110,9 +110,10 @@ public enum HFVocabConverter {
         return try metadata(modelDir: modelDir, recipe: recipe(forArchitecture: arch), forcedPre: forcedPre)
     }
 
+    /// A hyperparameter as TextModel sees it: text_config's keys override the root's.
     static func hparamInt(_ config: JSONValue?, _ key: String) -> Int? {
-        if let v = config?[key]?.intValue { return v }
-        return config?["text_config"]?[key]?.intValue
+        if let tc = config?["text_config"], let v = tc[key], !v.isNull { return v.intValue }
+        return config?[key]?.intValue
     }
 
     // MARK: SentencePiece (_create_vocab_sentencepiece + _set_vocab_sentencepiece)

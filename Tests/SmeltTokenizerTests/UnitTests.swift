@@ -143,4 +143,29 @@ final class UnitTests: XCTestCase {
         XCTAssertEqual(v.bosTokenId, 1)
         XCTAssertEqual(meta.first?.key, "tokenizer.ggml.add_space_prefix")
     }
+
+    /// SentencePiece vocab padded to config vocab_size, added_tokens.json and a non-special added token.
+    func testSentencePiecePaddingAndAddedTokens() throws {
+        let src = try Fixtures.sharedFile("models/tiny/tiny-llama")
+        let dir = try Fixtures.tempDir(self)
+        for f in ["tokenizer.model", "tokenizer.json", "special_tokens_map.json"] {
+            try FileManager.default.copyItem(at: src.appendingPathComponent(f), to: dir.appendingPathComponent(f))
+        }
+        var config = try String(contentsOf: src.appendingPathComponent("config.json"), encoding: .utf8)
+        config = config.replacingOccurrences(of: "\"vocab_size\": 1000", with: "\"vocab_size\": 1004")
+        try config.write(to: dir.appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
+        try #"{"<extra>": 1001}"#.write(to: dir.appendingPathComponent("added_tokens.json"), atomically: true, encoding: .utf8)
+        try #"{"add_bos_token": false, "added_tokens_decoder": {"1002": {"content": "\u2581x", "special": false}, "1003": {"content": "<|tool|>", "special": false}}}"#
+            .write(to: dir.appendingPathComponent("tokenizer_config.json"), atomically: true, encoding: .utf8)
+        let v = try TokenizerVocab(metadata: HFVocabConverter.metadata(modelDir: dir))
+        XCTAssertEqual(v.tokens.count, 1004)
+        XCTAssertEqual(Array(v.tokens[1000...]), ["[PAD1000]", "<extra>", " x", "<|tool|>"])
+        XCTAssertEqual(Array(v.scores![1000...]), [-10000, -1000, -1000, -1000])
+        XCTAssertEqual(Array(v.tokenTypes![1000...]), [5, 4, 4, 3])
+        XCTAssertEqual(v.addBosToken, false)
+        let tok = try Tokenizer(vocab: v)
+        XCTAssertEqual(tok.encode("a<|tool|>").last, 1003)
+        XCTAssertEqual(tok.encode("<extra>").suffix(1), [1001])   // user-defined tokens are matched even without parse_special
+        XCTAssertEqual(tok.encode("<extra>", parseSpecial: false).suffix(1), [1001])
+    }
 }

@@ -78,7 +78,9 @@ static void gen(int kind, float *x, int n) {
       case 15: v = (i % 64 < 32) ? gauss()*1e-20f : gauss(); break;     // mixed magnitudes
       case 16: v = ((int)(rnd()%3) - 1) * 0.75f; break;                  // ternary
       case 17: v = (rnd()%4==0) ? -0.0f : (float)((int)(rnd()%5)-2)*sc; break;
-      default: v = 0; break;                                            // zeros
+      case 18: v = (rnd()%97==0) ? NAN : gauss(); break;
+      case 19: v = (rnd()%97==0) ? ((rnd()&1) ? INFINITY : -INFINITY) : gauss(); break;
+      default: v = 0; break;
     }
     x[i] = v;
   }
@@ -87,7 +89,7 @@ static void gen(int kind, float *x, int n) {
 int main(int argc, char **argv) {
   const char *dir = argv[1];
   if (argc > 2) { s ^= strtoull(argv[2], 0, 10) * 0x9E3779B97F4A7C15ull; for (int i=0;i<10;i++) rnd(); }
-  int nkinds = 18, rows = 4, n = argc > 3 ? atoi(argv[3]) : 1024;
+  int nkinds = 20, rows = 4, n = argc > 3 ? atoi(argv[3]) : 1024;
   char path[4096];
   snprintf(path, sizeof path, "%s/manifest.json", dir);
   FILE *man = fopen(path, "w");

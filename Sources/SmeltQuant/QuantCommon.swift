@@ -252,7 +252,8 @@ func makeQ3Quants(_ n: Int, _ nmax: Int32, _ x: UnsafePointer<Float>, _ L: Unsaf
 
 /// ggml's `make_qkx2_quants` (`strictEqual == true`) and `make_qkx3_quants` with
 /// weights (`strictEqual == false`): asymmetric quants `L` in `0...nmax` with a min;
-/// returns the scale and stores `-min` in `theMin`.
+/// returns the scale and stores `-min` in `theMin`. `Laux` (ggml's scratch) is not needed
+/// here and kept only to mirror ggml's signature.
 @inline(__always)
 func makeQkxQuants(_ n: Int, _ nmax: Int32, _ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>,
                    _ L: UnsafeMutablePointer<UInt8>, _ theMin: inout Float, _ Laux: UnsafeMutablePointer<UInt8>,

@@ -170,6 +170,22 @@ final class QuantKernelTests: XCTestCase {
         }
     }
 
+    func testNonFiniteInputsDoNotTrap() throws {
+        // ggml gives no guarantees for NaN/inf input; the kernels must simply not crash.
+        let n = 512
+        var rng = RNG(s: 5)
+        var x = (0..<n).map { _ in rng.gauss() }
+        x[3] = .nan; x[40] = .infinity; x[300] = -.infinity; x[301] = 3e38; x[302] = -3e38
+        let w = (0..<n).map { i in i == 7 ? Float.nan : (i == 8 ? .infinity : 1) }
+        for (t, _) in Self.bounds {
+            let k = try kernel(t)
+            for imp in [nil, w] {
+                let q = quantize(k, x, rows: 1, importance: imp)
+                XCTAssertEqual(dequantize(k, q, rows: 1, n: n).count, n)
+            }
+        }
+    }
+
     func testKnownQ8_0Block() throws {
         // x = j − 16 for j in 0..<32: amax 16, d = 16/127, q = round(x·127/16).
         let x = (0..<32).map { Float($0 - 16) }

@@ -15,4 +15,7 @@ struct Smelt: ParsableCommand {
 let allSubcommands: [ParsableCommand.Type] = [
     InspectCommand.self,
     QuantizeCommand.self,
+    ConvertCommand.self,
+    ExportCommand.self,
+    LicenseCommand.self,
 ]

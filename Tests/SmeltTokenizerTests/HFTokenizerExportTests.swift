@@ -1,0 +1,185 @@
+import Foundation
+import XCTest
+import SmeltFormats
+import SmeltTestSupport
+@testable import SmeltTokenizer
+
+/// GGUF → HF tokenizer files → `HFVocabConverter` must give back the GGUF's tokenizer metadata.
+final class HFTokenizerExportTests: XCTestCase {
+    struct RoundTrip {
+        let original: MetaEntries
+        let reimported: MetaEntries
+        let report: HFTokenizerExport.Report
+        let dir: URL
+    }
+
+    /// Exports the GGUF's tokenizer next to `config`, converts the folder back.
+    func roundTrip(_ gguf: URL, config: Data, forcedPre: String? = nil) throws -> RoundTrip {
+        let dir = try Fixtures.tempDir(self)
+        try config.write(to: dir.appendingPathComponent("config.json"))
+        let file = try GGUFFile(url: gguf)
+        let meta = HFTokenizerExport.metaEntries(file.metadata)
+        let report = try HFTokenizerExport.export(metadata: meta, to: dir)
+        let back = try HFVocabConverter.metadata(modelDir: dir, forcedPre: forcedPre)
+        return RoundTrip(original: try GGUFMetaReader.tokenizerEntries(gguf), reimported: back, report: report, dir: dir)
+    }
+
+    /// Every key of the original with the same value, no extra keys; returns the keys whose
+    /// position differs (gguf-py's write order depends on which file a value came from).
+    @discardableResult
+    func assertSameMetadata(_ rt: RoundTrip, _ name: String, file: StaticString = #filePath, line: UInt = #line) -> [String] {
+        XCTAssertEqual(Set(rt.reimported.map { $0.key }), Set(rt.original.map { $0.key }), name, file: file, line: line)
+        let d = Dictionary(rt.reimported.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+        for (k, v) in rt.original {
+            guard let mine = d[k] else { continue }
+            if mine != v {
+                var detail = ""
+                if case let .stringArray(a) = mine, case let .stringArray(b) = v, a.count == b.count,
+                   let i = zip(a, b).enumerated().first(where: { $0.element.0 != $0.element.1 })?.offset {
+                    detail = " first difference at \(i): \(a[i]) vs \(b[i])"
+                }
+                if case let .int32Array(a) = mine, case let .int32Array(b) = v, a.count == b.count,
+                   let i = zip(a, b).enumerated().first(where: { $0.element.0 != $0.element.1 })?.offset {
+                    detail = " first difference at \(i): \(a[i]) vs \(b[i])"
+                }
+                XCTFail("\(name) \(k) differs\(detail)", file: file, line: line)
+            }
+        }
+        let a = rt.reimported.map { $0.key }, b = rt.original.map { $0.key }
+        return a == b ? [] : b.filter { k in a.firstIndex(of: k) != b.firstIndex(of: k) }
+    }
+
+    /// The tokenizer built from the re-imported metadata encodes like the original GGUF's.
+    func assertSameIds(_ rt: RoundTrip, _ texts: [String], _ name: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let a = try Tokenizer(vocab: TokenizerVocab(metadata: rt.original))
+        let b = try Tokenizer(vocab: TokenizerVocab(metadata: rt.reimported))
+        for t in texts {
+            let ids = a.encode(t)
+            XCTAssertGreaterThan(ids.count, 3, file: file, line: line)
+            XCTAssertEqual(b.encode(t), ids, name, file: file, line: line)
+            XCTAssertEqual(b.encode(t, addSpecial: false, parseSpecial: false), a.encode(t, addSpecial: false, parseSpecial: false),
+                           name, file: file, line: line)
+        }
+    }
+
+    func tiny(_ m: String, forcedPre: String? = nil) throws -> RoundTrip {
+        let gguf = try Fixtures.sharedFile("models/tiny/\(m).golden/\(m)-f32.gguf")
+        let cfg = try Data(contentsOf: try Fixtures.sharedFile("models/tiny/\(m)/config.json"))
+        return try roundTrip(gguf, config: cfg, forcedPre: forcedPre)
+    }
+
+    func sentence(_ m: String) throws -> [String] {
+        let g = try Fixtures.sharedFile("models/tiny/\(m).golden")
+        let s = try String(contentsOf: g.appendingPathComponent("sentence.txt"), encoding: .utf8)
+        let eval = try String(contentsOf: g.appendingPathComponent("eval-sample.txt"), encoding: .utf8)
+        return [s, String(eval.prefix(4000)), "Hello  world\n\n\tcafé 日本語 🤗 12345 <s>x</s>"]
+    }
+
+    func testTinyLlamaSentencePiece() throws {
+        let rt = try tiny("tiny-llama")
+        XCTAssertEqual(rt.report.files, ["tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "config.json"])
+        XCTAssertTrue(rt.report.notes.isEmpty, "\(rt.report.notes)")
+        let moved = assertSameMetadata(rt, "tiny-llama")
+        // add_sep_token came from tokenizer.json's post-processor (before add_eos_token); without a
+        // tokenizer.json it comes from tokenizer_config.json after add_eos_token.
+        XCTAssertEqual(Set(moved), ["tokenizer.ggml.add_sep_token", "tokenizer.ggml.add_eos_token"])
+        try assertSameIds(rt, try sentence("tiny-llama"), "tiny-llama")
+        // the model file: what SentencePieceModel reads back
+        let spm = try SentencePieceModel(contentsOf: rt.dir.appendingPathComponent("tokenizer.model"))
+        XCTAssertEqual(spm.pieces.count, 1000)
+        XCTAssertTrue(spm.byteFallback)
+        XCTAssertEqual(spm.modelType, 2)
+        XCTAssertTrue(spm.addDummyPrefix)
+        XCTAssertFalse(spm.removeExtraWhitespaces)
+        XCTAssertEqual(spm.pieces[0], SentencePieceModel.Piece(piece: "<unk>", score: -1000, type: .unknown))
+        XCTAssertEqual(spm.pieces[1].type, .control)
+        XCTAssertEqual(spm.pieces[3], SentencePieceModel.Piece(piece: "<0x00>", score: 0, type: .byte))
+        XCTAssertEqual(spm.unkId, 0); XCTAssertEqual(spm.bosId, 1); XCTAssertEqual(spm.eosId, 2); XCTAssertEqual(spm.padId, -1)
+        // the special ids went to config.json (no tokenizer.json for SentencePiece)
+        let cfg = try JSONValue.parse(contentsOf: rt.dir.appendingPathComponent("config.json"))
+        XCTAssertEqual(cfg["unk_token_id"]?.intValue, 0)
+        XCTAssertEqual(cfg["bos_token_id"]?.intValue, 1)
+        XCTAssertEqual(cfg["hidden_size"]?.intValue, 256)   // kept
+    }
+
+    func testTinyGemma3SentencePiece() throws {
+        let rt = try tiny("tiny-gemma3")
+        XCTAssertTrue(rt.report.notes.isEmpty, "\(rt.report.notes)")
+        let moved = assertSameMetadata(rt, "tiny-gemma3")
+        XCTAssertEqual(Set(moved), ["tokenizer.ggml.add_sep_token", "tokenizer.ggml.add_eos_token"])
+        try assertSameIds(rt, try sentence("tiny-gemma3") + ["<start_of_turn>user\nHi<end_of_turn>\n"], "tiny-gemma3")
+        let spm = try SentencePieceModel(contentsOf: rt.dir.appendingPathComponent("tokenizer.model"))
+        XCTAssertFalse(spm.addDummyPrefix)
+        XCTAssertEqual(spm.pieces[3].type, .unknown)
+        XCTAssertEqual(spm.pieces[4], SentencePieceModel.Piece(piece: "<start_of_turn>", score: -1000, type: .control))
+        let tc = try JSONValue.parse(contentsOf: rt.dir.appendingPathComponent("tokenizer_config.json"))
+        XCTAssertEqual(tc["bos_token"]?.stringValue, "<bos>")
+        XCTAssertEqual(tc["pad_token"]?.stringValue, "<pad>")
+        XCTAssertEqual(tc["added_tokens_decoder"]?["5"]?["content"]?.stringValue, "<end_of_turn>")
+        XCTAssertEqual(tc["add_prefix_space"]?.boolValue, false)
+    }
+
+    func testTinyQwen3BPEForcedPre() throws {
+        let rt = try tiny("tiny-qwen3", forcedPre: "qwen2")
+        // the tokenizer was trained for the fixture: no fingerprint matches, as for the original folder
+        XCTAssertTrue(rt.report.needsForcedPre)
+        XCTAssertNil(rt.report.detectedPre)
+        XCTAssertEqual(rt.report.notes.count, 1, "\(rt.report.notes)")
+        XCTAssertThrowsError(try HFVocabConverter.metadata(modelDir: rt.dir)) { e in
+            XCTAssertTrue(((e as? SmeltError)?.message ?? "").contains("--pre"))
+        }
+        let moved = assertSameMetadata(rt, "tiny-qwen3")
+        // bos came from config.json in the original (bos_token null in tokenizer_config); it is written
+        // as a tokenizer_config string here, so it moves before eos/pad.
+        XCTAssertEqual(Set(moved), ["tokenizer.ggml.eos_token_id", "tokenizer.ggml.padding_token_id", "tokenizer.ggml.bos_token_id"])
+        try assertSameIds(rt, try sentence("tiny-qwen3") + ["<|im_start|>user\nHi<|im_end|>\n"], "tiny-qwen3")
+        let tj = try HFTokenizerJSON(contentsOf: rt.dir.appendingPathComponent("tokenizer.json"))
+        XCTAssertEqual(tj.vocab.count, 1000)                       // [PAD1000]...[PAD1023] left to the converter
+        XCTAssertEqual(tj.addedTokens.map { $0.id }, [997, 998, 999])
+        XCTAssertTrue(tj.addedTokens.allSatisfy { $0.special })
+        XCTAssertEqual(try tj.equivalentPre().pre, "qwen2")
+        XCTAssertEqual(tj.merges.count, 741)
+    }
+
+    func testSmolLM2BPE() throws {
+        let gguf = try Fixtures.sharedFile("models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf")
+        let rt = try roundTrip(gguf, config: Data(#"{"architectures":["LlamaForCausalLM"],"vocab_size":49152}"#.utf8))
+        XCTAssertEqual(rt.report.detectedPre, "smollm")             // found by fingerprint, no --pre needed
+        XCTAssertFalse(rt.report.needsForcedPre)
+        XCTAssertTrue(rt.report.notes.isEmpty, "\(rt.report.notes)")
+        XCTAssertEqual(rt.report.files, ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"])
+        assertSameMetadata(rt, "SmolLM2")
+        let text = "<|im_start|>system\nYou are a helpful AI assistant.<|im_end|>\n<|im_start|>user\n"
+            + "What is 2+2? Déjà vu, naïve café — 日本語 🤗 1234567 \t  spaces\n\n<|im_end|>\n"
+        try assertSameIds(rt, [text, String(repeating: "The quick brown fox jumps over the lazy dog. ", count: 20)], "SmolLM2")
+        let tc = try JSONValue.parse(contentsOf: rt.dir.appendingPathComponent("tokenizer_config.json"))
+        XCTAssertEqual(tc["chat_template"]?.stringValue?.hasPrefix("{% for message in messages %}"), true)
+        XCTAssertEqual(tc["eos_token"]?.stringValue, "<|im_end|>")
+        XCTAssertEqual(tc["add_prefix_space"]?.boolValue, false)
+        let stm = try JSONValue.parse(contentsOf: rt.dir.appendingPathComponent("special_tokens_map.json"))
+        XCTAssertEqual(stm["unk_token"]?["content"]?.stringValue, "<|endoftext|>")
+    }
+
+    /// The protobuf writer's output is what SentencePieceModel reads, negative ids included.
+    func testSentencePieceWriterRoundTrip() throws {
+        var w = SentencePieceWriter(pieces: [
+            .init(piece: "<unk>", score: 0, type: .unknown), .init(piece: "▁a", score: -1.5, type: .normal),
+            .init(piece: "<0x41>", score: 0, type: .byte), .init(piece: "x", score: -3e-8, type: .userDefined),
+            .init(piece: "[u]", score: -7, type: .unused), .init(piece: "<c>", score: 0, type: .control),
+        ])
+        w.byteFallback = true; w.bosId = 5; w.eosId = -1; w.padId = -1; w.addDummyPrefix = false
+        let r = try SentencePieceModel(data: w.serialized())
+        XCTAssertEqual(r.pieces, w.pieces)
+        XCTAssertEqual(r.bosId, 5); XCTAssertEqual(r.eosId, -1); XCTAssertEqual(r.padId, -1); XCTAssertEqual(r.unkId, 0)
+        XCTAssertEqual(r.trainerVocabSize, 6)
+        XCTAssertTrue(r.byteFallback)
+        XCTAssertFalse(r.addDummyPrefix)
+        XCTAssertEqual(r.normalizerName, "identity")
+    }
+
+    func testUnsupportedModelIsAnError() throws {
+        let dir = try Fixtures.tempDir(self)
+        XCTAssertThrowsError(try HFTokenizerExport.write(metadata: [("tokenizer.ggml.model", .string("bert")),
+                                                                    ("tokenizer.ggml.tokens", .stringArray(["a"]))], to: dir))
+    }
+}

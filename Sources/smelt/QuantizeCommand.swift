@@ -52,10 +52,11 @@ struct QuantizeCommand: ParsableCommand {
             var output: String? = nil
             var preset: LlamaPreset
             if let p = LlamaPreset(parsing: args[0]) {
+                let inputTypeArg = args[0]
                 preset = p
                 args.removeFirst()
                 let dir = URL(fileURLWithPath: input).deletingLastPathComponent()
-                output = dir.appendingPathComponent("ggml-model-\(p.rawValue).gguf").path
+                output = dir.appendingPathComponent("ggml-model-\(LlamaPreset.optionName(parsing: inputTypeArg) ?? p.rawValue).gguf").path
             } else {
                 output = args.removeFirst()
                 guard let t = args.first else { throw SmeltError("missing TYPE (a llama-quantize preset such as Q4_K_M)") }

@@ -144,6 +144,9 @@ public enum HFTokenizerExport {
                 try writeFile(folder, "config.json", .object(cfg))
                 files.append("config.json")
             }
+        } else {
+            let entries = try configEntries(metadata: metadata)
+            notes.append("config.json not updated: it needs " + entries.map { "\"\($0.key)\": \($0.value)" }.joined(separator: ", "))
         }
         notes += m.unsupportedKeys()
         return Report(files: files, detectedPre: m.isBPE ? detected : nil, pre: m.isBPE ? m.pre : nil, notes: notes)

@@ -15,13 +15,24 @@ final class HFTokenizerExportTests: XCTestCase {
 
     /// Exports the GGUF's tokenizer next to `config`, converts the folder back.
     func roundTrip(_ gguf: URL, config: Data, forcedPre: String? = nil) throws -> RoundTrip {
+        let file = try GGUFFile(url: gguf)
+        let rt = try roundTrip(meta: HFTokenizerExport.metaEntries(file.metadata), config: config, forcedPre: forcedPre)
+        XCTAssertEqual(rt.original.count, try GGUFMetaReader.tokenizerEntries(gguf).count)
+        return rt
+    }
+
+    func roundTrip(meta: MetaEntries, config: Data, forcedPre: String? = nil) throws -> RoundTrip {
         let dir = try Fixtures.tempDir(self)
         try config.write(to: dir.appendingPathComponent("config.json"))
-        let file = try GGUFFile(url: gguf)
-        let meta = HFTokenizerExport.metaEntries(file.metadata)
         let report = try HFTokenizerExport.export(metadata: meta, to: dir)
         let back = try HFVocabConverter.metadata(modelDir: dir, forcedPre: forcedPre)
-        return RoundTrip(original: try GGUFMetaReader.tokenizerEntries(gguf), reimported: back, report: report, dir: dir)
+        return RoundTrip(original: meta, reimported: back, report: report, dir: dir)
+    }
+
+    func replacing(_ meta: MetaEntries, _ changes: [String: MetaValue]) -> MetaEntries {
+        var out = meta.map { (key: $0.key, value: changes[$0.key] ?? $0.value) }
+        for (k, v) in changes.sorted(by: { $0.key < $1.key }) where !out.contains(where: { $0.key == k }) { out.append((k, v)) }
+        return out
     }
 
     /// Every key of the original with the same value, no extra keys; returns the keys whose
@@ -158,6 +169,82 @@ final class HFTokenizerExportTests: XCTestCase {
         XCTAssertEqual(tc["add_prefix_space"]?.boolValue, false)
         let stm = try JSONValue.parse(contentsOf: rt.dir.appendingPathComponent("special_tokens_map.json"))
         XCTAssertEqual(stm["unk_token"]?["content"]?.stringValue, "<|endoftext|>")
+    }
+
+    /// Byte-level BPE whose GGUF adds BOS (llama3-style pre-tokenizer): the TemplateProcessing
+    /// post-processor gives add_bos back without inventing add_sep_token.
+    func testBPEWithBosTemplate() throws {
+        let g = try Fixtures.sharedFile("models/tiny/tiny-qwen3.golden/tiny-qwen3-f32.gguf")
+        let meta = replacing(try GGUFMetaReader.tokenizerEntries(g), [
+            "tokenizer.ggml.pre": .string("llama-bpe"), "tokenizer.ggml.add_bos_token": .bool(true),
+            "tokenizer.ggml.bos_token_id": .uint32(998), "tokenizer.chat_template": .string("{{ messages }}"),
+        ])
+        let cfg = try Data(contentsOf: try Fixtures.sharedFile("models/tiny/tiny-qwen3/config.json"))
+        let rt = try roundTrip(meta: meta, config: cfg, forcedPre: "llama-bpe")
+        assertSameMetadata(rt, "qwen3 as llama-bpe")
+        try assertSameIds(rt, try sentence("tiny-qwen3"), "qwen3 as llama-bpe")
+        let tj = try HFTokenizerJSON(contentsOf: rt.dir.appendingPathComponent("tokenizer.json"))
+        XCTAssertTrue(tj.ignoreMerges)
+        XCTAssertEqual(try tj.equivalentPre().pre, "llama-bpe")
+        XCTAssertEqual(try tj.referenceEncode("Hi").first, 998)     // HF adds the BOS too
+    }
+
+    /// SentencePiece with a user-defined token (spaces), an extra control token and [PAD{i}] fillers.
+    func testSentencePieceUserDefinedAndPadding() throws {
+        let g = try Fixtures.sharedFile("models/tiny/tiny-llama.golden/tiny-llama-f32.gguf")
+        let orig = try GGUFMetaReader.tokenizerEntries(g)
+        let d = Dictionary(orig.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+        guard case var .stringArray(tokens)? = d["tokenizer.ggml.tokens"], case var .float32Array(scores)? = d["tokenizer.ggml.scores"],
+              case var .int32Array(types)? = d["tokenizer.ggml.token_type"] else { return XCTFail("fixture") }
+        tokens[999] = "my token"; scores[999] = -1000; types[999] = TokenType.userDefined.rawValue
+        tokens[998] = "<|tool|>"; scores[998] = -1000; types[998] = TokenType.control.rawValue
+        for i in 1000..<1024 { tokens.append("[PAD\(i)]"); scores.append(-10000); types.append(TokenType.unused.rawValue) }
+        let meta = replacing(orig, ["tokenizer.ggml.tokens": .stringArray(tokens), "tokenizer.ggml.scores": .float32Array(scores),
+                                    "tokenizer.ggml.token_type": .int32Array(types), "tokenizer.ggml.padding_token_id": .uint32(998)])
+        var cfg = try JSONValue.parse(contentsOf: try Fixtures.sharedFile("models/tiny/tiny-llama/config.json")).objectValue ?? []
+        cfg.removeAll { $0.0 == "vocab_size" }
+        let rt = try roundTrip(meta: meta, config: Data(JSONValue.object(cfg).serialized().utf8))
+        XCTAssertTrue(rt.report.notes.isEmpty, "\(rt.report.notes)")
+        assertSameMetadata(rt, "tiny-llama modified")
+        try assertSameIds(rt, try sentence("tiny-llama") + ["a my token b <|tool|>"], "tiny-llama modified")
+        let spm = try SentencePieceModel(contentsOf: rt.dir.appendingPathComponent("tokenizer.model"))
+        XCTAssertEqual(spm.pieces.count, 1000)                      // fillers left to the converter
+        XCTAssertEqual(spm.pieces[999], SentencePieceModel.Piece(piece: "my\u{2581}token", score: -1000, type: .userDefined))
+        XCTAssertEqual(spm.padId, 998)
+        let cfgOut = try JSONValue.parse(contentsOf: rt.dir.appendingPathComponent("config.json"))
+        XCTAssertEqual(cfgOut["vocab_size"]?.intValue, 1024)
+        XCTAssertEqual(cfgOut["pad_token_id"]?.intValue, 998)
+    }
+
+    /// Hugging Face `tokenizers` loads the exported tokenizer.json and encodes like llama.cpp.
+    func testHFTokenizersAgree() throws {
+        guard let py = Fixtures.venvPython else { throw XCTSkip(".venv/bin/python is missing (make creates it)") }
+        let gguf = try Fixtures.sharedFile("models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf")
+        let rt = try roundTrip(gguf, config: Data(#"{"architectures":["LlamaForCausalLM"],"vocab_size":49152}"#.utf8))
+        let raw = [UInt8](try Data(contentsOf: try Fixtures.sharedFile("data/wikitext-2-test.raw")))
+        var n = min(50 * 1024, raw.count)
+        while n > 0 && n < raw.count && raw[n] & 0xC0 == 0x80 { n -= 1 }
+        let text = Array(raw[..<n]) + Array("<|im_start|>user\n12 café 🤗<|im_end|>\n".utf8)
+        let code = """
+        import sys, json
+        from tokenizers import Tokenizer
+        t = Tokenizer.from_file(sys.argv[1])
+        print(json.dumps(t.encode(sys.stdin.buffer.read().decode('utf-8')).ids))
+        """
+        let p = Process()
+        p.executableURL = py
+        p.arguments = ["-c", code, rt.dir.appendingPathComponent("tokenizer.json").path]
+        let inp = Pipe(), out = Pipe()
+        p.standardInput = inp; p.standardOutput = out
+        try p.run()
+        inp.fileHandleForWriting.write(Data(text)); try inp.fileHandleForWriting.close()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0)
+        let hf = (try JSONValue.parse(o).arrayValue ?? []).compactMap { $0.intValue }.map { Int32($0) }
+        let mine = try Tokenizer(vocab: TokenizerVocab(metadata: rt.original)).encode(bytes: text)
+        XCTAssertGreaterThan(hf.count, 10000)
+        XCTAssertEqual(hf, mine)
     }
 
     /// The protobuf writer's output is what SentencePieceModel reads, negative ids included.

@@ -88,12 +88,9 @@ final class HFTokenizerExportTests: XCTestCase {
 
     func testTinyLlamaSentencePiece() throws {
         let rt = try tiny("tiny-llama")
-        XCTAssertEqual(rt.report.files, ["tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "config.json"])
+        XCTAssertEqual(rt.report.files, ["tokenizer.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"])
         XCTAssertTrue(rt.report.notes.isEmpty, "\(rt.report.notes)")
-        let moved = assertSameMetadata(rt, "tiny-llama")
-        // add_sep_token came from tokenizer.json's post-processor (before add_eos_token); without a
-        // tokenizer.json it comes from tokenizer_config.json after add_eos_token.
-        XCTAssertEqual(Set(moved), ["tokenizer.ggml.add_sep_token", "tokenizer.ggml.add_eos_token"])
+        XCTAssertEqual(assertSameMetadata(rt, "tiny-llama"), [])       // same keys, values and order
         try assertSameIds(rt, try sentence("tiny-llama"), "tiny-llama")
         // the model file: what SentencePieceModel reads back
         let spm = try SentencePieceModel(contentsOf: rt.dir.appendingPathComponent("tokenizer.model"))
@@ -106,18 +103,21 @@ final class HFTokenizerExportTests: XCTestCase {
         XCTAssertEqual(spm.pieces[1].type, .control)
         XCTAssertEqual(spm.pieces[3], SentencePieceModel.Piece(piece: "<0x00>", score: 0, type: .byte))
         XCTAssertEqual(spm.unkId, 0); XCTAssertEqual(spm.bosId, 1); XCTAssertEqual(spm.eosId, 2); XCTAssertEqual(spm.padId, -1)
-        // the special ids went to config.json (no tokenizer.json for SentencePiece)
-        let cfg = try JSONValue.parse(contentsOf: rt.dir.appendingPathComponent("config.json"))
-        XCTAssertEqual(cfg["unk_token_id"]?.intValue, 0)
-        XCTAssertEqual(cfg["bos_token_id"]?.intValue, 1)
-        XCTAssertEqual(cfg["hidden_size"]?.intValue, 256)   // kept
+        // tokenizer.json: the shape and merges transformers wrote for the original checkpoint
+        let mine = try JSONValue.parse(contentsOf: rt.dir.appendingPathComponent("tokenizer.json"))
+        let orig = try JSONValue.parse(contentsOf: try Fixtures.sharedFile("models/tiny/tiny-llama/tokenizer.json"))
+        for k in ["added_tokens", "normalizer", "pre_tokenizer", "post_processor", "decoder"] { XCTAssertEqual(mine[k], orig[k], k) }
+        let tj = try HFTokenizerJSON(contentsOf: rt.dir.appendingPathComponent("tokenizer.json"))
+        let tjOrig = try HFTokenizerJSON(contentsOf: try Fixtures.sharedFile("models/tiny/tiny-llama/tokenizer.json"))
+        XCTAssertEqual(tj.merges, tjOrig.merges)
+        XCTAssertEqual(tj.vocab.map { $0.0 }, tjOrig.vocab.map { $0.0 })
+        XCTAssertTrue(tj.byteFallback)
     }
 
     func testTinyGemma3SentencePiece() throws {
         let rt = try tiny("tiny-gemma3")
         XCTAssertTrue(rt.report.notes.isEmpty, "\(rt.report.notes)")
-        let moved = assertSameMetadata(rt, "tiny-gemma3")
-        XCTAssertEqual(Set(moved), ["tokenizer.ggml.add_sep_token", "tokenizer.ggml.add_eos_token"])
+        XCTAssertEqual(assertSameMetadata(rt, "tiny-gemma3"), [])
         try assertSameIds(rt, try sentence("tiny-gemma3") + ["<start_of_turn>user\nHi<end_of_turn>\n"], "tiny-gemma3")
         let spm = try SentencePieceModel(contentsOf: rt.dir.appendingPathComponent("tokenizer.model"))
         XCTAssertFalse(spm.addDummyPrefix)
@@ -212,8 +212,8 @@ final class HFTokenizerExportTests: XCTestCase {
         XCTAssertEqual(spm.pieces[999], SentencePieceModel.Piece(piece: "my\u{2581}token", score: -1000, type: .userDefined))
         XCTAssertEqual(spm.padId, 998)
         let cfgOut = try JSONValue.parse(contentsOf: rt.dir.appendingPathComponent("config.json"))
-        XCTAssertEqual(cfgOut["vocab_size"]?.intValue, 1024)
-        XCTAssertEqual(cfgOut["pad_token_id"]?.intValue, 998)
+        XCTAssertEqual(cfgOut["vocab_size"]?.intValue, 1024)          // added: the converter pads to it
+        XCTAssertNil(cfgOut["pad_token_id"])                           // resolved through tokenizer.json
     }
 
     /// Hugging Face `tokenizers` loads the exported tokenizer.json and encodes like llama.cpp.

@@ -95,7 +95,9 @@ public enum HFTokenizerExport {
         var out: [(key: String, value: Int)] = [("vocab_size", m.tokens.count)]
         for (typ, key) in specialKinds {
             guard let id = m.int(key), id >= 0, id < m.tokens.count else { continue }
-            if m.isAdded(id) { continue }   // resolved through tokenizer.json's added_tokens
+            // added tokens are resolved through tokenizer.json's added_tokens, unless the GGUF's key
+            // order shows the original converter took the id from config.json
+            if m.isAdded(id) && !m.fromConfig.contains(typ) { continue }
             out.append(("\(typ)_token_id", id))
         }
         return out
@@ -175,6 +177,11 @@ public enum HFTokenizerExport {
         let scores: [Float]?
         let merges: [String]
 
+        /// Special token kinds whose id the original converter read from config.json: SpecialVocab
+        /// writes tokenizer_config-resolved ids first, then config.json ones, each group in kind order
+        /// (bos, eos, unk, sep, pad, mask); ids after the first break of that order are from config.json.
+        let fromConfig: Set<String>
+
         var isBPE: Bool { model == "gpt2" }
 
         init(_ meta: MetaEntries) throws {
@@ -196,6 +203,15 @@ public enum HFTokenizerExport {
             if case let .float32Array(s)? = d["tokenizer.ggml.scores"], s.count == tokens.count { scores = s } else { scores = nil }
             if case let .stringArray(mg)? = d["tokenizer.ggml.merges"] { merges = mg } else { merges = [] }
             if model == "gpt2" && merges.isEmpty { throw SmeltError("BPE vocabulary without tokenizer.ggml.merges") }
+            let rank = Dictionary(uniqueKeysWithValues: HFTokenizerExport.specialKinds.enumerated().map { ($1.key, ($0, $1.typ)) })
+            var fromConfig = Set<String>(), last = -1, broken = false
+            for k in keys {
+                guard let (r, typ) = rank[k] else { continue }
+                if r < last { broken = true }
+                if broken { fromConfig.insert(typ) }
+                last = r
+            }
+            self.fromConfig = fromConfig
         }
 
         func int(_ k: String) -> Int? { d[k]?.intValue }
@@ -562,7 +578,8 @@ public enum HFTokenizerExport {
         }
         o.append(("added_tokens_decoder", .object(decoder)))
         for (typ, key) in specialKinds {
-            if let id = m.int(key), id >= 0, id < m.tokens.count { o.append(("\(typ)_token", .string(m.tokens[id]))) }
+            guard let id = m.int(key), id >= 0, id < m.tokens.count else { continue }
+            o.append(("\(typ)_token", m.fromConfig.contains(typ) ? .null : .string(m.tokens[id])))
         }
         if case let .stringArray(names)? = m.d["tokenizer.chat_templates"], !names.isEmpty {
             var list: [JSONValue] = []

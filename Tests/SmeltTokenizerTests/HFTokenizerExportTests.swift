@@ -139,10 +139,11 @@ final class HFTokenizerExportTests: XCTestCase {
         XCTAssertThrowsError(try HFVocabConverter.metadata(modelDir: rt.dir)) { e in
             XCTAssertTrue(((e as? SmeltError)?.message ?? "").contains("--pre"))
         }
-        let moved = assertSameMetadata(rt, "tiny-qwen3")
-        // bos came from config.json in the original (bos_token null in tokenizer_config); it is written
-        // as a tokenizer_config string here, so it moves before eos/pad.
-        XCTAssertEqual(Set(moved), ["tokenizer.ggml.eos_token_id", "tokenizer.ggml.padding_token_id", "tokenizer.ggml.bos_token_id"])
+        XCTAssertEqual(assertSameMetadata(rt, "tiny-qwen3"), [])
+        // bos came from config.json in the original (key after eos/pad): bos_token stays null
+        let tc = try JSONValue.parse(contentsOf: rt.dir.appendingPathComponent("tokenizer_config.json"))
+        XCTAssertEqual(tc["bos_token"], .null)
+        XCTAssertEqual(tc["eos_token"]?.stringValue, "<|endoftext|>")
         try assertSameIds(rt, try sentence("tiny-qwen3") + ["<|im_start|>user\nHi<|im_end|>\n"], "tiny-qwen3")
         let tj = try HFTokenizerJSON(contentsOf: rt.dir.appendingPathComponent("tokenizer.json"))
         XCTAssertEqual(tj.vocab.count, 1000)                       // [PAD1000]...[PAD1023] left to the converter

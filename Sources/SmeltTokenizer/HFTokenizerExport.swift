@@ -154,6 +154,12 @@ public enum HFTokenizerExport {
             let entries = try configEntries(metadata: metadata)
             notes.append("config.json not updated: it needs " + entries.map { "\"\($0.key)\": \($0.value)" }.joined(separator: ", "))
         }
+        // files of another tokenizer the converter would read instead of (or on top of) these
+        var stale = ["added_tokens.json", "chat_template.jinja", "chat_template.json"]
+        if m.isBPE { stale.append("tokenizer.model") }
+        for f in stale where FileManager.default.fileExists(atPath: folder.appendingPathComponent(f).path) {
+            notes.append("\(f) was already in the folder: llama.cpp's converter will read it too")
+        }
         notes += m.unsupportedKeys()
         return Report(files: files, detectedPre: m.isBPE ? detected : nil, pre: m.isBPE ? m.pre : nil, notes: notes)
     }

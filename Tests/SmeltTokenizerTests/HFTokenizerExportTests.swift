@@ -221,15 +221,8 @@ final class HFTokenizerExportTests: XCTestCase {
         XCTAssertNil(cfgOut["pad_token_id"])                           // resolved through tokenizer.json
     }
 
-    /// Hugging Face `tokenizers` loads the exported tokenizer.json and encodes like llama.cpp.
-    func testHFTokenizersAgree() throws {
-        guard let py = Fixtures.venvPython else { throw XCTSkip(".venv/bin/python is missing (make creates it)") }
-        let gguf = try Fixtures.sharedFile("models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf")
-        let rt = try roundTrip(gguf, config: Data(#"{"architectures":["LlamaForCausalLM"],"vocab_size":49152}"#.utf8))
-        let raw = [UInt8](try Data(contentsOf: try Fixtures.sharedFile("data/wikitext-2-test.raw")))
-        var n = min(50 * 1024, raw.count)
-        while n > 0 && n < raw.count && raw[n] & 0xC0 == 0x80 { n -= 1 }
-        let text = Array(raw[..<n]) + Array("<|im_start|>user\n12 café 🤗<|im_end|>\n".utf8)
+    /// Ids from Hugging Face `tokenizers` for a tokenizer.json (add_special_tokens=True).
+    func hfIds(_ py: URL, _ tokenizerJSON: URL, _ text: [UInt8]) throws -> [Int32] {
         let code = """
         import sys, json
         from tokenizers import Tokenizer
@@ -238,7 +231,7 @@ final class HFTokenizerExportTests: XCTestCase {
         """
         let p = Process()
         p.executableURL = py
-        p.arguments = ["-c", code, rt.dir.appendingPathComponent("tokenizer.json").path]
+        p.arguments = ["-c", code, tokenizerJSON.path]
         let inp = Pipe(), out = Pipe()
         p.standardInput = inp; p.standardOutput = out
         try p.run()
@@ -246,10 +239,62 @@ final class HFTokenizerExportTests: XCTestCase {
         let o = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         XCTAssertEqual(p.terminationStatus, 0)
-        let hf = (try JSONValue.parse(o).arrayValue ?? []).compactMap { $0.intValue }.map { Int32($0) }
+        return (try JSONValue.parse(o).arrayValue ?? []).compactMap { $0.intValue }.map { Int32($0) }
+    }
+
+    func wikiText(_ kb: Int) throws -> [UInt8] {
+        let raw = [UInt8](try Data(contentsOf: try Fixtures.sharedFile("data/wikitext-2-test.raw")))
+        var n = min(kb * 1024, raw.count)
+        while n > 0 && n < raw.count && raw[n] & 0xC0 == 0x80 { n -= 1 }
+        return Array(raw[..<n])
+    }
+
+    /// Hugging Face `tokenizers` loads the exported SmolLM2 tokenizer.json and encodes like llama.cpp.
+    func testHFTokenizersAgree() throws {
+        guard let py = Fixtures.venvPython else { throw XCTSkip(".venv/bin/python is missing (make creates it)") }
+        let gguf = try Fixtures.sharedFile("models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf")
+        let rt = try roundTrip(gguf, config: Data(#"{"architectures":["LlamaForCausalLM"],"vocab_size":49152}"#.utf8))
+        let text = try wikiText(50) + Array("<|im_start|>user\n12 café 🤗<|im_end|>\n".utf8)
+        let hf = try hfIds(py, rt.dir.appendingPathComponent("tokenizer.json"), text)
         let mine = try Tokenizer(vocab: TokenizerVocab(metadata: rt.original)).encode(bytes: text)
         XCTAssertGreaterThan(hf.count, 10000)
         XCTAssertEqual(hf, mine)
+    }
+
+    /// The tiny fixtures' exported tokenizer.json (BPE and SentencePiece) give Hugging Face
+    /// `tokenizers` the same ids as the checkpoints' original tokenizer.json.
+    func testHFTokenizersAgreeWithOriginalFiles() throws {
+        guard let py = Fixtures.venvPython else { throw XCTSkip(".venv/bin/python is missing (make creates it)") }
+        let text = try wikiText(30) + Array("<s>x</s> <|im_start|>user\n12 café 🤗<|im_end|>\n<start_of_turn>".utf8)
+        for m in ["tiny-llama", "tiny-gemma3", "tiny-qwen3"] {
+            let rt = try tiny(m, forcedPre: m == "tiny-qwen3" ? "qwen2" : nil)
+            let orig = try hfIds(py, try Fixtures.sharedFile("models/tiny/\(m)/tokenizer.json"), text)
+            XCTAssertGreaterThan(orig.count, 5000)
+            XCTAssertEqual(try hfIds(py, rt.dir.appendingPathComponent("tokenizer.json"), text), orig, m)
+        }
+    }
+
+    /// Named chat templates (tokenizer.chat_templates) come back with the default one.
+    func testNamedChatTemplates() throws {
+        let g = try Fixtures.sharedFile("models/tiny/tiny-qwen3.golden/tiny-qwen3-f32.gguf")
+        var meta = try GGUFMetaReader.tokenizerEntries(g)
+        meta += [("tokenizer.chat_template.tool_use", .string("{{ tools }}")),
+                 ("tokenizer.chat_templates", .stringArray(["tool_use"])),
+                 ("tokenizer.chat_template", .string("{{ messages }}"))]
+        let cfg = try Data(contentsOf: try Fixtures.sharedFile("models/tiny/tiny-qwen3/config.json"))
+        let rt = try roundTrip(meta: meta, config: cfg, forcedPre: "qwen2")
+        XCTAssertEqual(assertSameMetadata(rt, "qwen3 + templates"), [])
+    }
+
+    /// Without a config.json the report says which keys it needs.
+    func testNoConfigJSONIsReported() throws {
+        let g = try Fixtures.sharedFile("models/tiny/tiny-gemma3.golden/tiny-gemma3-f32.gguf")
+        let dir = try Fixtures.tempDir(self)
+        let r = try HFTokenizerExport.export(metadata: try GGUFMetaReader.tokenizerEntries(g), to: dir)
+        XCTAssertFalse(r.files.contains("config.json"))
+        XCTAssertTrue(r.notes.contains { $0.contains("\"vocab_size\": 1000") }, "\(r.notes)")
+        XCTAssertFalse(r.needsForcedPre)
+        XCTAssertEqual(try HFTokenizerExport.configEntries(metadata: try GGUFMetaReader.tokenizerEntries(g)).map { $0.key }, ["vocab_size"])
     }
 
     /// The protobuf writer's output is what SentencePieceModel reads, negative ids included.

@@ -221,6 +221,13 @@ final class HFTokenizerExportTests: XCTestCase {
         XCTAssertNil(cfgOut["pad_token_id"])                           // resolved through tokenizer.json
     }
 
+    /// The project venv's python; skip without it (a failure on CI, where it must exist).
+    func python() throws -> URL {
+        if let p = Fixtures.venvPython { return p }
+        if ProcessInfo.processInfo.environment["CI"] == "true" { XCTFail("the project venv (.venv/bin/python) is missing on CI") }
+        throw XCTSkip(".venv/bin/python is missing (make creates it)")
+    }
+
     /// Ids from Hugging Face `tokenizers` for a tokenizer.json (add_special_tokens=True).
     func hfIds(_ py: URL, _ tokenizerJSON: URL, _ text: [UInt8]) throws -> [Int32] {
         let code = """
@@ -251,7 +258,7 @@ final class HFTokenizerExportTests: XCTestCase {
 
     /// Hugging Face `tokenizers` loads the exported SmolLM2 tokenizer.json and encodes like llama.cpp.
     func testHFTokenizersAgree() throws {
-        guard let py = Fixtures.venvPython else { throw XCTSkip(".venv/bin/python is missing (make creates it)") }
+        let py = try python()
         let gguf = try Fixtures.sharedFile("models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf")
         let rt = try roundTrip(gguf, config: Data(#"{"architectures":["LlamaForCausalLM"],"vocab_size":49152}"#.utf8))
         let text = try wikiText(50) + Array("<|im_start|>user\n12 café 🤗<|im_end|>\n".utf8)
@@ -264,7 +271,7 @@ final class HFTokenizerExportTests: XCTestCase {
     /// The tiny fixtures' exported tokenizer.json (BPE and SentencePiece) give Hugging Face
     /// `tokenizers` the same ids as the checkpoints' original tokenizer.json.
     func testHFTokenizersAgreeWithOriginalFiles() throws {
-        guard let py = Fixtures.venvPython else { throw XCTSkip(".venv/bin/python is missing (make creates it)") }
+        let py = try python()
         let text = try wikiText(30) + Array("<s>x</s> <|im_start|>user\n12 café 🤗<|im_end|>\n<start_of_turn>".utf8)
         for m in ["tiny-llama", "tiny-gemma3", "tiny-qwen3"] {
             let rt = try tiny(m, forcedPre: m == "tiny-qwen3" ? "qwen2" : nil)

@@ -230,7 +230,7 @@ public enum HFTokenizerExport {
             type(i) == .unused && tokens[i] == "[PAD\(i)]" && (isBPE || score(i) == -10000)
         }
 
-        /// BPE tokens that go into tokenizer.json's added_tokens.
+        /// Tokens that go into tokenizer.json's added_tokens (HF added tokens): control, user-defined, unknown.
         func isAdded(_ i: Int) -> Bool {
             let t = type(i)
             return t == .control || t == .userDefined || t == .unknown

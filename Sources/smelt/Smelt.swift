@@ -14,6 +14,7 @@ struct Smelt: ParsableCommand {
 /// The subcommands, one file each in this folder.
 let allSubcommands: [ParsableCommand.Type] = [
     InspectCommand.self,
+    QuantizeCommand.self,
     ConvertCommand.self,
     ExportCommand.self,
     LicenseCommand.self,

@@ -79,6 +79,11 @@ public enum Converter {
                             try writer.write(UnsafeRawBufferPointer(rebasing: bp[0..<outBytes]))
                         }
                     }
+                    // release the source pages of the rows done (a permutation stays within a head:
+                    // pages shared with rows still to come are simply read again)
+                    if case let .checkpoint(src, rowMap, _, _) = t.origin, rowMap == nil, row + rows < t.rowCount {
+                        src.dropPages(elements: (row * n)..<((row + rows) * n))
+                    }
                     row += rows
                     bar.advance(outBytes, detail: t.name)
                 }

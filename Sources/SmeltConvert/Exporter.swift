@@ -142,6 +142,8 @@ public enum Exporter {
         try config(g, arch: arch, vocab: vocab, tied: tied, dtype: dtype).serialized(pretty: true)
             .write(to: dir.appendingPathComponent("config.json"), atomically: false, encoding: .utf8)
         files.append("config.json")
+        try modelCard(g, source: g.url).write(to: dir.appendingPathComponent("README.md"), atomically: false, encoding: .utf8)
+        files.append("README.md")
         let (tokFiles, notes) = try exportTokenizer(g, to: dir)
         files += tokFiles
         return (files, items.count, skipped, notes)

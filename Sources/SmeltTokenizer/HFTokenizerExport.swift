@@ -6,10 +6,12 @@ import SmeltFormats
 /// turns the folder back into the same metadata.
 ///
 /// - `gpt2` (byte-level BPE): `tokenizer.json` (BPE vocab + merges, added tokens, a pre-tokenizer
-///   equivalent to the GGUF `pre`, ByteLevel decoder).
-/// - `llama` (SentencePiece): `tokenizer.model` (ModelProto written by `SentencePieceWriter`).
-/// - both: `tokenizer_config.json` and `special_tokens_map.json`; special token ids that the
-///   converter can only read from `config.json` are merged into an existing `config.json`
+///   equivalent to the GGUF `pre`, BOS/EOS template, ByteLevel decoder).
+/// - `llama` (SentencePiece): `tokenizer.model` (ModelProto written by `SentencePieceWriter`) and a
+///   `tokenizer.json` in the shape transformers writes for Llama (byte-fallback BPE, merges derived
+///   from the pieces' scores).
+/// - both: `tokenizer_config.json` and `special_tokens_map.json`; `vocab_size` and special token
+///   ids the converter can only read from `config.json` are added to an existing `config.json`
 ///   (see `configEntries(metadata:)`).
 public enum HFTokenizerExport {
     /// What `export` wrote and what a re-import will need.
@@ -84,16 +86,18 @@ public enum HFTokenizerExport {
         ("pad", "tokenizer.ggml.padding_token_id"), ("mask", "tokenizer.ggml.mask_token_id"),
     ]
 
-    /// Keys `export` adds to an existing config.json (never replacing one already there): the
-    /// special token ids the converter cannot resolve from the tokenizer files (all of them for
-    /// SentencePiece, which has no tokenizer.json; for BPE those whose token is not an added token)
-    /// and `vocab_size` (the converter pads the vocabulary to it with `[PAD{i}]` tokens).
+    /// Keys `export` adds to an existing config.json (never replacing one already there): `vocab_size`
+    /// (the converter pads the vocabulary to it with `[PAD{i}]` tokens) and the special token ids
+    /// the converter cannot resolve from the tokenizer files (those whose token is not an added,
+    /// i.e. control / user-defined / unknown, token).
     public static func configEntries(metadata: MetaEntries) throws -> [(key: String, value: Int)] {
         let m = try Parsed(metadata)
         var out: [(key: String, value: Int)] = [("vocab_size", m.tokens.count)]
         for (typ, key) in specialKinds {
             guard let id = m.int(key), id >= 0, id < m.tokens.count else { continue }
-            if m.isBPE && m.isAddedBPE(id) { continue }
+            // added tokens are resolved through tokenizer.json's added_tokens, unless the GGUF's key
+            // order shows the original converter took the id from config.json
+            if m.isAdded(id) && !m.fromConfig.contains(typ) { continue }
             out.append(("\(typ)_token_id", id))
         }
         return out
@@ -123,6 +127,8 @@ public enum HFTokenizerExport {
             let spm = sentencePieceModel(m, &notes)
             try spm.write(to: folder.appendingPathComponent("tokenizer.model"))
             files.append("tokenizer.model")
+            try writeFile(folder, "tokenizer.json", sentencePieceTokenizerJSON(m, spm))
+            files.append("tokenizer.json")
         }
         try writeFile(folder, "tokenizer_config.json", tokenizerConfig(m, &notes))
         files.append("tokenizer_config.json")
@@ -144,6 +150,15 @@ public enum HFTokenizerExport {
                 try writeFile(folder, "config.json", .object(cfg))
                 files.append("config.json")
             }
+        } else {
+            let entries = try configEntries(metadata: metadata)
+            notes.append("config.json not updated: it needs " + entries.map { "\"\($0.key)\": \($0.value)" }.joined(separator: ", "))
+        }
+        // files of another tokenizer the converter would read instead of (or on top of) these
+        var stale = ["added_tokens.json", "chat_template.jinja", "chat_template.json"]
+        if m.isBPE { stale.append("tokenizer.model") }
+        for f in stale where FileManager.default.fileExists(atPath: folder.appendingPathComponent(f).path) {
+            notes.append("\(f) was already in the folder: llama.cpp's converter will read it too")
         }
         notes += m.unsupportedKeys()
         return Report(files: files, detectedPre: m.isBPE ? detected : nil, pre: m.isBPE ? m.pre : nil, notes: notes)
@@ -168,6 +183,11 @@ public enum HFTokenizerExport {
         let scores: [Float]?
         let merges: [String]
 
+        /// Special token kinds whose id the original converter read from config.json: SpecialVocab
+        /// writes tokenizer_config-resolved ids first, then config.json ones, each group in kind order
+        /// (bos, eos, unk, sep, pad, mask); ids after the first break of that order are from config.json.
+        let fromConfig: Set<String>
+
         var isBPE: Bool { model == "gpt2" }
 
         init(_ meta: MetaEntries) throws {
@@ -189,6 +209,15 @@ public enum HFTokenizerExport {
             if case let .float32Array(s)? = d["tokenizer.ggml.scores"], s.count == tokens.count { scores = s } else { scores = nil }
             if case let .stringArray(mg)? = d["tokenizer.ggml.merges"] { merges = mg } else { merges = [] }
             if model == "gpt2" && merges.isEmpty { throw SmeltError("BPE vocabulary without tokenizer.ggml.merges") }
+            let rank = Dictionary(uniqueKeysWithValues: HFTokenizerExport.specialKinds.enumerated().map { ($1.key, ($0, $1.typ)) })
+            var fromConfig = Set<String>(), last = -1, broken = false
+            for k in keys {
+                guard let (r, typ) = rank[k] else { continue }
+                if r < last { broken = true }
+                if broken { fromConfig.insert(typ) }
+                last = r
+            }
+            self.fromConfig = fromConfig
         }
 
         func int(_ k: String) -> Int? { d[k]?.intValue }
@@ -201,8 +230,8 @@ public enum HFTokenizerExport {
             type(i) == .unused && tokens[i] == "[PAD\(i)]" && (isBPE || score(i) == -10000)
         }
 
-        /// BPE tokens that go into tokenizer.json's added_tokens.
-        func isAddedBPE(_ i: Int) -> Bool {
+        /// Tokens that go into tokenizer.json's added_tokens (HF added tokens): control, user-defined, unknown.
+        func isAdded(_ i: Int) -> Bool {
             let t = type(i)
             return t == .control || t == .userDefined || t == .unknown
         }
@@ -332,26 +361,9 @@ public enum HFTokenizerExport {
             notes.append("tokenizer.ggml.pre '\(m.pre)': no Hugging Face pre-tokenizer known, plain ByteLevel written")
             pre = byteLevel(useRegex: true, trimOffsets: true, prefixSpace: prefixSpace)
         }
-        // post-processor: BOS/EOS the way the GGUF adds them (pair: one BOS/EOS around both sequences,
-        // so that the converter finds no separator and writes no add_sep_token).
         var post: JSONValue = .object([("type", .string("ByteLevel")), ("add_prefix_space", .bool(true)),
                                        ("trim_offsets", .bool(false)), ("use_regex", .bool(true))])
-        let bos = m.int("tokenizer.ggml.bos_token_id").flatMap { $0 < m.tokens.count ? $0 : nil }
-        let eos = m.int("tokenizer.ggml.eos_token_id").flatMap { $0 < m.tokens.count ? $0 : nil }
-        let useBos = m.bool("tokenizer.ggml.add_bos_token") == true ? bos : nil
-        let useEos = m.bool("tokenizer.ggml.add_eos_token") == true ? eos : nil
-        if useBos != nil || useEos != nil {
-            func special(_ id: Int) -> JSONValue { .object([("SpecialToken", .object([("id", .string(m.tokens[id])), ("type_id", .int(0))]))]) }
-            func seqItem(_ s: String) -> JSONValue { .object([("Sequence", .object([("id", .string(s)), ("type_id", .int(s == "A" ? 0 : 1))]))]) }
-            let single = (useBos.map { [special($0)] } ?? []) + [seqItem("A")] + (useEos.map { [special($0)] } ?? [])
-            let pair = (useBos.map { [special($0)] } ?? []) + [seqItem("A"), seqItem("B")] + (useEos.map { [special($0)] } ?? [])
-            var specials: [(String, JSONValue)] = []
-            for id in [useBos, useEos].compactMap({ $0 }) where !specials.contains(where: { $0.0 == m.tokens[id] }) {
-                specials.append((m.tokens[id], .object([("id", .string(m.tokens[id])), ("ids", .array([.int(Int64(id))])),
-                                                        ("tokens", .array([.string(m.tokens[id])]))])))
-            }
-            let template: JSONValue = .object([("type", .string("TemplateProcessing")), ("single", .array(single)),
-                                               ("pair", .array(pair)), ("special_tokens", .object(specials))])
+        if let template = templateProcessing(m) {
             post = .object([("type", .string("Sequence")), ("processors", .array([post, template]))])
         }
         let model: JSONValue = .object([
@@ -366,6 +378,120 @@ public enum HFTokenizerExport {
             ("decoder", .object([("type", .string("ByteLevel")), ("add_prefix_space", .bool(true)),
                                  ("trim_offsets", .bool(true)), ("use_regex", .bool(true))])),
             ("model", model),
+        ])
+    }
+
+    /// A TemplateProcessing post-processor adding BOS/EOS as the GGUF's add_bos/add_eos say, or nil.
+    /// gguf-py's SpecialVocab derives add_bos/add_eos from it, and add_sep from its pair template
+    /// when that has a token between the two sequences: such a pair is written only when the GGUF
+    /// has add_sep_token before add_eos_token (where the original converter took it from the
+    /// post-processor), otherwise one BOS/EOS encloses both sequences and no add_sep appears.
+    static func templateProcessing(_ m: Parsed) -> JSONValue? {
+        func valid(_ k: String) -> Int? { m.int(k).flatMap { $0 >= 0 && $0 < m.tokens.count ? $0 : nil } }
+        let useBos = m.bool("tokenizer.ggml.add_bos_token") == true ? valid("tokenizer.ggml.bos_token_id") : nil
+        let useEos = m.bool("tokenizer.ggml.add_eos_token") == true ? valid("tokenizer.ggml.eos_token_id") : nil
+        guard useBos != nil || useEos != nil else { return nil }
+        var sepFromPost = false
+        if let s = m.keys.firstIndex(of: "tokenizer.ggml.add_sep_token") {
+            sepFromPost = s < (m.keys.firstIndex(of: "tokenizer.ggml.add_eos_token") ?? Int.max)
+        }
+        func special(_ id: Int?, _ type: Int) -> [JSONValue] {
+            guard let id = id else { return [] }
+            return [.object([("SpecialToken", .object([("id", .string(m.tokens[id])), ("type_id", .int(Int64(type)))]))])]
+        }
+        func seq(_ s: String, _ type: Int) -> JSONValue { .object([("Sequence", .object([("id", .string(s)), ("type_id", .int(Int64(type)))]))]) }
+        let single = special(useBos, 0) + [seq("A", 0)] + special(useEos, 0)
+        let pair = sepFromPost
+            ? single + special(useBos, 1) + [seq("B", 1)] + special(useEos, 1)
+            : special(useBos, 0) + [seq("A", 0), seq("B", 1)] + special(useEos, 1)
+        var specials: [(String, JSONValue)] = []
+        for id in [useBos, useEos].compactMap({ $0 }) where !specials.contains(where: { $0.0 == m.tokens[id] }) {
+            specials.append((m.tokens[id], .object([("id", .string(m.tokens[id])), ("ids", .array([.int(Int64(id))])),
+                                                    ("tokens", .array([.string(m.tokens[id])]))])))
+        }
+        return .object([("type", .string("TemplateProcessing")), ("single", .array(single)), ("pair", .array(pair)),
+                        ("special_tokens", .object(specials))])
+    }
+
+    /// Tokens that are HF added tokens: control, unknown and user-defined ones.
+    static func addedTokensJSON(_ m: Parsed) -> [JSONValue] {
+        m.tokens.indices.filter { !m.isPadFiller($0) && m.isAdded($0) }.map { i in
+            addedToken(m.tokens[i], special: m.type(i) != .userDefined, id: i)
+        }
+    }
+
+    // MARK: SentencePiece tokenizer.json
+
+    /// The merges transformers' SentencePiece converter derives from a BPE model's pieces: every split
+    /// of a piece into two pieces, ordered by the piece's score (then longer left, longer right part;
+    /// within a piece by the parts' ids). Scores are the GGUF's (-1000 for added special tokens).
+    static func sentencePieceMerges(_ pieces: [SentencePieceModel.Piece]) -> [String] {
+        var ids: [String: Int] = [:]
+        for (i, p) in pieces.enumerated() { ids[p.piece] = i }
+        var scoreOf: [String: Float] = [:]
+        var order: [String] = []
+        for p in pieces {
+            if scoreOf[p.piece] == nil { order.append(p.piece) }
+            scoreOf[p.piece] = p.score
+        }
+        struct M { let l: String, r: String, score: Float, nl: Int, nr: Int, seq: Int }
+        var all: [M] = []
+        for text in order {
+            let sc = Array(text.unicodeScalars)
+            guard sc.count > 1 else { continue }
+            var local: [(String, String, Int, Int)] = []
+            for k in 1..<sc.count {
+                var l = String.UnicodeScalarView(), r = String.UnicodeScalarView()
+                l.append(contentsOf: sc[..<k]); r.append(contentsOf: sc[k...])
+                let ls = String(l), rs = String(r)
+                if let a = ids[ls], let b = ids[rs] { local.append((ls, rs, a, b)) }
+            }
+            local.sort { ($0.2, $0.3) < ($1.2, $1.3) }
+            for (ls, rs, _, _) in local {
+                all.append(M(l: ls, r: rs, score: scoreOf[text]!, nl: ls.unicodeScalars.count, nr: rs.unicodeScalars.count, seq: all.count))
+            }
+        }
+        all.sort { a, b in
+            if a.score != b.score { return a.score > b.score }
+            if a.nl != b.nl { return a.nl > b.nl }
+            if a.nr != b.nr { return a.nr > b.nr }
+            return a.seq < b.seq
+        }
+        return all.map { $0.l + " " + $0.r }
+    }
+
+    /// A tokenizer.json for a SentencePiece BPE model in the shape transformers' Llama converter
+    /// writes (byte-fallback BPE over the whole text, ▁ for spaces). llama.cpp's converter reads only
+    /// its added tokens (special token ids) and post-processor (add_bos/add_eos/add_sep) when
+    /// tokenizer.model is there; Hugging Face's fast tokenizer uses all of it.
+    static func sentencePieceTokenizerJSON(_ m: Parsed, _ w: SentencePieceWriter) -> JSONValue {
+        let dummy = w.addDummyPrefix
+        func replace(_ a: String, _ b: String) -> JSONValue {
+            .object([("type", .string("Replace")), ("pattern", .object([("String", .string(a))])), ("content", .string(b))])
+        }
+        let normalizer: JSONValue = dummy
+            ? .object([("type", .string("Sequence")), ("normalizers", .array([
+                .object([("type", .string("Prepend")), ("prepend", .string("\u{2581}"))]), replace(" ", "\u{2581}")]))])
+            : replace(" ", "\u{2581}")
+        var decoders: [JSONValue] = [replace("\u{2581}", " "), .object([("type", .string("ByteFallback"))]),
+                                     .object([("type", .string("Fuse"))])]
+        if dummy {
+            decoders.append(.object([("type", .string("Strip")), ("content", .string(" ")), ("start", .int(1)), ("stop", .int(0))]))
+        }
+        var vocab: [(String, JSONValue)] = []
+        var seen = Set<String>()
+        for (i, p) in w.pieces.enumerated() where seen.insert(p.piece).inserted { vocab.append((p.piece, .int(Int64(i)))) }
+        let unk = w.pieces.indices.contains(w.unkId) && w.pieces[w.unkId].type == .unknown ? JSONValue.string(w.pieces[w.unkId].piece) : .null
+        let model: JSONValue = .object([
+            ("type", .string("BPE")), ("dropout", .null), ("unk_token", unk), ("continuing_subword_prefix", .null),
+            ("end_of_word_suffix", .null), ("fuse_unk", .bool(true)), ("byte_fallback", .bool(w.byteFallback)),
+            ("ignore_merges", .bool(false)), ("vocab", .object(vocab)),
+            ("merges", .array(sentencePieceMerges(w.pieces).map { .string($0) })),
+        ])
+        return .object([
+            ("version", .string("1.0")), ("truncation", .null), ("padding", .null), ("added_tokens", .array(addedTokensJSON(m))),
+            ("normalizer", normalizer), ("pre_tokenizer", .null), ("post_processor", templateProcessing(m) ?? .null),
+            ("decoder", .object([("type", .string("Sequence")), ("decoders", .array(decoders))])), ("model", model),
         ])
     }
 
@@ -452,13 +578,14 @@ public enum HFTokenizerExport {
                                                 ("single_word", .bool(false)), ("special", .bool(special))])))
         }
         if m.isBPE {
-            for i in m.tokens.indices where !m.isPadFiller(i) && m.isAddedBPE(i) { entry(i, special: m.type(i) != .userDefined) }
+            for i in m.tokens.indices where !m.isPadFiller(i) && m.isAdded(i) { entry(i, special: m.type(i) != .userDefined) }
         } else {
             for (i, s) in spmDecoderEntries(m) { entry(i, special: s) }
         }
         o.append(("added_tokens_decoder", .object(decoder)))
         for (typ, key) in specialKinds {
-            if let id = m.int(key), id >= 0, id < m.tokens.count { o.append(("\(typ)_token", .string(m.tokens[id]))) }
+            guard let id = m.int(key), id >= 0, id < m.tokens.count else { continue }
+            o.append(("\(typ)_token", m.fromConfig.contains(typ) ? .null : .string(m.tokens[id])))
         }
         if case let .stringArray(names)? = m.d["tokenizer.chat_templates"], !names.isEmpty {
             var list: [JSONValue] = []

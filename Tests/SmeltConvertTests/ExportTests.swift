@@ -77,10 +77,24 @@ final class ExportConvertRoundTripTests: XCTestCase {
                     XCTAssertEqual(x.shape, y.shape, "\(model) \(type) \(x.name)")
                     XCTAssertTrue(a.data(for: x).elementsEqual(b.data(for: y)), "\(model) \(type) \(x.name)")
                 }
-                for k in b.metadata.keys where k.hasPrefix("tokenizer.") {
+                for k in b.metadata.keys where k.hasPrefix("tokenizer.") || k.hasPrefix("general.license") || k == "general.name" {
                     XCTAssertEqual(a.metadata[k], b.metadata[k], "\(model) \(type) \(k)")
                 }
             }
+        }
+    }
+}
+
+/// The model card written by export carries the license and lineage back through convert.
+final class ExportModelCardTests: XCTestCase {
+    func testDemoModelCardRoundTrip() throws {
+        let demo = try Fixtures.sharedFile("models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf")
+        let dir = try Fixtures.tempDir(self).appendingPathComponent("smol")
+        _ = try Exporter.export(gguf: demo, to: dir, progress: false)
+        let plan = try ConversionPlan(folder: dir, outType: .bf16)
+        let g = try GGUFFile(url: demo)
+        for k in ["general.name", "general.license", "general.languages"] {
+            XCTAssertEqual(plan.metadata[k], g.metadata[k], k)
         }
     }
 }

@@ -261,6 +261,7 @@ public enum Quantizer {
                             let dst = (out + r0 * rowBytes).assumingMemoryBound(to: Float.self)
                             try source.readRows(si, rows: r0..<r1, into: dst)
                         }
+                        source.release(si, rows: r0..<r1)
                     } catch {
                         lock.lock(); if failure == nil { failure = error }; lock.unlock()
                         return

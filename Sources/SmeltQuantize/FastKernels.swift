@@ -78,20 +78,16 @@ enum FastKernels {
 
     /// `quantize_row_q8_0_ref`: amax (order-free for non-NaN data), then `roundf(x*id)`,
     /// done as round-half-even through the magic number plus a tie fix (exact for |v| < 2^22).
-    /// Rows holding a NaN take SmeltQuant's scalar kernel (ggml's NaN behaviour is order-dependent).
+    /// Rows holding a NaN or an infinity are redone with SmeltQuant's scalar kernel.
     static func quantizeRowQ80(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, _ count: Int) {
-        var hasNaN = false
-        for i in 0..<count where src[i].isNaN { hasNaN = true; break }
-        if hasNaN {
-            Q8_0.quantizeRow(src, dst, count: count, importance: nil)
-            return
-        }
+        var poison = V8()  // becomes NaN in some lane if the row holds a NaN or an infinity
         let half = V8(repeating: 0.5), mhalf = V8(repeating: -0.5)
         for ib in 0..<(count / 32) {
             let x = UnsafeRawPointer(src + ib * 32)
             let y = dst + ib * 34
             let a0 = x.loadUnaligned(as: V8.self), a1 = x.loadUnaligned(fromByteOffset: 32, as: V8.self)
             let a2 = x.loadUnaligned(fromByteOffset: 64, as: V8.self), a3 = x.loadUnaligned(fromByteOffset: 96, as: V8.self)
+            poison += (a0 - a0) + (a1 - a1) + (a2 - a2) + (a3 - a3)
             @inline(__always) func vmax(_ a: V8, _ b: V8) -> V8 { a.replacing(with: b, where: b .> a) }
             let m = vmax(vmax(absV(a0), absV(a1)), vmax(absV(a2), absV(a3)))
             var amax = m[0]
@@ -110,6 +106,9 @@ enum FastKernels {
             }
             put(a0, 0); put(a1, 1); put(a2, 2); put(a3, 3)
         }
+        if poison != poison {  // some lane is NaN: ggml's NaN/inf behaviour is order-dependent
+            Q8_0.quantizeRow(src, dst, count: count, importance: nil)
+        }
     }
 
     // MARK: - q4_0
@@ -119,10 +118,7 @@ enum FastKernels {
     /// with the truncation done as an exact floor (the argument is ≥ 0 here).
     /// Rows with a non-finite value take SmeltQuant's scalar kernel.
     static func quantizeRowQ40(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, _ count: Int) {
-        for i in 0..<count where !src[i].isFinite {
-            Q4_0.quantizeRow(src, dst, count: count, importance: nil)
-            return
-        }
+        var poison = V8()
         let one = I8(repeating: 1), fifteen = I8(repeating: 15)
         for ib in 0..<(count / 32) {
             let xp = src + ib * 32
@@ -130,6 +126,7 @@ enum FastKernels {
             let y = dst + ib * 18
             let a0 = x.loadUnaligned(as: V8.self), a1 = x.loadUnaligned(fromByteOffset: 32, as: V8.self)
             let a2 = x.loadUnaligned(fromByteOffset: 64, as: V8.self), a3 = x.loadUnaligned(fromByteOffset: 96, as: V8.self)
+            poison += (a0 - a0) + (a1 - a1) + (a2 - a2) + (a3 - a3)
             @inline(__always) func vmax(_ a: V8, _ b: V8) -> V8 { a.replacing(with: b, where: b .> a) }
             let m = vmax(vmax(absV(a0), absV(a1)), vmax(absV(a2), absV(a3)))
             var amax = m[0]
@@ -151,6 +148,9 @@ enum FastKernels {
             let lo = q(a0) | (q(a2) &<< 4), hi = q(a1) | (q(a3) &<< 4)
             (y + 2).storeBytes(of: SIMD8<UInt8>(truncatingIfNeeded: lo), as: SIMD8<UInt8>.self)
             (y + 10).storeBytes(of: SIMD8<UInt8>(truncatingIfNeeded: hi), as: SIMD8<UInt8>.self)
+        }
+        if poison != poison {  // a NaN or an infinity: redo the row with the scalar kernel
+            Q4_0.quantizeRow(src, dst, count: count, importance: nil)
         }
     }
 

@@ -60,6 +60,7 @@ let package = Package(
         .testTarget(name: "SmeltTokenizerTests", dependencies: ["SmeltTokenizer", "SmeltFormats", "SmeltTestSupport"]),
         .testTarget(name: "SmeltModelTests", dependencies: ["SmeltModel", "SmeltFormats", "SmeltTestSupport"]),
         .testTarget(name: "SmeltConvertTests", dependencies: ["SmeltConvert", "SmeltQuantize", "SmeltFormats", "SmeltTestSupport"]),
+        .testTarget(name: "SmeltQuantizeTests", dependencies: ["SmeltQuantize", "SmeltQuant", "SmeltFormats", "SmeltTestSupport"]),
         .testTarget(name: "SmeltLicenseTests", dependencies: ["SmeltLicense", "SmeltFormats", "SmeltTestSupport"]),
         .testTarget(name: "SmeltEvalTests", dependencies: ["SmeltEval", "SmeltFormats", "SmeltQuant", "SmeltTestSupport"]),
     ],

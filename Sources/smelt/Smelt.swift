@@ -14,4 +14,5 @@ struct Smelt: ParsableCommand {
 /// The subcommands, one file each in this folder.
 let allSubcommands: [ParsableCommand.Type] = [
     InspectCommand.self,
+    QuantizeCommand.self,
 ]

@@ -1,0 +1,220 @@
+import Foundation
+
+/// An importance matrix as llama.cpp's `llama-imatrix` writes it (tools/imatrix
+/// and common/imatrix-loader.cpp at 34af94cd9), in either format:
+/// - GGUF (`general.type = imatrix`): per entry `NAME.in_sum2` (F32, `[ncols, nmat]`,
+///   raw sums of squared activations) and `NAME.counts` (F32, `[1, nmat]`, rows seen
+///   per matrix/expert); keys `imatrix.datasets`, `imatrix.chunk_count`, `imatrix.chunk_size`.
+/// - legacy `.dat`: `n_entries`, then per entry name, `ncall`, `nval` and
+///   `nval` floats holding `(sum/count)*ncall`; then optionally the chunk count and
+///   the dataset name.
+public struct Imatrix: Equatable, Sendable {
+    /// One tensor's statistics. GGUF form: raw `sums` (`nmat * ncols`) and one count
+    /// per matrix. Legacy form: `sums` are already `(sum/count)*ncall`, `counts == [ncall]`.
+    public struct Entry: Equatable, Sendable {
+        public var sums: [Float]
+        public var counts: [Int64]
+        public init(sums: [Float], counts: [Int64]) { self.sums = sums; self.counts = counts }
+    }
+
+    public var entries: [String: Entry]
+    public var datasets: [String]
+    /// Chunks the statistics were computed on (`imatrix.chunk_count`, legacy trailer).
+    public var chunkCount: Int
+    /// Tokens per chunk (`imatrix.chunk_size`; 0 in legacy files).
+    public var chunkSize: Int
+    /// Read from a legacy `.dat` file (entries hold normalised sums).
+    public var isLegacy: Bool
+    /// The GGUF file had all three `imatrix.*` keys (llama-quantize refuses a GGUF imatrix without them).
+    public var hasMetadata: Bool
+
+    /// Raw statistics (GGUF form), e.g. collected by an imatrix run.
+    public init(entries: [String: Entry], datasets: [String], chunkCount: Int, chunkSize: Int) {
+        self.entries = entries; self.datasets = datasets
+        self.chunkCount = chunkCount; self.chunkSize = chunkSize
+        isLegacy = false; hasMetadata = true
+    }
+
+    /// Reads either format (GGUF when the file starts with the GGUF magic).
+    public init(url: URL) throws {
+        let map = try MappedFile(url: url)
+        if map.count >= 4, map.bytes.loadUnaligned(as: UInt32.self) == GGUF.magic {
+            try self.init(gguf: GGUFFile(url: url))
+        } else {
+            try self.init(legacy: map.bytes, path: url.path)
+        }
+    }
+
+    init(gguf f: GGUFFile) throws {
+        let path = f.url.path
+        guard !f.tensors.isEmpty else { throw SmeltError("\(path): imatrix has no data") }
+        let md = f.metadata
+        var ds: [String] = []
+        if case let .array(.string, a)? = md["imatrix.datasets"] { ds = a.compactMap(\.stringValue) }
+        datasets = ds
+        hasMetadata = md["imatrix.datasets"] != nil && md["imatrix.chunk_count"] != nil && md["imatrix.chunk_size"] != nil
+        chunkCount = md["imatrix.chunk_count"]?.intValue ?? 0
+        chunkSize = md["imatrix.chunk_size"]?.intValue ?? 0
+        isLegacy = false
+        var sums: [String: GGUFTensorInfo] = [:], counts: [String: GGUFTensorInfo] = [:]
+        for t in f.tensors where !t.name.isEmpty {
+            if t.name.hasSuffix(".in_sum2") { sums[String(t.name.dropLast(8))] = t }
+            else if t.name.hasSuffix(".counts") { counts[String(t.name.dropLast(7))] = t }
+        }
+        var out: [String: Entry] = [:]
+        for name in Set(sums.keys).union(counts.keys) {
+            guard let s = sums[name], let c = counts[name] else {
+                throw SmeltError("\(path): mismatched sums and counts for \(name)")
+            }
+            guard s.type == .f32, c.type == .f32 else { throw SmeltError("\(path): sums and counts for \(name) must be F32") }
+            let sv = Array(f.data(for: s).bindMemory(to: Float.self))
+            let cv = f.data(for: c).bindMemory(to: Float.self).map { Int64(($0).rounded(.toNearestOrAwayFromZero)) }
+            guard !cv.isEmpty, sv.count % cv.count == 0 else {
+                throw SmeltError("\(path): \(name) has \(sv.count) sums for \(cv.count) counts")
+            }
+            out[name] = Entry(sums: sv, counts: cv)
+        }
+        entries = out
+    }
+
+    init(legacy b: UnsafeRawBufferPointer, path: String) throws {
+        var r = ByteReader(b, what: path)
+        let n = try r.read(Int32.self, "entry count")
+        guard n >= 1 else { throw SmeltError("\(path): no data in imatrix file") }
+        var out: [String: Entry] = [:]
+        for i in 0..<Int(n) {
+            let len = try r.read(Int32.self, "name length of entry \(i + 1)")
+            guard len >= 0 else { throw r.fail("negative name length") }
+            try r.need(Int(len), "name of entry \(i + 1)")
+            let raw = UnsafeRawBufferPointer(rebasing: b[r.pos..<(r.pos + Int(len))])
+            // llama.cpp keeps the name up to the first NUL
+            let name = String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            r.pos += Int(len)
+            let ncall = try r.read(Int32.self, "ncall of \(name)")
+            let nval = try r.read(Int32.self, "value count of \(name)")
+            guard nval >= 1 else { throw r.fail("entry \(name) has \(nval) values") }
+            try r.need(Int(nval) * 4, "values of \(name)")
+            var v = [Float](repeating: 0, count: Int(nval))
+            v.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: b[r.pos..<(r.pos + Int(nval) * 4)])) }
+            r.pos += Int(nval) * 4
+            out[name] = Entry(sums: v, counts: [Int64(ncall)])
+        }
+        var chunks = 0
+        var ds: [String] = []
+        if r.remaining > 0 {
+            if r.remaining >= 4 {
+                chunks = Int(try r.read(Int32.self, "chunk count"))
+                if r.remaining >= 4 {
+                    let len = Int(try r.read(Int32.self, "dataset length"))
+                    if len > 0, len <= r.remaining {
+                        let raw = UnsafeRawBufferPointer(rebasing: b[r.pos..<(r.pos + len)])
+                        ds.append(String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self))
+                    }
+                }
+            }
+        }
+        entries = out; datasets = ds; chunkCount = chunks; chunkSize = 0
+        isLegacy = true; hasMetadata = false
+    }
+
+    /// The per-column importance weights llama-quantize derives (tools/quantize
+    /// `load_imatrix`): GGUF sums divided by the matrix's count (1 where the count is 0);
+    /// legacy sums divided by `ncall` (unchanged when `ncall` is 0). Float arithmetic as C++.
+    public func importanceWeights() -> [String: [Float]] {
+        var out: [String: [Float]] = [:]
+        for (name, e) in entries {
+            var w = [Float](repeating: 0, count: e.sums.count)
+            if !isLegacy {
+                let nc = e.counts.count
+                let ne0 = nc > 0 ? e.sums.count / nc : 0
+                for j in 0..<nc {
+                    let c = Float(e.counts[j])
+                    for i in 0..<ne0 { w[j * ne0 + i] = c > 0 ? e.sums[j * ne0 + i] / c : 1 }
+                }
+            } else {
+                let ncall = e.counts.first ?? 0
+                let c = Float(ncall)
+                for i in 0..<e.sums.count { w[i] = ncall > 0 ? e.sums[i] / c : e.sums[i] }
+            }
+            out[name] = w
+        }
+        return out
+    }
+
+    /// Raw (GGUF-form) statistics: legacy entries are turned back into sums and counts
+    /// as llama-imatrix does when it loads a `.dat` file (× `chunkSize`).
+    public func rawEntries(chunkSize cs: Int) -> [String: Entry] {
+        guard isLegacy else { return entries }
+        var out: [String: Entry] = [:]
+        for (n, e) in entries {
+            out[n] = Entry(sums: e.sums.map { 0 + $0 * Float(cs) }, counts: [(e.counts.first ?? 0) * Int64(cs)])
+        }
+        return out
+    }
+
+    /// Writes the GGUF format exactly as `llama-imatrix` does (entries sorted by name;
+    /// every entry with data, including partial ones).
+    public func writeGGUF(to url: URL) throws {
+        let raw = rawEntries(chunkSize: chunkSize)
+        var md = GGUFMetadata()
+        md["general.type"] = .string("imatrix")
+        md["imatrix.datasets"] = .strings(datasets)
+        md["imatrix.chunk_count"] = .uint32(UInt32(truncatingIfNeeded: chunkCount))
+        md["imatrix.chunk_size"] = .uint32(UInt32(truncatingIfNeeded: chunkSize))
+        let names = raw.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        var descs: [GGUFTensorDescriptor] = []
+        var blobs: [[Float]] = []
+        for n in names {
+            let e = raw[n]!
+            let nmat = e.counts.count
+            guard !e.sums.isEmpty, nmat > 0 else { continue }
+            descs.append(GGUFTensorDescriptor(name: n + ".in_sum2", shape: [e.sums.count / nmat, nmat], type: .f32))
+            descs.append(GGUFTensorDescriptor(name: n + ".counts", shape: [1, nmat], type: .f32))
+            blobs.append(e.sums)
+            blobs.append(e.counts.map { Float($0) })
+        }
+        let w = try GGUFWriter(url: url, metadata: md, tensors: descs)
+        do {
+            for b in blobs { try b.withUnsafeBytes { try w.write($0) } }
+            try w.finish()
+        } catch { w.abort(); throw error }
+    }
+
+    /// Writes the legacy `.dat` format exactly as `llama-imatrix --output-format dat`
+    /// does: entries without any data are skipped, `ncall` is the largest count in
+    /// chunks (rounded up), values are `(sum/count)*ncall` (1 for matrices without data).
+    /// `dataset` is the trailer's file name (llama-imatrix: the prompt file, else the last dataset).
+    public func writeLegacy(to url: URL, dataset: String? = nil) throws {
+        let cs = max(chunkSize, 1)
+        let raw = rawEntries(chunkSize: chunkSize)
+        let names = raw.keys.filter { n in
+            let c = raw[n]!.counts
+            return !c.isEmpty && c.contains { $0 != 0 }
+        }.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        var b = ByteWriter()
+        b.int(Int32(names.count))
+        for n in names {
+            let e = raw[n]!
+            let u = Array(n.utf8)
+            b.int(Int32(u.count)); b.bytes.append(contentsOf: u)
+            let ncall = Int32(truncatingIfNeeded: (e.counts.max()! + Int64(cs - 1)) / Int64(cs))
+            b.int(ncall)
+            let nval = e.sums.count, nmat = e.counts.count
+            b.int(Int32(nval))
+            if nval > 0 && nmat > 0 {
+                for i in 0..<nval {
+                    var count = Float(e.counts[i / (nval / nmat)])
+                    var value = e.sums[i]
+                    if count == 0 { value = 1; count = 1 }
+                    b.int(((value / count) * Float(ncall)).bitPattern)
+                }
+            }
+        }
+        b.int(Int32(truncatingIfNeeded: chunkCount))
+        let d = Array((dataset ?? datasets.last ?? "").utf8)
+        b.int(Int32(d.count)); b.bytes.append(contentsOf: d)
+        let out = try OutputFile(url: url)
+        try out.write(b.bytes)
+        try out.commit()
+    }
+}

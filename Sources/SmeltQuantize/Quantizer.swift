@@ -1,0 +1,236 @@
+import Foundation
+import SmeltFormats
+import SmeltQuant
+
+/// Everything `smelt quantize` needs besides the input and output.
+public struct QuantizeRequest: Sendable {
+    public var preset: LlamaPreset
+    public var options = QuantizeOptions()
+    /// Worker threads (≤ 0: all cores).
+    public var threads = 0
+    /// `--imatrix` file (GGUF or legacy .dat).
+    public var imatrixURL: URL? = nil
+    /// `--include-weights` / `--exclude-weights` (substring matches on imatrix entry names).
+    public var includeWeights: [String] = []
+    public var excludeWeights: [String] = []
+    /// `--allow-requantize`.
+    public var allowRequantize = false
+    public init(preset: LlamaPreset) { self.preset = preset }
+}
+
+/// What a run did: the plan and llama-quantize's size totals.
+public struct QuantizeResult: Sendable {
+    public var plan: QuantPlan
+    /// Bytes of the input tensors (llama.cpp's `total_size_org`).
+    public var inputBytes: Int
+    /// Bytes of the output tensors (`total_size_new`).
+    public var outputBytes: Int
+    public var elementCount: Int
+    /// Entries of importance data used (after include/exclude filters).
+    public var imatrixEntries: Int
+
+    /// llama-quantize's two closing lines (`model size  = … MiB (… BPW)` / `quant size  = …`).
+    public var summaryLines: [String] {
+        func line(_ label: String, _ bytes: Int) -> String {
+            String(format: "%@ = %8.2f MiB (%.2f BPW)", label, Double(bytes) / 1024 / 1024,
+                   Double(bytes) * 8 / Double(max(elementCount, 1)))
+        }
+        return [line("model size ", inputBytes), line("quant size ", outputBytes)]
+    }
+}
+
+/// Importance data prepared as llama-quantize does (tools/quantize/quantize.cpp).
+public struct PreparedImatrix: Sendable {
+    /// Tensor name → per-column weights (`ne0 * n_expert` values).
+    public var weights: [String: [Float]]
+    public var path: String
+    public var datasets: [String]
+    public var chunkCount: Int
+
+    /// Loads `url`, normalises, then applies `--exclude-weights` and `--include-weights`.
+    public init(url: URL, include: [String], exclude: [String]) throws {
+        let im = try Imatrix(url: url)
+        if !im.isLegacy && !im.hasMetadata { throw SmeltError("\(url.path): missing imatrix metadata (imatrix.datasets / chunk_count / chunk_size)") }
+        var w = im.importanceWeights()
+        for e in exclude { w = w.filter { !$0.key.contains(e) } }
+        if !include.isEmpty {
+            var keep: [String: [Float]] = [:]
+            for i in include { for (k, v) in w where k.contains(i) { keep[k] = v } }
+            w = keep
+        }
+        for (k, v) in w where v.contains(where: { !$0.isFinite }) {
+            throw SmeltError("imatrix contains non-finite values (entry \(k))")
+        }
+        weights = w; path = url.path; datasets = im.datasets; chunkCount = im.chunkCount
+    }
+}
+
+/// The quantize pipeline: plan, then stream tensors one at a time through the
+/// kernels, rows split across threads, into a `GGUFWriter`.
+public enum Quantizer {
+    /// The plan for `source` (no data read).
+    public static func plan(source: TensorSource, preset: LlamaPreset, options: QuantizeOptions) throws -> QuantPlan {
+        try LlamaPresets.plan(tensors: source.tensors.map { PlanInput(name: $0.name, shape: $0.shape, type: $0.type) },
+                              model: ModelFacts(metadata: source.metadata), preset: preset, options: options)
+    }
+
+    /// The output metadata as llama-quantize writes it: the input's keys in order,
+    /// `general.quantization_version` and `general.file_type` moved to the end,
+    /// split keys removed, then the `quantize.imatrix.*` keys.
+    public static func outputMetadata(_ input: GGUFMetadata, fileType: UInt32, imatrix: PreparedImatrix?) -> GGUFMetadata {
+        var md = input
+        func set(_ k: String, _ v: GGUFValue) { md[k] = nil; md[k] = v }
+        set("general.quantization_version", .uint32(2))
+        set("general.file_type", .uint32(fileType))
+        md["split.no"] = nil; md["split.count"] = nil; md["split.tensors.count"] = nil
+        if let im = imatrix, !im.weights.isEmpty {
+            func trunc(_ s: String) -> String {
+                let u = Array(s.utf8.prefix(127))
+                return String(decoding: u.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            set("quantize.imatrix.file", .string(trunc(im.path)))
+            if let d = im.datasets.first { set("quantize.imatrix.dataset", .string(trunc(d))) }
+            set("quantize.imatrix.entries_count", .uint32(UInt32(im.weights.count)))
+            if im.chunkCount > 0 { set("quantize.imatrix.chunks_count", .uint32(UInt32(im.chunkCount))) }
+        }
+        return md
+    }
+
+    /// Runs a quantization. `output` nil means dry run (nothing written). On any
+    /// error nothing is left at `output`. `progress(done, total, name)` is called
+    /// before each tensor.
+    @discardableResult
+    public static func run(source: TensorSource, output: URL?, request: QuantizeRequest,
+                           progress: ((Int, Int, String) -> Void)? = nil) throws -> QuantizeResult {
+        var imatrix: PreparedImatrix? = nil
+        if let u = request.imatrixURL {
+            imatrix = try PreparedImatrix(url: u, include: request.includeWeights, exclude: request.excludeWeights)
+        }
+        var options = request.options
+        options.hasImatrix = !(imatrix?.weights.isEmpty ?? true)
+        options.dryRun = output == nil
+        let plan = try plan(source: source, preset: request.preset, options: options)
+        let index = Dictionary(uniqueKeysWithValues: source.tensors.enumerated().map { ($1.name, $0) })
+
+        // Everything that can fail is checked before the output file is opened.
+        var importance: [Int: [Float]] = [:]
+        for (k, c) in plan.tensors.enumerated() where c.converts {
+            if c.sourceType.isQuantized && !request.allowRequantize {
+                throw SmeltError("requantizing from type \(c.sourceType.name) is disabled (tensor \(c.name)); use --allow-requantize")
+            }
+            guard !c.sourceType.isQuantized || QuantRegistry.kernel(for: c.sourceType) != nil || output == nil else {
+                throw SmeltError("tensor \(c.name): cannot dequantize type \(c.sourceType.name)")
+            }
+            guard c.type == .f32 || QuantRegistry.kernel(for: c.type) != nil || output == nil else {
+                throw SmeltError("tensor \(c.name): Smelt has no kernel for type \(c.type.name) yet")
+            }
+            guard [.f32, .f16, .bf16].contains(c.sourceType) || c.sourceType.isQuantized else {
+                throw SmeltError("tensor \(c.name): cannot convert type \(c.sourceType.name)")
+            }
+            var w: [Float]? = nil
+            if let im = imatrix, let v = im.weights[c.name] {
+                let ne0 = c.shape[0], ne2 = c.shape.count > 2 ? c.shape[2] : 1
+                if v.count == ne0 * ne2 { w = v } else if !(c.name == "token_embd.weight" || c.name == "per_layer_token_embd.weight") {
+                    throw SmeltError("imatrix size \(v.count) is different from tensor size \(ne0 * ne2) for \(c.name)")
+                }
+            }
+            if w == nil && c.requiresImatrix && output != nil {
+                throw SmeltError("missing importance matrix for tensor \(c.name) in a very low-bit quantization (\(c.type.name))")
+            }
+            if w == nil, output != nil, let kq = QuantRegistry.kernel(for: c.type), kq.requiresImportance {
+                throw SmeltError("tensor \(c.name): type \(c.type.name) needs importance data (--imatrix)")
+            }
+            if let w { importance[k] = w }
+        }
+
+        let result = QuantizeResult(plan: plan, inputBytes: plan.inputBytes, outputBytes: plan.outputBytes,
+                                    elementCount: plan.elementCount, imatrixEntries: imatrix?.weights.count ?? 0)
+        guard let output else { return result }
+
+        if let src = source as? GGUFTensorSource,
+           src.file.url.standardizedFileURL.resolvingSymlinksInPath() == output.standardizedFileURL.resolvingSymlinksInPath() {
+            throw SmeltError("input and output files are the same: '\(output.path)'")
+        }
+        let md = outputMetadata(source.metadata, fileType: plan.fileType, imatrix: imatrix)
+        let writer = try GGUFWriter(url: output, metadata: md,
+                                    tensors: plan.tensors.map { GGUFTensorDescriptor(name: $0.name, shape: $0.shape, type: $0.type) })
+        do {
+            let threads = request.threads > 0 ? request.threads : ProcessInfo.processInfo.activeProcessorCount
+            for (k, c) in plan.tensors.enumerated() {
+                progress?(k, plan.tensors.count, c.name)
+                let si = index[c.name]!
+                if !c.converts, let raw = source.rawData(si) {
+                    try writer.write(raw)
+                } else {
+                    try convert(source: source, index: si, choice: c, importance: importance[k], threads: threads, writer: writer)
+                }
+                source.release(si)
+            }
+            progress?(plan.tensors.count, plan.tensors.count, "")
+            try writer.finish()
+        } catch {
+            writer.abort()
+            throw error
+        }
+        return result
+    }
+
+    /// Converts one tensor into its planned type and writes it.
+    static func convert(source: TensorSource, index si: Int, choice c: TensorChoice, importance: [Float]?,
+                        threads: Int, writer: GGUFWriter) throws {
+        let n = c.shape[0]
+        let rows = c.shape.dropFirst().reduce(1, *)
+        let ne1 = c.shape.count > 1 ? c.shape[1] : 1
+        let ne2 = c.shape.count > 2 ? c.shape[2] : 1
+        guard let rowBytes = c.type.rowBytes(n) else { throw SmeltError("tensor \(c.name): bad row length \(n) for \(c.type.name)") }
+        let total = rowBytes * rows
+        let out = UnsafeMutableRawPointer.allocate(byteCount: max(total, 1), alignment: 64)
+        defer { out.deallocate() }
+        let kernel = c.type == .f32 ? nil : QuantRegistry.kernel(for: c.type)
+        let chunkRows = max(1, min(rows, 65536 / max(n, 1)))
+        let nChunks = (rows + chunkRows - 1) / chunkRows
+        let workers = max(1, min(threads, nChunks))
+        let lock = NSLock()
+        var next = 0
+        var failure: Error? = nil
+        try importance.withUnsafeBufferPointerOpt { imp in
+            let body = { (_: Int) in
+                let scratch = kernel == nil ? nil : UnsafeMutablePointer<Float>.allocate(capacity: chunkRows * n)
+                defer { scratch?.deallocate() }
+                while true {
+                    lock.lock()
+                    let ch = next; next += 1
+                    let stop = failure != nil
+                    lock.unlock()
+                    if stop || ch >= nChunks { return }
+                    let r0 = ch * chunkRows, r1 = min(rows, r0 + chunkRows)
+                    do {
+                        if let kernel, let scratch {
+                            try source.readRows(si, rows: r0..<r1, into: scratch)
+                            for r in r0..<r1 {
+                                let w = imp.map { $0.baseAddress! + ((r / ne1) % ne2) * n }
+                                kernel.quantizeRow(scratch + (r - r0) * n, out + r * rowBytes, count: n, importance: w)
+                            }
+                        } else {
+                            let dst = (out + r0 * rowBytes).assumingMemoryBound(to: Float.self)
+                            try source.readRows(si, rows: r0..<r1, into: dst)
+                        }
+                    } catch {
+                        lock.lock(); if failure == nil { failure = error }; lock.unlock()
+                        return
+                    }
+                }
+            }
+            if workers == 1 { body(0) } else { DispatchQueue.concurrentPerform(iterations: workers, execute: body) }
+            if let failure { throw failure }
+        }
+        try writer.write(UnsafeRawBufferPointer(start: out, count: total))
+    }
+}
+
+extension Optional where Wrapped == [Float] {
+    func withUnsafeBufferPointerOpt<R>(_ body: (UnsafeBufferPointer<Float>?) throws -> R) rethrows -> R {
+        if let a = self { return try a.withUnsafeBufferPointer { try body($0) } }
+        return try body(nil)
+    }
+}

@@ -1,1 +1,0 @@
-// SmeltQuantize: see docs/ARCHITECTURE.md.

@@ -1,0 +1,125 @@
+import ArgumentParser
+import Foundation
+import SmeltFormats
+import SmeltQuantize
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `smelt quantize IN [OUT] TYPE [THREADS]`: llama-quantize, same output file.
+struct QuantizeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "quantize",
+        abstract: "Quantize a GGUF model exactly as llama.cpp's llama-quantize does (same presets, same bytes).",
+        discussion: "TYPE is a llama-quantize preset (Q4_K_M, Q8_0, IQ4_XS, …). Without OUT the file is written next to IN as ggml-model-TYPE.gguf.")
+
+    @Argument(help: "IN [OUT] TYPE [THREADS]: input GGUF (F32/F16/BF16), output path, preset, worker threads.")
+    var arguments: [String] = []
+
+    @Option(help: "Importance matrix (llama-imatrix GGUF or legacy .dat).")
+    var imatrix: String?
+    @Option(help: "Use importance data only for tensors whose name contains this (repeatable).")
+    var includeWeights: [String] = []
+    @Option(help: "Do not use importance data for tensors whose name contains this (repeatable).")
+    var excludeWeights: [String] = []
+    @Option(help: "ggml type of output.weight.")
+    var outputTensorType: String?
+    @Option(help: "ggml type of the token embeddings.")
+    var tokenEmbeddingType: String?
+    @Option(help: "REGEX=TYPE: tensors whose name matches REGEX get TYPE (repeatable; first match wins).")
+    var tensorType: [String] = []
+    @Flag(help: "No k-quant mixtures: every quantizable tensor gets the preset's type.")
+    var pure = false
+    @Flag(help: "Keep output.weight as it is.")
+    var leaveOutputTensor = false
+    @Flag(help: "Allow quantized inputs (dequantized first).")
+    var allowRequantize = false
+    @Flag(help: "Compute the plan and sizes; write nothing.")
+    var dryRun = false
+    @Flag(help: "Print the per-tensor plan as JSON on stdout.")
+    var json = false
+
+    func run() throws {
+        try reportingErrors {
+            var args = arguments
+            guard args.count >= 2 else { throw SmeltError("usage: smelt quantize IN [OUT] TYPE [THREADS]") }
+            let input = args.removeFirst()
+            var output: String? = nil
+            var preset: LlamaPreset
+            if let p = LlamaPreset(parsing: args[0]) {
+                preset = p
+                args.removeFirst()
+                let dir = URL(fileURLWithPath: input).deletingLastPathComponent()
+                output = dir.appendingPathComponent("ggml-model-\(p.rawValue).gguf").path
+            } else {
+                output = args.removeFirst()
+                guard let t = args.first else { throw SmeltError("missing TYPE (a llama-quantize preset such as Q4_K_M)") }
+                guard let p = LlamaPreset(parsing: t) else {
+                    throw SmeltError("invalid TYPE '\(t)'; presets: \(LlamaPreset.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                preset = p
+                args.removeFirst()
+            }
+            var threads = 0
+            if let t = args.first {
+                guard let n = Int(t), n >= 0 else { throw SmeltError("invalid THREADS '\(t)'") }
+                threads = n
+                args.removeFirst()
+            }
+            guard args.isEmpty else { throw SmeltError("unexpected argument '\(args[0])'") }
+            guard includeWeights.isEmpty || excludeWeights.isEmpty else {
+                throw SmeltError("--include-weights and --exclude-weights cannot be used together")
+            }
+
+            var req = QuantizeRequest(preset: preset)
+            req.threads = threads
+            req.allowRequantize = allowRequantize
+            req.includeWeights = includeWeights
+            req.excludeWeights = excludeWeights
+            req.imatrixURL = imatrix.map { URL(fileURLWithPath: $0) }
+            req.options.pure = pure
+            req.options.quantizeOutputTensor = !leaveOutputTensor
+            req.options.outputTensorType = try outputTensorType.map(Self.ggmlType)
+            req.options.tokenEmbeddingType = try tokenEmbeddingType.map(Self.ggmlType)
+            for tt in tensorType {
+                guard let eq = tt.firstIndex(of: "="), eq != tt.startIndex, tt.index(after: eq) != tt.endIndex else {
+                    throw SmeltError("--tensor-type: expected REGEX=TYPE, got '\(tt)'")
+                }
+                req.options.tensorTypes.append((String(tt[..<eq]).lowercased(), try Self.ggmlType(String(tt[tt.index(after: eq)...]))))
+            }
+
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: input, isDirectory: &isDir) else {
+                throw SmeltError("\(input): no such file")
+            }
+            if isDir.boolValue {
+                throw SmeltError("\(input) is a folder: quantizing a Hugging Face checkpoint directly needs the converter's tensor source, which is not available yet; convert it to GGUF first")
+            }
+            let source = try GGUFTensorSource(url: URL(fileURLWithPath: input))
+            let tty = isatty(2) != 0 && !json
+            let start = Date()
+            let result = try Quantizer.run(
+                source: source, output: dryRun ? nil : output.map { URL(fileURLWithPath: $0) }, request: req,
+                progress: tty ? { done, total, name in
+                    let line = done < total ? String(format: "[%4d/%4d] %@", done + 1, total, name) : ""
+                    FileHandle.standardError.write(Data(("\r\u{1b}[K" + line).utf8))
+                } : nil)
+            if json { print(result.plan.json().serialized(pretty: true)) }
+            var lines = result.summaryLines
+            if !dryRun && !json { lines.append(String(format: "quantize time = %8.2f ms", Date().timeIntervalSince(start) * 1000)) }
+            if result.plan.willRequireImatrix {
+                lines.append("WARNING: dry run completed successfully, but actually completing this quantization will require an imatrix!")
+            }
+            if result.plan.fallbackCount > 0 {
+                lines.append("WARNING: \(result.plan.fallbackCount) of \(result.plan.tensors.count) tensor(s) required fallback quantization")
+            }
+            let text = lines.joined(separator: "\n") + "\n"
+            if json { FileHandle.standardError.write(Data(text.utf8)) } else { print(text, terminator: "") }
+        }
+    }
+
+    static func ggmlType(_ s: String) throws -> GGMLType {
+        guard let t = GGMLType(name: s) else { throw SmeltError("invalid ggml type '\(s)'") }
+        return t
+    }
+}

@@ -215,7 +215,7 @@ public final class InferenceModel: @unchecked Sendable {
         let V = output.rows
         var logits = [Float](repeating: 0, count: nOut * V)
         logits.withUnsafeMutableBufferPointer { lp in
-            matmul(h.p, rows: nOut, output, out: lp.baseAddress!, observer: nil)
+            matmul(h.p, rows: nOut, output, out: lp.baseAddress!, observer: observer)
             if c.finalLogitSoftcap > 0 {
                 let cap = c.finalLogitSoftcap
                 let p = lp.baseAddress!

@@ -15,4 +15,6 @@ struct Smelt: ParsableCommand {
 let allSubcommands: [ParsableCommand.Type] = [
     InspectCommand.self,
     QuantizeCommand.self,
+    PerplexityCommand.self,
+    ImatrixCommand.self,
 ]

@@ -235,15 +235,20 @@ public final class InferenceModel: @unchecked Sendable {
         if rows == 0 { return }
         observer?.observe(weight: w.name, input: a, rows: rows, cols: w.cols)
         let N = w.rows, K = w.cols
-        var block = (N + threads * 4 - 1) / (threads * 4)
-        block = min(1024, max(64, (block + 15) / 16 * 16))
-        let nBlocks = (N + block - 1) / block
         if let f = w.f32 {
+            // one contiguous slice of output features per worker: sgemm packs the
+            // shared activations once per call, so few large calls are cheapest
+            var block = (N + threads - 1) / threads
+            block = max(16, (block + 15) / 16 * 16)
+            let nBlocks = (N + block - 1) / block
             Parallel.forEach(nBlocks, threads: threads) { _, b in
                 let lo = b * block, n = min(N, lo + block) - lo
                 BLAS.gemmNT(m: rows, n: n, k: K, a: a, lda: K, b: f + lo * K, ldb: K, c: out + lo, ldc: N)
             }
         } else {
+            var block = (N + threads - 1) / threads
+            block = min(max(64, (1 << 22) / max(K, 1)), max(16, (block + 15) / 16 * 16))
+            let nBlocks = (N + block - 1) / block
             let scratch = (0..<threads).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: block * K) }
             defer { scratch.forEach { $0.deallocate() } }
             Parallel.forEach(nBlocks, threads: threads) { worker, b in
@@ -314,29 +319,36 @@ public final class InferenceModel: @unchecked Sendable {
         let group = H / HKV
         let scale = c.attentionScale
         let cap = c.attnLogitSoftcap
-        let scratch = (0..<threads).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: L * L) }
+        let scratch = (0..<threads).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: 64 * L) }
         defer { scratch.forEach { $0.deallocate() } }
-        Parallel.forEach(S * H, threads: threads) { worker, job in
-            let s = job / H, head = job % H, g = head / group
-            let qh = q + s * L * ldq + head * D
-            let kh = k + s * L * ldk + g * D
-            let vh = v + s * L * ldk + g * D
+        // query rows in blocks: block [i0, i1) only needs keys [k0, i1) (causal, window)
+        let rb = 64
+        let nRB = (L + rb - 1) / rb
+        Parallel.forEach(S * H * nRB, threads: threads) { worker, job in
+            let s = job / (H * nRB), head = (job / nRB) % H, blk = job % nRB, g = head / group
+            let i0 = blk * rb, i1 = min(L, i0 + rb)
+            let k0 = window > 0 ? max(0, i0 - window + 1) : 0
+            let nk = i1 - k0
+            let qh = q + (s * L + i0) * ldq + head * D
+            let kh = k + (s * L + k0) * ldk + g * D
+            let vh = v + (s * L + k0) * ldk + g * D
             let sc = scratch[worker]
-            BLAS.gemmNT(m: L, n: L, k: D, alpha: scale, a: qh, lda: ldq, b: kh, ldb: ldk, c: sc, ldc: L)
-            for i in 0..<L {
-                let row = sc + i * L
-                let lo = window > 0 ? max(0, i - window + 1) : 0
-                if cap > 0 { for j in lo...i { row[j] = tanhf(row[j] / cap) * cap } }
+            BLAS.gemmNT(m: i1 - i0, n: nk, k: D, alpha: scale, a: qh, lda: ldq, b: kh, ldb: ldk, c: sc, ldc: nk)
+            for i in i0..<i1 {
+                let row = sc + (i - i0) * nk
+                let lo = (window > 0 ? max(0, i - window + 1) : 0) - k0, hi = i - k0
+                if cap > 0 { for j in lo...hi { row[j] = tanhf(row[j] / cap) * cap } }
                 var mx = -Float.infinity
-                for j in lo...i { mx = max(mx, row[j]) }
+                for j in lo...hi { mx = max(mx, row[j]) }
                 var sum: Float = 0
-                for j in lo...i { let e = expf(row[j] - mx); row[j] = e; sum += e }
+                for j in lo...hi { let e = expf(row[j] - mx); row[j] = e; sum += e }
                 let inv = 1 / sum
                 for j in 0..<lo { row[j] = 0 }
-                for j in lo...i { row[j] *= inv }
-                if i + 1 < L { for j in (i + 1)..<L { row[j] = 0 } }
+                for j in lo...hi { row[j] *= inv }
+                if hi + 1 < nk { for j in (hi + 1)..<nk { row[j] = 0 } }
             }
-            BLAS.gemmNN(m: L, n: D, k: L, a: sc, lda: L, b: vh, ldb: ldk, c: out + s * L * ldq + head * D, ldc: ldq)
+            BLAS.gemmNN(m: i1 - i0, n: D, k: nk, a: sc, lda: nk, b: vh, ldb: ldk,
+                        c: out + (s * L + i0) * ldq + head * D, ldc: ldq)
         }
     }
 }

@@ -23,6 +23,8 @@ public final class InferenceModel: @unchecked Sendable {
     let outputNorm: [Float]
     let layers: [LayerWeights]
     let ropeFactors: [Float]?
+    private let workspace = Workspace()
+    private let lock = NSLock()
 
     /// Rows of the output matrix (the logits' width).
     public var logitCount: Int { output.rows }
@@ -112,6 +114,15 @@ public final class InferenceModel: @unchecked Sendable {
     /// of every sequence, row-major `[sequenceCount × outputs, logitCount]`.
     public func forward(tokens: [Int32], sequenceLength: Int, sequenceCount: Int = 1, firstOutput: Int = 0,
                         observer: ActivationObserver? = nil) throws -> [Float] {
+        try forward(tokens: tokens, sequenceLength: sequenceLength, sequenceCount: sequenceCount, firstOutput: firstOutput,
+                    observer: observer) { Array($0) }
+    }
+
+    /// As `forward`, handing the logits to `body` in a buffer reused between calls
+    /// (one forward pass at a time per model).
+    public func forward<R>(tokens: [Int32], sequenceLength: Int, sequenceCount: Int = 1, firstOutput: Int = 0,
+                           observer: ActivationObserver? = nil, body: (UnsafeBufferPointer<Float>) throws -> R) throws -> R {
+        lock.lock(); defer { lock.unlock() }
         let c = config
         let L = sequenceLength, S = sequenceCount, T = L * S
         guard tokens.count == T, L > 0, firstOutput >= 0, firstOutput < L else {
@@ -126,13 +137,13 @@ public final class InferenceModel: @unchecked Sendable {
         let outRows = (0..<S).flatMap { s in (firstOutput..<L).map { s * L + $0 } }
         let pruneLast = nOutPerSeq < L
 
-        let x = Buffer(T * E), h = Buffer(T * E)
-        let q = Buffer(T * qDim), k = Buffer(T * kvDim), v = Buffer(T * kvDim)
-        let attn = Buffer(T * qDim), o = Buffer(T * E)
-        let fa = Buffer(T * F), fb = Buffer(T * F)
-        let qkv = layers.first?.wqkv != nil ? Buffer(T * (qDim + 2 * kvDim)) : nil
-        let fused = layers.first?.gate == nil ? Buffer(T * 2 * F) : nil
-        defer { [x, h, q, k, v, attn, o, fa, fb].forEach { $0.free() }; qkv?.free(); fused?.free() }
+        let ws = workspace
+        let x = ws.get("x", T * E), h = ws.get("h", T * E)
+        let q = ws.get("q", T * qDim), k = ws.get("k", T * kvDim), v = ws.get("v", T * kvDim)
+        let attn = ws.get("attn", T * qDim), o = ws.get("o", T * E)
+        let fa = ws.get("fa", T * F), fb = ws.get("fb", T * F)
+        let qkv = layers.first?.wqkv != nil ? ws.get("qkv", T * (qDim + 2 * kvDim)) : nil
+        let fused = layers.first?.gate == nil ? ws.get("fused", T * 2 * F) : nil
 
         // embeddings
         Parallel.ranges(T, threads: threads) { _, r in
@@ -213,8 +224,9 @@ public final class InferenceModel: @unchecked Sendable {
         let nOut = outRows.count
         rmsNorm(x.p, rows: nOut, width: E, weight: outputNorm, eps: c.rmsEpsilon, out: h.p)
         let V = output.rows
-        var logits = [Float](repeating: 0, count: nOut * V)
-        logits.withUnsafeMutableBufferPointer { lp in
+        let logitBuffer = ws.get("logits", nOut * V)
+        do {
+            let lp = UnsafeMutableBufferPointer(start: logitBuffer.p, count: nOut * V)
             matmul(h.p, rows: nOut, output, out: lp.baseAddress!, observer: observer)
             if c.finalLogitSoftcap > 0 {
                 let cap = c.finalLogitSoftcap
@@ -224,7 +236,7 @@ public final class InferenceModel: @unchecked Sendable {
                 }
             }
         }
-        return logits
+        return try body(UnsafeBufferPointer(start: logitBuffer.p, count: nOut * V))
     }
 
     // MARK: - kernels
@@ -235,7 +247,14 @@ public final class InferenceModel: @unchecked Sendable {
         if rows == 0 { return }
         observer?.observe(weight: w.name, input: a, rows: rows, cols: w.cols)
         let N = w.rows, K = w.cols
-        if let f = w.f32 {
+        if let f = w.f32, rows >= N, threads > 1 {
+            // more tokens than output features: one slice of tokens per worker
+            // (each call packs the weights once and only its own activations)
+            Parallel.ranges(rows, threads: threads) { _, r in
+                BLAS.gemmNT(m: r.count, n: N, k: K, a: a + r.lowerBound * K, lda: K, b: f, ldb: K,
+                            c: out + r.lowerBound * N, ldc: N)
+            }
+        } else if let f = w.f32 {
             // one contiguous slice of output features per worker: sgemm packs the
             // shared activations once per call, so few large calls are cheapest
             var block = (N + threads - 1) / threads
@@ -294,18 +313,7 @@ public final class InferenceModel: @unchecked Sendable {
         Parallel.ranges(rows, threads: threads) { _, r in
             for t in r {
                 let g = gate + t * gateStride, u = up + t * upStride, o = out + t * width
-                if gelu {
-                    for i in 0..<width {
-                        let xg = g[i]
-                        let y = 0.5 * xg * (1 + tanhf(0.7978845608028654 * xg * (1 + 0.044715 * xg * xg)))
-                        o[i] = y * u[i]
-                    }
-                } else {
-                    for i in 0..<width {
-                        let xg = g[i]
-                        o[i] = xg / (1 + expf(-xg)) * u[i]
-                    }
-                }
+                if gelu { VectorMath.geglu(g, u, o, width) } else { VectorMath.swiglu(g, u, o, width) }
             }
         }
     }
@@ -338,10 +346,8 @@ public final class InferenceModel: @unchecked Sendable {
                 let row = sc + (i - i0) * nk
                 let lo = (window > 0 ? max(0, i - window + 1) : 0) - k0, hi = i - k0
                 if cap > 0 { for j in lo...hi { row[j] = tanhf(row[j] / cap) * cap } }
-                var mx = -Float.infinity
-                for j in lo...hi { mx = max(mx, row[j]) }
-                var sum: Float = 0
-                for j in lo...hi { let e = expf(row[j] - mx); row[j] = e; sum += e }
+                let mx = VectorMath.max(row, lo, hi + 1)
+                let sum = VectorMath.expShiftSum(row, lo, hi + 1, mx)
                 let inv = 1 / sum
                 for j in 0..<lo { row[j] = 0 }
                 for j in lo...hi { row[j] *= inv }
@@ -353,11 +359,23 @@ public final class InferenceModel: @unchecked Sendable {
     }
 }
 
-/// A float buffer freed explicitly.
+/// A float buffer.
 final class Buffer {
     let p: UnsafeMutablePointer<Float>
-    init(_ n: Int) { p = .allocate(capacity: max(1, n)); p.initialize(repeating: 0, count: max(1, n)) }
-    func free() { p.deallocate() }
+    let count: Int
+    init(_ n: Int) { count = max(1, n); p = .allocate(capacity: count); p.initialize(repeating: 0, count: count) }
+    deinit { p.deallocate() }
+}
+
+/// Named buffers kept between forward passes (no page faults per batch).
+final class Workspace {
+    private var buffers: [String: Buffer] = [:]
+    func get(_ name: String, _ n: Int) -> Buffer {
+        if let b = buffers[name], b.count >= n { return b }
+        let b = Buffer(n)
+        buffers[name] = b
+        return b
+    }
 }
 
 /// cos/sin of every position and rotated pair, as ggml's rope (no YaRN).

@@ -61,10 +61,9 @@ public enum Evaluator {
             let nSeq = min(sequencesPerBatch, chunks - i)
             var batch = Array(tokens[(i * n)..<((i + nSeq) * n)])
             if let bos { for s in 0..<nSeq { batch[s * n] = bos } }
-            let logits = try model.forward(tokens: batch, sequenceLength: n, sequenceCount: nSeq, firstOutput: firstOutput,
-                                           observer: observer)
             let rows = n - firstOutput, V = model.logitCount
-            try logits.withUnsafeBufferPointer { lp in
+            try model.forward(tokens: batch, sequenceLength: n, sequenceCount: nSeq, firstOutput: firstOutput,
+                              observer: observer) { lp in
                 for s in 0..<nSeq {
                     try body(i + s, UnsafeBufferPointer(rebasing: lp[(s * rows * V)..<((s + 1) * rows * V)]))
                 }
@@ -97,11 +96,19 @@ public enum Evaluator {
     }
 
     /// llama.cpp's per-token log-softmax (float max, double sum of `expf`); returns the NLL.
+    /// (Vectorised: float partial sums of 256 values are added in double.)
     @inline(__always) static func nll(_ logits: UnsafePointer<Float>, count n: Int, token: Int) -> Double {
-        var mx = logits[0]
-        for i in 1..<n { mx = max(mx, logits[i]) }
+        let mx = VectorMath.max(logits, 0, n)
+        let m = VectorMath.V8(repeating: mx)
         var sum: Double = 0
-        for i in 0..<n { sum += Double(expf(logits[i] - mx)) }
+        var i = 0
+        while i + 256 <= n {
+            var acc = VectorMath.V8()
+            for j in stride(from: i, to: i + 256, by: 8) { acc += VectorMath.exp(VectorMath.load(logits + j) - m) }
+            sum += Double(acc.sum())
+            i += 256
+        }
+        while i < n { sum += Double(expf(logits[i] - mx)); i += 1 }
         return -(Double(logits[token] - mx) - log(sum))
     }
 

@@ -26,15 +26,23 @@ public final class InferenceModel: @unchecked Sendable {
     private let workspace = Workspace()
     private let lock = NSLock()
 
+    /// Whether activations are rounded to the weight type's `vec_dot_type` before each
+    /// product, as llama.cpp's CPU backend does (see `ActivationRounding`).
+    public let llamaRounding: Bool
+
     /// Rows of the output matrix (the logits' width).
     public var logitCount: Int { output.rows }
 
     /// Loads `url` (a `.gguf` file or a checkpoint folder). Matrices are
     /// dequantized once to float32 when `cacheFloat32` is true (the default
     /// when they take less than a third of the machine's memory); otherwise a
-    /// row block at a time inside each product.
-    public init(url: URL, threads: Int = ProcessInfo.processInfo.activeProcessorCount, cacheFloat32: Bool? = nil) throws {
+    /// row block at a time inside each product. `llamaRounding` rounds the
+    /// activations as llama.cpp does before multiplying by 16-bit or quantized
+    /// matrices (false: plain float32 products).
+    public init(url: URL, threads: Int = ProcessInfo.processInfo.activeProcessorCount, cacheFloat32: Bool? = nil,
+                llamaRounding: Bool = true) throws {
         self.threads = max(1, threads)
+        self.llamaRounding = llamaRounding
         source = url
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) else {
@@ -247,6 +255,13 @@ public final class InferenceModel: @unchecked Sendable {
         if rows == 0 { return }
         observer?.observe(weight: w.name, input: a, rows: rows, cols: w.cols)
         let N = w.rows, K = w.cols
+        var a = a
+        let fmt = llamaRounding ? ActivationRounding.format(for: w.type) : .none
+        if fmt != .none {
+            let buf = workspace.get("act", rows * K)
+            ActivationRounding.round(a, rows: rows, cols: K, format: fmt, out: buf.p, threads: threads)
+            a = UnsafePointer(buf.p)
+        }
         if let f = w.f32, rows >= N, threads > 1 {
             // more tokens than output features: one slice of tokens per worker
             // (each call packs the weights once and only its own activations)

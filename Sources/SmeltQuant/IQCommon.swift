@@ -1,3 +1,5 @@
+import SmeltFormats
+
 // Shared helpers of the codebook ("iq") kernels: ggml's rounding, the
 // quantization grids with their neighbour maps (iq2xs_init_impl /
 // iq3xs_init_impl in ggml-quants.c), the neighbour searches and make_qp_quants.
@@ -6,12 +8,6 @@
 
 /// ggml's super-block size.
 let iqQK = 256
-
-/// ggml `nearest_int`: round half to even through the 1.5·2^23 magic float.
-@inline(__always) func iqNearestInt(_ fval: Float) -> Int32 {
-    let val = fval + 12582912.0
-    return (Int32(bitPattern: val.bitPattern) & 0x007f_ffff) &- 0x0040_0000
-}
 
 /// C `MAX(a, b)` = `a > b ? a : b` (differs from Swift's `max` for ±0 and NaN).
 @inline(__always) func iqMax(_ a: Float, _ b: Float) -> Float { a > b ? a : b }
@@ -23,27 +19,11 @@ let iqQK = 256
 }
 
 @inline(__always) func iqLoadHalf(_ p: UnsafeRawPointer, _ offset: Int) -> Float {
-    Float(Float16(bitPattern: UInt16(littleEndian: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self))))
+    FloatFormats.halfToFloat(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
 }
 
 @inline(__always) func iqStoreHalf(_ p: UnsafeMutableRawPointer, _ offset: Int, _ f: Float) {
-    p.storeBytes(of: Float16(f).bitPattern.littleEndian, toByteOffset: offset, as: UInt16.self)
-}
-
-@inline(__always) func iqLoadU16(_ p: UnsafeRawPointer, _ offset: Int) -> UInt16 {
-    UInt16(littleEndian: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
-}
-
-@inline(__always) func iqStoreU16(_ p: UnsafeMutableRawPointer, _ offset: Int, _ v: UInt16) {
-    p.storeBytes(of: v.littleEndian, toByteOffset: offset, as: UInt16.self)
-}
-
-@inline(__always) func iqLoadU32(_ p: UnsafeRawPointer, _ offset: Int) -> UInt32 {
-    UInt32(littleEndian: p.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
-}
-
-@inline(__always) func iqStoreU32(_ p: UnsafeMutableRawPointer, _ offset: Int, _ v: UInt32) {
-    p.storeBytes(of: v.littleEndian, toByteOffset: offset, as: UInt32.self)
+    p.storeBytes(of: FloatFormats.floatToHalf(f).littleEndian, toByteOffset: offset, as: UInt16.self)
 }
 
 /// A codebook's grid as ggml's quantizers see it (each coordinate `2*level + 1`),
@@ -90,7 +70,9 @@ struct IQGridTables: @unchecked Sendable {
         // d2(i, j) = half[lo(i)][lo(j)] + half[hi(i)][hi(j)].
         let halfBits = bits * dim / 2
         let halfCount = 1 << halfBits
-        var half = [Int32](repeating: 0, count: halfCount * halfCount)
+        let halfMask = halfCount - 1
+        let half = UnsafeMutablePointer<Int32>.allocate(capacity: halfCount * halfCount)
+        defer { half.deallocate() }
         for a in 0..<halfCount {
             for b in 0..<halfCount {
                 var d: Int32 = 0
@@ -102,43 +84,53 @@ struct IQGridTables: @unchecked Sendable {
                 half[a * halfCount + b] = d
             }
         }
-        let halfMask = halfCount - 1
-        var gridLo = [Int](repeating: 0, count: gridSize), gridHi = [Int](repeating: 0, count: gridSize)
+        // Grid point j's two half indices, and scratch for one point's distances.
+        let gridLo = UnsafeMutablePointer<Int>.allocate(capacity: gridSize)
+        let gridHi = UnsafeMutablePointer<Int>.allocate(capacity: gridSize)
+        let dist = UnsafeMutablePointer<Int32>.allocate(capacity: gridSize)
+        let mins = UnsafeMutablePointer<Int32>.allocate(capacity: nwant)
+        defer { gridLo.deallocate(); gridHi.deallocate(); dist.deallocate(); mins.deallocate() }
         for j in 0..<gridSize {
             gridLo[j] = Int(kgrid[j]) & halfMask
             gridHi[j] = Int(kgrid[j]) >> halfBits
         }
         var list: [UInt16] = []
         list.reserveCapacity(kmapSize * 8)
-        var dist = [Int32](repeating: 0, count: gridSize)
-        var mins = [Int32](repeating: 0, count: nwant)
-        half.withUnsafeBufferPointer { hp in
-            let h = hp.baseAddress!
-            for i in 0..<kmapSize where map[i] < 0 {
-                let rowLo = h + (i & halfMask) * halfCount, rowHi = h + (i >> halfBits) * halfCount
-                // The nwant smallest distinct distances, ascending.
-                var nmins = 0
-                for j in 0..<gridSize {
-                    let d = rowLo[gridLo[j]] + rowHi[gridHi[j]]
-                    dist[j] = d
-                    var p = 0
-                    while p < nmins && mins[p] < d { p += 1 }
-                    if p < nmins && mins[p] == d { continue }
-                    if p >= nwant { continue }
-                    var q = min(nmins, nwant - 1)
-                    while q > p { mins[q] = mins[q - 1]; q -= 1 }
-                    mins[p] = d
-                    if nmins < nwant { nmins += 1 }
-                }
-                let start = list.count
-                map[i] = -Int32(start + 1)
-                list.append(0)
-                for m in 0..<nmins {
-                    let d = mins[m]
-                    for j in 0..<gridSize where dist[j] == d { list.append(UInt16(j)) }
-                }
-                list[start] = UInt16(list.count - start - 1)
+        var i = 0
+        while i < kmapSize {
+            if map[i] >= 0 { i += 1; continue }
+            let rowLo = half + (i & halfMask) * halfCount, rowHi = half + (i >> halfBits) * halfCount
+            // The nwant smallest distinct distances, ascending, in mins[0..<nmins].
+            var nmins = 0
+            var worst = Int32.max   // mins[nwant - 1] once full
+            var j = 0
+            while j < gridSize {
+                let d = rowLo[gridLo[j]] &+ rowHi[gridHi[j]]
+                dist[j] = d
+                j += 1
+                if d > worst { continue }
+                var p = 0
+                while p < nmins && mins[p] < d { p += 1 }
+                if p < nmins && mins[p] == d { continue }
+                var q = nmins < nwant ? nmins : nwant - 1
+                while q > p { mins[q] = mins[q - 1]; q -= 1 }
+                mins[p] = d
+                if nmins < nwant { nmins += 1 }
+                if nmins == nwant { worst = mins[nwant - 1] }
             }
+            let start = list.count
+            map[i] = -Int32(start + 1)
+            list.append(0)
+            for m in 0..<nmins {
+                let d = mins[m]
+                j = 0
+                while j < gridSize {
+                    if dist[j] == d { list.append(UInt16(j)) }
+                    j += 1
+                }
+            }
+            list[start] = UInt16(list.count - start - 1)
+            i += 1
         }
         let neighbours = UnsafeMutablePointer<UInt16>.allocate(capacity: list.count)
         neighbours.initialize(from: list, count: list.count)
@@ -208,76 +200,6 @@ func iqFindBestNeighbour(_ neighbours: UnsafePointer<UInt16>, _ grid: UnsafePoin
     return gridIndex
 }
 
-/// ggml `make_qp_quants`: non-negative levels 0...nmax for `x` with weights
-/// `qw`; levels are stored as `uint8_t` exactly as ggml does (negative values wrap).
-func iqMakeQPQuants(_ n: Int, _ nmax: Int32, _ x: UnsafePointer<Float>, _ L: UnsafeMutablePointer<UInt8>,
-                    _ qw: UnsafePointer<Float>) -> Float {
-    var max: Float = 0
-    for i in 0..<n { max = iqMax(max, x[i]) }
-    if max < 1e-15 {
-        for i in 0..<n { L[i] = 0 }
-        return 0
-    }
-    let fnmax = Float(nmax)
-    var iscale = fnmax / max
-    for i in 0..<n { L[i] = UInt8(truncatingIfNeeded: iqNearestInt(iscale * x[i])) }
-    let scale = 1 / iscale
-    var bestMSE: Float = 0
-    for i in 0..<n {
-        let diff = x[i] - scale * Float(L[i])
-        let w = qw[i]
-        bestMSE += w * diff * diff
-    }
-    for isi in -4...4 where isi != 0 {
-        let iscaleIs = (0.1 * Float(isi) + fnmax) / max
-        let scaleIs = 1 / iscaleIs
-        var mse: Float = 0
-        for i in 0..<n {
-            var l = iqNearestInt(iscaleIs * x[i])
-            l = nmax < l ? nmax : l
-            let diff = x[i] - scaleIs * Float(l)
-            let w = qw[i]
-            mse += w * diff * diff
-        }
-        if mse < bestMSE { bestMSE = mse; iscale = iscaleIs }
-    }
-    var sumlx: Float = 0
-    var suml2: Float = 0
-    for i in 0..<n {
-        var l = iqNearestInt(iscale * x[i])
-        l = nmax < l ? nmax : l
-        L[i] = UInt8(truncatingIfNeeded: l)
-        let w = qw[i]
-        let fl = Float(l)
-        sumlx += w * x[i] * fl
-        suml2 += w * fl * fl
-    }
-    for _ in 0..<5 {
-        var nChanged = 0
-        for i in 0..<n {
-            let w = qw[i]
-            let li = Float(L[i])
-            var slx = sumlx - w * x[i] * li
-            var sl2 = suml2 - w * li * li
-            if slx > 0 && sl2 > 0 {
-                var newL = iqNearestInt(x[i] * sl2 / slx)
-                newL = nmax < newL ? nmax : newL
-                if newL != Int32(L[i]) {
-                    let fnew = Float(newL)
-                    slx += w * x[i] * fnew
-                    sl2 += w * fnew * fnew
-                    if slx * slx * suml2 > sumlx * sumlx * sl2 {
-                        L[i] = UInt8(truncatingIfNeeded: newL); sumlx = slx; suml2 = sl2
-                        nChanged += 1
-                    }
-                }
-            }
-        }
-        if nChanged == 0 { break }
-    }
-    return suml2 > 0 ? sumlx / suml2 : 0
-}
-
 /// Sign handling shared by iq2_xxs, iq2_xs and iq3_xxs: makes `xval = |x|` for
 /// 8 values, and when an odd number is negative flips the least important one
 /// back so the sign byte has even parity (ggml stores only 7 sign bits).
@@ -309,4 +231,67 @@ func iqEvenSigns(_ xb: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ x
 /// Kernels carve it into disjoint typed regions at fixed 1 KiB offsets.
 @inline(__always) func iqWithScratch(_ body: (UnsafeMutableRawPointer) -> Void) {
     withUnsafeTemporaryAllocation(byteCount: 4096, alignment: 16) { body($0.baseAddress!) }
+}
+
+/// The sort of iq1_s / iq1_m: ggml qsorts (value, index) pairs comparing values
+/// only. glibc's qsort is a stable merge sort for arrays this small, so equal
+/// values keep index order; a stable insertion sort gives the same permutation.
+@inline(__always)
+func iqSortPairs(_ xb: UnsafePointer<Float>, _ n: Int, _ val: UnsafeMutablePointer<Float>, _ idx: UnsafeMutablePointer<Int32>) {
+    for j in 0..<n { val[j] = xb[j]; idx[j] = Int32(j) }
+    var j = 1
+    while j < n {
+        let v = val[j], ix = idx[j]
+        var p = j
+        while p > 0 && val[p - 1] > v {
+            val[p] = val[p - 1]; idx[p] = idx[p - 1]
+            p -= 1
+        }
+        val[p] = v; idx[p] = ix
+        j += 1
+    }
+}
+
+/// ggml `iq1_find_best_neighbour2`: the neighbour of an off-grid ternary vector
+/// minimising the weighted squared error with values `xg[level]` at `scale`.
+@inline(__always)
+func iqFindBestNeighbour1(_ neighbours: UnsafePointer<UInt16>, _ grid: UnsafePointer<Int8>, _ gridSize: Int,
+                          _ xval: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ scale: Float,
+                          _ xg: UnsafePointer<Float>, _ L: UnsafeMutablePointer<Int8>) -> Int {
+    let num = Int(neighbours[0])
+    var bestScore = Float.greatestFiniteMagnitude
+    var gridIndex = -1
+    var j = 1
+    while j <= num {
+        let idx = Int(neighbours[j])
+        let pg = grid + 8 * idx
+        var d2: Float = 0
+        for i in 0..<8 {
+            let q = xg[Int((pg[i] - 1) / 2)]
+            let w = weight[i]
+            let diff = scale * q - xval[i]
+            d2 += w * diff * diff
+        }
+        if d2 < bestScore { bestScore = d2; gridIndex = idx }
+        j += 1
+    }
+    if gridIndex < 0 {
+        // Only reachable with non-finite errors. ggml then scans the whole grid
+        // (reading xval[grid index], past the group); we scan it with the group's values.
+        for i in 0..<gridSize {
+            let gi = grid + 8 * i
+            var d2: Float = 0
+            for k in 0..<8 {
+                let w = weight[k]
+                let q = xg[Int((gi[k] - 1) / 2)]
+                let diff = scale * q - xval[k]
+                d2 += w * diff * diff
+            }
+            if d2 < bestScore { bestScore = d2; gridIndex = i }
+        }
+        if gridIndex < 0 { gridIndex = Int(neighbours[1]) }
+    }
+    let pg = grid + 8 * gridIndex
+    for i in 0..<8 { L[i] = (pg[i] - 1) / 2 }
+    return gridIndex
 }

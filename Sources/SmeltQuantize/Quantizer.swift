@@ -68,6 +68,8 @@ public struct PreparedImatrix: Sendable {
 /// The quantize pipeline: plan, then stream tensors one at a time through the
 /// kernels, rows split across threads, into a `GGUFWriter`.
 public enum Quantizer {
+    /// Use the SIMD versions of the hot reference kernels (bit-identical; off with SMELT_NO_FAST_KERNELS=1).
+    public static var useFastKernels = ProcessInfo.processInfo.environment["SMELT_NO_FAST_KERNELS"] == nil
     /// The plan for `source` (no data read).
     public static func plan(source: TensorSource, preset: LlamaPreset, options: QuantizeOptions) throws -> QuantPlan {
         try LlamaPresets.plan(tensors: source.tensors.map { PlanInput(name: $0.name, shape: $0.shape, type: $0.type) },
@@ -154,49 +156,89 @@ public enum Quantizer {
         let md = outputMetadata(source.metadata, fileType: plan.fileType, imatrix: imatrix)
         let writer = try GGUFWriter(url: output, metadata: md,
                                     tensors: plan.tensors.map { GGUFTensorDescriptor(name: $0.name, shape: $0.shape, type: $0.type) })
+        // Tensors are computed in order on the worker threads while a serial queue
+        // writes the previous one (at most two converted tensors in memory).
+        let threads = request.threads > 0 ? request.threads : ProcessInfo.processInfo.activeProcessorCount
+        let writeQueue = DispatchQueue(label: "smelt.quantize.write")
+        // Two reusable output buffers (one being written, one being filled) and one
+        // scratch buffer per worker, sized for the largest tensor: memory is bounded by
+        // a few tensors and pages are touched once.
+        var maxOut = 1, maxScratch = 1
+        for c in plan.tensors where c.converts {
+            maxOut = max(maxOut, c.outputBytes)
+            maxScratch = max(maxScratch, Self.chunkRows(c) * c.shape[0])
+        }
+        let pool = BufferPool(count: 2, bytes: maxOut)
+        let scratch = (0..<threads).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: maxScratch) }
+        defer { scratch.forEach { $0.deallocate() } }
+        let writeError = FirstError()
+        func pendingError() -> Error? { writeError.value }
+        func enqueue(_ body: @escaping () throws -> Void) {
+            writeQueue.async {
+                if writeError.value == nil {
+                    do { try body() } catch { writeError.set(error) }
+                }
+            }
+        }
         do {
-            let threads = request.threads > 0 ? request.threads : ProcessInfo.processInfo.activeProcessorCount
             for (k, c) in plan.tensors.enumerated() {
+                if let e = pendingError() { throw e }
                 progress?(k, plan.tensors.count, c.name)
                 let si = index[c.name]!
                 if !c.converts, let raw = source.rawData(si) {
-                    try writer.write(raw)
+                    enqueue { try writer.write(raw); source.release(si) }
                 } else {
-                    try convert(source: source, index: si, choice: c, importance: importance[k], threads: threads, writer: writer)
+                    let buf = pool.take()
+                    let bytes: Int
+                    do {
+                        bytes = try convert(source: source, index: si, choice: c, importance: importance[k],
+                                            threads: threads, out: buf, scratch: scratch)
+                    } catch { pool.give(buf); throw error }
+                    enqueue {
+                        defer { pool.give(buf) }
+                        try writer.write(UnsafeRawBufferPointer(start: buf, count: bytes))
+                        source.release(si)
+                    }
                 }
-                source.release(si)
             }
+            writeQueue.sync {}
+            if let e = pendingError() { throw e }
             progress?(plan.tensors.count, plan.tensors.count, "")
             try writer.finish()
         } catch {
+            writeQueue.sync {}
             writer.abort()
             throw error
         }
         return result
     }
 
-    /// Converts one tensor into its planned type and writes it.
+    /// Rows per work item: about 64K values.
+    static func chunkRows(_ c: TensorChoice) -> Int {
+        let n = c.shape[0], rows = c.shape.dropFirst().reduce(1, *)
+        return max(1, min(rows, 65536 / max(n, 1)))
+    }
+
+    /// Converts one tensor into its planned type, into `out`; returns the byte count.
     static func convert(source: TensorSource, index si: Int, choice c: TensorChoice, importance: [Float]?,
-                        threads: Int, writer: GGUFWriter) throws {
+                        threads: Int, out: UnsafeMutableRawPointer, scratch: [UnsafeMutablePointer<Float>]) throws -> Int {
         let n = c.shape[0]
         let rows = c.shape.dropFirst().reduce(1, *)
         let ne1 = c.shape.count > 1 ? c.shape[1] : 1
         let ne2 = c.shape.count > 2 ? c.shape[2] : 1
         guard let rowBytes = c.type.rowBytes(n) else { throw SmeltError("tensor \(c.name): bad row length \(n) for \(c.type.name)") }
         let total = rowBytes * rows
-        let out = UnsafeMutableRawPointer.allocate(byteCount: max(total, 1), alignment: 64)
-        defer { out.deallocate() }
         let kernel = c.type == .f32 ? nil : QuantRegistry.kernel(for: c.type)
-        let chunkRows = max(1, min(rows, 65536 / max(n, 1)))
+        let fast = useFastKernels ? FastKernels.rowKernel(for: c.type, importance: importance != nil) : nil
+        let chunkRows = Self.chunkRows(c)
         let nChunks = (rows + chunkRows - 1) / chunkRows
         let workers = max(1, min(threads, nChunks))
         let lock = NSLock()
         var next = 0
         var failure: Error? = nil
         try importance.withUnsafeBufferPointerOpt { imp in
-            let body = { (_: Int) in
-                let scratch = kernel == nil ? nil : UnsafeMutablePointer<Float>.allocate(capacity: chunkRows * n)
-                defer { scratch?.deallocate() }
+            let body = { (worker: Int) in
+                let scratch: UnsafeMutablePointer<Float>? = kernel == nil ? nil : scratch[worker]
                 while true {
                     lock.lock()
                     let ch = next; next += 1
@@ -208,8 +250,12 @@ public enum Quantizer {
                         if let kernel, let scratch {
                             try source.readRows(si, rows: r0..<r1, into: scratch)
                             for r in r0..<r1 {
-                                let w = imp.map { $0.baseAddress! + ((r / ne1) % ne2) * n }
-                                kernel.quantizeRow(scratch + (r - r0) * n, out + r * rowBytes, count: n, importance: w)
+                                if let fast {
+                                    fast(scratch + (r - r0) * n, out + r * rowBytes, n)
+                                } else {
+                                    let w = imp.map { $0.baseAddress! + ((r / ne1) % ne2) * n }
+                                    kernel.quantizeRow(scratch + (r - r0) * n, out + r * rowBytes, count: n, importance: w)
+                                }
                             }
                         } else {
                             let dst = (out + r0 * rowBytes).assumingMemoryBound(to: Float.self)
@@ -224,7 +270,7 @@ public enum Quantizer {
             if workers == 1 { body(0) } else { DispatchQueue.concurrentPerform(iterations: workers, execute: body) }
             if let failure { throw failure }
         }
-        try writer.write(UnsafeRawBufferPointer(start: out, count: total))
+        return total
     }
 }
 
@@ -233,4 +279,35 @@ extension Optional where Wrapped == [Float] {
         if let a = self { return try a.withUnsafeBufferPointer { try body($0) } }
         return try body(nil)
     }
+}
+
+/// The first error reported by any thread.
+final class FirstError: @unchecked Sendable {
+    private let lock = NSLock()
+    private var error: Error? = nil
+    var value: Error? { lock.lock(); defer { lock.unlock() }; return error }
+    func set(_ e: Error) { lock.lock(); if error == nil { error = e }; lock.unlock() }
+}
+
+/// A fixed set of equal buffers handed out and given back (blocks when all are out).
+final class BufferPool: @unchecked Sendable {
+    private let lock = NSLock()
+    private let available: DispatchSemaphore
+    private var free: [UnsafeMutableRawPointer]
+    private let all: [UnsafeMutableRawPointer]
+    init(count: Int, bytes: Int) {
+        all = (0..<count).map { _ in UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64) }
+        free = all
+        available = DispatchSemaphore(value: count)
+    }
+    func take() -> UnsafeMutableRawPointer {
+        available.wait()
+        lock.lock(); defer { lock.unlock() }
+        return free.removeLast()
+    }
+    func give(_ p: UnsafeMutableRawPointer) {
+        lock.lock(); free.append(p); lock.unlock()
+        available.signal()
+    }
+    deinit { all.forEach { $0.deallocate() } }
 }

@@ -32,6 +32,8 @@ struct ImatrixCommand: ParsableCommand {
     var pre: String?
     @Flag(help: "Print a JSON summary on stdout.")
     var json = false
+    @Flag(help: "Plain float32 products (default: round activations as llama.cpp).")
+    var exactFloat = false
 
     func run() throws {
         try reportingErrors {
@@ -39,7 +41,8 @@ struct ImatrixCommand: ParsableCommand {
             guard let textPath = file ?? ImatrixCommand.defaultCalibration() else {
                 throw SmeltError("missing -f CALIB.txt (no default calibration-data/calibration_data_v5_rc.txt found)")
             }
-            let m = try InferenceModel(url: URL(fileURLWithPath: model), threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
+            let m = try InferenceModel(url: URL(fileURLWithPath: model), threads: threads ?? ProcessInfo.processInfo.activeProcessorCount,
+                                       llamaRounding: !exactFloat)
             let text = try EvaluationText.read(URL(fileURLWithPath: textPath))
             let tokens = try m.makeTokenizer(pre: pre).encode(text, addSpecial: true, parseSpecial: false)
             let reporter = CommandProgress.reporter(printLines: !json, label: "imatrix")

@@ -39,11 +39,14 @@ struct PerplexityCommand: ParsableCommand {
     var pre: String?
     @Flag(help: "Print the result as JSON on stdout (instead of llama-perplexity's text).")
     var json = false
+    @Flag(help: "Plain float32 products (default: round activations to the weight type's dot-product format, as llama.cpp).")
+    var exactFloat = false
 
     func run() throws {
         try reportingErrors {
             let options = EvaluationOptions(contextLength: context, batchSize: batch, chunks: chunks)
-            let m = try InferenceModel(url: URL(fileURLWithPath: model), threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
+            let m = try InferenceModel(url: URL(fileURLWithPath: model), threads: threads ?? ProcessInfo.processInfo.activeProcessorCount,
+                                       llamaRounding: !exactFloat)
             let reporter = CommandProgress.reporter(printLines: !json, label: klDivergence == nil ? "perplexity" : "kl-divergence")
             if let base = klDivergence {
                 guard file == nil, saveLogits == nil else {

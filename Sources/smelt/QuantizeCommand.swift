@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SmeltFormats
 import SmeltQuantize
+import SmeltConvert
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -13,7 +14,7 @@ struct QuantizeCommand: ParsableCommand {
         abstract: "Quantize a GGUF model exactly as llama.cpp's llama-quantize does (same presets, same bytes).",
         discussion: "TYPE is a llama-quantize preset (Q4_K_M, Q8_0, IQ4_XS, …). Without OUT the file is written next to IN as ggml-model-TYPE.gguf.")
 
-    @Argument(help: "IN [OUT] TYPE [THREADS]: input GGUF (F32/F16/BF16), output path, preset, worker threads.")
+    @Argument(help: "IN [OUT] TYPE [THREADS]: input GGUF (F32/F16/BF16) or Hugging Face checkpoint folder, output path, preset, worker threads.")
     var arguments: [String] = []
 
     @Option(help: "Importance matrix (llama-imatrix GGUF or legacy .dat).")
@@ -38,6 +39,10 @@ struct QuantizeCommand: ParsableCommand {
     var dryRun = false
     @Flag(help: "Print the per-tensor plan as JSON on stdout.")
     var json = false
+    @Option(help: "Checkpoint input: the intermediate type, as smelt convert --outtype (f32, f16, bf16, auto).")
+    var outtype: String = "auto"
+    @Option(help: "Checkpoint input: force the BPE pre-tokenizer name (tokenizer.ggml.pre).")
+    var pre: String?
 
     func run() throws {
         try reportingErrors {
@@ -47,10 +52,11 @@ struct QuantizeCommand: ParsableCommand {
             var output: String? = nil
             var preset: LlamaPreset
             if let p = LlamaPreset(parsing: args[0]) {
+                let inputTypeArg = args[0]
                 preset = p
                 args.removeFirst()
                 let dir = URL(fileURLWithPath: input).deletingLastPathComponent()
-                output = dir.appendingPathComponent("ggml-model-\(p.rawValue).gguf").path
+                output = dir.appendingPathComponent("ggml-model-\(LlamaPreset.optionName(parsing: inputTypeArg) ?? p.rawValue).gguf").path
             } else {
                 output = args.removeFirst()
                 guard let t = args.first else { throw SmeltError("missing TYPE (a llama-quantize preset such as Q4_K_M)") }
@@ -92,10 +98,13 @@ struct QuantizeCommand: ParsableCommand {
             guard FileManager.default.fileExists(atPath: input, isDirectory: &isDir) else {
                 throw SmeltError("\(input): no such file")
             }
+            let source: TensorSource
             if isDir.boolValue {
-                throw SmeltError("\(input) is a folder: quantizing a Hugging Face checkpoint directly needs the converter's tensor source, which is not available yet; convert it to GGUF first")
+                guard let ot = OutType(rawValue: outtype) else { throw SmeltError("--outtype must be f32, f16, bf16 or auto") }
+                source = try HFCheckpointSource(folder: URL(fileURLWithPath: input), outType: ot, pre: pre)
+            } else {
+                source = try GGUFTensorSource(url: URL(fileURLWithPath: input))
             }
-            let source = try GGUFTensorSource(url: URL(fileURLWithPath: input))
             let tty = isatty(2) != 0 && !json
             let start = Date()
             let result = try Quantizer.run(

@@ -15,6 +15,9 @@ struct Smelt: ParsableCommand {
 let allSubcommands: [ParsableCommand.Type] = [
     InspectCommand.self,
     QuantizeCommand.self,
+    ConvertCommand.self,
+    ExportCommand.self,
+    LicenseCommand.self,
     PerplexityCommand.self,
     ImatrixCommand.self,
 ]

@@ -11,7 +11,7 @@ public protocol ActivationObserver: AnyObject {
 /// ggml type Smelt has a kernel for) or a Hugging Face checkpoint folder.
 public final class InferenceModel: @unchecked Sendable {
     /// The hyperparameters in use.
-    public let config: ModelConfig
+    public internal(set) var config: ModelConfig
     /// Worker threads of the forward pass.
     public let threads: Int
     /// Where the weights came from (for messages).

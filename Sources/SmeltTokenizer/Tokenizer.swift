@@ -35,7 +35,7 @@ public final class Tokenizer: @unchecked Sendable {
     /// llama.cpp's `clean_spaces` detokenization option for this vocabulary.
     public let cleanSpaces: Bool
 
-    let texts: ByteTable               // interned texts: ids < nTokens are tokens (see textToToken)
+    let texts: ByteLookup              // interned texts: ids < nTokens are tokens (see textToToken)
     let textToToken: [Int32]           // interned text id → token id (last duplicate wins), -1 if none
     let tokenBytes: [[UInt8]]
     let scores: [Float]
@@ -152,7 +152,7 @@ public final class Tokenizer: @unchecked Sendable {
             for b in 0..<256 { table.insert(ByteLevel.byteToUTF8[b]) }
             while t2t.count < table.count { t2t.append(-1) }
         }
-        texts = table
+        texts = table.frozen()
         textToToken = t2t
 
         // special ids from metadata

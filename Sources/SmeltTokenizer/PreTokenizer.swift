@@ -13,6 +13,9 @@ enum SplitStep {
     case qwen2
     /// llama.cpp custom: as qwen2 with [\p{L}\p{M}]+ letter runs.
     case qwen35
+    /// The llama3 regex shape with \p{N}{1,maxDigits} (Int.max: \p{N}+) and, when `punctNewlines`
+    /// is false, no [\r\n]* after punctuation (std::regex in llama.cpp; same rules as its custom code).
+    case llama3Like(maxDigits: Int, punctNewlines: Bool)
     /// Regex `X+` over a collapsed character class.
     case run(CharClass)
     /// Regex `X` (one code point) over a collapsed character class.
@@ -125,6 +128,13 @@ struct PreTokenizer {
             return PreTokenizer(steps: [.llama3], byteEncode: true)
         case "qwen2", "deepseek-r1-qwen", "kormo", "f2llmv2", "stablelm2", "hunyuan", "solar-open", "megrez", "grok-2":
             return PreTokenizer(steps: [.qwen2], byteEncode: true)
+        case "bailingmoe", "bailingmoe2", "llada-moe":
+            // '(?:[sSdDmMtT]|[lL][lL]|[vV][eE]|[rR][eE])|...|\p{N}|...|\s*[\r\n]|... splits as qwen2
+            return PreTokenizer(steps: [.qwen2], byteEncode: true)
+        case "seed-coder":
+            return PreTokenizer(steps: [.llama3Like(maxDigits: 1, punctNewlines: false)], byteEncode: true)
+        case "minicpm5":
+            return PreTokenizer(steps: [.runMax3(.number), .llama3Like(maxDigits: Int.max, punctNewlines: true)], byteEncode: true)
         case "qwen35":
             return PreTokenizer(steps: [.qwen35], byteEncode: true)
         case "laguna":
@@ -158,7 +168,7 @@ struct PreTokenizer {
 
     /// The pre-tokenizer names this module can encode with.
     static let supportedNames: [String] = [
-        "default", "llama-bpe", "llama3", "qwen2", "qwen35", "smollm", "gpt-2", "deepseek-llm", "deepseek-coder", "falcon", "laguna", "bloom", "poro-chat", "gpt3-finnish", "viking", "gpt-4o", "llama4", "tekken",
+        "default", "llama-bpe", "llama3", "qwen2", "qwen35", "smollm", "gpt-2", "deepseek-llm", "deepseek-coder", "falcon", "laguna", "bloom", "poro-chat", "gpt3-finnish", "viking", "gpt-4o", "llama4", "tekken", "bailingmoe", "seed-coder", "minicpm5",
         "starcoder", "refact", "command-r", "dbrx", "smaug-bpe", "stablelm2", "mpt", "olmo", "phi-2",
     ]
 
@@ -180,9 +190,11 @@ struct PreTokenizer {
             start = end
             switch step {
             case .gpt2: splitGPT2(cpts, ini, end, &out)
-            case .llama3: splitLlama3(cpts, ini, end, &out, digits3: true, marks: false)
-            case .qwen2: splitLlama3(cpts, ini, end, &out, digits3: false, marks: false)
-            case .qwen35: splitLlama3(cpts, ini, end, &out, digits3: false, marks: true)
+            case .llama3: splitLlama3(cpts, ini, end, &out, maxDigits: 3, marks: false)
+            case .qwen2: splitLlama3(cpts, ini, end, &out, maxDigits: 1, marks: false)
+            case .qwen35: splitLlama3(cpts, ini, end, &out, maxDigits: 1, marks: true)
+            case let .llama3Like(maxDigits, punctNewlines):
+                splitLlama3(cpts, ini, end, &out, maxDigits: maxDigits, marks: false, punctNewlines: punctNewlines)
             case let .caseSplit(contractions, maxDigits):
                 splitCaseRegex(cpts, ini, end, &out, contractions: contractions, maxDigits: maxDigits)
             case .newlines:
@@ -402,9 +414,10 @@ struct PreTokenizer {
         }
     }
 
-    /// llama3 (digits3 = true), qwen2 (digits3 = false) and qwen35 (marks = true) splitters.
+    /// llama3 (maxDigits 3), qwen2 (maxDigits 1) and qwen35 (marks) splitters; `punctNewlines`
+    /// is the `[\r\n]*` after punctuation runs.
     static func splitLlama3(_ c: UnsafeBufferPointer<UInt32>, _ ini: Int, _ end: Int, _ out: inout [Int],
-                            digits3: Bool, marks: Bool) {
+                            maxDigits: Int, marks: Bool, punctNewlines: Bool = true) {
         @inline(__always) func cpt(_ p: Int) -> UInt32 { (p >= ini && p < end) ? c[p] : outOfRange }
         @inline(__always) func flags(_ p: Int) -> CptFlags { (p >= ini && p < end) ? UnicodeTable.flags(c[p]) : CptFlags(raw: 0) }
         @inline(__always) func wordish(_ f: CptFlags) -> Bool { f.isLetter || (marks && f.isAccentMark) }
@@ -438,11 +451,11 @@ struct PreTokenizer {
                 }
             }
             if f.isNumber {
-                if digits3 {
+                if maxDigits > 1 {
                     var s = pos
                     while flags(pos).isNumber {
                         pos += 1
-                        if pos - s >= 3 { _ = add(pos); s = pos }
+                        if pos - s >= maxDigits { _ = add(pos); s = pos }
                     }
                     _ = add(pos)
                 } else {
@@ -459,7 +472,7 @@ struct PreTokenizer {
                 if cp == 0x20 { pos += 1 }
                 while other(f2) && !f2.isZero { pos += 1; f2 = flags(pos) }
                 var c2 = cpt(pos)
-                while c2 == 0x0D || c2 == 0x0A { pos += 1; c2 = cpt(pos) }
+                while punctNewlines && (c2 == 0x0D || c2 == 0x0A) { pos += 1; c2 = cpt(pos) }
                 _ = add(pos); continue
             }
             var nws = 0

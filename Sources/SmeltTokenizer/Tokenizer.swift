@@ -79,6 +79,8 @@ public final class Tokenizer: @unchecked Sendable {
             case "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "jina-v5-nano",
                  "tekken":
                 ignoreMerges = true; addBos = true
+            case "minicpm5", "youtu", "granite-embed-multi-97m":
+                ignoreMerges = true
             case "glm4", "chatglm-bpe": bos = nil
             default: break
             }

@@ -207,6 +207,24 @@ final class PreTokenizerVsHFTests: XCTestCase {
             Self.byteLevel(regex: false)]), ignoreMerges: true, extraTexts: Self.caseTexts, skip: Self.hasNonASCIILetterOrMark)
     }
 
+    func testSeedCoder() throws {
+        try check(pre: "seed-coder", hfPre: Self.seq([Self.split(
+            "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1}| ?[^\\s\\p{L}\\p{N}\\r\\n]+|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"),
+            Self.byteLevel(regex: false)]))
+    }
+
+    func testBailingMoe() throws {
+        try check(pre: "bailingmoe", hfPre: Self.seq([Self.split(
+            "'(?i:[sdmt]|ll|ve|re)|[^\\r\\n\\p{L}\\p{N}]?+\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]++[\\r\\n]*|\\s*[\\r\\n]|\\s+(?!\\S)|\\s+"),
+            Self.byteLevel(regex: false)]))
+    }
+
+    func testMiniCPM5() throws {
+        try check(pre: "minicpm5", hfPre: Self.seq([Self.split("\\p{N}{1,3}"), Self.split(
+            "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}+| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"),
+            Self.byteLevel(regex: false)]), ignoreMerges: true)
+    }
+
     func testDefault() throws {
         try check(pre: "default", hfPre: Self.seq([
             Self.split("[\\p{P}\\$\\+<=>\\^~\\|]+"),

@@ -16,6 +16,9 @@ enum SplitStep {
     /// The llama3 regex shape with \p{N}{1,maxDigits} (Int.max: \p{N}+) and, when `punctNewlines`
     /// is false, no [\r\n]* after punctuation (std::regex in llama.cpp; same rules as its custom code).
     case llama3Like(maxDigits: Int, punctNewlines: Bool)
+    /// deepseek-v3's third regex: [!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+|
+    /// ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+ (std::regex on collapsed text).
+    case deepseekV3
     /// Regex `X+` over a collapsed character class.
     case run(CharClass)
     /// Regex `X` (one code point) over a collapsed character class.
@@ -49,6 +52,7 @@ enum CharClass {
     case cjk             // [一-龥ࠀ-一가-퟿]
     case deepseekLetters // deepseek-llm's literal letter class [A-Za-zµÀ-Ö...]
     case deepseekPunct   // [!-/:-~！-／：-～‘-‟　-。]
+    case cjkKana         // [一-龥぀-ゟ゠-ヿ]
 
     @inline(__always) func matches(_ c: UInt32) -> Bool {
         // Literal classes run through std::wregex on text where non-ASCII whitespace was replaced
@@ -58,6 +62,8 @@ enum CharClass {
         case .cjk:
             if c > 0x7F && UnicodeTable.flags(c).isWhitespace { return false }
             return (c >= 0x4E00 && c <= 0x9FA5) || (c >= 0x0800 && c <= 0x4E00) || (c >= 0xAC00 && c <= 0xD7FF)
+        case .cjkKana:
+            return (c >= 0x4E00 && c <= 0x9FA5) || (c >= 0x3040 && c <= 0x309F) || (c >= 0x30A0 && c <= 0x30FF)
         case .deepseekLetters:
             if c > 0x7F && UnicodeTable.flags(c).isWhitespace { return false }
             return CharClass.inRanges(c, CharClass.deepseekLetterRanges)
@@ -155,6 +161,8 @@ struct PreTokenizer {
             return PreTokenizer(steps: [.bloomWord], byteEncode: true)
         case "viking":
             return PreTokenizer(steps: [.bloomWord, .single(.number)], byteEncode: true)
+        case "deepseek-v3", "hunyuan-dense", "joyai-llm":
+            return PreTokenizer(steps: [.runMax3(.number), .run(.cjkKana), .deepseekV3], byteEncode: true)
         case "deepseek-llm":
             return PreTokenizer(steps: [.single(.crlf), .optSpaceRun(.deepseekLetters), .optSpaceRun(.deepseekPunct),
                                         .trailingSpace, .run(.cjk), .run(.number)], byteEncode: true)
@@ -168,7 +176,7 @@ struct PreTokenizer {
 
     /// The pre-tokenizer names this module can encode with.
     static let supportedNames: [String] = [
-        "default", "llama-bpe", "llama3", "qwen2", "qwen35", "smollm", "gpt-2", "deepseek-llm", "deepseek-coder", "falcon", "laguna", "bloom", "poro-chat", "gpt3-finnish", "viking", "gpt-4o", "llama4", "tekken", "bailingmoe", "seed-coder", "minicpm5",
+        "default", "llama-bpe", "llama3", "qwen2", "qwen35", "smollm", "gpt-2", "deepseek-llm", "deepseek-coder", "falcon", "laguna", "bloom", "poro-chat", "gpt3-finnish", "viking", "gpt-4o", "llama4", "tekken", "bailingmoe", "seed-coder", "minicpm5", "deepseek-v3",
         "starcoder", "refact", "command-r", "dbrx", "smaug-bpe", "stablelm2", "mpt", "olmo", "phi-2",
     ]
 
@@ -253,6 +261,52 @@ struct PreTokenizer {
                     if e == end { emit(pos, e) }
                     pos = e
                 } else { pos += 1 }
+            case .deepseekV3:
+                @inline(__always) func L(_ i: Int) -> Bool { i < end && CharClass.letter.matches(c[i]) }
+                @inline(__always) func M(_ i: Int) -> Bool { i < end && c[i] > 0x7F && !UnicodeTable.flags(c[i]).isWhitespace && UnicodeTable.flags(c[i]).category == CptFlags.accentMark }
+                @inline(__always) func P(_ i: Int) -> Bool { i < end && CharClass.punctuation.matches(c[i]) }
+                @inline(__always) func S(_ i: Int) -> Bool {
+                    guard i < end else { return false }
+                    let x = c[i]
+                    if x < 128 { return "$+<=>^`|".utf8.contains(UInt8(x)) }
+                    let f = UnicodeTable.flags(x)
+                    return !f.isWhitespace && f.category == CptFlags.symbol
+                }
+                @inline(__always) func asciiAlpha(_ i: Int) -> Bool { i < end && ((c[i] >= 0x41 && c[i] <= 0x5A) || (c[i] >= 0x61 && c[i] <= 0x7A)) }
+                @inline(__always) func asciiPunctSym(_ i: Int) -> Bool {
+                    i < end && c[i] < 128 && (CharClass.asciiPunct(UInt8(c[i])) || "$+<=>^`|~".utf8.contains(UInt8(c[i])))
+                }
+                var e = -1
+                if asciiPunctSym(pos) && asciiAlpha(pos + 1) {
+                    e = pos + 2
+                    while asciiAlpha(e) { e += 1 }
+                }
+                if e < 0 {
+                    let x = c[pos]
+                    var st = -1
+                    if !(x == 0x0D || x == 0x0A || L(pos) || P(pos) || S(pos)) && (L(pos + 1) || M(pos + 1)) { st = pos + 1 }
+                    else if L(pos) || M(pos) { st = pos }
+                    if st >= 0 { e = st + 1; while L(e) || M(e) { e += 1 } }
+                }
+                if e < 0 {
+                    var st = pos
+                    if c[pos] == 0x20 && (P(pos + 1) || S(pos + 1)) { st = pos + 1 }
+                    if P(st) || S(st) {
+                        e = st + 1
+                        while P(e) || S(e) { e += 1 }
+                        while e < end && (c[e] == 0x0D || c[e] == 0x0A) { e += 1 }
+                    }
+                }
+                if e < 0 && cWS(c[pos]) {
+                    var r = pos
+                    var lastRN = -1
+                    while r < end && cWS(c[r]) {
+                        if c[r] == 0x0D || c[r] == 0x0A { lastRN = r }
+                        r += 1
+                    }
+                    if lastRN >= 0 { e = lastRN + 1 } else if r - pos > 1 && r < end { e = r - 1 } else { e = r }
+                }
+                if e > pos { emit(pos, e); pos = e } else { pos += 1 }
             case .bloomWord:
                 @inline(__always) func inWord(_ x: UInt32) -> Bool {
                     if UnicodeTable.flags(x).isWhitespace { return false }

@@ -225,6 +225,14 @@ final class PreTokenizerVsHFTests: XCTestCase {
             Self.byteLevel(regex: false)]), ignoreMerges: true)
     }
 
+    /// llama.cpp's collapsed \p{S} leaves out '~' (its ASCII symbol list is $+<=>^`|), HF does not.
+    func testDeepseekV3() throws {
+        try check(pre: "deepseek-v3", hfPre: Self.seq([Self.split("\\p{N}{1,3}"),
+            Self.split("[\u{4E00}-\u{9FA5}\u{3040}-\u{309F}\u{30A0}-\u{30FF}]+"),
+            Self.split("[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\\r\\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"),
+            Self.byteLevel(regex: false)]), extraTexts: Self.caseTexts, skip: { $0.contains("~") })
+    }
+
     func testDefault() throws {
         try check(pre: "default", hfPre: Self.seq([
             Self.split("[\\p{P}\\$\\+<=>\\^~\\|]+"),

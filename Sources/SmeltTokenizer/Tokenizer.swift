@@ -48,6 +48,9 @@ public final class Tokenizer: @unchecked Sendable {
 
     public var count: Int { tokenBytes.count }
 
+    /// The `tokenizer.ggml.pre` names whose splitting rules this module implements.
+    public static var supportedPreTokenizers: [String] { PreTokenizer.supportedNames }
+
     /// Builds a tokenizer from GGUF-style vocabulary data. Throws for an unsupported model or pre-tokenizer.
     public convenience init(vocab: TokenizerVocab) throws {
         try self.init(vocab: vocab, ignoreMergesOverride: nil)

@@ -174,11 +174,23 @@ struct PreTokenizer {
         }
     }
 
-    /// The pre-tokenizer names this module can encode with.
-    static let supportedNames: [String] = [
-        "default", "llama-bpe", "llama3", "qwen2", "qwen35", "smollm", "gpt-2", "deepseek-llm", "deepseek-coder", "falcon", "laguna", "bloom", "poro-chat", "gpt3-finnish", "viking", "gpt-4o", "llama4", "tekken", "bailingmoe", "seed-coder", "minicpm5", "deepseek-v3",
-        "starcoder", "refact", "command-r", "dbrx", "smaug-bpe", "stablelm2", "mpt", "olmo", "phi-2",
+    /// Every `tokenizer.ggml.pre` name llama.cpp's llama-vocab.cpp accepts (commit 34af94cd9).
+    static let llamaCppNames: [String] = [
+        "kimi-k2", "default", "minicpm5", "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral",
+        "midm-2.0", "lfm2", "jina-v5-nano", "deepseek-llm", "deepseek-coder", "deepseek-v3", "youtu", "falcon", "mpt",
+        "starcoder", "gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de", "a.x-4.0",
+        "mellum", "modern-bert", "jais-2", "gemma4", "granite-embed-multi-311m", "sarvam-moe", "jina-v1-en",
+        "jina-v2-code", "roberta-bpe", "whitespace", "refact", "command-r", "qwen2", "deepseek-r1-qwen", "kormo",
+        "f2llmv2", "qwen35", "stablelm2", "olmo", "dbrx", "smaug-bpe", "poro-chat", "glm4", "chatglm-bpe", "viking",
+        "jais", "tekken", "smollm", "codeshell", "bloom", "gpt3-finnish", "exaone", "exaone4", "exaone-moe",
+        "chameleon", "minerva-7b", "megrez", "gpt-4o", "llama4", "kanana2", "talkie", "granite-embed-multi-97m",
+        "tiny_aya", "cohere2moe", "superbpe", "trillion", "granite-docling", "bailingmoe", "bailingmoe2", "llada-moe",
+        "seed-coder", "hunyuan", "hunyuan-dense", "joyai-llm", "grok-2", "afmoe", "laguna", "minimax-m2",
+        "solar-open", "mellum2",
     ]
+
+    /// The pre-tokenizer names this module can encode with.
+    static let supportedNames: [String] = llamaCppNames.filter { forPre($0) != nil }
 
     /// Splits code points into words; returns the word lengths in code points.
     func split(_ cpts: UnsafeBufferPointer<UInt32>) -> [Int] {

@@ -169,3 +169,14 @@ final class UnitTests: XCTestCase {
         XCTAssertEqual(tok.encode("<extra>", parseSpecial: false).suffix(1), [1001])
     }
 }
+
+extension UnitTests {
+    func testSupportedPreNames() {
+        let names = Tokenizer.supportedPreTokenizers
+        for n in ["default", "llama-bpe", "qwen2", "smollm", "deepseek-llm", "deepseek-coder", "gpt-4o", "tekken", "deepseek-v3"] {
+            XCTAssertTrue(names.contains(n), n)
+        }
+        XCTAssertFalse(names.contains("kimi-k2"))
+        XCTAssertGreaterThan(names.count, 70)
+    }
+}

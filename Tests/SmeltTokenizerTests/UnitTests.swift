@@ -180,3 +180,28 @@ extension UnitTests {
         XCTAssertGreaterThan(names.count, 70)
     }
 }
+
+extension UnitTests {
+    /// Phi-3's recipe on a Llama-style SentencePiece folder: same keys as the generic path minus the
+    /// Llama add_space_prefix; its added tokens keep "▁" (no pre-normalisation) and are not
+    /// classified by looks.
+    func testPhi3Recipe() throws {
+        let src = try Fixtures.sharedFile("models/tiny/tiny-llama")
+        let llama = try HFVocabConverter.metadata(modelDir: src, recipe: .llama)
+        let phi3 = try HFVocabConverter.metadata(modelDir: src, recipe: .phi3)
+        XCTAssertEqual(phi3.map { $0.key }, llama.map { $0.key }.filter { $0 != "tokenizer.ggml.add_space_prefix" })
+        for (a, b) in zip(phi3, llama.filter { $0.key != "tokenizer.ggml.add_space_prefix" }) { XCTAssertEqual(a.value, b.value, a.key) }
+
+        let dir = try Fixtures.tempDir(self)
+        for f in ["tokenizer.model", "config.json"] {
+            try FileManager.default.copyItem(at: src.appendingPathComponent(f), to: dir.appendingPathComponent(f))
+        }
+        try #"{"tokenizer_class": "LlamaTokenizer", "added_tokens_decoder": {"998": {"content": "\u2581y", "special": false}, "999": {"content": "<|end|>", "special": false}}}"#
+            .write(to: dir.appendingPathComponent("tokenizer_config.json"), atomically: true, encoding: .utf8)
+        let v = try TokenizerVocab(metadata: HFVocabConverter.metadata(modelDir: dir, recipe: .phi3))
+        XCTAssertEqual(Array(v.tokens[998...]), ["\u{2581}y", "<|end|>"])
+        XCTAssertEqual(Array(v.tokenTypes![998...]), [4, 4])
+        XCTAssertEqual(HFVocabConverter.recipe(forArchitecture: "Phi3ForCausalLM"), .phi3)
+        XCTAssertEqual(HFVocabConverter.recipe(forArchitecture: "Gemma2ForCausalLM"), .gemma2)
+    }
+}

@@ -193,7 +193,15 @@ public final class Tokenizer: @unchecked Sendable {
         for i in 0..<n where ["<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"].contains(vocab.tokens[i]) {
             at[i] = .userDefined
         }
-        attrs = at
+        // o200k_harmony / solar-open: "<|end|>" is not end-of-generation but user-defined;
+        // gemma4 / paddleocr: "</s>" becomes normal when "<|tool_response>" exists
+        var textIndex: [String: Int] = [:]
+        for (i, t) in vocab.tokens.enumerated() { textIndex[t] = i }
+        let has = { (t: String) in textIndex[t] != nil }
+        if let end = textIndex["<|end|>"], has("<|call|>") || has("<|calls|>"), has("<|return|>") || has("<|flush|>") {
+            at[end] = .userDefined
+        }
+        if let s = textIndex["</s>"], has("<|tool_response>") { at[s] = .normal }
 
         var cache: [Int32] = []
         for i in 0..<n where !at[i].intersection([.control, .userDefined, .unknown]).isEmpty { cache.append(Int32(i)) }
@@ -201,6 +209,19 @@ public final class Tokenizer: @unchecked Sendable {
             let la = tb[Int(a)].count, lb = tb[Int(b)].count
             return la != lb ? la > lb : a < b
         }
+        // per-model attributes llama.cpp sets by tokenizer / model name (lstrip / rstrip)
+        let preName = vocab.pre ?? ""
+        let modelName = (vocab.modelName ?? "").lowercased()
+        if ["jina-v2-de", "jina-v2-es", "jina-v2-code"].contains(where: { preName.contains($0) }), let m = textIndex["<mask>"] {
+            at[m].insert(.lstrip)
+        } else if modelName.contains("phi-3") || modelName.contains("phi3") {
+            for id in cache { at[Int(id)].insert(.rstrip) }
+            if let e = textIndex["</s>"] { at[e].insert(.rstrip) }
+            for t in ["<unk>", "<s>", "<|endoftext|>"] { if let i = textIndex[t] { at[i].remove(.rstrip) } }
+        } else if modelName.contains("modern-bert"), let m = textIndex["[MASK]"] {
+            at[m].insert(.lstrip)
+        }
+        attrs = at
         specialTrieAll = SpecialTrie(cache, tb)
         specialTrieUser = SpecialTrie(cache.filter { at[Int($0)].intersection([.control, .unknown]).isEmpty }, tb)
 

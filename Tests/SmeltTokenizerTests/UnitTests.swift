@@ -205,3 +205,22 @@ extension UnitTests {
         XCTAssertEqual(HFVocabConverter.recipe(forArchitecture: "Gemma2ForCausalLM"), .gemma2)
     }
 }
+
+extension UnitTests {
+    /// llama.cpp strips whitespace after special tokens for models named Phi-3 (general.name).
+    func testPhi3RstripByModelName() throws {
+        var tokens = (0..<256).map { String(Unicode.Scalar(ByteLevel.byteToCpt[$0])!) }
+        tokens += ["<|user|>", "<unk>"]
+        var v = TokenizerVocab(model: "gpt2", pre: "gpt-2", tokens: tokens, tokenTypes: tokens.indices.map { $0 >= 256 ? 3 : 1 }, merges: [])
+        let plain = try Tokenizer(vocab: v)
+        v.modelName = "Phi-3 Mini 4k Instruct"
+        let phi = try Tokenizer(vocab: v)
+        let x = Int32(0x78)   // token b is the byte-level character of byte b
+        XCTAssertEqual(phi.encode("<|user|> \n x", addSpecial: false), [256, x])
+        XCTAssertEqual(plain.encode("<|user|> \n x", addSpecial: false).count, 5)
+        XCTAssertTrue(phi.attrs[256].contains(.rstrip))
+        XCTAssertFalse(phi.attrs[257].contains(.rstrip))
+        XCTAssertEqual(try TokenizerVocab(metadata: [("general.name", .string("phi3")), ("tokenizer.ggml.model", .string("gpt2")),
+                                                     ("tokenizer.ggml.tokens", .stringArray(["a"]))]).modelName, "phi3")
+    }
+}

@@ -274,9 +274,9 @@ public final class Tokenizer: @unchecked Sendable {
                 case let .text(s, e):
                     var t: [UInt8] = []
                     t.reserveCapacity(e - s + 4)
-                    if addSpacePrefix && prevSpecial { t.append(contentsOf: [0xE2, 0x96, 0x81]) }
+                    if addSpacePrefix && prevSpecial { t.append(0xE2); t.append(0x96); t.append(0x81) }
                     for i in s..<e {
-                        if bytes[i] == 0x20 { t.append(contentsOf: [0xE2, 0x96, 0x81]) } else { t.append(bytes[i]) }
+                        if bytes[i] == 0x20 { t.append(0xE2); t.append(0x96); t.append(0x81) } else { t.append(bytes[i]) }
                     }
                     session.tokenize(t, &out)
                     prevSpecial = false
@@ -581,6 +581,7 @@ struct BPESession {
     var queue = Heap<Bigram>()
     var cache: [[UInt8]: [Int32]] = [:]
     var word: [UInt8] = []
+    var scratch: [UInt8] = []
 
     init(_ t: Tokenizer) { tok = t }
 
@@ -597,9 +598,9 @@ struct BPESession {
                 for k in start..<(start + len) {
                     let c = cp[k]
                     if pre.byteEncode {
-                        var u: [UInt8] = []
-                        UTF8Util.append(c, to: &u)
-                        for b in u { word.append(contentsOf: ByteLevel.byteToUTF8[Int(b)]) }
+                        scratch.removeAll(keepingCapacity: true)
+                        UTF8Util.append(c, to: &scratch)
+                        for b in scratch { word.append(contentsOf: ByteLevel.byteToUTF8[Int(b)]) }
                     } else {
                         UTF8Util.append(c, to: &word)
                     }

@@ -33,11 +33,15 @@ enum SplitStep {
     case newlines
     /// Regex `\s+$` (whitespace that ends the word).
     case trailingSpace
+    /// llama.cpp's custom AFMoE digit grouping (also used for tiny_aya's `\d{1,3}(?=(?:\d{3})*\b)`):
+    /// a digit run is split into its len % 3 leading digits, then groups of 3; the text before a
+    /// run stays attached to its first group, as in unicode.cpp.
+    case afmoeDigits
     /// Regex ` ?[^(\s|.,!?…。，、।۔،)]+` (bloom, poro-chat, gpt3-finnish, viking).
     case bloomWord
     /// llama.cpp's adapted gpt-4o / tekken regexes (case-split letter runs via lookaheads), run by
     /// std::regex on collapsed text: non-ASCII letters count as both upper and lower case.
-    case caseSplit(contractions: Bool, maxDigits: Int)
+    case caseSplit(contractions: Bool, maxDigits: Int, marks: Bool = false, caseless: Bool = false)
 }
 
 /// Character classes as they behave in llama.cpp's collapsed std::regex matching: ASCII code
@@ -155,6 +159,11 @@ struct PreTokenizer {
             return PreTokenizer(steps: [.run(.falconPunct), .gpt2, .asciiDigits3], byteEncode: true)
         case "gpt-4o", "llama4", "kanana2", "talkie", "minimax-m2":
             return PreTokenizer(steps: [.caseSplit(contractions: true, maxDigits: 3)], byteEncode: true)
+        case "granite-embed-multi-97m":
+            return PreTokenizer(steps: [.caseSplit(contractions: true, maxDigits: 3, marks: true)], byteEncode: true)
+        case "tiny_aya", "cohere2moe":
+            return PreTokenizer(steps: [.afmoeDigits, .caseSplit(contractions: true, maxDigits: 3, marks: true, caseless: true)],
+                                byteEncode: true)
         case "tekken":
             return PreTokenizer(steps: [.caseSplit(contractions: false, maxDigits: 1)], byteEncode: true)
         case "bloom", "poro-chat", "gpt3-finnish":
@@ -215,8 +224,26 @@ struct PreTokenizer {
             case .qwen35: splitLlama3(cpts, ini, end, &out, maxDigits: 1, marks: true)
             case let .llama3Like(maxDigits, punctNewlines):
                 splitLlama3(cpts, ini, end, &out, maxDigits: maxDigits, marks: false, punctNewlines: punctNewlines)
-            case let .caseSplit(contractions, maxDigits):
-                splitCaseRegex(cpts, ini, end, &out, contractions: contractions, maxDigits: maxDigits)
+            case let .caseSplit(contractions, maxDigits, marks, caseless):
+                splitCaseRegex(cpts, ini, end, &out, contractions: contractions, maxDigits: maxDigits, marks: marks, caseless: caseless)
+            case .afmoeDigits:
+                var prevEnd = ini
+                @inline(__always) func add(_ e: Int) { if e > prevEnd { out.append(e - prevEnd) }; prevEnd = e }
+                var pos = ini
+                while pos < end {
+                    if UnicodeTable.flags(cpts[pos]).isNumber {
+                        let start = pos
+                        while pos < end && UnicodeTable.flags(cpts[pos]).isNumber { pos += 1 }
+                        let count = pos - start
+                        var cur = start
+                        let rem = count % 3
+                        if rem > 0 { add(cur + rem); cur += rem }
+                        while cur < start + count { add(cur + 3); cur += 3 }
+                        continue
+                    }
+                    pos += 1
+                }
+                if prevEnd < end { add(end) }
             case .newlines:
                 var pos = ini
                 while pos < end {
@@ -351,13 +378,19 @@ struct PreTokenizer {
     }
     @inline(__always) static func cL(_ c: UInt32) -> Bool { CharClass.letter.matches(c) }
     @inline(__always) static func cN(_ c: UInt32) -> Bool { CharClass.number.matches(c) }
+    @inline(__always) static func cM(_ c: UInt32) -> Bool {
+        guard c > 0x7F else { return false }
+        let f = UnicodeTable.flags(c)
+        return !f.isWhitespace && f.category == CptFlags.accentMark
+    }
 
     /// `[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+(?:'[sS]|...)?|[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*(?:...)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+`
     /// with ECMAScript backtracking order (gpt-4o family; tekken without contractions and with \p{N}).
     static func splitCaseRegex(_ c: UnsafeBufferPointer<UInt32>, _ ini: Int, _ end: Int, _ out: inout [Int],
-                               contractions: Bool, maxDigits: Int) {
-        @inline(__always) func up(_ i: Int) -> Bool { i < end && cL(c[i]) && !(c[i] >= 0x61 && c[i] <= 0x7A) }
-        @inline(__always) func lo(_ i: Int) -> Bool { i < end && cL(c[i]) && !(c[i] >= 0x41 && c[i] <= 0x5A) }
+                               contractions: Bool, maxDigits: Int, marks: Bool = false, caseless: Bool = false) {
+        @inline(__always) func letterish(_ i: Int) -> Bool { i < end && (cL(c[i]) || (marks && cM(c[i]))) }
+        @inline(__always) func up(_ i: Int) -> Bool { letterish(i) && (caseless || !(c[i] >= 0x61 && c[i] <= 0x7A)) }
+        @inline(__always) func lo(_ i: Int) -> Bool { letterish(i) && (caseless || !(c[i] >= 0x41 && c[i] <= 0x5A)) }
         @inline(__always) func contraction(_ e: Int) -> Int {
             // (?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?
             guard contractions, e + 1 < end, c[e] == 0x27 else { return e }
@@ -369,30 +402,35 @@ struct PreTokenizer {
             }
             return e
         }
+        // upper* lower+ (greedy upper*, backtracking until a lower follows)
+        @inline(__always) func alt1(_ s: Int) -> Int {
+            var maxU = 0
+            while up(s + maxU) { maxU += 1 }
+            var k = maxU
+            while k >= 0 && !lo(s + k) { k -= 1 }
+            guard k >= 0 else { return -1 }
+            var x = s + k + 1
+            while lo(x) { x += 1 }
+            return contraction(x)
+        }
+        // upper+ lower*
+        @inline(__always) func alt2(_ s: Int) -> Int {
+            guard up(s) else { return -1 }
+            var x = s + 1
+            while up(x) { x += 1 }
+            while lo(x) { x += 1 }
+            return contraction(x)
+        }
         var pos = ini
         while pos < end {
             let c0 = c[pos]
             var e = -1
-            // letter alternatives, with an optional leading [^\r\n\p{L}\p{N}]
-            var s = -1
-            if cL(c0) { s = pos }
-            else if !(c0 == 0x0D || c0 == 0x0A || cN(c0)) && pos + 1 < end && cL(c[pos + 1]) { s = pos + 1 }
-            if s >= 0 {
-                var maxU = 0
-                while up(s + maxU) { maxU += 1 }
-                var k = maxU
-                while k >= 0 && !lo(s + k) { k -= 1 }
-                if k >= 0 {
-                    var x = s + k + 1
-                    while lo(x) { x += 1 }
-                    e = contraction(x)
-                } else if up(s) {
-                    var x = s + 1
-                    while up(x) { x += 1 }
-                    while lo(x) { x += 1 }
-                    e = contraction(x)
-                }
-            }
+            // each letter alternative with its optional leading [^\r\n\p{L}\p{N}], tried with it first
+            let prefixOK = !(c0 == 0x0D || c0 == 0x0A || cL(c0) || cN(c0)) && pos + 1 < end
+            if prefixOK { e = alt1(pos + 1) }
+            if e < 0 { e = alt1(pos) }
+            if e < 0 && prefixOK { e = alt2(pos + 1) }
+            if e < 0 { e = alt2(pos) }
             if e < 0 && cN(c0) {
                 var x = pos + 1
                 while x < end && x - pos < maxDigits && cN(c[x]) { x += 1 }

@@ -15,7 +15,7 @@ enum SplitStep {
     case qwen35
     /// The llama3 regex shape with \p{N}{1,maxDigits} (Int.max: \p{N}+) and, when `punctNewlines`
     /// is false, no [\r\n]* after punctuation (std::regex in llama.cpp; same rules as its custom code).
-    case llama3Like(maxDigits: Int, punctNewlines: Bool)
+    case llama3Like(maxDigits: Int, punctNewlines: Bool, cascade: Bool = false)
     /// deepseek-v3's third regex: [!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+|
     /// ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+ (std::regex on collapsed text).
     case deepseekV3
@@ -37,6 +37,16 @@ enum SplitStep {
     /// a digit run is split into its len % 3 leading digits, then groups of 3; the text before a
     /// run stays attached to its first group, as in unicode.cpp.
     case afmoeDigits
+    /// youtu's first regex: [가-힣ㄱ-ㆎ]+|[！…“”‘’—：；，、-〿︰-﹏]+|[ㄅ-ㄯ]+|[一-龥぀-ゟ゠-ヿ]+
+    case youtuScripts
+    /// superbpe's (?=(\d{3})+(?!\d)): split ASCII digit runs so that groups of 3 end the run.
+    case superbpeDigits
+    /// exaone-moe's regex (letter runs joined by single spaces).
+    case exaoneMoe
+    /// kimi-k2 (llama.cpp custom: Han runs, letter words with contractions, ...).
+    case kimiK2
+    /// chameleon's <sentinel:N>, IMGIMG[A-I]{1,4}Z, ([\t\n]|    |  ), and [\p{P}!-/:-@\[-`{-~] steps.
+    case chameleonSentinel, chameleonImage, chameleonSpaces, chameleonPunct
     /// Regex ` ?[^(\s|.,!?…。，、।۔،)]+` (bloom, poro-chat, gpt3-finnish, viking).
     case bloomWord
     /// llama.cpp's adapted gpt-4o / tekken regexes (case-split letter runs via lookaheads), run by
@@ -57,6 +67,10 @@ enum CharClass {
     case deepseekLetters // deepseek-llm's literal letter class [A-Za-zµÀ-Ö...]
     case deepseekPunct   // [!-/:-~！-／：-～‘-‟　-。]
     case cjkKana         // [一-龥぀-ゟ゠-ヿ]
+    case afmoeScripts    // afmoe's CJK / kana / Thai / Lao / Khmer / Myanmar / Hangul class
+    case youtuHangul     // [가-힣ㄱ-ㆎ]
+    case youtuPunct      // [！…“”‘’—：；，、-〿︰-﹏]
+    case youtuBopomofo   // [ㄅ-ㄯ]
 
     @inline(__always) func matches(_ c: UInt32) -> Bool {
         // Literal classes run through std::wregex on text where non-ASCII whitespace was replaced
@@ -66,6 +80,14 @@ enum CharClass {
         case .cjk:
             if c > 0x7F && UnicodeTable.flags(c).isWhitespace { return false }
             return (c >= 0x4E00 && c <= 0x9FA5) || (c >= 0x0800 && c <= 0x4E00) || (c >= 0xAC00 && c <= 0xD7FF)
+        case .afmoeScripts:
+            if c > 0x7F && UnicodeTable.flags(c).isWhitespace { return false }
+            return CharClass.afmoeRanges.contains { $0.contains(c) }
+        case .youtuHangul: return (c >= 0xAC00 && c <= 0xD7A3) || (c >= 0x3131 && c <= 0x318E)
+        case .youtuPunct:
+            return c == 0xFF01 || c == 0x2026 || c == 0x201C || c == 0x201D || c == 0x2018 || c == 0x2019 || c == 0x2014
+                || c == 0xFF1A || c == 0xFF1B || c == 0xFF0C || (c >= 0x3001 && c <= 0x303F) || (c >= 0xFE30 && c <= 0xFE4F)
+        case .youtuBopomofo: return c >= 0x3105 && c <= 0x312F
         case .cjkKana:
             return (c >= 0x4E00 && c <= 0x9FA5) || (c >= 0x3040 && c <= 0x309F) || (c >= 0x30A0 && c <= 0x30FF)
         case .deepseekLetters:
@@ -106,6 +128,14 @@ enum CharClass {
         }
         return false
     }
+
+    /// afmoe's literal script class (src/llama-vocab.cpp), as sorted ranges.
+    static let afmoeRanges: [ClosedRange<UInt32>] = [
+        // (the source's "豈" is U+8C48, not the compatibility ideograph U+F900, so this range is wide)
+        0x0E40...0x0E7F, 0x0E80...0x0EFF, 0x1000...0x109F, 0x1100...0x11FF, 0x1780...0x17FF, 0x2F00...0x2FDF,
+        0x3040...0x309F, 0x30A0...0x30FF, 0x3400...0x4DBF, 0x4E00...0x9FFF, 0x8C48...0xFAFF, 0xA9E0...0xA9FF,
+        0xAA60...0xAA7F, 0xAC00...0xD7AF, 0xFF65...0xFF9F,
+    ]
 
     /// The letter class of llama.cpp's deepseek-llm regex (src/llama-vocab.cpp), as sorted ranges.
     static let deepseekLetterRanges: [ClosedRange<UInt32>] = {
@@ -163,6 +193,22 @@ struct PreTokenizer {
             return PreTokenizer(steps: [.caseSplit(contractions: true, maxDigits: 3, marks: true)], byteEncode: true)
         case "tiny_aya", "cohere2moe":
             return PreTokenizer(steps: [.afmoeDigits, .caseSplit(contractions: true, maxDigits: 3, marks: true, caseless: true)],
+                                byteEncode: true)
+        case "jais-2":
+            return PreTokenizer(steps: [.llama3Like(maxDigits: 3, punctNewlines: true, cascade: true)], byteEncode: true)
+        case "exaone-moe":
+            return PreTokenizer(steps: [.exaoneMoe], byteEncode: true)
+        case "kimi-k2":
+            return PreTokenizer(steps: [.kimiK2], byteEncode: true)
+        case "superbpe":
+            return PreTokenizer(steps: [.run(.number), .superbpeDigits], byteEncode: true)
+        case "chameleon":
+            return PreTokenizer(steps: [.chameleonSentinel, .chameleonImage, .chameleonSpaces, .single(.number), .chameleonPunct, .gpt2],
+                                byteEncode: true)
+        case "afmoe":
+            return PreTokenizer(steps: [.afmoeDigits, .run(.afmoeScripts), .deepseekV3], byteEncode: true)
+        case "youtu":
+            return PreTokenizer(steps: [.youtuScripts, .caseSplit(contractions: true, maxDigits: 1, marks: true, caseless: true)],
                                 byteEncode: true)
         case "tekken":
             return PreTokenizer(steps: [.caseSplit(contractions: false, maxDigits: 1)], byteEncode: true)
@@ -222,8 +268,27 @@ struct PreTokenizer {
             case .llama3: splitLlama3(cpts, ini, end, &out, maxDigits: 3, marks: false)
             case .qwen2: splitLlama3(cpts, ini, end, &out, maxDigits: 1, marks: false)
             case .qwen35: splitLlama3(cpts, ini, end, &out, maxDigits: 1, marks: true)
-            case let .llama3Like(maxDigits, punctNewlines):
-                splitLlama3(cpts, ini, end, &out, maxDigits: maxDigits, marks: false, punctNewlines: punctNewlines)
+            case let .llama3Like(maxDigits, punctNewlines, cascade):
+                splitLlama3(cpts, ini, end, &out, maxDigits: maxDigits, marks: false, punctNewlines: punctNewlines,
+                            whitespaceCascade: cascade)
+            case .exaoneMoe: splitExaoneMoe(cpts, ini, end, &out)
+            case .kimiK2: splitKimiK2(cpts, ini, end, &out)
+            case .superbpeDigits:
+                var prev = ini
+                var pos = ini
+                @inline(__always) func dig(_ i: Int) -> Bool { cpts[i] >= 0x30 && cpts[i] <= 0x39 }
+                while pos < end {
+                    guard dig(pos) else { pos += 1; continue }
+                    let a = pos
+                    while pos < end && dig(pos) { pos += 1 }
+                    let n = pos - a
+                    var p = a + n % 3
+                    while p <= pos - 3 {
+                        if p > prev { out.append(p - prev); prev = p }
+                        p += 3
+                    }
+                }
+                if end > prev { out.append(end - prev) }
             case let .caseSplit(contractions, maxDigits, marks, caseless):
                 splitCaseRegex(cpts, ini, end, &out, contractions: contractions, maxDigits: maxDigits, marks: marks, caseless: caseless)
             case .afmoeDigits:
@@ -346,6 +411,55 @@ struct PreTokenizer {
                     if lastRN >= 0 { e = lastRN + 1 } else if r - pos > 1 && r < end { e = r - 1 } else { e = r }
                 }
                 if e > pos { emit(pos, e); pos = e } else { pos += 1 }
+            case .chameleonSentinel:
+                // <sentinel:[0-9]+>
+                let pfx: [UInt32] = Array("<sentinel:".unicodeScalars.map { $0.value })
+                var ok = pos + pfx.count < end
+                if ok { for k in 0..<pfx.count where c[pos + k] != pfx[k] { ok = false; break } }
+                if ok {
+                    var x = pos + pfx.count
+                    let d0 = x
+                    while x < end && c[x] >= 0x30 && c[x] <= 0x39 { x += 1 }
+                    if x > d0 && x < end && c[x] == 0x3E { emit(pos, x + 1); pos = x + 1; continue }
+                }
+                pos += 1
+            case .chameleonImage:
+                // (IMGIMG)((A|B|C|D|E|F|G|H|I){1,4})Z
+                let pfx: [UInt32] = Array("IMGIMG".unicodeScalars.map { $0.value })
+                var ok = pos + pfx.count < end
+                if ok { for k in 0..<pfx.count where c[pos + k] != pfx[k] { ok = false; break } }
+                if ok {
+                    var x = pos + pfx.count
+                    let s0 = x
+                    while x < end && x - s0 < 4 && c[x] >= 0x41 && c[x] <= 0x49 { x += 1 }
+                    if x > s0 && x < end && c[x] == 0x5A { emit(pos, x + 1); pos = x + 1; continue }
+                }
+                pos += 1
+            case .chameleonSpaces:
+                // ([\t\n]|    |  )
+                if c[pos] == 0x09 || c[pos] == 0x0A { emit(pos, pos + 1); pos += 1; continue }
+                var n = 0
+                while n < 4 && pos + n < end && c[pos + n] == 0x20 { n += 1 }
+                if n == 4 { emit(pos, pos + 4); pos += 4; continue }
+                if n >= 2 { emit(pos, pos + 2); pos += 2; continue }
+                pos += 1
+            case .chameleonPunct:
+                // [\p{P}!-/:-@\[-`{-~]
+                let x = c[pos]
+                let hit = x < 128 ? ((x >= 0x21 && x <= 0x2F) || (x >= 0x3A && x <= 0x40) || (x >= 0x5B && x <= 0x60) || (x >= 0x7B && x <= 0x7E))
+                    : CharClass.punctuation.matches(x)
+                if hit { emit(pos, pos + 1) }
+                pos += 1
+            case .youtuScripts:
+                var matched = false
+                for cls in [CharClass.youtuHangul, .youtuPunct, .youtuBopomofo, .cjkKana] where cls.matches(c[pos]) {
+                    var e = pos + 1
+                    while e < end && cls.matches(c[e]) { e += 1 }
+                    emit(pos, e); pos = e
+                    matched = true
+                    break
+                }
+                if !matched { pos += 1 }
             case .bloomWord:
                 @inline(__always) func inWord(_ x: UInt32) -> Bool {
                     if UnicodeTable.flags(x).isWhitespace { return false }
@@ -464,6 +578,137 @@ struct PreTokenizer {
         }
     }
 
+    /// exaone-moe: (?:'[sS]|...)|[^\r\n\p{L}\p{N}]?(?:\p{L}\p{M}*(?: \p{L}\p{M}*)*)+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]?|
+    /// \s*[\r\n]|\s+(?!\S)|\s+ (std::regex on collapsed text).
+    static func splitExaoneMoe(_ c: UnsafeBufferPointer<UInt32>, _ ini: Int, _ end: Int, _ out: inout [Int]) {
+        @inline(__always) func L(_ i: Int) -> Bool { i < end && cL(c[i]) }
+        @inline(__always) func M(_ i: Int) -> Bool { i < end && cM(c[i]) }
+        var pos = ini
+        while pos < end {
+            let c0 = c[pos]
+            var e = -1
+            if c0 == 0x27 && pos + 1 < end {
+                let a = UnicodeTable.toLowerASCII(c[pos + 1])
+                if a == 0x73 || a == 0x74 || a == 0x6D || a == 0x64 { e = pos + 2 }
+                else if pos + 2 < end {
+                    let b = UnicodeTable.toLowerASCII(c[pos + 2])
+                    if (a == 0x72 && b == 0x65) || (a == 0x76 && b == 0x65) || (a == 0x6C && b == 0x6C) { e = pos + 3 }
+                }
+            }
+            if e < 0 {
+                var st = -1
+                if !(c0 == 0x0D || c0 == 0x0A || cL(c0) || cN(c0)) && L(pos + 1) { st = pos + 1 } else if cL(c0) { st = pos }
+                if st >= 0 {
+                    var x = st
+                    while L(x) {
+                        x += 1
+                        while M(x) { x += 1 }
+                        if x < end && c[x] == 0x20 && L(x + 1) { x += 1 }
+                    }
+                    e = x
+                }
+            }
+            if e < 0 && cN(c0) { e = pos + 1 }
+            if e < 0 {
+                @inline(__always) func other(_ i: Int) -> Bool { i < end && !cWS(c[i]) && !cL(c[i]) && !cN(c[i]) }
+                var st = pos
+                if c0 == 0x20 && other(pos + 1) { st = pos + 1 }
+                if other(st) {
+                    var x = st + 1
+                    while other(x) { x += 1 }
+                    if x < end && (c[x] == 0x0D || c[x] == 0x0A || c[x] == 0x2F) { x += 1 }
+                    e = x
+                }
+            }
+            if e < 0 && cWS(c0) {
+                var r = pos
+                var lastRN = -1
+                while r < end && cWS(c[r]) {
+                    if c[r] == 0x0D || c[r] == 0x0A { lastRN = r }
+                    r += 1
+                }
+                if lastRN >= 0 { e = lastRN + 1 } else if r - pos > 1 && r < end { e = r - 1 } else { e = r }
+            }
+            if e <= pos { e = pos + 1 }
+            out.append(e - pos)
+            pos = e
+        }
+    }
+
+    /// unicode.cpp's `unicode_cpt_is_han`.
+    @inline(__always) static func isHan(_ c: UInt32) -> Bool {
+        (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x20000 && c <= 0x2A6DF)
+            || (c >= 0x2A700 && c <= 0x2B73F) || (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B820 && c <= 0x2CEAF)
+            || (c >= 0x2CEB0 && c <= 0x2EBEF) || (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F)
+    }
+
+    /// Port of unicode.cpp's `unicode_regex_split_custom_kimi_k2`.
+    static func splitKimiK2(_ c: UnsafeBufferPointer<UInt32>, _ ini: Int, _ end: Int, _ out: inout [Int]) {
+        @inline(__always) func cpt(_ p: Int) -> UInt32 { (p >= ini && p < end) ? c[p] : outOfRange }
+        @inline(__always) func flags(_ p: Int) -> CptFlags { (p >= ini && p < end) ? UnicodeTable.flags(c[p]) : CptFlags(raw: 0) }
+        var prevEnd = ini
+        @inline(__always) func add(_ e: Int) { if e > prevEnd { out.append(e - prevEnd) }; prevEnd = e }
+        var pos = ini
+        while pos < end {
+            let cp = cpt(pos)
+            let f = flags(pos)
+            if isHan(cp) {
+                while isHan(cpt(pos)) { pos += 1 }
+                add(pos); continue
+            }
+            let isLetterPattern = (f.isLetter && !isHan(cp))
+                || (!(cp == 0x0D || cp == 0x0A || f.isLetter || f.isNumber) && flags(pos + 1).isLetter && !isHan(cpt(pos + 1)))
+            if isLetterPattern {
+                var hasLeading = false
+                if !(cp == 0x0D || cp == 0x0A || f.isLetter || f.isNumber) { hasLeading = true; pos += 1 }
+                var hasLetters = false
+                while flags(pos).isLetter && !isHan(cpt(pos)) { hasLetters = true; pos += 1 }
+                if hasLetters || (!hasLeading && flags(pos).isLetter && !isHan(cpt(pos))) {
+                    if !hasLetters { pos += 1 }
+                    while flags(pos).isLetter && !isHan(cpt(pos)) { pos += 1 }
+                    if cpt(pos) == 0x27 && pos + 1 < end {
+                        let n = UnicodeTable.toLowerASCII(cpt(pos + 1))
+                        if n == 0x73 || n == 0x74 || n == 0x6D || n == 0x64 { pos += 2 }
+                        else if pos + 2 < end {
+                            let nn = UnicodeTable.toLowerASCII(cpt(pos + 2))
+                            if (n == 0x72 && nn == 0x65) || (n == 0x76 && nn == 0x65) || (n == 0x6C && nn == 0x6C) { pos += 3 }
+                        }
+                    }
+                    add(pos); continue
+                } else if hasLeading {
+                    pos -= 1
+                }
+            }
+            if f.isNumber {
+                var s = pos
+                while flags(pos).isNumber {
+                    pos += 1
+                    if pos - s >= 3 { add(pos); s = pos }
+                }
+                add(pos); continue
+            }
+            var f2 = cp == 0x20 ? flags(pos + 1) : f
+            if !(f2.isWhitespace || f2.isLetter || f2.isNumber) && !f2.isZero {
+                if cp == 0x20 { pos += 1 }
+                while !(f2.isWhitespace || f2.isLetter || f2.isNumber) && !f2.isZero { pos += 1; f2 = flags(pos) }
+                var c2 = cpt(pos)
+                while c2 == 0x0D || c2 == 0x0A { pos += 1; c2 = cpt(pos) }
+                add(pos); continue
+            }
+            var nws = 0
+            var lastRN = 0
+            while flags(pos + nws).isWhitespace {
+                let c2 = cpt(pos + nws)
+                if c2 == 0x0D || c2 == 0x0A { lastRN = pos + nws + 1 }
+                nws += 1
+            }
+            if lastRN > 0 { pos = lastRN; add(pos); continue }
+            if nws > 1 && cpt(pos + nws) != outOfRange { pos += nws - 1; add(pos); continue }
+            if nws > 0 { pos += nws; add(pos); continue }
+            pos += 1; add(pos)
+        }
+    }
+
     // MARK: custom splitters (ports of unicode.cpp's unicode_regex_split_custom_*)
 
     static let outOfRange: UInt32 = 0xFFFF_FFFF
@@ -521,7 +766,7 @@ struct PreTokenizer {
     /// llama3 (maxDigits 3), qwen2 (maxDigits 1) and qwen35 (marks) splitters; `punctNewlines`
     /// is the `[\r\n]*` after punctuation runs.
     static func splitLlama3(_ c: UnsafeBufferPointer<UInt32>, _ ini: Int, _ end: Int, _ out: inout [Int],
-                            maxDigits: Int, marks: Bool, punctNewlines: Bool = true) {
+                            maxDigits: Int, marks: Bool, punctNewlines: Bool = true, whitespaceCascade: Bool = false) {
         @inline(__always) func cpt(_ p: Int) -> UInt32 { (p >= ini && p < end) ? c[p] : outOfRange }
         @inline(__always) func flags(_ p: Int) -> CptFlags { (p >= ini && p < end) ? UnicodeTable.flags(c[p]) : CptFlags(raw: 0) }
         @inline(__always) func wordish(_ f: CptFlags) -> Bool { f.isLetter || (marks && f.isAccentMark) }
@@ -587,6 +832,13 @@ struct PreTokenizer {
                 nws += 1
             }
             if lastRN > 0 { pos = lastRN; _ = add(pos); continue }
+            if whitespaceCascade && nws > 0 {
+                // jais-2: \s{512}(?!\S)|\s{256}(?!\S)|...|\s{4}(?!\S)|\s{1,2}(?!\S)|\s{1}
+                let atEnd = pos + nws == end
+                var take = 1
+                for k in [512, 256, 128, 64, 32, 16, 8, 4, 2, 1] where nws > k || (nws == k && atEnd) { take = k; break }
+                pos += take; _ = add(pos); continue
+            }
             if nws > 1 && cpt(pos + nws) != outOfRange { pos += nws - 1; _ = add(pos); continue }
             if nws > 0 { pos += nws; _ = add(pos); continue }
             pos += 1; _ = add(pos)

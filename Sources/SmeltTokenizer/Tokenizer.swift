@@ -85,6 +85,7 @@ public final class Tokenizer: @unchecked Sendable {
             case "minicpm5", "youtu", "granite-embed-multi-97m":
                 ignoreMerges = true
             case "glm4", "chatglm-bpe": bos = nil
+            case "chameleon": addBos = true
             default: break
             }
             let noClean: Set<String> = ["deepseek-llm", "deepseek-coder", "deepseek-v3", "youtu", "command-r", "qwen2",

@@ -176,7 +176,7 @@ extension UnitTests {
         for n in ["default", "llama-bpe", "qwen2", "smollm", "deepseek-llm", "deepseek-coder", "gpt-4o", "tekken", "deepseek-v3"] {
             XCTAssertTrue(names.contains(n), n)
         }
-        XCTAssertFalse(names.contains("kimi-k2"))
+        XCTAssertFalse(names.contains("gemma4"))
         XCTAssertGreaterThan(names.count, 70)
     }
 }

@@ -205,6 +205,8 @@ struct PreTokenizer {
         case "chameleon":
             return PreTokenizer(steps: [.chameleonSentinel, .chameleonImage, .chameleonSpaces, .single(.number), .chameleonPunct, .gpt2],
                                 byteEncode: true)
+        case "gemma4", "granite-embed-multi-311m", "sarvam-moe":
+            return PreTokenizer(steps: [.newlines], byteEncode: false)
         case "afmoe":
             return PreTokenizer(steps: [.afmoeDigits, .run(.afmoeScripts), .deepseekV3], byteEncode: true)
         case "youtu":

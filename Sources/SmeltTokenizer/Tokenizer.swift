@@ -42,6 +42,10 @@ public final class Tokenizer: @unchecked Sendable {
     let pairs: [UInt64: UInt64]        // (leftText << 32 | rightText) → (rank << 32 | resultText)
     let pre: PreTokenizer?
     let ignoreMerges: Bool
+    /// SPM-style BPE (gemma4, sarvam-moe): spaces become "▁" before splitting, raw UTF-8 words.
+    let escapeWhitespaces: Bool
+    /// gemma4: a word made only of newlines is one token when the vocabulary has it.
+    let gemma4Newlines: Bool
     let specialTrieAll: SpecialTrie    // control / user-defined / unknown tokens, longest first
     let specialTrieUser: SpecialTrie   // the user-defined ones (parse_special = false)
     let byteTokenSPM: [Int32]          // <0xXX> ids (or -1)
@@ -62,17 +66,20 @@ public final class Tokenizer: @unchecked Sendable {
         var bos: Int32?, eos: Int32?, unk: Int32?
         var addBos = false, addEos = false, addSpacePrefix = false, clean = false
         var ignoreMerges = false
+        var escape = false
+        var gemma4Newlines = false
         switch vocab.model {
         case "llama":
             kind = .sentencePiece
             bos = 1; eos = 2; unk = 0
             addBos = true; addEos = false; addSpacePrefix = true; clean = false
             pre = nil
-        case "gpt2":
+        case "gpt2", "gemma4":
             kind = .bpe
             bos = 11; eos = 11; unk = nil
             clean = true
-            let preName = vocab.pre ?? "default"
+            var preName = vocab.pre ?? "default"
+            if vocab.model == "gemma4" { bos = nil; eos = nil; preName = "gemma4" }
             guard let p = PreTokenizer.forPre(preName) else {
                 throw SmeltError("pre-tokenizer '\(preName)' is not supported; supported: "
                                  + PreTokenizer.supportedNames.joined(separator: ", "))
@@ -86,20 +93,24 @@ public final class Tokenizer: @unchecked Sendable {
                 ignoreMerges = true
             case "glm4", "chatglm-bpe": bos = nil
             case "chameleon": addBos = true
+            case "gemma4", "granite-embed-multi-311m", "sarvam-moe": escape = true
             default: break
             }
+            gemma4Newlines = ["gemma4", "granite-embed-multi-311m"].contains(preName)
             let noClean: Set<String> = ["deepseek-llm", "deepseek-coder", "deepseek-v3", "youtu", "command-r", "qwen2",
                                         "deepseek-r1-qwen", "kormo", "f2llmv2", "qwen35", "poro-chat", "viking",
                                         "tekken", "smollm", "chameleon", "gpt-4o", "llama4", "kanana2", "talkie",
                                         "granite-embed-multi-97m", "tiny_aya", "cohere2moe", "superbpe", "trillion",
                                         "granite-docling", "bailingmoe", "bailingmoe2", "llada-moe", "seed-coder",
                                         "hunyuan", "hunyuan-dense", "joyai-llm", "kimi-k2", "grok-2", "afmoe",
-                                        "laguna", "minimax-m2", "solar-open"]
+                                        "laguna", "minimax-m2", "solar-open", "sarvam-moe"]
             if noClean.contains(preName) { clean = false }
         default:
-            throw SmeltError("tokenizer model '\(vocab.model)' is not supported (only 'llama' and 'gpt2')")
+            throw SmeltError("tokenizer model '\(vocab.model)' is not supported (only 'llama', 'gpt2' and 'gemma4')")
         }
         self.ignoreMerges = ignoreMergesOverride ?? ignoreMerges
+        self.escapeWhitespaces = escape
+        self.gemma4Newlines = gemma4Newlines
         if let v = vocab.addSpacePrefix { addSpacePrefix = v }
         if kind == .bpe { addSpacePrefix = vocab.addSpacePrefix ?? false }
 
@@ -172,6 +183,7 @@ public final class Tokenizer: @unchecked Sendable {
         eosId = valid(vocab.eosTokenId, eos)
         unknownId = valid(vocab.unknownTokenId, unk)
         if let v = vocab.addBosToken { addBos = v }
+        if gemma4Newlines { addBos = true }   // llama.cpp's Gemma 4 override
         if let v = vocab.addEosToken { addEos = v }
         self.addBos = addBos
         self.addEos = addEos
@@ -291,7 +303,17 @@ public final class Tokenizer: @unchecked Sendable {
             var session = BPESession(self)
             for f in fragments {
                 switch f {
-                case let .text(s, e): session.tokenize(bytes, s, e, &out)
+                case let .text(s, e):
+                    if escapeWhitespaces {
+                        var t: [UInt8] = []
+                        t.reserveCapacity(e - s + 8)
+                        for i in s..<e {
+                            if bytes[i] == 0x20 { t.append(0xE2); t.append(0x96); t.append(0x81) } else { t.append(bytes[i]) }
+                        }
+                        session.tokenize(t, 0, t.count, &out)
+                    } else {
+                        session.tokenize(bytes, s, e, &out)
+                    }
                 case let .token(id): out.append(id)
                 }
             }
@@ -404,7 +426,7 @@ public final class Tokenizer: @unchecked Sendable {
         let text = tokenBytes[Int(id)]
         if !a.intersection([.unknown, .control, .userDefined]).isEmpty { return text }
         if a.contains(.normal) {
-            if kind == .sentencePiece { return Tokenizer.unescapeSpaces(text) }
+            if kind == .sentencePiece || escapeWhitespaces { return Tokenizer.unescapeSpaces(text) }
             var out: [UInt8] = []
             var cpts: [UInt32] = []
             text.withUnsafeBufferPointer { cpts = UTF8Util.codepoints($0) }
@@ -621,7 +643,7 @@ struct BPESession {
         queue.removeAll()
         w.withUnsafeBufferPointer { wb in
             let base = wb.baseAddress!
-            if tok.ignoreMerges {
+            if tok.ignoreMerges || (tok.gemma4Newlines && wb.allSatisfy { $0 == 0x0A }) {
                 let id = tok.lookup(base, wb.count)
                 if id >= 0 { out.append(id); return }
             }

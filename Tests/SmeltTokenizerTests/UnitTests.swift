@@ -176,7 +176,7 @@ extension UnitTests {
         for n in ["default", "llama-bpe", "qwen2", "smollm", "deepseek-llm", "deepseek-coder", "gpt-4o", "tekken", "deepseek-v3"] {
             XCTAssertTrue(names.contains(n), n)
         }
-        XCTAssertFalse(names.contains("gemma4"))
+        XCTAssertFalse(names.contains("whitespace"))
         XCTAssertGreaterThan(names.count, 70)
     }
 }
@@ -222,5 +222,20 @@ extension UnitTests {
         XCTAssertFalse(phi.attrs[257].contains(.rstrip))
         XCTAssertEqual(try TokenizerVocab(metadata: [("general.name", .string("phi3")), ("tokenizer.ggml.model", .string("gpt2")),
                                                      ("tokenizer.ggml.tokens", .stringArray(["a"]))]).modelName, "phi3")
+    }
+}
+
+extension UnitTests {
+    /// Gemma 4's SPM-style BPE: spaces become "▁", words are newline runs / non-newline runs of raw
+    /// UTF-8, a newline run is one token when the vocabulary has it, bytes fall back to <0xXX>.
+    func testGemma4StyleBPE() throws {
+        let tokens = ["<bos>", "\u{2581}", "a", "b", "\u{2581}a", "\n", "\n\n", "<0x41>", "<0xC3>", "<0xA9>"]
+        var v = TokenizerVocab(model: "gemma4", tokens: tokens, tokenTypes: [3, 1, 1, 1, 1, 1, 1, 6, 6, 6], merges: ["\u{2581} a"])
+        v.bosTokenId = 0
+        let tok = try Tokenizer(vocab: v)
+        XCTAssertTrue(tok.addBos)                                   // forced for Gemma 4
+        XCTAssertEqual(tok.encode("a a\n\n b"), [0, 2, 4, 6, 1, 3])
+        XCTAssertEqual(tok.encode("A\u{e9}", addSpecial: false), [7, 8, 9])
+        XCTAssertEqual(tok.decode([2, 4, 6, 1, 3, 7, 8, 9]), "a a\n\n bA\u{e9}")
     }
 }

@@ -18,4 +18,6 @@ let allSubcommands: [ParsableCommand.Type] = [
     ConvertCommand.self,
     ExportCommand.self,
     LicenseCommand.self,
+    PerplexityCommand.self,
+    ImatrixCommand.self,
 ]

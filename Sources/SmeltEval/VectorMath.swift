@@ -1,0 +1,83 @@
+/// Vectorised float math for the forward pass (8 lanes; ~2 ulp).
+enum VectorMath {
+    typealias V8 = SIMD8<Float>
+
+    /// exp(x), the polynomial ggml's `ggml_v_expf` uses; inputs clamped to [-87, 88]
+    /// (exp(-87) ≈ 1.6e-38, so results below that become tiny, never garbage).
+    @inline(__always) static func exp(_ x: V8) -> V8 {
+        let lo = V8(repeating: -87), hi = V8(repeating: 88)
+        let xc = x.replacing(with: lo, where: x .< lo).replacing(with: hi, where: x .> hi)
+        let r = V8(repeating: 0x1.8p23)
+        let z = xc * 0x1.715476p+0 + r
+        let n = z - r
+        let b = (xc - n * 0x1.62e4p-1) - n * 0x1.7f7d1cp-20
+        let e = unsafeBitCast(z, to: SIMD8<UInt32>.self) &<< 23
+        let k = unsafeBitCast(e &+ SIMD8<UInt32>(repeating: (1 as Float).bitPattern), to: V8.self)
+        let u = b * b
+        let j = ((0x1.0e4020p-7 * b + 0x1.573e2ep-5) * u + (0x1.555e66p-3 * b + 0x1.fffdb6p-2)) * u + 0x1.ffffecp-1 * b
+        return j * k + k
+    }
+
+    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> V8 {
+        UnsafeRawPointer(p).loadUnaligned(as: V8.self)
+    }
+
+    @inline(__always) static func store(_ v: V8, _ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: V8.self)
+    }
+
+    /// Scalar exp through the same polynomial (for tails).
+    @inline(__always) static func exp(_ x: Float) -> Float { exp(V8(repeating: x))[0] }
+
+    /// row[j] = exp(row[j] − mx) for j in range; returns the sum.
+    @inline(__always) static func expShiftSum(_ row: UnsafeMutablePointer<Float>, _ lo: Int, _ hi: Int, _ mx: Float) -> Float {
+        var j = lo
+        var acc = V8()
+        let m = V8(repeating: mx)
+        while j + 8 <= hi {
+            let e = exp(load(row + j) - m)
+            store(e, row + j)
+            acc += e
+            j += 8
+        }
+        var sum = acc.sum()
+        while j < hi { let e = exp(row[j] - mx); row[j] = e; sum += e; j += 1 }
+        return sum
+    }
+
+    /// max over row[lo..<hi].
+    @inline(__always) static func max(_ row: UnsafePointer<Float>, _ lo: Int, _ hi: Int) -> Float {
+        var j = lo
+        var acc = V8(repeating: -.infinity)
+        while j + 8 <= hi { let v = load(row + j); acc = acc.replacing(with: v, where: acc .< v); j += 8 }
+        var m = acc.max()
+        while j < hi { m = Swift.max(m, row[j]); j += 1 }
+        return m
+    }
+
+    /// out = silu(g) · u over n values.
+    @inline(__always) static func swiglu(_ g: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int) {
+        var i = 0
+        while i + 8 <= n {
+            let x = load(g + i)
+            store(x / (1 + exp(-x)) * load(u + i), out + i)
+            i += 8
+        }
+        while i < n { let x = g[i]; out[i] = x / (1 + exp(-x)) * u[i]; i += 1 }
+    }
+
+    /// out = gelu_tanh(g) · u over n values (tanh(y) = 1 − 2/(exp(2y)+1)).
+    @inline(__always) static func geglu(_ g: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int) {
+        @inline(__always) func gelu(_ x: V8) -> V8 {
+            let y = 0.7978845608028654 * x * (1 + 0.044715 * x * x)
+            let t = 1 - 2 / (exp(2 * y) + 1)
+            return 0.5 * x * (1 + t)
+        }
+        var i = 0
+        while i + 8 <= n {
+            store(gelu(load(g + i)) * load(u + i), out + i)
+            i += 8
+        }
+        while i < n { out[i] = gelu(V8(repeating: g[i]))[0] * u[i]; i += 1 }
+    }
+}

@@ -71,8 +71,6 @@ public struct PreparedImatrix: Sendable {
 /// The quantize pipeline: plan, then stream tensors one at a time through the
 /// kernels, rows split across threads, into a `GGUFWriter`.
 public enum Quantizer {
-    /// Use the SIMD versions of the hot reference kernels (bit-identical; off with SMELT_NO_FAST_KERNELS=1).
-    public static var useFastKernels = ProcessInfo.processInfo.environment["SMELT_NO_FAST_KERNELS"] == nil
     /// The plan for `source` (no data read).
     public static func plan(source: TensorSource, preset: LlamaPreset, options: QuantizeOptions) throws -> QuantPlan {
         try LlamaPresets.plan(tensors: source.tensors.map { PlanInput(name: $0.name, shape: $0.shape, type: $0.type) },
@@ -233,7 +231,6 @@ public enum Quantizer {
         guard let rowBytes = c.type.rowBytes(n) else { throw SmeltError("tensor \(c.name): bad row length \(n) for \(c.type.name)") }
         let total = rowBytes * rows
         let kernel = c.type == .f32 ? nil : QuantRegistry.kernel(for: c.type)
-        let fast = useFastKernels ? FastKernels.rowKernel(for: c.type, importance: importance != nil) : nil
         let chunkRows = Self.chunkRows(c)
         let nChunks = (rows + chunkRows - 1) / chunkRows
         let workers = max(1, min(threads, nChunks))
@@ -254,12 +251,8 @@ public enum Quantizer {
                         if let kernel, let scratch {
                             try source.readRows(si, rows: r0..<r1, into: scratch)
                             for r in r0..<r1 {
-                                if let fast {
-                                    fast(scratch + (r - r0) * n, out + r * rowBytes, n)
-                                } else {
-                                    let w = imp.map { $0.baseAddress! + ((r / ne1) % ne2) * n }
-                                    kernel.quantizeRow(scratch + (r - r0) * n, out + r * rowBytes, count: n, importance: w)
-                                }
+                                let w = imp.map { $0.baseAddress! + ((r / ne1) % ne2) * n }
+                                kernel.quantizeRow(scratch + (r - r0) * n, out + r * rowBytes, count: n, importance: w)
                             }
                         } else {
                             let dst = (out + r0 * rowBytes).assumingMemoryBound(to: Float.self)

@@ -1,8 +1,7 @@
 import Foundation
 import XCTest
 import SmeltFormats
-import SmeltQuant
-@testable import SmeltQuantize
+@testable import SmeltQuant
 
 /// The SIMD kernels must give SmeltQuant's (= ggml's) bytes exactly.
 final class FastKernelTests: XCTestCase {
@@ -32,6 +31,8 @@ final class FastKernelTests: XCTestCase {
     }
 
     func check(_ type: GGMLType, _ kernel: any QuantType.Type) throws {
+        FastKernels.enabled = false  // quantizeRow takes the scalar path; rowKernel is the SIMD one
+        defer { FastKernels.enabled = true }
         let fast = try XCTUnwrap(FastKernels.rowKernel(for: type, importance: false))
         for (k, row) in Self.rows().enumerated() {
             let n = row.count
@@ -53,6 +54,8 @@ final class FastKernelTests: XCTestCase {
 
     /// q8_0 ties: values that land exactly on k + 0.5 after scaling round away from zero.
     func testQ80Ties() throws {
+        FastKernels.enabled = false  // quantizeRow takes the scalar path; rowKernel is the SIMD one
+        defer { FastKernels.enabled = true }
         var row = [Float](repeating: 0, count: 64)
         for i in 0..<32 { row[i] = Float(i) - 15.5 }      // amax 16.5 → id = 127/16.5
         for i in 32..<64 { row[i] = Float(i - 32) * 0.5 - 8 }  // amax 8 → halves of 127/8 steps
@@ -73,6 +76,8 @@ final class FastKernelTests: XCTestCase {
     }
 
     func testNoFastPathWithImportance() {
+        FastKernels.enabled = false  // quantizeRow takes the scalar path; rowKernel is the SIMD one
+        defer { FastKernels.enabled = true }
         XCTAssertNil(FastKernels.rowKernel(for: .q4_K, importance: true))
         XCTAssertNil(FastKernels.rowKernel(for: .q5_0, importance: false))
     }

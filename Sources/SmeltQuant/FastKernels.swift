@@ -1,3 +1,8 @@
+import SmeltFormats
+#if canImport(Glibc)
+import Glibc
+#endif
+
 // Faster, bit-identical versions of the hottest reference (no imatrix) kernels.
 // q4_K, q5_K and q6_K spend almost all their time in ggml's scale search
 // (make_qkx2_quants: 21 / 16 candidate scales per 32-value sub-block,
@@ -10,7 +15,13 @@
 typealias V8 = SIMD8<Float>
 typealias I8 = SIMD8<Int32>
 
+/// SIMD versions of the reference (no imatrix) paths of q4_0, q4_K, q5_K, q6_K and q8_0, used by
+/// those types' `quantizeRow`; `SMELT_NO_FAST_KERNELS=1` (or `enabled = false`) selects the
+/// scalar kernels, which tests compare them with byte for byte.
 enum FastKernels {
+    /// Whether the `quantizeRow` of q4_0, q4_K, q5_K, q6_K and q8_0 take these kernels.
+    nonisolated(unsafe) static var enabled = getenv("SMELT_NO_FAST_KERNELS") == nil
+
     /// The fast row kernel for `type`, when there is one (reference path only).
     static func rowKernel(for type: GGMLType, importance: Bool) -> ((UnsafePointer<Float>, UnsafeMutableRawPointer, Int) -> Void)? {
         if importance { return nil }
@@ -26,10 +37,7 @@ enum FastKernels {
 
     // MARK: - scalar helpers (as SmeltQuant / ggml)
 
-    @inline(__always) static func nearestInt(_ fval: Float) -> Int32 {
-        let val = fval + 12582912.0
-        return Int32(bitPattern: val.bitPattern & 0x007f_ffff) &- 0x0040_0000
-    }
+    @inline(__always) static func nearestInt(_ fval: Float) -> Int32 { SmeltQuant.nearestInt(fval) }
 
     @inline(__always) static func nearestInt(_ f: V8) -> I8 {
         let v = f + V8(repeating: 12582912.0)
@@ -41,38 +49,12 @@ enum FastKernels {
         unsafeBitCast(unsafeBitCast(v, to: SIMD8<UInt32>.self) & SIMD8<UInt32>(repeating: 0x7fff_ffff), to: V8.self)
     }
 
-    @inline(__always) static func fp32ToFP16(_ f: Float) -> UInt16 {
-        let scaleToInf = Float(bitPattern: 0x7780_0000)
-        let scaleToZero = Float(bitPattern: 0x0880_0000)
-        var base = (abs(f) * scaleToInf) * scaleToZero
-        let w = f.bitPattern
-        let shl1w = w &+ w
-        let sign = w & 0x8000_0000
-        var bias = shl1w & 0xFF00_0000
-        if bias < 0x7100_0000 { bias = 0x7100_0000 }
-        base = Float(bitPattern: (bias >> 1) &+ 0x0780_0000) + base
-        let bits = base.bitPattern
-        let expBits = (bits >> 13) & 0x0000_7C00
-        let mantissaBits = bits & 0x0000_0FFF
-        let nonsign = expBits &+ mantissaBits
-        return UInt16(truncatingIfNeeded: (sign >> 16) | (shl1w > 0xFF00_0000 ? 0x7E00 : nonsign))
-    }
+    @inline(__always) static func fp32ToFP16(_ f: Float) -> UInt16 { SmeltQuant.fp32ToFP16(f) }
 
-    @inline(__always) static func fp16ToFP32(_ h: UInt16) -> Float {
-        let w = UInt32(h) << 16
-        let sign = w & 0x8000_0000
-        let twoW = w &+ w
-        let normalized = Float(bitPattern: (twoW >> 4) &+ (0xE0 << 23)) * Float(bitPattern: 0x0780_0000)
-        let denormalized = Float(bitPattern: (twoW >> 17) | (126 << 23)) - 0.5
-        return Float(bitPattern: sign | (twoW < (1 << 27) ? denormalized.bitPattern : normalized.bitPattern))
-    }
+    @inline(__always) static func fp16ToFP32(_ h: UInt16) -> Float { SmeltQuant.fp16ToFP32(h) }
 
-    @inline(__always) static func storeU16(_ p: UnsafeMutableRawPointer, _ offset: Int, _ v: UInt16) {
-        p.storeBytes(of: v.littleEndian, toByteOffset: offset, as: UInt16.self)
-    }
-    @inline(__always) static func loadU16(_ p: UnsafeRawPointer, _ offset: Int) -> UInt16 {
-        UInt16(littleEndian: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
-    }
+    @inline(__always) static func storeU16(_ p: UnsafeMutableRawPointer, _ offset: Int, _ v: UInt16) { SmeltQuant.storeU16(p, offset, v) }
+    @inline(__always) static func loadU16(_ p: UnsafeRawPointer, _ offset: Int) -> UInt16 { SmeltQuant.loadU16(p, offset) }
 
     // MARK: - q8_0
 
@@ -107,7 +89,7 @@ enum FastKernels {
             put(a0, 0); put(a1, 1); put(a2, 2); put(a3, 3)
         }
         if poison != poison {  // some lane is NaN: ggml's NaN/inf behaviour is order-dependent
-            Q8_0.quantizeRow(src, dst, count: count, importance: nil)
+            for ib in 0..<(count / 32) { Q8_0.quantizeBlock(src + ib * 32, dst + ib * 34) }  // scalar path
         }
     }
 
@@ -150,7 +132,7 @@ enum FastKernels {
             (y + 10).storeBytes(of: SIMD8<UInt8>(truncatingIfNeeded: hi), as: SIMD8<UInt8>.self)
         }
         if poison != poison {  // a NaN or an infinity: redo the row with the scalar kernel
-            Q4_0.quantizeRow(src, dst, count: count, importance: nil)
+            for ib in 0..<(count / 32) { Q4_0.quantizeBlockRef(src + ib * 32, dst + ib * 18) }  // scalar path
         }
     }
 
@@ -462,5 +444,3 @@ enum FastKernels {
     }
 }
 
-import SmeltFormats
-import SmeltQuant

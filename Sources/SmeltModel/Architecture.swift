@@ -59,8 +59,10 @@ public enum VocabStyle: Sendable {
     case llama
     /// SentencePiece if tokenizer.model exists, else byte-level BPE (Qwen2/3).
     case sentencePieceOrBPE
-    /// SentencePiece, then `add_space_prefix = false` (Gemma 2, Gemma 3 with tokenizer.model).
-    case gemma
+    /// `Gemma2Model.set_vocab`: SentencePiece, then `add_space_prefix = false`.
+    case gemma2
+    /// `Gemma3Model.set_vocab`: SentencePiece (+ `add_space_prefix = false`) if tokenizer.model, else BPE.
+    case gemma3
     /// GPT2Tokenizer class → BPE, else SentencePiece padded to vocab_size (Phi-3).
     case phi3
 }
@@ -148,7 +150,7 @@ extension Architecture {
                 .float32("attn_logit_softcapping", ["attn_logit_softcapping"]),
                 .float32("final_logit_softcapping", ["final_logit_softcapping"]),
                 .uint32("attention.sliding_window", ["sliding_window"]),
-            ], vocab: .gemma, llama3RopeFreqs: false),
+            ], vocab: .gemma2, llama3RopeFreqs: false),
         Architecture(
             hfClasses: ["Gemma3ForCausalLM"], name: "gemma3",
             tensors: withTransforms(gemmaBlock, ["token_embd": [.truncateToVocab]]) + [
@@ -166,7 +168,7 @@ extension Architecture {
                 .float32IfTruthy("final_logit_softcapping", ["final_logit_softcapping"]),
                 .slidingWindowUnlessPatternOne,
                 .uint32("attention.head_count_kv", ["num_key_value_heads"], fallback: 4),
-            ], vocab: .gemma, llama3RopeFreqs: false),
+            ], vocab: .gemma3, llama3RopeFreqs: false),
         Architecture(
             hfClasses: ["Phi3ForCausalLM"], name: "phi3",
             tensors: [

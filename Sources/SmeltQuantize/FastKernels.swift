@@ -19,6 +19,7 @@ enum FastKernels {
         case .q5_K: return { s, d, n in quantizeRowK45(s, d, n, nmax: 31) }
         case .q6_K: return { s, d, n in quantizeRowQ6K(s, d, n) }
         case .q8_0: return { s, d, n in quantizeRowQ80(s, d, n) }
+        case .q4_0: return { s, d, n in quantizeRowQ40(s, d, n) }
         default: return nil
         }
     }
@@ -77,20 +78,16 @@ enum FastKernels {
 
     /// `quantize_row_q8_0_ref`: amax (order-free for non-NaN data), then `roundf(x*id)`,
     /// done as round-half-even through the magic number plus a tie fix (exact for |v| < 2^22).
-    /// Rows holding a NaN take SmeltQuant's scalar kernel (ggml's NaN behaviour is order-dependent).
+    /// Rows holding a NaN or an infinity are redone with SmeltQuant's scalar kernel.
     static func quantizeRowQ80(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, _ count: Int) {
-        var hasNaN = false
-        for i in 0..<count where src[i].isNaN { hasNaN = true; break }
-        if hasNaN {
-            Q8_0.quantizeRow(src, dst, count: count, importance: nil)
-            return
-        }
+        var poison = V8()  // becomes NaN in some lane if the row holds a NaN or an infinity
         let half = V8(repeating: 0.5), mhalf = V8(repeating: -0.5)
         for ib in 0..<(count / 32) {
             let x = UnsafeRawPointer(src + ib * 32)
             let y = dst + ib * 34
             let a0 = x.loadUnaligned(as: V8.self), a1 = x.loadUnaligned(fromByteOffset: 32, as: V8.self)
             let a2 = x.loadUnaligned(fromByteOffset: 64, as: V8.self), a3 = x.loadUnaligned(fromByteOffset: 96, as: V8.self)
+            poison += (a0 - a0) + (a1 - a1) + (a2 - a2) + (a3 - a3)
             @inline(__always) func vmax(_ a: V8, _ b: V8) -> V8 { a.replacing(with: b, where: b .> a) }
             let m = vmax(vmax(absV(a0), absV(a1)), vmax(absV(a2), absV(a3)))
             var amax = m[0]
@@ -108,6 +105,52 @@ enum FastKernels {
                 (y + 2 + 8 * k).storeBytes(of: SIMD8<UInt8>(truncatingIfNeeded: n), as: SIMD8<UInt8>.self)
             }
             put(a0, 0); put(a1, 1); put(a2, 2); put(a3, 3)
+        }
+        if poison != poison {  // some lane is NaN: ggml's NaN/inf behaviour is order-dependent
+            Q8_0.quantizeRow(src, dst, count: count, importance: nil)
+        }
+    }
+
+    // MARK: - q4_0
+
+    /// `quantize_row_q4_0_ref`: `max` is the first value of largest magnitude (found as
+    /// the first lane equal to the block's amax), quants `min(15, (int8_t)(x*id + 8.5))`
+    /// with the truncation done as an exact floor (the argument is ≥ 0 here).
+    /// Rows with a non-finite value take SmeltQuant's scalar kernel.
+    static func quantizeRowQ40(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, _ count: Int) {
+        var poison = V8()
+        let one = I8(repeating: 1), fifteen = I8(repeating: 15)
+        for ib in 0..<(count / 32) {
+            let xp = src + ib * 32
+            let x = UnsafeRawPointer(xp)
+            let y = dst + ib * 18
+            let a0 = x.loadUnaligned(as: V8.self), a1 = x.loadUnaligned(fromByteOffset: 32, as: V8.self)
+            let a2 = x.loadUnaligned(fromByteOffset: 64, as: V8.self), a3 = x.loadUnaligned(fromByteOffset: 96, as: V8.self)
+            poison += (a0 - a0) + (a1 - a1) + (a2 - a2) + (a3 - a3)
+            @inline(__always) func vmax(_ a: V8, _ b: V8) -> V8 { a.replacing(with: b, where: b .> a) }
+            let m = vmax(vmax(absV(a0), absV(a1)), vmax(absV(a2), absV(a3)))
+            var amax = m[0]
+            for j in 1..<8 where m[j] > amax { amax = m[j] }
+            var max: Float = 0
+            if amax > 0 {
+                for j in 0..<32 where abs(xp[j]) == amax { max = xp[j]; break }
+            }
+            let d = max / -8
+            let id: Float = d != 0 ? 1 / d : 0
+            storeU16(y, 0, fp32ToFP16(d))
+            let idv = V8(repeating: id), h = V8(repeating: 8.5)
+            @inline(__always) func q(_ a: V8) -> I8 {
+                let v = a * idv + h
+                var n = nearestInt(v)
+                n = n &- one.replacing(with: 0, where: .!(V8(n) .> v))  // floor
+                return n.replacing(with: fifteen, where: n .> fifteen)
+            }
+            let lo = q(a0) | (q(a2) &<< 4), hi = q(a1) | (q(a3) &<< 4)
+            (y + 2).storeBytes(of: SIMD8<UInt8>(truncatingIfNeeded: lo), as: SIMD8<UInt8>.self)
+            (y + 10).storeBytes(of: SIMD8<UInt8>(truncatingIfNeeded: hi), as: SIMD8<UInt8>.self)
+        }
+        if poison != poison {  // a NaN or an infinity: redo the row with the scalar kernel
+            Q4_0.quantizeRow(src, dst, count: count, importance: nil)
         }
     }
 

@@ -10,6 +10,9 @@ public struct QuantizeRequest: Sendable {
     public var threads = 0
     /// `--imatrix` file (GGUF or legacy .dat).
     public var imatrixURL: URL? = nil
+    /// The imatrix path as given on the command line (written as `quantize.imatrix.file`,
+    /// as llama-quantize does); nil: `imatrixURL.path`.
+    public var imatrixArgument: String? = nil
     /// `--include-weights` / `--exclude-weights` (substring matches on imatrix entry names).
     public var includeWeights: [String] = []
     public var excludeWeights: [String] = []
@@ -48,7 +51,7 @@ public struct PreparedImatrix: Sendable {
     public var chunkCount: Int
 
     /// Loads `url`, normalises, then applies `--exclude-weights` and `--include-weights`.
-    public init(url: URL, include: [String], exclude: [String]) throws {
+    public init(url: URL, include: [String], exclude: [String], name: String? = nil) throws {
         let im = try Imatrix(url: url)
         if !im.isLegacy && !im.hasMetadata { throw SmeltError("\(url.path): missing imatrix metadata (imatrix.datasets / chunk_count / chunk_size)") }
         var w = im.importanceWeights()
@@ -61,7 +64,7 @@ public struct PreparedImatrix: Sendable {
         for (k, v) in w where v.contains(where: { !$0.isFinite }) {
             throw SmeltError("imatrix contains non-finite values (entry \(k))")
         }
-        weights = w; path = url.path; datasets = im.datasets; chunkCount = im.chunkCount
+        weights = w; path = name ?? url.path; datasets = im.datasets; chunkCount = im.chunkCount
     }
 }
 
@@ -106,7 +109,8 @@ public enum Quantizer {
                            progress: ((Int, Int, String) -> Void)? = nil) throws -> QuantizeResult {
         var imatrix: PreparedImatrix? = nil
         if let u = request.imatrixURL {
-            imatrix = try PreparedImatrix(url: u, include: request.includeWeights, exclude: request.excludeWeights)
+            imatrix = try PreparedImatrix(url: u, include: request.includeWeights, exclude: request.excludeWeights,
+                                          name: request.imatrixArgument)
         }
         var options = request.options
         options.hasImatrix = !(imatrix?.weights.isEmpty ?? true)
@@ -261,6 +265,7 @@ public enum Quantizer {
                             let dst = (out + r0 * rowBytes).assumingMemoryBound(to: Float.self)
                             try source.readRows(si, rows: r0..<r1, into: dst)
                         }
+                        source.release(si, rows: r0..<r1)
                     } catch {
                         lock.lock(); if failure == nil { failure = error }; lock.unlock()
                         return

@@ -85,6 +85,51 @@ final class ByteTable {
     }
 
     func bytes(_ idx: Int) -> ArraySlice<UInt8> { blob[starts[idx]..<(starts[idx] + lengths[idx])] }
+
+    /// An immutable copy for lookups (no dynamic exclusivity checks on the hot path).
+    func frozen() -> ByteLookup {
+        ByteLookup(blob: blob, starts: starts.map { Int32($0) }, lengths: lengths.map { Int32($0) }, slots: slots,
+                   hashes: hashes, mask: mask)
+    }
+}
+
+/// Read-only form of `ByteTable`.
+struct ByteLookup: Sendable {
+    let blob: [UInt8]
+    let starts: [Int32]
+    let lengths: [Int32]
+    let slots: [Int32]
+    let hashes: [UInt64]
+    let mask: Int
+
+    var count: Int { starts.count }
+
+    /// The index of a byte string, or -1.
+    @inline(__always) func find(_ p: UnsafePointer<UInt8>, _ n: Int) -> Int {
+        let h = ByteTable.hash(p, n)
+        var s = Int(truncatingIfNeeded: h) & mask
+        while true {
+            let e = Int(slots[s])
+            if e == 0 { return -1 }
+            let idx = e - 1
+            if hashes[idx] == h && Int(lengths[idx]) == n {
+                let st = Int(starts[idx])
+                var same = true
+                for i in 0..<n where blob[st + i] != p[i] { same = false; break }
+                if same { return idx }
+            }
+            s = (s + 1) & mask
+        }
+    }
+
+    func find(_ bytes: [UInt8]) -> Int {
+        bytes.withUnsafeBufferPointer { b in
+            guard let base = b.baseAddress else { return withUnsafePointer(to: UInt8(0)) { find($0, 0) } }
+            return find(base, b.count)
+        }
+    }
+
+    func find(_ s: String) -> Int { find(Array(s.utf8)) }
 }
 
 /// An element of `Heap`: `before(a, b)` is true when a must be popped before b.

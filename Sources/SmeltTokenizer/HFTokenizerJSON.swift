@@ -69,11 +69,24 @@ public struct HFTokenizerJSON: Sendable {
 
     // MARK: reference encoding (for the pre-tokenizer fingerprint)
 
-    static let hfRegexToPre: [String: String] = [
-        "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+": "llama-bpe",
-        "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+": "qwen2",
-        "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?[\\p{L}\\p{M}]+|\\p{N}| ?[^\\s\\p{L}\\p{M}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+": "qwen35",
-        "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+": "gpt-2",
+    /// tokenizer.json pre-tokenizer steps (Split regexes, "<digits>" for Digits(individual_digits))
+    /// before the final ByteLevel, mapped to the llama.cpp splitter that reproduces them. The regexes
+    /// are the originals quoted in llama.cpp's src/llama-vocab.cpp.
+    static let hfStepsToPre: [[String]: String] = [
+        ["(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"]: "llama-bpe",
+        ["(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"]: "qwen2",
+        ["(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?[\\p{L}\\p{M}]+|\\p{N}| ?[^\\s\\p{L}\\p{M}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"]: "qwen35",
+        ["'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"]: "gpt-2",
+        ["[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"]: "gpt-4o",
+        ["[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"]: "tekken",
+        ["(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1}| ?[^\\s\\p{L}\\p{N}\r\n]+|\\s*[\r\n]+|\\s+(?!\\S)|\\s+"]: "seed-coder",
+        ["(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1}| ?[^\\s\\p{L}\\p{N}\\r\\n]+|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"]: "seed-coder",
+        ["'(?i:[sdmt]|ll|ve|re)|[^\\r\\n\\p{L}\\p{N}]?+\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]++[\\r\\n]*|\\s*[\\r\\n]|\\s+(?!\\S)|\\s+"]: "bailingmoe",
+        ["\\p{N}{1,3}", "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}+| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"]: "minicpm5",
+        ["\\p{N}{1,3}", "[\u{4E00}-\u{9FA5}\u{3040}-\u{309F}\u{30A0}-\u{30FF}]+",
+         "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+"]: "deepseek-v3",
+        ["\\p{N}{1,3}", "[\u{4E00}-\u{9FA5}\u{3040}-\u{309F}\u{30A0}-\u{30FF}]+",
+         "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\\r\\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"]: "deepseek-v3",
     ]
 
     /// The llama.cpp splitter equivalent to this tokenizer.json's pre-tokenizer, if there is one.
@@ -82,37 +95,34 @@ public struct HFTokenizerJSON: Sendable {
         guard let p = preTokenizer else { throw SmeltError("no pre_tokenizer") }
         var items: [JSONValue] = []
         if p["type"]?.stringValue == "Sequence" { items = p["pretokenizers"]?.arrayValue ?? [] } else { items = [p] }
-        var digitsIndividual = false
-        var split: String? = nil
-        var byteLevelRegex = false
-        var prefixSpace = false
-        var sawByteLevel = false
-        for it in items {
+        guard let last = items.last, last["type"]?.stringValue == "ByteLevel" else {
+            throw SmeltError("pre-tokenizer does not end with ByteLevel")
+        }
+        let byteLevelRegex = last["use_regex"]?.boolValue ?? true
+        let prefixSpace = last["add_prefix_space"]?.boolValue ?? false
+        var steps: [String] = []
+        for it in items.dropLast() {
             switch it["type"]?.stringValue {
-            case "ByteLevel":
-                sawByteLevel = true
-                byteLevelRegex = it["use_regex"]?.boolValue ?? true
-                prefixSpace = it["add_prefix_space"]?.boolValue ?? false
             case "Digits":
-                guard it["individual_digits"]?.boolValue == true, split == nil else { throw SmeltError("unsupported Digits pre-tokenizer") }
-                digitsIndividual = true
+                guard it["individual_digits"]?.boolValue == true else { throw SmeltError("unsupported Digits pre-tokenizer") }
+                steps.append("<digits>")
             case "Split":
-                guard split == nil, it["behavior"]?.stringValue == "Isolated", !(it["invert"]?.boolValue ?? false),
-                      let r = it["pattern"]?["Regex"]?.stringValue, let name = HFTokenizerJSON.hfRegexToPre[r] else {
+                guard it["behavior"]?.stringValue == "Isolated", !(it["invert"]?.boolValue ?? false),
+                      let r = it["pattern"]?["Regex"]?.stringValue else {
                     throw SmeltError("unsupported Split pre-tokenizer \(it.serialized())")
                 }
-                split = name
+                steps.append(r)
             default:
                 throw SmeltError("unsupported pre-tokenizer \(it["type"]?.stringValue ?? "?")")
             }
         }
-        guard sawByteLevel else { throw SmeltError("pre-tokenizer has no ByteLevel step") }
-        switch (split, byteLevelRegex, digitsIndividual) {
-        case (nil, true, false): return ("gpt-2", prefixSpace)
-        case (nil, true, true): return ("smollm", prefixSpace)
-        case (let s?, false, false): return (s, prefixSpace)
-        default: throw SmeltError("unsupported pre-tokenizer combination")
+        if byteLevelRegex {
+            if steps.isEmpty { return ("gpt-2", prefixSpace) }
+            if steps == ["<digits>"] { return ("smollm", prefixSpace) }
+        } else if let name = HFTokenizerJSON.hfStepsToPre[steps] {
+            return (name, prefixSpace)
         }
+        throw SmeltError("no llama.cpp splitter known for pre-tokenizer \(p.serialized().prefix(300))")
     }
 
     /// Encodes text the way the HF tokenizer does with `add_special_tokens=True`, for the

@@ -14,8 +14,13 @@ public enum HFVocabConverter {
         case sentencePieceOrGPT2
         /// Gemma3Model: SentencePiece (+ add_space_prefix = false), else byte-level BPE.
         case gemma3
-        /// GemmaModel / Gemma2Model: SentencePiece, CodeGemma EOT id, add_space_prefix = false.
+        /// GemmaModel (Gemma 1): SentencePiece, CodeGemma EOT id, add_space_prefix = false.
         case gemma
+        /// Gemma2Model: SentencePiece, add_space_prefix = false.
+        case gemma2
+        /// Phi3MiniModel: its own SentencePiece variant (added tokens from tokenizer_config and
+        /// tokenizer.json, no special-looking heuristics), or byte-level BPE for GPT2Tokenizer (Phi-4).
+        case phi3
         /// TextModel's default: byte-level BPE (`_set_vocab_gpt2`).
         case gpt2
         /// Plain `_set_vocab_sentencepiece`.
@@ -33,8 +38,12 @@ public enum HFVocabConverter {
             return .sentencePieceOrGPT2
         case "Gemma3ForCausalLM", "Gemma3ForConditionalGeneration", "Gemma3TextModel":
             return .gemma3
-        case "GemmaForCausalLM", "Gemma2ForCausalLM":
+        case "GemmaForCausalLM":
             return .gemma
+        case "Gemma2ForCausalLM":
+            return .gemma2
+        case "Phi3ForCausalLM", "Phi4ForCausalLMV":
+            return .phi3
         default:
             return .gpt2
         }
@@ -95,6 +104,16 @@ public enum HFVocabConverter {
             sv.chatTemplate = nil
             sv.add(to: &meta)
             meta.set("tokenizer.ggml.add_space_prefix", .bool(false))
+        case .gemma2:
+            try setVocabSentencePiece(modelDir, config, &meta)
+            meta.set("tokenizer.ggml.add_space_prefix", .bool(false))
+        case .phi3:
+            let tc = try? JSONValue.parse(contentsOf: modelDir.appendingPathComponent("tokenizer_config.json"))
+            if tc?["tokenizer_class"]?.stringValue == "GPT2Tokenizer" {
+                try setVocabGPT2(modelDir, config, forcedPre: forcedPre, &meta)
+            } else {
+                try setVocabPhi3(modelDir, config, &meta)
+            }
         case .gpt2:
             try setVocabGPT2(modelDir, config, forcedPre: forcedPre, &meta)
         case .sentencePiece:
@@ -158,6 +177,58 @@ public enum HFVocabConverter {
                 }
                 scores[id] = -1000
                 tokens[id] = token
+            }
+        }
+        meta.set("tokenizer.ggml.model", .string("llama"))
+        meta.set("tokenizer.ggml.pre", .string("default"))
+        meta.set("tokenizer.ggml.tokens", .stringArray(tokens))
+        meta.set("tokenizer.ggml.scores", .float32Array(scores))
+        meta.set("tokenizer.ggml.token_type", .int32Array(types))
+        try SpecialVocab(dir: dir, nVocab: tokens.count).add(to: &meta)
+    }
+
+    /// Phi3MiniModel.set_vocab's SentencePiece variant.
+    static func setVocabPhi3(_ dir: URL, _ config: JSONValue?, _ meta: inout OrderedMeta) throws {
+        let path = dir.appendingPathComponent("tokenizer.model")
+        guard FileManager.default.fileExists(atPath: path.path) else { throw SmeltError("missing \(path.path)") }
+        let spm = try SentencePieceModel(contentsOf: path)
+        let vocabSize = hparamInt(config, "vocab_size") ?? spm.pieces.count
+        var tokens = (0..<vocabSize).map { "[PAD\($0)]" }
+        var scores = [Float](repeating: -10000, count: vocabSize)
+        var types = [Int32](repeating: TokenType.unused.rawValue, count: vocabSize)
+        for (i, p) in spm.pieces.enumerated() where i < vocabSize {
+            var t = TokenType.normal
+            switch p.type {
+            case .unknown: t = .unknown
+            case .control: t = .control
+            case .unused: t = .unused
+            case .byte: t = .byte
+            default: t = .normal
+            }
+            tokens[i] = p.piece; scores[i] = p.score; types[i] = t.rawValue
+        }
+        func setAdded(_ id: Int, _ content: String, special: Bool) {
+            guard id >= 0, id < vocabSize else { return }
+            tokens[id] = content
+            scores[id] = -1000
+            types[id] = special ? TokenType.control.rawValue : TokenType.userDefined.rawValue
+        }
+        let addedFile = dir.appendingPathComponent("added_tokens.json")
+        if FileManager.default.fileExists(atPath: addedFile.path) {
+            for (key, v) in try JSONValue.parse(contentsOf: addedFile).objectValue ?? [] {
+                if let id = v.intValue { setAdded(id, key, special: false) }
+            }
+        }
+        let tcFile = dir.appendingPathComponent("tokenizer_config.json")
+        if FileManager.default.fileExists(atPath: tcFile.path) {
+            for (k, d) in try JSONValue.parse(contentsOf: tcFile)["added_tokens_decoder"]?.objectValue ?? [] {
+                if let id = Int(k), let c = d["content"]?.stringValue { setAdded(id, c, special: SpecialVocab.truthy(d["special"])) }
+            }
+        }
+        let tjFile = dir.appendingPathComponent("tokenizer.json")
+        if FileManager.default.fileExists(atPath: tjFile.path) {
+            for d in try JSONValue.parse(contentsOf: tjFile)["added_tokens"]?.arrayValue ?? [] {
+                if let id = d["id"]?.intValue, let c = d["content"]?.stringValue { setAdded(id, c, special: SpecialVocab.truthy(d["special"])) }
             }
         }
         meta.set("tokenizer.ggml.model", .string("llama"))

@@ -35,18 +35,25 @@ public final class Tokenizer: @unchecked Sendable {
     /// llama.cpp's `clean_spaces` detokenization option for this vocabulary.
     public let cleanSpaces: Bool
 
-    let texts: ByteTable               // interned texts: ids < nTokens are tokens (see textToToken)
+    let texts: ByteLookup              // interned texts: ids < nTokens are tokens (see textToToken)
     let textToToken: [Int32]           // interned text id → token id (last duplicate wins), -1 if none
     let tokenBytes: [[UInt8]]
     let scores: [Float]
     let pairs: [UInt64: UInt64]        // (leftText << 32 | rightText) → (rank << 32 | resultText)
     let pre: PreTokenizer?
     let ignoreMerges: Bool
+    /// SPM-style BPE (gemma4, sarvam-moe): spaces become "▁" before splitting, raw UTF-8 words.
+    let escapeWhitespaces: Bool
+    /// gemma4: a word made only of newlines is one token when the vocabulary has it.
+    let gemma4Newlines: Bool
     let specialTrieAll: SpecialTrie    // control / user-defined / unknown tokens, longest first
     let specialTrieUser: SpecialTrie   // the user-defined ones (parse_special = false)
     let byteTokenSPM: [Int32]          // <0xXX> ids (or -1)
 
     public var count: Int { tokenBytes.count }
+
+    /// The `tokenizer.ggml.pre` names whose splitting rules this module implements.
+    public static var supportedPreTokenizers: [String] { PreTokenizer.supportedNames }
 
     /// Builds a tokenizer from GGUF-style vocabulary data. Throws for an unsupported model or pre-tokenizer.
     public convenience init(vocab: TokenizerVocab) throws {
@@ -59,17 +66,20 @@ public final class Tokenizer: @unchecked Sendable {
         var bos: Int32?, eos: Int32?, unk: Int32?
         var addBos = false, addEos = false, addSpacePrefix = false, clean = false
         var ignoreMerges = false
+        var escape = false
+        var gemma4Newlines = false
         switch vocab.model {
         case "llama":
             kind = .sentencePiece
             bos = 1; eos = 2; unk = 0
             addBos = true; addEos = false; addSpacePrefix = true; clean = false
             pre = nil
-        case "gpt2":
+        case "gpt2", "gemma4":
             kind = .bpe
             bos = 11; eos = 11; unk = nil
             clean = true
-            let preName = vocab.pre ?? "default"
+            var preName = vocab.pre ?? "default"
+            if vocab.model == "gemma4" { bos = nil; eos = nil; preName = "gemma4" }
             guard let p = PreTokenizer.forPre(preName) else {
                 throw SmeltError("pre-tokenizer '\(preName)' is not supported; supported: "
                                  + PreTokenizer.supportedNames.joined(separator: ", "))
@@ -79,21 +89,28 @@ public final class Tokenizer: @unchecked Sendable {
             case "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "jina-v5-nano",
                  "tekken":
                 ignoreMerges = true; addBos = true
+            case "minicpm5", "youtu", "granite-embed-multi-97m":
+                ignoreMerges = true
             case "glm4", "chatglm-bpe": bos = nil
+            case "chameleon": addBos = true
+            case "gemma4", "granite-embed-multi-311m", "sarvam-moe": escape = true
             default: break
             }
+            gemma4Newlines = ["gemma4", "granite-embed-multi-311m"].contains(preName)
             let noClean: Set<String> = ["deepseek-llm", "deepseek-coder", "deepseek-v3", "youtu", "command-r", "qwen2",
                                         "deepseek-r1-qwen", "kormo", "f2llmv2", "qwen35", "poro-chat", "viking",
                                         "tekken", "smollm", "chameleon", "gpt-4o", "llama4", "kanana2", "talkie",
                                         "granite-embed-multi-97m", "tiny_aya", "cohere2moe", "superbpe", "trillion",
                                         "granite-docling", "bailingmoe", "bailingmoe2", "llada-moe", "seed-coder",
                                         "hunyuan", "hunyuan-dense", "joyai-llm", "kimi-k2", "grok-2", "afmoe",
-                                        "laguna", "minimax-m2", "solar-open"]
+                                        "laguna", "minimax-m2", "solar-open", "sarvam-moe"]
             if noClean.contains(preName) { clean = false }
         default:
-            throw SmeltError("tokenizer model '\(vocab.model)' is not supported (only 'llama' and 'gpt2')")
+            throw SmeltError("tokenizer model '\(vocab.model)' is not supported (only 'llama', 'gpt2' and 'gemma4')")
         }
         self.ignoreMerges = ignoreMergesOverride ?? ignoreMerges
+        self.escapeWhitespaces = escape
+        self.gemma4Newlines = gemma4Newlines
         if let v = vocab.addSpacePrefix { addSpacePrefix = v }
         if kind == .bpe { addSpacePrefix = vocab.addSpacePrefix ?? false }
 
@@ -152,7 +169,7 @@ public final class Tokenizer: @unchecked Sendable {
             for b in 0..<256 { table.insert(ByteLevel.byteToUTF8[b]) }
             while t2t.count < table.count { t2t.append(-1) }
         }
-        texts = table
+        texts = table.frozen()
         textToToken = t2t
 
         // special ids from metadata
@@ -166,6 +183,7 @@ public final class Tokenizer: @unchecked Sendable {
         eosId = valid(vocab.eosTokenId, eos)
         unknownId = valid(vocab.unknownTokenId, unk)
         if let v = vocab.addBosToken { addBos = v }
+        if gemma4Newlines { addBos = true }   // llama.cpp's Gemma 4 override
         if let v = vocab.addEosToken { addEos = v }
         self.addBos = addBos
         self.addEos = addEos
@@ -188,7 +206,15 @@ public final class Tokenizer: @unchecked Sendable {
         for i in 0..<n where ["<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"].contains(vocab.tokens[i]) {
             at[i] = .userDefined
         }
-        attrs = at
+        // o200k_harmony / solar-open: "<|end|>" is not end-of-generation but user-defined;
+        // gemma4 / paddleocr: "</s>" becomes normal when "<|tool_response>" exists
+        var textIndex: [String: Int] = [:]
+        for (i, t) in vocab.tokens.enumerated() { textIndex[t] = i }
+        let has = { (t: String) in textIndex[t] != nil }
+        if let end = textIndex["<|end|>"], has("<|call|>") || has("<|calls|>"), has("<|return|>") || has("<|flush|>") {
+            at[end] = .userDefined
+        }
+        if let s = textIndex["</s>"], has("<|tool_response>") { at[s] = .normal }
 
         var cache: [Int32] = []
         for i in 0..<n where !at[i].intersection([.control, .userDefined, .unknown]).isEmpty { cache.append(Int32(i)) }
@@ -196,6 +222,19 @@ public final class Tokenizer: @unchecked Sendable {
             let la = tb[Int(a)].count, lb = tb[Int(b)].count
             return la != lb ? la > lb : a < b
         }
+        // per-model attributes llama.cpp sets by tokenizer / model name (lstrip / rstrip)
+        let preName = vocab.pre ?? ""
+        let modelName = (vocab.modelName ?? "").lowercased()
+        if ["jina-v2-de", "jina-v2-es", "jina-v2-code"].contains(where: { preName.contains($0) }), let m = textIndex["<mask>"] {
+            at[m].insert(.lstrip)
+        } else if modelName.contains("phi-3") || modelName.contains("phi3") {
+            for id in cache { at[Int(id)].insert(.rstrip) }
+            if let e = textIndex["</s>"] { at[e].insert(.rstrip) }
+            for t in ["<unk>", "<s>", "<|endoftext|>"] { if let i = textIndex[t] { at[i].remove(.rstrip) } }
+        } else if modelName.contains("modern-bert"), let m = textIndex["[MASK]"] {
+            at[m].insert(.lstrip)
+        }
+        attrs = at
         specialTrieAll = SpecialTrie(cache, tb)
         specialTrieUser = SpecialTrie(cache.filter { at[Int($0)].intersection([.control, .unknown]).isEmpty }, tb)
 
@@ -248,9 +287,9 @@ public final class Tokenizer: @unchecked Sendable {
                 case let .text(s, e):
                     var t: [UInt8] = []
                     t.reserveCapacity(e - s + 4)
-                    if addSpacePrefix && prevSpecial { t.append(contentsOf: [0xE2, 0x96, 0x81]) }
+                    if addSpacePrefix && prevSpecial { t.append(0xE2); t.append(0x96); t.append(0x81) }
                     for i in s..<e {
-                        if bytes[i] == 0x20 { t.append(contentsOf: [0xE2, 0x96, 0x81]) } else { t.append(bytes[i]) }
+                        if bytes[i] == 0x20 { t.append(0xE2); t.append(0x96); t.append(0x81) } else { t.append(bytes[i]) }
                     }
                     session.tokenize(t, &out)
                     prevSpecial = false
@@ -264,7 +303,17 @@ public final class Tokenizer: @unchecked Sendable {
             var session = BPESession(self)
             for f in fragments {
                 switch f {
-                case let .text(s, e): session.tokenize(bytes, s, e, &out)
+                case let .text(s, e):
+                    if escapeWhitespaces {
+                        var t: [UInt8] = []
+                        t.reserveCapacity(e - s + 8)
+                        for i in s..<e {
+                            if bytes[i] == 0x20 { t.append(0xE2); t.append(0x96); t.append(0x81) } else { t.append(bytes[i]) }
+                        }
+                        session.tokenize(t, 0, t.count, &out)
+                    } else {
+                        session.tokenize(bytes, s, e, &out)
+                    }
                 case let .token(id): out.append(id)
                 }
             }
@@ -377,7 +426,7 @@ public final class Tokenizer: @unchecked Sendable {
         let text = tokenBytes[Int(id)]
         if !a.intersection([.unknown, .control, .userDefined]).isEmpty { return text }
         if a.contains(.normal) {
-            if kind == .sentencePiece { return Tokenizer.unescapeSpaces(text) }
+            if kind == .sentencePiece || escapeWhitespaces { return Tokenizer.unescapeSpaces(text) }
             var out: [UInt8] = []
             var cpts: [UInt32] = []
             text.withUnsafeBufferPointer { cpts = UTF8Util.codepoints($0) }
@@ -555,6 +604,7 @@ struct BPESession {
     var queue = Heap<Bigram>()
     var cache: [[UInt8]: [Int32]] = [:]
     var word: [UInt8] = []
+    var scratch: [UInt8] = []
 
     init(_ t: Tokenizer) { tok = t }
 
@@ -571,9 +621,9 @@ struct BPESession {
                 for k in start..<(start + len) {
                     let c = cp[k]
                     if pre.byteEncode {
-                        var u: [UInt8] = []
-                        UTF8Util.append(c, to: &u)
-                        for b in u { word.append(contentsOf: ByteLevel.byteToUTF8[Int(b)]) }
+                        scratch.removeAll(keepingCapacity: true)
+                        UTF8Util.append(c, to: &scratch)
+                        for b in scratch { word.append(contentsOf: ByteLevel.byteToUTF8[Int(b)]) }
                     } else {
                         UTF8Util.append(c, to: &word)
                     }
@@ -593,7 +643,7 @@ struct BPESession {
         queue.removeAll()
         w.withUnsafeBufferPointer { wb in
             let base = wb.baseAddress!
-            if tok.ignoreMerges {
+            if tok.ignoreMerges || (tok.gemma4Newlines && wb.allSatisfy { $0 == 0x0A }) {
                 let id = tok.lookup(base, wb.count)
                 if id >= 0 { out.append(id); return }
             }

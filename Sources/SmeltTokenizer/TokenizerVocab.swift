@@ -62,6 +62,9 @@ public struct TokenizerVocab: Sendable {
     public var addSpacePrefix: Bool?
     /// `tokenizer.chat_template`.
     public var chatTemplate: String?
+    /// `general.name`: llama.cpp derives a few token attributes from it (Phi-3 strips spaces after
+    /// special tokens).
+    public var modelName: String?
 
     public init(model: String, pre: String? = nil, tokens: [String], scores: [Float]? = nil, tokenTypes: [Int32]? = nil,
                 merges: [String]? = nil) {
@@ -97,6 +100,7 @@ public struct TokenizerVocab: Sendable {
         addSepToken = lookup("tokenizer.ggml.add_sep_token")?.boolValue
         addSpacePrefix = lookup("tokenizer.ggml.add_space_prefix")?.boolValue
         chatTemplate = lookup("tokenizer.chat_template")?.stringValue
+        modelName = lookup("general.name")?.stringValue
     }
 
     /// Reads the `tokenizer.*` keys from an ordered key/value list (e.g. `HFVocabConverter`'s output).

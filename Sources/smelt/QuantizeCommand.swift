@@ -83,6 +83,7 @@ struct QuantizeCommand: ParsableCommand {
             req.includeWeights = includeWeights
             req.excludeWeights = excludeWeights
             req.imatrixURL = imatrix.map { URL(fileURLWithPath: $0) }
+            req.imatrixArgument = imatrix
             req.options.pure = pure
             req.options.quantizeOutputTensor = !leaveOutputTensor
             req.options.outputTensorType = try outputTensorType.map(Self.ggmlType)

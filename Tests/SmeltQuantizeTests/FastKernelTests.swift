@@ -49,6 +49,7 @@ final class FastKernelTests: XCTestCase {
     func testQ5K() throws { try check(.q5_K, Q5_K.self) }
     func testQ6K() throws { try check(.q6_K, Q6_K.self) }
     func testQ80() throws { try check(.q8_0, Q8_0.self) }
+    func testQ40() throws { try check(.q4_0, Q4_0.self) }
 
     /// q8_0 ties: values that land exactly on k + 0.5 after scaling round away from zero.
     func testQ80Ties() throws {
@@ -73,7 +74,7 @@ final class FastKernelTests: XCTestCase {
 
     func testNoFastPathWithImportance() {
         XCTAssertNil(FastKernels.rowKernel(for: .q4_K, importance: true))
-        XCTAssertNil(FastKernels.rowKernel(for: .q4_0, importance: false))
+        XCTAssertNil(FastKernels.rowKernel(for: .q5_0, importance: false))
     }
 }
 

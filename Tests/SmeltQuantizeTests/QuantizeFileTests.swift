@@ -57,7 +57,7 @@ final class QuantizeFileTests: XCTestCase {
         var outs: [Data] = []
         for th in [1, 3] {
             let out = dir.appendingPathComponent("t\(th).gguf")
-            var req = QuantizeRequest(preset: .Q4_K_M); req.threads = th
+            var req = QuantizeRequest(preset: .Q4_0); req.threads = th
             try Quantizer.run(source: try GGUFTensorSource(url: input), output: out, request: req)
             outs.append(try Data(contentsOf: out))
         }
@@ -153,11 +153,11 @@ final class QuantizeFileTests: XCTestCase {
         let imURL = dir.appendingPathComponent("imatrix.gguf")
         try im.writeGGUF(to: imURL)
         let out = dir.appendingPathComponent("q.gguf")
-        var req = QuantizeRequest(preset: .Q4_K_M); req.threads = 2; req.imatrixURL = imURL
+        var req = QuantizeRequest(preset: .Q4_0); req.threads = 2; req.imatrixURL = imURL
         req.excludeWeights = ["ffn_up"]
         let r = try Quantizer.run(source: src, output: out, request: req)
         XCTAssertEqual(r.imatrixEntries, 12)
-        let g = try GGUFFile(url: out), gold = try GGUFFile(url: try Fixtures.sharedFile("models/tiny/tiny-llama.golden/tiny-llama-Q4_K_M.gguf"))
+        let g = try GGUFFile(url: out), gold = try GGUFFile(url: try Fixtures.sharedFile("models/tiny/tiny-llama.golden/tiny-llama-Q4_0.gguf"))
         XCTAssertEqual(g.metadata["quantize.imatrix.file"], .string(imURL.path))
         XCTAssertEqual(g.metadata["quantize.imatrix.dataset"], .string("wiki.txt"))
         XCTAssertEqual(g.metadata["quantize.imatrix.entries_count"], .uint32(12))

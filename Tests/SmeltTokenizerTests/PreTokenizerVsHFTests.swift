@@ -49,12 +49,23 @@ final class PreTokenizerVsHFTests: XCTestCase {
             ("smollm", Self.seq([Self.digits, Self.byteLevel(regex: true)]), false, nil, nil),
             ("qwen2", qwenSplit, false, nfc, nil),
             ("llama3", llamaSplit, true, nil, bos),
+            ("deepseek-v3", Self.seq([Self.split("\\p{N}{1,3}"), Self.split("[\u{4E00}-\u{9FA5}\u{3040}-\u{309F}\u{30A0}-\u{30FF}]+"),
+                Self.split("[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\\r\\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"),
+                Self.byteLevel(regex: false)]), false, nil, nil),
+            ("minicpm5", Self.seq([Self.split("\\p{N}{1,3}"), Self.split(
+                "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}+| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"),
+                Self.byteLevel(regex: false)]), true, nil, nil),
+            ("bailingmoe", Self.seq([Self.split(
+                "'(?i:[sdmt]|ll|ve|re)|[^\\r\\n\\p{L}\\p{N}]?+\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]++[\\r\\n]*|\\s*[\\r\\n]|\\s+(?!\\S)|\\s+"),
+                Self.byteLevel(regex: false)]), false, nil, nil),
         ]
         for (name, pre, ignore, norm, post) in cases {
             let json = try variant(pre, ignoreMerges: ignore, in: dir, name: name, normalizer: norm, postProcessor: post)
             let ref = try TestPython.hfEncode(json, [HFVocabConverter.checkText], addSpecial: true)[0]
             let refHash = SHA256.hex(Array(("[" + ref.map(String.init).joined(separator: ", ") + "]").utf8))
-            let mine = try HFVocabConverter.preFingerprint(HFTokenizerJSON(contentsOf: json))
+            let hf = try HFTokenizerJSON(contentsOf: json)
+            XCTAssertEqual(try hf.equivalentPre().pre, name == "gpt2" ? "gpt-2" : name == "llama3" ? "llama-bpe" : name)
+            let mine = try HFVocabConverter.preFingerprint(hf)
             XCTAssertEqual(mine, refHash, name)
         }
     }
@@ -205,6 +216,32 @@ final class PreTokenizerVsHFTests: XCTestCase {
         try check(pre: "tekken", hfPre: Self.seq([Self.split(
             "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"),
             Self.byteLevel(regex: false)]), ignoreMerges: true, extraTexts: Self.caseTexts, skip: Self.hasNonASCIILetterOrMark)
+    }
+
+    func testSeedCoder() throws {
+        try check(pre: "seed-coder", hfPre: Self.seq([Self.split(
+            "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1}| ?[^\\s\\p{L}\\p{N}\\r\\n]+|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"),
+            Self.byteLevel(regex: false)]))
+    }
+
+    func testBailingMoe() throws {
+        try check(pre: "bailingmoe", hfPre: Self.seq([Self.split(
+            "'(?i:[sdmt]|ll|ve|re)|[^\\r\\n\\p{L}\\p{N}]?+\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]++[\\r\\n]*|\\s*[\\r\\n]|\\s+(?!\\S)|\\s+"),
+            Self.byteLevel(regex: false)]))
+    }
+
+    func testMiniCPM5() throws {
+        try check(pre: "minicpm5", hfPre: Self.seq([Self.split("\\p{N}{1,3}"), Self.split(
+            "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}+| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"),
+            Self.byteLevel(regex: false)]), ignoreMerges: true)
+    }
+
+    /// llama.cpp's collapsed \p{S} leaves out '~' (its ASCII symbol list is $+<=>^`|), HF does not.
+    func testDeepseekV3() throws {
+        try check(pre: "deepseek-v3", hfPre: Self.seq([Self.split("\\p{N}{1,3}"),
+            Self.split("[\u{4E00}-\u{9FA5}\u{3040}-\u{309F}\u{30A0}-\u{30FF}]+"),
+            Self.split("[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\\r\\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"),
+            Self.byteLevel(regex: false)]), extraTexts: Self.caseTexts, skip: { $0.contains("~") })
     }
 
     func testDefault() throws {

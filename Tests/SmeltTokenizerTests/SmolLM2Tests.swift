@@ -44,6 +44,12 @@ final class SmolLM2Tests: XCTestCase {
         for (k, v) in original { XCTAssertEqual(d[k], v, k) }
         XCTAssertEqual(mine.first?.key, "tokenizer.ggml.add_space_prefix")
         XCTAssertEqual(mine.last?.key, "tokenizer.ggml.add_bos_token")   // the Llama converter's 49152-vocab rule
+        // the evaluation path: a tokenizer from the GGUF's own metadata encodes like HF
+        let tok = try Tokenizer(vocab: TokenizerVocab(metadata: original))
+        XCTAssertFalse(tok.addBos)
+        let text = "The capital of France is Paris. It's 1,234 km² away — naïve café! <|im_end|>\n"
+        let ref = try TestPython.hfEncode(dir.appendingPathComponent("tokenizer.json"), [text])[0]
+        XCTAssertEqual(tok.encode(text), ref)
     }
 
     /// First 100 KB of WikiText-2 test: ids equal Hugging Face tokenizers'.

@@ -81,3 +81,25 @@ final class TinyFixtureTests: XCTestCase {
         }
     }
 }
+
+extension TinyFixtureTests {
+    /// First 100 KB of WikiText-2 test (CRLF text, unicode): ids equal HF tokenizers' for the tiny
+    /// models (their fixtures record that HF and llama-tokenize agree).
+    func testWikiText100KMatchesHF() throws {
+        let raw = [UInt8](try Data(contentsOf: try Fixtures.sharedFile("data/wikitext-2-test.raw")))
+        var n = min(100 * 1024, raw.count)
+        while n > 0 && n < raw.count && raw[n] & 0xC0 == 0x80 { n -= 1 }
+        let text = String(decoding: raw[..<n], as: UTF8.self)
+        for m in Self.models {
+            let dir = try Fixtures.sharedFile("models/tiny/\(m)")
+            let tok = try Tokenizer(hfDirectory: dir, forcedPre: forcedPre(m))
+            let mine = tok.encode(text, addSpecial: true, parseSpecial: false)
+            let ref = try TestPython.hfEncode(dir.appendingPathComponent("tokenizer.json"), [text])[0]
+            XCTAssertGreaterThan(ref.count, 30000, m)
+            XCTAssertEqual(mine.count, ref.count, m)
+            if let i = zip(mine, ref).enumerated().first(where: { $0.element.0 != $0.element.1 })?.offset {
+                XCTFail("\(m): first mismatch at \(i)")
+            }
+        }
+    }
+}

@@ -169,3 +169,73 @@ final class UnitTests: XCTestCase {
         XCTAssertEqual(tok.encode("<extra>", parseSpecial: false).suffix(1), [1001])
     }
 }
+
+extension UnitTests {
+    func testSupportedPreNames() {
+        let names = Tokenizer.supportedPreTokenizers
+        for n in ["default", "llama-bpe", "qwen2", "smollm", "deepseek-llm", "deepseek-coder", "gpt-4o", "tekken", "deepseek-v3"] {
+            XCTAssertTrue(names.contains(n), n)
+        }
+        XCTAssertFalse(names.contains("whitespace"))
+        XCTAssertGreaterThan(names.count, 70)
+    }
+}
+
+extension UnitTests {
+    /// Phi-3's recipe on a Llama-style SentencePiece folder: same keys as the generic path minus the
+    /// Llama add_space_prefix; its added tokens keep "▁" (no pre-normalisation) and are not
+    /// classified by looks.
+    func testPhi3Recipe() throws {
+        let src = try Fixtures.sharedFile("models/tiny/tiny-llama")
+        let llama = try HFVocabConverter.metadata(modelDir: src, recipe: .llama)
+        let phi3 = try HFVocabConverter.metadata(modelDir: src, recipe: .phi3)
+        XCTAssertEqual(phi3.map { $0.key }, llama.map { $0.key }.filter { $0 != "tokenizer.ggml.add_space_prefix" })
+        for (a, b) in zip(phi3, llama.filter { $0.key != "tokenizer.ggml.add_space_prefix" }) { XCTAssertEqual(a.value, b.value, a.key) }
+
+        let dir = try Fixtures.tempDir(self)
+        for f in ["tokenizer.model", "config.json"] {
+            try FileManager.default.copyItem(at: src.appendingPathComponent(f), to: dir.appendingPathComponent(f))
+        }
+        try #"{"tokenizer_class": "LlamaTokenizer", "added_tokens_decoder": {"998": {"content": "\u2581y", "special": false}, "999": {"content": "<|end|>", "special": false}}}"#
+            .write(to: dir.appendingPathComponent("tokenizer_config.json"), atomically: true, encoding: .utf8)
+        let v = try TokenizerVocab(metadata: HFVocabConverter.metadata(modelDir: dir, recipe: .phi3))
+        XCTAssertEqual(Array(v.tokens[998...]), ["\u{2581}y", "<|end|>"])
+        XCTAssertEqual(Array(v.tokenTypes![998...]), [4, 4])
+        XCTAssertEqual(HFVocabConverter.recipe(forArchitecture: "Phi3ForCausalLM"), .phi3)
+        XCTAssertEqual(HFVocabConverter.recipe(forArchitecture: "Gemma2ForCausalLM"), .gemma2)
+    }
+}
+
+extension UnitTests {
+    /// llama.cpp strips whitespace after special tokens for models named Phi-3 (general.name).
+    func testPhi3RstripByModelName() throws {
+        var tokens = (0..<256).map { String(Unicode.Scalar(ByteLevel.byteToCpt[$0])!) }
+        tokens += ["<|user|>", "<unk>"]
+        var v = TokenizerVocab(model: "gpt2", pre: "gpt-2", tokens: tokens, tokenTypes: tokens.indices.map { $0 >= 256 ? 3 : 1 }, merges: [])
+        let plain = try Tokenizer(vocab: v)
+        v.modelName = "Phi-3 Mini 4k Instruct"
+        let phi = try Tokenizer(vocab: v)
+        let x = Int32(0x78)   // token b is the byte-level character of byte b
+        XCTAssertEqual(phi.encode("<|user|> \n x", addSpecial: false), [256, x])
+        XCTAssertEqual(plain.encode("<|user|> \n x", addSpecial: false).count, 5)
+        XCTAssertTrue(phi.attrs[256].contains(.rstrip))
+        XCTAssertFalse(phi.attrs[257].contains(.rstrip))
+        XCTAssertEqual(try TokenizerVocab(metadata: [("general.name", .string("phi3")), ("tokenizer.ggml.model", .string("gpt2")),
+                                                     ("tokenizer.ggml.tokens", .stringArray(["a"]))]).modelName, "phi3")
+    }
+}
+
+extension UnitTests {
+    /// Gemma 4's SPM-style BPE: spaces become "▁", words are newline runs / non-newline runs of raw
+    /// UTF-8, a newline run is one token when the vocabulary has it, bytes fall back to <0xXX>.
+    func testGemma4StyleBPE() throws {
+        let tokens = ["<bos>", "\u{2581}", "a", "b", "\u{2581}a", "\n", "\n\n", "<0x41>", "<0xC3>", "<0xA9>"]
+        var v = TokenizerVocab(model: "gemma4", tokens: tokens, tokenTypes: [3, 1, 1, 1, 1, 1, 1, 6, 6, 6], merges: ["\u{2581} a"])
+        v.bosTokenId = 0
+        let tok = try Tokenizer(vocab: v)
+        XCTAssertTrue(tok.addBos)                                   // forced for Gemma 4
+        XCTAssertEqual(tok.encode("a a\n\n b"), [0, 2, 4, 6, 1, 3])
+        XCTAssertEqual(tok.encode("A\u{e9}", addSpecial: false), [7, 8, 9])
+        XCTAssertEqual(tok.decode([2, 4, 6, 1, 3, 7, 8, 9]), "a a\n\n bA\u{e9}")
+    }
+}

@@ -193,6 +193,13 @@ public final class InferenceModel: @unchecked Sendable {
             let rope = c.isSliding(il) ? ropeSWA : ropeNormal
             rope.apply(q.p, tokens: T, heads: H, headDim: D, sequenceLength: L, threads: threads)
             rope.apply(k.p, tokens: T, heads: HKV, headDim: D, sequenceLength: L, threads: threads)
+            if llamaRounding {
+                // llama.cpp keeps K and V in a float16 cache and its CPU flash attention
+                // converts Q to float16 for the K·Q products
+                ActivationRounding.round(q.p, rows: T, cols: qDim, format: .f16, out: q.p, threads: threads)
+                ActivationRounding.round(k.p, rows: T, cols: kvDim, format: .f16, out: k.p, threads: threads)
+                ActivationRounding.round(v.p, rows: T, cols: kvDim, format: .f16, out: v.p, threads: threads)
+            }
             attention(q: q.p, k: k.p, v: v.p, out: attn.p, sequences: S, length: L,
                       window: c.isSliding(il) ? c.slidingWindow : 0)
 

@@ -35,7 +35,7 @@ final class ArchitectureTests: XCTestCase {
             .replacingOccurrences(of: "\"model_type\": \"llama\"", with: "\"model_type\": \"phi3\"")
         try cfg.write(to: dir.appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
 
-        let m = try InferenceModel(url: dir, threads: 2)
+        let m = try InferenceModel(url: dir, threads: 2, llamaRounding: false)
         XCTAssertEqual(m.config.architecture, .phi3)
         let g = try LogitsTests.golden("tiny-llama")
         let out = try m.forward(tokens: g.tokens, sequenceLength: g.tokens.count)
@@ -46,7 +46,7 @@ final class ArchitectureTests: XCTestCase {
     /// changes positions beyond the window.
     func testSlidingWindow() throws {
         let url = try Fixtures.sharedFile("models/tiny/tiny-gemma3.golden/tiny-gemma3-f32.gguf")
-        let m = try InferenceModel(url: url, threads: 2)
+        let m = try InferenceModel(url: url, threads: 2, llamaRounding: false)
         XCTAssertEqual(m.config.slidingWindow, 4096)
         XCTAssertEqual(m.config.slidingLayers, [true, true])
         let g = try LogitsTests.golden("tiny-gemma3")

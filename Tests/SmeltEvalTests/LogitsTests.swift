@@ -33,7 +33,9 @@ final class LogitsTests: XCTestCase {
         let g = try Self.golden(model)
         let url = file.isEmpty ? try Fixtures.sharedFile("models/tiny/\(folder ?? model)")
                                : try Fixtures.sharedFile("models/tiny/\(model).golden/\(file)")
-        let m = try InferenceModel(url: url, threads: 2)
+        // float32 weights: plain float32 products (the llama.cpp rounding of Q/K/V to
+        // float16 would add its own ~1e-4); lossy files: llama.cpp's rounding (default)
+        let m = try InferenceModel(url: url, threads: 2, llamaRounding: tolerance > 1e-4)
         XCTAssertEqual(m.logitCount, g.vocab, line: line)
         let out = try m.forward(tokens: g.tokens, sequenceLength: g.tokens.count)
         XCTAssertEqual(out.count, g.logits.count, line: line)
@@ -62,7 +64,7 @@ final class LogitsTests: XCTestCase {
     /// types are checked against llama-perplexity in PerplexityTests).
     func testLossyFiles() throws {
         for m in ["tiny-llama", "tiny-qwen3", "tiny-gemma3"] {
-            for (t, tol) in [("f16", 3e-3), ("bf16", 3e-2), ("q8_0", 0.1), ("Q6_K", 0.3), ("Q4_K_M", 1.0), ("Q4_0", 1.0)] {
+            for (t, tol) in [("f16", 5e-3), ("bf16", 3e-2), ("q8_0", 0.1), ("Q6_K", 0.3), ("Q4_K_M", 1.0), ("Q4_0", 1.0)] {
                 try check(m, file: "\(m)-\(t).gguf", tolerance: tol)
             }
         }

@@ -75,8 +75,9 @@ demo: build $(DEMO_GGUF)
 	$(SMELT) convert $(DEMO_HF) --outtype bf16 -o $(DEMO_BF16)
 	@echo "== 4. smelt inspect: the converted model"
 	$(SMELT) inspect $(DEMO_BF16) --max-items 4 | head -60
-	@echo "== 5. smelt quantize: Q8_0 (llama-quantize's preset, same bytes)"
+	@echo "== 5. smelt quantize: Q8_0 and Q4_0 (llama-quantize's presets, same bytes)"
 	$(SMELT) quantize $(DEMO_BF16) $(DEMO)/SmolLM2-135M-Instruct-Q8_0.gguf Q8_0
+	$(SMELT) quantize $(DEMO_BF16) $(DEMO)/SmolLM2-135M-Instruct-Q4_0.gguf Q4_0
 	@echo "== 6. smelt imatrix: importance matrix from the shipped calibration text (32 chunks of 512)"
 	$(SMELT) imatrix $(DEMO_BF16) -f calibration-data/calibration_data_v5_rc.txt --chunks 32 -o $(DEMO)/imatrix.gguf
 	@echo "== 7. smelt quantize: Q4_K_M with that imatrix"
@@ -86,9 +87,11 @@ demo: build $(DEMO_GGUF)
 	$(SMELT) perplexity $(DEMO_BF16) -f $(DEMO_EVAL) --chunks 20 --save-logits $(DEMO)/base.kld.zst --json > $(DEMO)/bf16.json
 	$(SMELT) perplexity $(DEMO)/SmolLM2-135M-Instruct-Q8_0.gguf --kl-divergence $(DEMO)/base.kld.zst --json > $(DEMO)/q8_0.json
 	$(SMELT) perplexity $(DEMO)/SmolLM2-135M-Instruct-Q4_K_M.gguf --kl-divergence $(DEMO)/base.kld.zst --json > $(DEMO)/q4_k_m.json
+	$(SMELT) perplexity $(DEMO)/SmolLM2-135M-Instruct-Q4_0.gguf --kl-divergence $(DEMO)/base.kld.zst --json > $(DEMO)/q4_0.json
 	@echo "== 9. comparison"
 	@python3 scripts/compare-table.py $(DEMO)/bf16.json:$(DEMO_BF16) \
-	  $(DEMO)/q8_0.json:$(DEMO)/SmolLM2-135M-Instruct-Q8_0.gguf $(DEMO)/q4_k_m.json:$(DEMO)/SmolLM2-135M-Instruct-Q4_K_M.gguf
+	  $(DEMO)/q8_0.json:$(DEMO)/SmolLM2-135M-Instruct-Q8_0.gguf $(DEMO)/q4_k_m.json:$(DEMO)/SmolLM2-135M-Instruct-Q4_K_M.gguf \
+	  $(DEMO)/q4_0.json:$(DEMO)/SmolLM2-135M-Instruct-Q4_0.gguf
 
 clean:
 	rm -rf .build $(CACHE)

@@ -45,7 +45,11 @@ debug: deps
 ## test: every test (unit, golden vectors, real-model fixtures from ../shared).
 test: deps venv
 	swift build --build-tests
-	mkdir -p $(CACHE); swift test --skip-build 2>&1 | tee $(CACHE)/test.log; exit $${PIPESTATUS[0]}
+	@mkdir -p $(CACHE)
+	swift test --skip-build --disable-swift-testing 2>&1 | tee $(CACHE)/test.log; rc=$${PIPESTATUS[0]}; \
+	  summary=$$(grep -E "^\s*Executed [0-9]+ tests?, with .*[0-9]+ failures?" $(CACHE)/test.log | tail -1); \
+	  n=$$(echo "$$summary" | sed -E 's/.*Executed ([0-9]+) tests?.*/\1/'); f=$$(echo "$$summary" | sed -E 's/.* ([0-9]+) failures?.*/\1/'); \
+	  [ -n "$$summary" ] && echo "tests: $$((n - f)) passed, $$f failed"; exit $$rc
 
 ## demo: the whole pipeline on the small real demo model (SmolLM2-135M-Instruct).
 $(DEMO_GGUF):

@@ -38,8 +38,13 @@ public struct SafetensorsTensor: Sendable {
     /// Integer types convert by value. F8 values are converted without any
     /// scale: scales are separate tensors, applied by the caller.
     public func readFloats(into dst: UnsafeMutablePointer<Float>) {
-        let n = elementCount
-        let src = data.baseAddress!
+        readFloats(from: 0, count: elementCount, into: dst)
+    }
+
+    /// Converts elements `start ..< start + count` to float32 into `dst`.
+    public func readFloats(from start: Int, count n: Int, into dst: UnsafeMutablePointer<Float>) {
+        precondition(start >= 0 && n >= 0 && start + n <= elementCount)
+        let src = data.baseAddress! + start * dtype.size
         switch dtype {
         case .F32: memcpy(dst, src, n * 4)
         case .F16: for i in 0..<n { dst[i] = FloatFormats.halfToFloat(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
@@ -57,6 +62,9 @@ public struct SafetensorsTensor: Sendable {
         case .F8_E5M2: for i in 0..<n { dst[i] = FloatFormats.e5m2ToFloat(src.load(fromByteOffset: i, as: UInt8.self)) }
         }
     }
+
+    /// Releases this tensor's pages of the memory map (streaming conversion).
+    public func dropPages() { map.dropPages(range) }
 
     /// The elements as float32.
     public func floats() -> [Float] {

@@ -1,3 +1,5 @@
+import SmeltFormats
+
 // Shared helpers of the codebook ("iq") kernels: ggml's rounding, the
 // quantization grids with their neighbour maps (iq2xs_init_impl /
 // iq3xs_init_impl in ggml-quants.c), the neighbour searches and make_qp_quants.
@@ -23,11 +25,11 @@ let iqQK = 256
 }
 
 @inline(__always) func iqLoadHalf(_ p: UnsafeRawPointer, _ offset: Int) -> Float {
-    Float(Float16(bitPattern: UInt16(littleEndian: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self))))
+    FloatFormats.halfToFloat(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
 }
 
 @inline(__always) func iqStoreHalf(_ p: UnsafeMutableRawPointer, _ offset: Int, _ f: Float) {
-    p.storeBytes(of: Float16(f).bitPattern.littleEndian, toByteOffset: offset, as: UInt16.self)
+    p.storeBytes(of: FloatFormats.floatToHalf(f).littleEndian, toByteOffset: offset, as: UInt16.self)
 }
 
 @inline(__always) func iqLoadU16(_ p: UnsafeRawPointer, _ offset: Int) -> UInt16 {
@@ -90,7 +92,9 @@ struct IQGridTables: @unchecked Sendable {
         // d2(i, j) = half[lo(i)][lo(j)] + half[hi(i)][hi(j)].
         let halfBits = bits * dim / 2
         let halfCount = 1 << halfBits
-        var half = [Int32](repeating: 0, count: halfCount * halfCount)
+        let halfMask = halfCount - 1
+        let half = UnsafeMutablePointer<Int32>.allocate(capacity: halfCount * halfCount)
+        defer { half.deallocate() }
         for a in 0..<halfCount {
             for b in 0..<halfCount {
                 var d: Int32 = 0
@@ -102,43 +106,53 @@ struct IQGridTables: @unchecked Sendable {
                 half[a * halfCount + b] = d
             }
         }
-        let halfMask = halfCount - 1
-        var gridLo = [Int](repeating: 0, count: gridSize), gridHi = [Int](repeating: 0, count: gridSize)
+        // Grid point j's two half indices, and scratch for one point's distances.
+        let gridLo = UnsafeMutablePointer<Int>.allocate(capacity: gridSize)
+        let gridHi = UnsafeMutablePointer<Int>.allocate(capacity: gridSize)
+        let dist = UnsafeMutablePointer<Int32>.allocate(capacity: gridSize)
+        let mins = UnsafeMutablePointer<Int32>.allocate(capacity: nwant)
+        defer { gridLo.deallocate(); gridHi.deallocate(); dist.deallocate(); mins.deallocate() }
         for j in 0..<gridSize {
             gridLo[j] = Int(kgrid[j]) & halfMask
             gridHi[j] = Int(kgrid[j]) >> halfBits
         }
         var list: [UInt16] = []
         list.reserveCapacity(kmapSize * 8)
-        var dist = [Int32](repeating: 0, count: gridSize)
-        var mins = [Int32](repeating: 0, count: nwant)
-        half.withUnsafeBufferPointer { hp in
-            let h = hp.baseAddress!
-            for i in 0..<kmapSize where map[i] < 0 {
-                let rowLo = h + (i & halfMask) * halfCount, rowHi = h + (i >> halfBits) * halfCount
-                // The nwant smallest distinct distances, ascending.
-                var nmins = 0
-                for j in 0..<gridSize {
-                    let d = rowLo[gridLo[j]] + rowHi[gridHi[j]]
-                    dist[j] = d
-                    var p = 0
-                    while p < nmins && mins[p] < d { p += 1 }
-                    if p < nmins && mins[p] == d { continue }
-                    if p >= nwant { continue }
-                    var q = min(nmins, nwant - 1)
-                    while q > p { mins[q] = mins[q - 1]; q -= 1 }
-                    mins[p] = d
-                    if nmins < nwant { nmins += 1 }
-                }
-                let start = list.count
-                map[i] = -Int32(start + 1)
-                list.append(0)
-                for m in 0..<nmins {
-                    let d = mins[m]
-                    for j in 0..<gridSize where dist[j] == d { list.append(UInt16(j)) }
-                }
-                list[start] = UInt16(list.count - start - 1)
+        var i = 0
+        while i < kmapSize {
+            if map[i] >= 0 { i += 1; continue }
+            let rowLo = half + (i & halfMask) * halfCount, rowHi = half + (i >> halfBits) * halfCount
+            // The nwant smallest distinct distances, ascending, in mins[0..<nmins].
+            var nmins = 0
+            var worst = Int32.max   // mins[nwant - 1] once full
+            var j = 0
+            while j < gridSize {
+                let d = rowLo[gridLo[j]] &+ rowHi[gridHi[j]]
+                dist[j] = d
+                j += 1
+                if d > worst { continue }
+                var p = 0
+                while p < nmins && mins[p] < d { p += 1 }
+                if p < nmins && mins[p] == d { continue }
+                var q = nmins < nwant ? nmins : nwant - 1
+                while q > p { mins[q] = mins[q - 1]; q -= 1 }
+                mins[p] = d
+                if nmins < nwant { nmins += 1 }
+                if nmins == nwant { worst = mins[nwant - 1] }
             }
+            let start = list.count
+            map[i] = -Int32(start + 1)
+            list.append(0)
+            for m in 0..<nmins {
+                let d = mins[m]
+                j = 0
+                while j < gridSize {
+                    if dist[j] == d { list.append(UInt16(j)) }
+                    j += 1
+                }
+            }
+            list[start] = UInt16(list.count - start - 1)
+            i += 1
         }
         let neighbours = UnsafeMutablePointer<UInt16>.allocate(capacity: list.count)
         neighbours.initialize(from: list, count: list.count)
@@ -309,4 +323,67 @@ func iqEvenSigns(_ xb: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ x
 /// Kernels carve it into disjoint typed regions at fixed 1 KiB offsets.
 @inline(__always) func iqWithScratch(_ body: (UnsafeMutableRawPointer) -> Void) {
     withUnsafeTemporaryAllocation(byteCount: 4096, alignment: 16) { body($0.baseAddress!) }
+}
+
+/// The sort of iq1_s / iq1_m: ggml qsorts (value, index) pairs comparing values
+/// only. glibc's qsort is a stable merge sort for arrays this small, so equal
+/// values keep index order; a stable insertion sort gives the same permutation.
+@inline(__always)
+func iqSortPairs(_ xb: UnsafePointer<Float>, _ n: Int, _ val: UnsafeMutablePointer<Float>, _ idx: UnsafeMutablePointer<Int32>) {
+    for j in 0..<n { val[j] = xb[j]; idx[j] = Int32(j) }
+    var j = 1
+    while j < n {
+        let v = val[j], ix = idx[j]
+        var p = j
+        while p > 0 && val[p - 1] > v {
+            val[p] = val[p - 1]; idx[p] = idx[p - 1]
+            p -= 1
+        }
+        val[p] = v; idx[p] = ix
+        j += 1
+    }
+}
+
+/// ggml `iq1_find_best_neighbour2`: the neighbour of an off-grid ternary vector
+/// minimising the weighted squared error with values `xg[level]` at `scale`.
+@inline(__always)
+func iqFindBestNeighbour1(_ neighbours: UnsafePointer<UInt16>, _ grid: UnsafePointer<Int8>, _ gridSize: Int,
+                          _ xval: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ scale: Float,
+                          _ xg: UnsafePointer<Float>, _ L: UnsafeMutablePointer<Int8>) -> Int {
+    let num = Int(neighbours[0])
+    var bestScore = Float.greatestFiniteMagnitude
+    var gridIndex = -1
+    var j = 1
+    while j <= num {
+        let idx = Int(neighbours[j])
+        let pg = grid + 8 * idx
+        var d2: Float = 0
+        for i in 0..<8 {
+            let q = xg[Int((pg[i] - 1) / 2)]
+            let w = weight[i]
+            let diff = scale * q - xval[i]
+            d2 += w * diff * diff
+        }
+        if d2 < bestScore { bestScore = d2; gridIndex = idx }
+        j += 1
+    }
+    if gridIndex < 0 {
+        // Only reachable with non-finite errors. ggml then scans the whole grid
+        // (reading xval[grid index], past the group); we scan it with the group's values.
+        for i in 0..<gridSize {
+            let gi = grid + 8 * i
+            var d2: Float = 0
+            for k in 0..<8 {
+                let w = weight[k]
+                let q = xg[Int((gi[k] - 1) / 2)]
+                let diff = scale * q - xval[k]
+                d2 += w * diff * diff
+            }
+            if d2 < bestScore { bestScore = d2; gridIndex = i }
+        }
+        if gridIndex < 0 { gridIndex = Int(neighbours[1]) }
+    }
+    let pg = grid + 8 * gridIndex
+    for i in 0..<8 { L[i] = (pg[i] - 1) / 2 }
+    return gridIndex
 }

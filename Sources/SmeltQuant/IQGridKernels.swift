@@ -5,4 +5,6 @@ let iqGridKernels: [any QuantType.Type] = [
     IQ2_S.self,
     IQ3_XXS.self,
     IQ3_S.self,
+    IQ1_S.self,
+    IQ1_M.self,
 ]

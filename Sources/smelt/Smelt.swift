@@ -14,5 +14,8 @@ struct Smelt: ParsableCommand {
 /// The subcommands, one file each in this folder.
 let allSubcommands: [ParsableCommand.Type] = [
     InspectCommand.self,
+    ConvertCommand.self,
+    ExportCommand.self,
     QuantizeCommand.self,
+    LicenseCommand.self,
 ]

@@ -1,0 +1,301 @@
+import Foundation
+import SmeltFormats
+import SmeltModel
+import SmeltTokenizer
+
+/// `--outtype`: the type of the converted matrices (1-D tensors and norms stay F32).
+public enum OutType: String, CaseIterable, Sendable {
+    case f32, f16, bf16, q8_0, auto
+
+    /// llama.cpp's `LlamaFileType` value written as `general.file_type`.
+    var fileType: UInt32 {
+        switch self {
+        case .f32: return 0
+        case .f16, .auto: return 1
+        case .bf16: return 32
+        case .q8_0: return 7
+        }
+    }
+    var ggmlType: GGMLType {
+        switch self {
+        case .f32: return .f32
+        case .f16, .auto: return .f16
+        case .bf16: return .bf16
+        case .q8_0: return .q8_0
+        }
+    }
+}
+
+/// Where a converted tensor's values come from.
+public enum TensorOrigin: Sendable {
+    /// A checkpoint tensor, its rows optionally reordered (`rowMap[i]` is the source row of row `i`).
+    case checkpoint(SafetensorsTensor, rowMap: [Int]?, addOne: Bool, scale: FP8Scale? = nil)
+    /// Values computed by the converter (e.g. llama 3 `rope_freqs`).
+    case values([Float])
+}
+
+/// The scales of an FP8 checkpoint tensor (`quantization_config.quant_method: fp8`,
+/// `<name>_scale_inv` tensors): `weight.float() * scale`, the scale repeated over
+/// blocks of `weight_block_size` (or per tensor / per row without a block size).
+public struct FP8Scale: Sendable {
+    let values: [Float]
+    let blockRows: Int, blockCols: Int, scaleCols: Int
+
+    init(scale: SafetensorsTensor, weightShape: [Int], blockSize: [Int]?) throws {
+        values = scale.floats()
+        let rows = weightShape.first ?? 1
+        if let bs = blockSize, bs.count == 2 {
+            blockRows = bs[0]; blockCols = bs[1]
+            scaleCols = scale.shape.count == 2 ? scale.shape[1] : 1
+            let cols = weightShape.count == 2 ? weightShape[1] : 1
+            guard values.count == ((rows + bs[0] - 1) / bs[0]) * ((cols + bs[1] - 1) / bs[1]) else {
+                throw SmeltError("tensor '\(scale.name)': \(values.count) scales do not cover a \(weightShape) weight in \(bs) blocks")
+            }
+        } else if values.count == 1 {
+            blockRows = Int.max; blockCols = Int.max; scaleCols = 1
+        } else if values.count == rows {
+            blockRows = 1; blockCols = Int.max; scaleCols = 1
+        } else {
+            throw SmeltError("tensor '\(scale.name)': cannot apply \(values.count) scales to a \(weightShape) weight")
+        }
+    }
+
+    func apply(row: Int, _ x: UnsafeMutablePointer<Float>, _ n: Int) {
+        let base = (blockRows == Int.max ? 0 : row / blockRows) * scaleCols
+        if blockCols == Int.max {
+            let s = values[base]
+            for i in 0..<n { x[i] = x[i] * s }
+        } else {
+            for i in 0..<n { x[i] = x[i] * values[base + i / blockCols] }
+        }
+    }
+}
+
+/// One tensor of the output: GGUF name, ggml-order shape, type, and its origin.
+public struct PlannedTensor: Sendable {
+    public let name: String
+    /// HF name (or a description of generated values).
+    public let sourceName: String
+    /// ggml order: `shape[0]` is the row length.
+    public let shape: [Int]
+    public let type: GGMLType
+    public let origin: TensorOrigin
+
+    public var rowLength: Int { shape.first ?? 1 }
+    public var rowCount: Int { shape.dropFirst().reduce(1, *) }
+    public var elementCount: Int { shape.reduce(1, *) }
+    public var byteCount: Int { GGUF.byteCount(shape: shape, type: type)! }
+
+    /// Fills `count` rows starting at `row` as float32 (the values llama.cpp's
+    /// converter would pass to its quantizer: transforms applied).
+    public func readRows(_ row: Int, _ count: Int, into dst: UnsafeMutablePointer<Float>) {
+        let n = rowLength
+        switch origin {
+        case let .values(v):
+            v.withUnsafeBufferPointer { dst.update(from: $0.baseAddress! + row * n, count: count * n) }
+        case let .checkpoint(t, rowMap, addOne, scale):
+            if let rowMap {
+                for r in 0..<count { t.readFloats(from: rowMap[row + r] * n, count: n, into: dst + r * n) }
+            } else {
+                t.readFloats(from: row * n, count: count * n, into: dst)
+            }
+            if let scale {
+                // scales belong to source rows (llama.cpp dequantizes before permuting)
+                for r in 0..<count { scale.apply(row: rowMap?[row + r] ?? (row + r), dst + r * n, n) }
+            }
+            if addOne {
+                let total = count * n
+                if t.dtype == .F16 && scale == nil {  // torch adds in float16 for float16 tensors
+                    for i in 0..<total { dst[i] = Float(Float16(dst[i]) + Float16(1)) }
+                } else {
+                    for i in 0..<total { dst[i] = dst[i] + 1 }
+                }
+            }
+        }
+    }
+}
+
+/// Everything a conversion will write, decided before any tensor data is read:
+/// the metadata in llama.cpp's key order and the tensors in its order.
+public struct ConversionPlan: Sendable {
+    public let architecture: String
+    public let metadata: GGUFMetadata
+    public let tensors: [PlannedTensor]
+    public let outType: OutType
+    /// The checkpoint (kept alive for the memory maps).
+    public let checkpoint: SafetensorsCheckpoint
+
+    /// Plans the conversion of an HF checkpoint folder.
+    /// - Parameters:
+    ///   - pre: forces `tokenizer.ggml.pre` (BPE) instead of detecting it by hash.
+    ///   - name: overrides `general.name`.
+    public init(folder: URL, outType requested: OutType, pre: String? = nil, name: String? = nil) throws {
+        let config = try HFConfig(folder: folder)
+        let arch = try Architecture.find(hfClass: config.architecture)
+        architecture = arch.name
+        let ck = try SafetensorsCheckpoint(folder: folder)
+        checkpoint = ck
+
+        // Source order: shards in name order, tensors by name within a shard (gguf-py SafetensorsLocal).
+        var ordered: [SafetensorsTensor] = []
+        var seen = Set<String>()
+        for f in ck.files {
+            for t in f.tensors.sorted(by: { $0.name < $1.name }) where !seen.contains(t.name) {
+                seen.insert(t.name); ordered.append(t)
+            }
+        }
+        // FP8 checkpoints: weights are multiplied by their `_scale_inv` tensors, which are dropped.
+        var scales: [String: SafetensorsTensor] = [:]
+        if config["quantization_config"]?["quant_method"]?.stringValue == "fp8" {
+            for t in ordered where t.name.hasSuffix("_scale_inv") { scales[String(t.name.dropLast("_scale_inv".count))] = t }
+            ordered.removeAll { $0.name.hasSuffix("_scale_inv") || $0.name.hasSuffix(".activation_scale") }
+        }
+        let blockSize = config["quantization_config"]?["weight_block_size"]?.arrayValue?.compactMap(\.intValue)
+        ordered = ordered.filter { t in
+            !arch.skip.contains(t.name) && !t.name.hasSuffix(".attention.masked_bias") && !t.name.hasSuffix(".attention.bias")
+                && !t.name.hasSuffix(".rotary_emb.inv_freq")
+        }
+
+        // --outtype auto: the first matrix's dtype decides (bf16 → bf16, f16 → f16, otherwise f16).
+        var outType = requested
+        if requested == .auto {
+            let first = ordered.first { $0.shape.count >= 2 }
+            outType = first?.dtype == .BF16 ? .bf16 : .f16
+        }
+        self.outType = outType
+
+        let nHead = config.int("n_heads", "num_attention_heads") ?? 0
+        let nKV = config.int("n_kv_heads", "num_key_value_heads") ?? nHead
+        let vocabReal = arch.tensors.contains(where: { $0.transforms.contains(.truncateToVocab) })
+            ? try Self.realVocabSize(folder: folder) : nil
+
+        var planned: [PlannedTensor] = []
+        for extra in try Self.extraTensors(arch: arch, config: config) { planned.append(extra) }
+        for t in ordered {
+            guard let (gname, transforms) = arch.map(t.name.replacingOccurrences(of: "language_model.", with: "")) else {
+                throw SmeltError("\(t.url.lastPathComponent): cannot map tensor '\(t.name)' to a \(arch.name) GGUF tensor")
+            }
+            var hfShape = t.shape
+            var rowMap: [Int]? = nil
+            if transforms.contains(.permuteQ) || transforms.contains(.permuteK) {
+                let heads = transforms.contains(.permuteK) && nKV != nHead ? nKV : nHead
+                guard heads > 0, let rows = hfShape.first, rows % (heads * 2) == 0 else {
+                    throw SmeltError("tensor '\(t.name)': shape \(hfShape) cannot be split into \(heads) heads")
+                }
+                rowMap = Self.permutation(rows: rows, heads: heads)
+            }
+            if transforms.contains(.truncateToVocab), let v = vocabReal, hfShape.count == 2, hfShape[0] > v {
+                hfShape[0] = v
+            }
+            let shape = Array(hfShape.reversed())
+            let type = Self.outputType(name: gname, nDims: hfShape.count, rowLength: shape.first ?? 1, outType: outType)
+            let scale = try scales[t.name].map { try FP8Scale(scale: $0, weightShape: t.shape, blockSize: blockSize) }
+            planned.append(PlannedTensor(name: gname, sourceName: t.name, shape: shape, type: type,
+                                         origin: .checkpoint(t, rowMap: rowMap, addOne: transforms.contains(.addOne), scale: scale)))
+        }
+        var names = Set<String>()
+        for p in planned where !names.insert(p.name).inserted {
+            throw SmeltError("two checkpoint tensors map to '\(p.name)'")
+        }
+        tensors = planned
+
+        // Metadata in gguf-py's order.
+        var md = GGUFMetadata()
+        md["general.architecture"] = .string(arch.name)
+        md["general.type"] = .string("model")
+        let totalParams = planned.reduce(0) { $0 + $1.elementCount }
+        var card = ModelCard.load(folder: folder, config: config.json, totalParams: totalParams, nameOverride: name)
+        if card.sizeLabel == nil && totalParams > 0 { card.sizeLabel = ModelCard.sizeLabel(totalParams: totalParams) }
+        if card.name == nil { card.name = folder.standardizedFileURL.lastPathComponent }
+        for (k, v) in card.ggufKeys() { md[k] = v }
+        try HParamWriter(arch: arch, config: config, fileType: outType.fileType).write(into: &md)
+        md["general.quantization_version"] = .uint32(2)
+        let recipe = Self.vocabRecipe(arch.vocab)
+        for (k, v) in try HFVocabConverter.metadata(modelDir: folder, recipe: recipe, forcedPre: pre) {
+            md[k] = v.gguf
+        }
+        metadata = md
+    }
+
+    static func vocabRecipe(_ s: VocabStyle) -> HFVocabConverter.Recipe {
+        switch s {
+        case .llama: return .llama
+        case .sentencePieceOrBPE: return .sentencePieceOrGPT2
+        case .gemma: return .gemma3
+        case .phi3: return .sentencePiece
+        }
+    }
+
+    /// llama.cpp's per-tensor type rule (convert_hf_to_gguf.py `prepare_tensors`).
+    static func outputType(name: String, nDims: Int, rowLength: Int, outType: OutType) -> GGMLType {
+        if nDims <= 1 || name.hasSuffix("_norm.weight") { return .f32 }
+        if !name.hasSuffix(".weight") { return .f32 }
+        let t = outType.ggmlType
+        // gguf-py cannot quantize a row that is not a whole number of blocks: F16 instead.
+        if t.blockSize > 1 && rowLength % t.blockSize != 0 { return .f16 }
+        return t
+    }
+
+    /// The row order of `LlamaModel.permute`: output row `i` comes from source row `map[i]`.
+    public static func permutation(rows: Int, heads: Int) -> [Int] {
+        let per = rows / heads, half = per / 2
+        var map = [Int](repeating: 0, count: rows)
+        for h in 0..<heads {
+            for i in 0..<half {
+                for t in 0..<2 { map[h * per + i * 2 + t] = h * per + t * half + i }
+            }
+        }
+        return map
+    }
+
+    /// Gemma 3: the tokenizer's real vocabulary size (embedding rows beyond it are dropped).
+    static func realVocabSize(folder: URL) throws -> Int {
+        let spm = folder.appendingPathComponent("tokenizer.model")
+        if FileManager.default.fileExists(atPath: spm.path) {
+            return try SentencePieceModel(contentsOf: spm).pieces.count
+        }
+        let tj = try JSONValue.parse(contentsOf: folder.appendingPathComponent("tokenizer.json"))
+        return (tj["model"]?["vocab"]?.objectValue?.count ?? 0) + (tj["added_tokens"]?.arrayValue?.count ?? 0)
+    }
+
+    /// Tensors the converter computes (llama 3 rope frequency factors).
+    static func extraTensors(arch: Architecture, config: HFConfig) throws -> [PlannedTensor] {
+        guard arch.llama3RopeFreqs else { return [] }
+        let rope = JSONValue.object(HParamWriter.ropeParameters(config))
+        let params = rope["full_attention"] ?? rope
+        guard params["rope_type"]?.stringValue?.lowercased() == "llama3" else { return [] }
+        let base = Float(params["rope_theta"]?.doubleValue ?? 10000)
+        let dim = try config.int("head_dim") ?? (config.requireInt("hidden_size") / config.requireInt("num_attention_heads"))
+        let factor = Float(params["factor"]?.doubleValue ?? 8)
+        let lowF = Float(params["low_freq_factor"]?.doubleValue ?? 1)
+        let highF = Float(params["high_freq_factor"]?.doubleValue ?? 4)
+        let oldCtx = Float(params["original_max_position_embeddings"]?.doubleValue ?? 8192)
+        let lowWave = oldCtx / lowF, highWave = oldCtx / highF
+        var out: [Float] = []
+        for k in stride(from: 0, to: dim, by: 2) {
+            let freq = 1 / powf(base, Float(k) / Float(dim))
+            let wavelen = 2 * Float.pi / freq
+            if wavelen < highWave { out.append(1) } else if wavelen > lowWave { out.append(factor) } else {
+                let smooth = (oldCtx / wavelen - lowF) / (highF - lowF)
+                out.append(1 / ((1 - smooth) / factor + smooth))
+            }
+        }
+        return [PlannedTensor(name: "rope_freqs.weight", sourceName: "(llama3 rope factors)", shape: [out.count], type: .f32, origin: .values(out))]
+    }
+}
+
+extension MetaValue {
+    /// The GGUF value of the same type.
+    var gguf: GGUFValue {
+        switch self {
+        case let .string(s): return .string(s)
+        case let .uint32(v): return .uint32(v)
+        case let .int32(v): return .int32(v)
+        case let .float32(v): return .float32(v)
+        case let .bool(v): return .bool(v)
+        case let .stringArray(a): return .strings(a)
+        case let .int32Array(a): return .int32s(a)
+        case let .float32Array(a): return .float32s(a)
+        }
+    }
+}

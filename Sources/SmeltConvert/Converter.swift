@@ -1,0 +1,84 @@
+import Foundation
+import SmeltFormats
+import SmeltQuant
+
+/// What a conversion wrote.
+public struct ConvertSummary: Sendable {
+    public let tensors: Int
+    public let parameters: Int
+    public let bytes: Int
+    public let seconds: Double
+}
+
+/// Converts row blocks of float32 into a ggml type, on several threads.
+public enum RowEncoder {
+    /// Encodes `rows` rows of `n` floats from `src` into `dst` as `type`.
+    public static func encode(_ src: UnsafePointer<Float>, rows: Int, n: Int, type: GGMLType,
+                              into dst: UnsafeMutableRawPointer, threads: Int) throws {
+        if type == .f32 {
+            memcpy(dst, src, rows * n * 4)
+            return
+        }
+        guard let kernel = QuantRegistry.kernel(for: type), let rowBytes = type.rowBytes(n) else {
+            throw SmeltError("cannot write type \(type) for rows of \(n) values")
+        }
+        let workers = max(1, min(threads, rows, (rows * n) / 65536 + 1))
+        if workers == 1 {
+            for r in 0..<rows { kernel.quantizeRow(src + r * n, dst + r * rowBytes, count: n, importance: nil) }
+            return
+        }
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            let lo = rows * w / workers, hi = rows * (w + 1) / workers
+            for r in lo..<hi { kernel.quantizeRow(src + r * n, dst + r * rowBytes, count: n, importance: nil) }
+        }
+    }
+}
+
+/// Writes a `ConversionPlan` as a GGUF file, one tensor at a time, in row
+/// chunks: memory stays bounded by a chunk, whatever the model's size.
+public enum Converter {
+    /// Floats per chunk (16 MiB of float32).
+    static let chunkFloats = 4 << 20
+
+    public static func write(_ plan: ConversionPlan, to url: URL, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
+                             progress: Bool = ProgressBar.isTerminal) throws -> ConvertSummary {
+        let start = Date()
+        let writer = try GGUFWriter(url: url, metadata: plan.metadata,
+                                    tensors: plan.tensors.map { GGUFTensorDescriptor(name: $0.name, shape: $0.shape, type: $0.type) })
+        let totalBytes = plan.tensors.reduce(0) { $0 + $1.byteCount }
+        let bar = ProgressBar("convert", total: totalBytes, enabled: progress)
+        var floatBuf = [Float](repeating: 0, count: 0)
+        var byteBuf = [UInt8](repeating: 0, count: 0)
+        do {
+            for t in plan.tensors {
+                let n = t.rowLength
+                let rowsPerChunk = max(1, chunkFloats / max(n, 1))
+                var row = 0
+                while row < t.rowCount {
+                    let rows = min(rowsPerChunk, t.rowCount - row)
+                    if floatBuf.count < rows * n { floatBuf = [Float](repeating: 0, count: rows * n) }
+                    let outBytes = GGUF.byteCount(shape: [n, rows], type: t.type)!
+                    if byteBuf.count < outBytes { byteBuf = [UInt8](repeating: 0, count: outBytes) }
+                    try floatBuf.withUnsafeMutableBufferPointer { fp in
+                        t.readRows(row, rows, into: fp.baseAddress!)
+                        try byteBuf.withUnsafeMutableBytes { bp in
+                            try RowEncoder.encode(fp.baseAddress!, rows: rows, n: n, type: t.type, into: bp.baseAddress!, threads: threads)
+                            try writer.write(UnsafeRawBufferPointer(rebasing: bp[0..<outBytes]))
+                        }
+                    }
+                    row += rows
+                    bar.advance(outBytes, detail: t.name)
+                }
+                if t.rowCount == 0 || n == 0 { try writer.write([]) }
+                if case let .checkpoint(src, _, _, _) = t.origin { src.dropPages() }
+            }
+            try writer.finish()
+        } catch {
+            writer.abort()
+            throw error
+        }
+        bar.finish()
+        return ConvertSummary(tensors: plan.tensors.count, parameters: plan.tensors.reduce(0) { $0 + $1.elementCount },
+                              bytes: totalBytes, seconds: Date().timeIntervalSince(start))
+    }
+}

@@ -1,1 +1,0 @@
-// SmeltConvert: see docs/ARCHITECTURE.md.

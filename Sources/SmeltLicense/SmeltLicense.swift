@@ -1,1 +1,0 @@
-// SmeltLicense: see docs/ARCHITECTURE.md.

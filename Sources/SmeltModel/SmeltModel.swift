@@ -1,1 +1,0 @@
-// SmeltModel: see docs/ARCHITECTURE.md.

@@ -1,0 +1,61 @@
+import ArgumentParser
+import Foundation
+import SmeltConvert
+import SmeltFormats
+import SmeltLicense
+
+/// `smelt convert HF_FOLDER -o OUT.gguf [--outtype T]`.
+struct ConvertCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "convert",
+        abstract: "Convert a Hugging Face checkpoint folder to GGUF, as llama.cpp's convert_hf_to_gguf.py does.")
+
+    @Argument(help: "The checkpoint folder (config.json, *.safetensors, tokenizer files).")
+    var model: String
+
+    @Option(name: [.short, .customLong("outfile")], help: "The GGUF file to write.")
+    var output: String?
+
+    @Option(help: "f32, f16, bf16, q8_0 or auto (the checkpoint's 16-bit type).")
+    var outtype: String = "auto"
+
+    @Option(help: "Force the BPE pre-tokenizer name (tokenizer.ggml.pre) instead of detecting it.")
+    var pre: String?
+
+    @Option(help: "Override general.name.")
+    var name: String?
+
+    @Option(help: "Threads for q8_0 output.")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Flag(help: "List what would be written (tensors, types, metadata keys) and write nothing.")
+    var dryRun = false
+
+    func validate() throws {
+        guard OutType(rawValue: outtype) != nil else {
+            throw ValidationError("--outtype must be one of \(OutType.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        if !dryRun && output == nil { throw ValidationError("give the output file with -o OUT.gguf (or --dry-run)") }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let plan = try ConversionPlan(folder: URL(fileURLWithPath: model), outType: OutType(rawValue: outtype)!, pre: pre, name: name)
+            if dryRun {
+                print("architecture \(plan.architecture), outtype \(plan.outType.rawValue): \(plan.metadata.count) metadata keys, \(plan.tensors.count) tensors")
+                for t in plan.tensors {
+                    print("\(t.name.padding(toLength: 36, withPad: " ", startingAt: 0)) \(t.type.name.padding(toLength: 5, withPad: " ", startingAt: 0)) \(t.shape.map(String.init).joined(separator: " x ").padding(toLength: 16, withPad: " ", startingAt: 0)) <- \(t.sourceName)")
+                }
+                return
+            }
+            if let warning = ConversionLicenseInfo.check(URL(fileURLWithPath: model)).warning {
+                FileHandle.standardError.write(Data("\(warning)\n".utf8))
+            }
+            let out = URL(fileURLWithPath: output!)
+            let s = try Converter.write(plan, to: out, threads: threads)
+            print(String(format: "wrote %@: %d tensors, %d parameters, %.2f MiB (%@) in %.2f s", out.path, s.tensors, s.parameters,
+                         Double(s.bytes) / 1048576, plan.outType.rawValue, s.seconds))
+        }
+    }
+}

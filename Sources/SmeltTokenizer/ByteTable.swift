@@ -87,12 +87,15 @@ final class ByteTable {
     func bytes(_ idx: Int) -> ArraySlice<UInt8> { blob[starts[idx]..<(starts[idx] + lengths[idx])] }
 }
 
-/// A binary min-heap over a value type with an explicit ordering.
-struct Heap<T> {
-    var items: [T] = []
-    let before: (T, T) -> Bool   // true when a must be popped before b
+/// An element of `Heap`: `before(a, b)` is true when a must be popped before b.
+protocol HeapItem {
+    static func before(_ a: Self, _ b: Self) -> Bool
+}
 
-    init(before: @escaping (T, T) -> Bool) { self.before = before }
+/// A binary heap popping the element that comes first by `T.before`.
+struct Heap<T: HeapItem> {
+    var items: [T] = []
+    @inline(__always) func before(_ a: T, _ b: T) -> Bool { T.before(a, b) }
 
     var isEmpty: Bool { items.isEmpty }
     mutating func removeAll() { items.removeAll(keepingCapacity: true) }

@@ -464,9 +464,15 @@ extension String {
 struct SPMSession {
     let tok: Tokenizer
     struct Sym { var prev: Int32; var next: Int32; var start: Int32; var n: Int32 }
-    struct Bigram { var left: Int32; var right: Int32; var score: Float; var size: Int32 }
+    struct Bigram: HeapItem {
+        var left: Int32; var right: Int32; var score: Float; var size: Int32
+        // llm_bigram_spm::comparator: highest score first, then leftmost
+        @inline(__always) static func before(_ a: Bigram, _ b: Bigram) -> Bool {
+            a.score > b.score || (a.score == b.score && a.left < b.left)
+        }
+    }
     var symbols: [Sym] = []
-    var queue = Heap<Bigram>(before: { a, b in a.score > b.score || (a.score == b.score && a.left < b.left) })
+    var queue = Heap<Bigram>()
 
     init(_ t: Tokenizer) { tok = t }
 
@@ -527,9 +533,15 @@ struct SPMSession {
 struct BPESession {
     let tok: Tokenizer
     struct Sym { var prev: Int32; var next: Int32; var start: Int32; var n: Int32; var text: Int32 }
-    struct Bigram { var left: Int32; var right: Int32; var lt: Int32; var rt: Int32; var rank: Int32; var result: Int32 }
+    struct Bigram: HeapItem {
+        var left: Int32; var right: Int32; var lt: Int32; var rt: Int32; var rank: Int32; var result: Int32
+        // llm_bigram_bpe::comparator: lowest rank first, then leftmost
+        @inline(__always) static func before(_ a: Bigram, _ b: Bigram) -> Bool {
+            a.rank < b.rank || (a.rank == b.rank && a.left < b.left)
+        }
+    }
     var symbols: [Sym] = []
-    var queue = Heap<Bigram>(before: { a, b in a.rank < b.rank || (a.rank == b.rank && a.left < b.left) })
+    var queue = Heap<Bigram>()
     var cache: [[UInt8]: [Int32]] = [:]
     var word: [UInt8] = []
 

@@ -18,4 +18,6 @@ let allSubcommands: [ParsableCommand.Type] = [
     ExportCommand.self,
     QuantizeCommand.self,
     LicenseCommand.self,
+    PerplexityCommand.self,
+    ImatrixCommand.self,
 ]

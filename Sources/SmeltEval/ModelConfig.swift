@@ -1,0 +1,217 @@
+import Foundation
+import SmeltFormats
+
+/// The decoder-only architectures the inference engine runs.
+public enum ModelArchitecture: String, Codable, Sendable, CaseIterable {
+    case llama, qwen2, qwen3, gemma2, gemma3, phi3
+}
+
+/// How RoPE pairs dimensions: `normal` rotates (x[2i], x[2i+1]) (GGUF llama),
+/// `neox` rotates (x[i], x[i + n_rot/2]) (Hugging Face, qwen, gemma, phi3).
+public enum RopeStyle: String, Codable, Sendable { case normal, neox }
+
+/// Feed-forward gate activation.
+public enum GateActivation: String, Codable, Sendable { case silu, geluTanh }
+
+/// Everything the forward pass needs to know about a model, read from GGUF
+/// metadata (as llama.cpp reads it) or from a Hugging Face `config.json`.
+public struct ModelConfig: Codable, Sendable, Equatable {
+    public var architecture: ModelArchitecture
+    public var layerCount: Int
+    public var embeddingLength: Int
+    public var headCount: Int
+    public var headCountKV: Int
+    public var headDim: Int
+    public var feedForwardLength: Int
+    public var rmsEpsilon: Float
+    public var ropeStyle: RopeStyle
+    /// Rotated dimensions per head (`rope.dimension_count`).
+    public var ropeDimensions: Int
+    public var ropeFreqBase: Float
+    /// Position scale (1 / linear scaling factor).
+    public var ropeFreqScale: Float
+    /// Base and scale of sliding-window layers (Gemma).
+    public var ropeFreqBaseSWA: Float
+    public var ropeFreqScaleSWA: Float
+    /// Multiplies cos and sin (`rope.scaling.attn_factor`, LongRoPE).
+    public var ropeAttnFactor: Float
+    /// Sliding window size (tokens) and which layers use it.
+    public var slidingWindow: Int
+    public var slidingLayers: [Bool]
+    /// Gemma 2 attention-score soft-capping, 0 when off.
+    public var attnLogitSoftcap: Float
+    /// Final logit soft-capping, 0 when off.
+    public var finalLogitSoftcap: Float
+    /// Scale applied to the token embeddings (Gemma: √n_embd), 1 otherwise.
+    public var embeddingScale: Float
+    /// Scale applied to queries before q·k.
+    public var attentionScale: Float
+    public var activation: GateActivation
+    /// Whether the add-BOS flag of the tokenizer is set, and the BOS id.
+    public var addBOS: Bool
+    public var bosToken: Int32?
+    /// Tokens in the vocabulary (tokenizer list; falls back to the output rows).
+    public var vocabularySize: Int
+
+    /// True when layer `il` uses the sliding window.
+    public func isSliding(_ il: Int) -> Bool { slidingWindow > 0 && il < slidingLayers.count && slidingLayers[il] }
+
+    /// Reads the hyperparameters as llama.cpp does (`llama_model::load_hparams` and the per-arch loaders).
+    public init(gguf: GGUFFile) throws {
+        let md = gguf.metadata
+        guard let archName = md["general.architecture"]?.stringValue else {
+            throw SmeltError("\(gguf.url.lastPathComponent): no general.architecture")
+        }
+        guard let arch = ModelArchitecture(rawValue: archName) else {
+            throw SmeltError("architecture '\(archName)' is not supported by the evaluator (supported: \(ModelArchitecture.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        func int(_ k: String) -> Int? { md["\(archName).\(k)"]?.intValue ?? md["\(archName).\(k)"]?.arrayValue?.first?.intValue }
+        func float(_ k: String) -> Float? { md["\(archName).\(k)"]?.doubleValue.map(Float.init) }
+        func need(_ k: String) throws -> Int {
+            guard let v = int(k) else { throw SmeltError("\(gguf.url.lastPathComponent): missing \(archName).\(k)") }
+            return v
+        }
+        architecture = arch
+        layerCount = try need("block_count")
+        embeddingLength = try need("embedding_length")
+        headCount = try need("attention.head_count")
+        headCountKV = int("attention.head_count_kv") ?? headCount
+        headDim = int("attention.key_length") ?? embeddingLength / headCount
+        feedForwardLength = try need("feed_forward_length")
+        rmsEpsilon = float("attention.layer_norm_rms_epsilon") ?? 1e-5
+        ropeStyle = arch == .llama ? .normal : .neox
+        ropeDimensions = int("rope.dimension_count") ?? headDim
+        ropeFreqBase = float("rope.freq_base") ?? 10000
+        let factor = float("rope.scaling.factor") ?? float("rope.scale_linear") ?? 0
+        ropeFreqScale = factor == 0 ? 1 : 1 / factor
+        if let t = md["\(archName).rope.scaling.type"]?.stringValue, t == "yarn" {
+            throw SmeltError("YaRN RoPE scaling is not supported by the evaluator yet")
+        }
+        ropeAttnFactor = float("rope.scaling.attn_factor") ?? 1
+        ropeFreqBaseSWA = 10000
+        ropeFreqScaleSWA = 1
+        slidingWindow = 0
+        slidingLayers = Array(repeating: false, count: layerCount)
+        attnLogitSoftcap = 0
+        finalLogitSoftcap = 0
+        embeddingScale = 1
+        attentionScale = 1 / Float(headDim).squareRoot()
+        activation = .silu
+
+        let nLayer = layerCount
+        func pattern(_ defaultPeriod: Int) -> [Bool] {
+            let key = "\(archName).attention.sliding_window_pattern"
+            if let arr = md[key]?.arrayValue {
+                return (0..<nLayer).map { $0 < arr.count ? (arr[$0].boolValue ?? ((arr[$0].intValue ?? 0) != 0)) : false }
+            }
+            let p = md[key]?.intValue ?? defaultPeriod
+            return (0..<nLayer).map { p == 0 || ($0 % p < p - 1) }
+        }
+        switch arch {
+        case .gemma2:
+            slidingWindow = int("attention.sliding_window") ?? 4096
+            slidingLayers = pattern(2)
+            ropeFreqBaseSWA = float("rope.freq_base_swa") ?? ropeFreqBase
+            ropeFreqScaleSWA = ropeFreqScale
+            attnLogitSoftcap = float("attn_logit_softcapping") ?? 50
+            finalLogitSoftcap = float("final_logit_softcapping") ?? 30
+            embeddingScale = Float(embeddingLength).squareRoot()
+            activation = .geluTanh
+            attentionScale = layerCount == 46 ? 1 / Float(embeddingLength / headCount).squareRoot() : 1 / Float(headDim).squareRoot()
+        case .gemma3:
+            if let w = int("attention.sliding_window"), w > 0 {
+                slidingWindow = w
+                slidingLayers = pattern(6)
+                ropeFreqBaseSWA = float("rope.freq_base_swa") ?? 10000
+            }
+            finalLogitSoftcap = float("final_logit_softcapping") ?? 0
+            embeddingScale = Float(embeddingLength).squareRoot()
+            activation = .geluTanh
+            attentionScale = layerCount == 62 ? 1 / Float(embeddingLength / headCount).squareRoot() : 1 / Float(headDim).squareRoot()
+        default:
+            break
+        }
+        let tokenizerModel = md["tokenizer.ggml.model"]?.stringValue
+        addBOS = md["tokenizer.ggml.add_bos_token"]?.boolValue ?? (tokenizerModel == "llama")
+        bosToken = md["tokenizer.ggml.bos_token_id"]?.intValue.map { Int32($0) }
+        let outRows = (gguf.tensor(named: "output.weight") ?? gguf.tensor(named: "token_embd.weight"))?.rowCount ?? 0
+        vocabularySize = md["tokenizer.ggml.tokens"]?.arrayValue?.count ?? int("vocab_size") ?? outRows
+    }
+
+    /// Reads a Hugging Face `config.json` (plus `tokenizer_config.json` for the BOS flag).
+    public init(huggingFaceFolder folder: URL) throws {
+        let cfgURL = folder.appendingPathComponent("config.json")
+        var cfg = try JSONValue.parse(contentsOf: cfgURL)
+        if let text = cfg["text_config"], text["hidden_size"] != nil { cfg = text }
+        let archs = (try JSONValue.parse(contentsOf: cfgURL))["architectures"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        let table: [String: ModelArchitecture] = [
+            "LlamaForCausalLM": .llama, "MistralForCausalLM": .llama, "Qwen2ForCausalLM": .qwen2,
+            "Qwen3ForCausalLM": .qwen3, "Gemma2ForCausalLM": .gemma2, "Gemma3ForCausalLM": .gemma3,
+            "Gemma3ForConditionalGeneration": .gemma3, "Phi3ForCausalLM": .phi3,
+        ]
+        guard let arch = archs.compactMap({ table[$0] }).first else {
+            throw SmeltError("\(cfgURL.path): architectures \(archs) are not supported by the evaluator")
+        }
+        func int(_ k: String) -> Int? { cfg[k]?.intValue }
+        func float(_ k: String) -> Float? { cfg[k]?.doubleValue.map(Float.init) }
+        func need(_ k: String) throws -> Int {
+            guard let v = int(k) else { throw SmeltError("\(cfgURL.path): missing \(k)") }
+            return v
+        }
+        architecture = arch
+        layerCount = try need("num_hidden_layers")
+        embeddingLength = try need("hidden_size")
+        headCount = try need("num_attention_heads")
+        headCountKV = int("num_key_value_heads") ?? headCount
+        headDim = int("head_dim") ?? embeddingLength / headCount
+        feedForwardLength = try need("intermediate_size")
+        rmsEpsilon = float("rms_norm_eps") ?? 1e-6
+        ropeStyle = .neox  // HF weights are in rotate_half order for every supported arch
+        ropeDimensions = Int(Float(headDim) * (float("partial_rotary_factor") ?? 1))
+        ropeFreqBase = float("rope_theta") ?? 10000
+        ropeFreqScale = 1
+        ropeAttnFactor = 1
+        if let rs = cfg["rope_scaling"], !rs.isNull {
+            let type = rs["rope_type"]?.stringValue ?? rs["type"]?.stringValue ?? "linear"
+            switch type {
+            case "linear": ropeFreqScale = 1 / Float(rs["factor"]?.doubleValue ?? 1)
+            case "default": break
+            default: throw SmeltError("RoPE scaling '\(type)' of Hugging Face checkpoints is not supported by the evaluator yet (convert to GGUF first)")
+            }
+        }
+        ropeFreqBaseSWA = ropeFreqBase
+        ropeFreqScaleSWA = 1
+        slidingWindow = 0
+        slidingLayers = Array(repeating: false, count: layerCount)
+        attnLogitSoftcap = 0
+        finalLogitSoftcap = 0
+        embeddingScale = 1
+        attentionScale = 1 / Float(headDim).squareRoot()
+        activation = .silu
+        if arch == .gemma2 || arch == .gemma3 {
+            embeddingScale = Float(embeddingLength).squareRoot()
+            activation = .geluTanh
+            if let s = float("query_pre_attn_scalar") { attentionScale = 1 / s.squareRoot() }
+            attnLogitSoftcap = float("attn_logit_softcapping") ?? 0
+            finalLogitSoftcap = float("final_logit_softcapping") ?? 0
+            if let w = int("sliding_window"), w > 0 {
+                slidingWindow = w
+                if let types = cfg["layer_types"]?.arrayValue?.compactMap(\.stringValue), types.count == layerCount {
+                    slidingLayers = types.map { $0 == "sliding_attention" }
+                } else {
+                    let p = int("sliding_window_pattern") ?? int("_sliding_window_pattern") ?? (arch == .gemma2 ? 2 : 6)
+                    slidingLayers = (0..<layerCount).map { p == 0 || ($0 % p < p - 1) }
+                }
+            }
+            if arch == .gemma3 {
+                ropeFreqBaseSWA = float("rope_local_base_freq") ?? 10000
+            } else {
+                ropeFreqScaleSWA = ropeFreqScale
+            }
+        }
+        let tc = try? JSONValue.parse(contentsOf: folder.appendingPathComponent("tokenizer_config.json"))
+        bosToken = int("bos_token_id").map { Int32($0) }
+        addBOS = tc?["add_bos_token"]?.boolValue ?? (arch == .llama || arch == .gemma2 || arch == .gemma3)
+        vocabularySize = try need("vocab_size")
+    }
+}

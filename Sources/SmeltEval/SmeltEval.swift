@@ -1,3 +1,0 @@
-// SmeltEval: see docs/ARCHITECTURE.md.
-import COpenBLAS
-import CZstd

@@ -1,0 +1,207 @@
+import Foundation
+import SmeltFormats
+import SmeltQuant
+
+/// A weight matrix of `rows` output features × `cols` input features, in any
+/// ggml type (rows are whole blocks, as in GGUF: ggml shape `[cols, rows]`).
+/// Float32 rows are used in place; other types are dequantized with Smelt's
+/// ggml-exact kernels, either once (`cache`) or a row block at a time.
+final class WeightMatrix: @unchecked Sendable {
+    let name: String
+    let rows: Int
+    let cols: Int
+    let type: GGMLType
+    let rowBytes: Int
+    private let raw: UnsafeRawPointer
+    private let owner: AnyObject?
+    private let kernel: (any QuantType.Type)?
+    /// Float32 rows when the matrix is float32 or has been cached.
+    private(set) var f32: UnsafePointer<Float>?
+    private var owned: UnsafeMutablePointer<Float>?
+
+    init(name: String, rows: Int, cols: Int, type: GGMLType, raw: UnsafeRawPointer, owner: AnyObject?) throws {
+        self.name = name
+        self.rows = rows
+        self.cols = cols
+        self.type = type
+        self.raw = raw
+        self.owner = owner
+        guard let rb = type.rowBytes(cols) else { throw SmeltError("\(name): row length \(cols) is not a whole number of \(type) blocks") }
+        rowBytes = rb
+        if type == .f32 {
+            kernel = nil
+            f32 = raw.assumingMemoryBound(to: Float.self)
+        } else {
+            guard let k = QuantRegistry.kernel(for: type) else { throw SmeltError("\(name): no kernel for type \(type)") }
+            kernel = k
+        }
+    }
+
+    /// A float32 matrix that owns its values.
+    convenience init(name: String, rows: Int, cols: Int, values: [Float]) throws {
+        let p = UnsafeMutablePointer<Float>.allocate(capacity: max(1, values.count))
+        values.withUnsafeBufferPointer { if let b = $0.baseAddress { p.initialize(from: b, count: values.count) } }
+        try self.init(name: name, rows: rows, cols: cols, type: .f32, raw: UnsafeRawPointer(p), owner: nil)
+        owned = p
+    }
+
+    deinit { owned?.deallocate() }
+
+    /// Bytes the float32 cache takes.
+    var floatBytes: Int { rows * cols * 4 }
+
+    /// Dequantizes rows `range` into `dst` (`range.count × cols` floats).
+    func dequantize(rows range: Range<Int>, into dst: UnsafeMutablePointer<Float>) {
+        if let f = f32 {
+            dst.update(from: f + range.lowerBound * cols, count: range.count * cols)
+            return
+        }
+        let k = kernel!
+        for (i, r) in range.enumerated() {
+            k.dequantizeRow(raw + r * rowBytes, dst + i * cols, count: cols)
+        }
+    }
+
+    /// Dequantizes the whole matrix once (in parallel) and keeps the floats.
+    func cache(threads: Int) {
+        guard f32 == nil else { return }
+        let p = UnsafeMutablePointer<Float>.allocate(capacity: rows * cols)
+        let blocks = (rows + 255) / 256
+        Parallel.forEach(blocks, threads: threads) { _, b in
+            let lo = b * 256, hi = min(rows, lo + 256)
+            self.dequantize(rows: lo..<hi, into: p + lo * self.cols)
+        }
+        owned = p
+        f32 = UnsafePointer(p)
+    }
+}
+
+/// The tensors of one transformer block, with llama.cpp's GGUF names.
+struct LayerWeights {
+    var attnNorm: [Float]
+    var wq, wk, wv, wqkv: WeightMatrix?
+    var bq, bk, bv, bqkv: [Float]?
+    var qNorm, kNorm: [Float]?
+    var wo: WeightMatrix
+    var bo: [Float]?
+    var attnPostNorm: [Float]?
+    var ffnNorm: [Float]
+    var gate: WeightMatrix?
+    var up: WeightMatrix
+    var down: WeightMatrix
+    var bGate, bUp, bDown: [Float]?
+    var ffnPostNorm: [Float]?
+}
+
+/// Where tensors come from: a GGUF file or a Hugging Face checkpoint folder,
+/// both presented under GGUF tensor names.
+protocol TensorSource {
+    func has(_ name: String) -> Bool
+    func vector(_ name: String) throws -> [Float]
+    func matrix(_ name: String) throws -> WeightMatrix
+}
+
+extension TensorSource {
+    func optionalVector(_ name: String) throws -> [Float]? { has(name) ? try vector(name) : nil }
+    func optionalMatrix(_ name: String) throws -> WeightMatrix? { has(name) ? try matrix(name) : nil }
+}
+
+/// Tensors of a GGUF file (memory-mapped; float32 matrices are used in place).
+struct GGUFTensorSource: TensorSource {
+    let file: GGUFFile
+
+    func has(_ name: String) -> Bool { file.tensor(named: name) != nil }
+
+    func info(_ name: String) throws -> GGUFTensorInfo {
+        guard let t = file.tensor(named: name) else { throw SmeltError("\(file.url.lastPathComponent): tensor '\(name)' is missing") }
+        return t
+    }
+
+    func vector(_ name: String) throws -> [Float] {
+        let t = try info(name)
+        let m = try WeightMatrix(name: name, rows: t.rowCount, cols: t.rowLength, type: t.type,
+                                 raw: file.data(for: t).baseAddress!, owner: file)
+        var out = [Float](repeating: 0, count: t.elementCount)
+        out.withUnsafeMutableBufferPointer { m.dequantize(rows: 0..<m.rows, into: $0.baseAddress!) }
+        return out
+    }
+
+    func matrix(_ name: String) throws -> WeightMatrix {
+        let t = try info(name)
+        guard t.shape.count <= 2 else { throw SmeltError("\(name): expected a matrix, got shape \(t.shape)") }
+        return try WeightMatrix(name: name, rows: t.rowCount, cols: t.rowLength, type: t.type,
+                                raw: file.data(for: t).baseAddress!, owner: file)
+    }
+}
+
+/// Tensors of a Hugging Face checkpoint, renamed to GGUF names and converted
+/// to float32 the way llama.cpp's converter prepares them (Gemma norms get +1).
+/// Q and K stay in Hugging Face's rotate-half order; the engine uses NeoX RoPE.
+struct HFTensorSource: TensorSource {
+    let checkpoint: SafetensorsCheckpoint
+    let config: ModelConfig
+    private let map: [String: String]
+
+    init(folder: URL, config: ModelConfig) throws {
+        checkpoint = try SafetensorsCheckpoint(folder: folder)
+        self.config = config
+        var m: [String: String] = [:]
+        let gemma = config.architecture == .gemma2 || config.architecture == .gemma3
+        for t in checkpoint.tensors {
+            var n = t.name
+            for p in ["model.language_model.", "language_model.model.", "language_model."] where n.hasPrefix(p) {
+                n = "model." + n.dropFirst(p.count)
+            }
+            var g: String?
+            if n == "model.embed_tokens.weight" { g = "token_embd.weight" }
+            else if n == "model.norm.weight" { g = "output_norm.weight" }
+            else if n == "lm_head.weight" { g = "output.weight" }
+            else if n.hasPrefix("model.layers.") {
+                let rest = n.dropFirst("model.layers.".count)
+                guard let dot = rest.firstIndex(of: ".") else { continue }
+                let il = rest[..<dot]
+                let key = String(rest[rest.index(after: dot)...])
+                let table: [String: String] = [
+                    "input_layernorm": "attn_norm",
+                    "post_attention_layernorm": gemma ? "post_attention_norm" : "ffn_norm",
+                    "pre_feedforward_layernorm": "ffn_norm",
+                    "post_feedforward_layernorm": "post_ffw_norm",
+                    "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
+                    "self_attn.o_proj": "attn_output", "self_attn.qkv_proj": "attn_qkv",
+                    "self_attn.q_norm": "attn_q_norm", "self_attn.k_norm": "attn_k_norm",
+                    "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down",
+                    "mlp.gate_up_proj": "ffn_up",
+                ]
+                for suffix in [".weight", ".bias"] where key.hasSuffix(suffix) {
+                    if let base = table[String(key.dropLast(suffix.count))] {
+                        g = "blk.\(il).\(base)\(suffix)"
+                    }
+                }
+            }
+            if let g { m[g] = t.name }
+        }
+        map = m
+    }
+
+    func has(_ name: String) -> Bool { map[name] != nil }
+
+    private func tensor(_ name: String) throws -> SafetensorsTensor {
+        guard let hf = map[name], let t = checkpoint.tensor(named: hf) else {
+            throw SmeltError("\(checkpoint.folder.lastPathComponent): no tensor for '\(name)'")
+        }
+        return t
+    }
+
+    func vector(_ name: String) throws -> [Float] {
+        var v = try tensor(name).floats()
+        let gemma = config.architecture == .gemma2 || config.architecture == .gemma3
+        if gemma && name.hasSuffix("norm.weight") { for i in v.indices { v[i] += 1 } }
+        return v
+    }
+
+    func matrix(_ name: String) throws -> WeightMatrix {
+        let t = try tensor(name)
+        guard t.shape.count == 2 else { throw SmeltError("\(t.name): expected a matrix, got shape \(t.shape)") }
+        return try WeightMatrix(name: name, rows: t.shape[0], cols: t.shape[1], values: t.floats())
+    }
+}

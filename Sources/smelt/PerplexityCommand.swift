@@ -1,0 +1,98 @@
+import ArgumentParser
+import Foundation
+import SmeltEval
+import SmeltFormats
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `smelt perplexity MODEL -f TEXT [-c 512] [-b 2048] [--chunks N] [--threads N]`, llama-perplexity's method;
+/// `--save-logits` / `--kl-divergence` for KL-divergence against a base model.
+struct PerplexityCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "perplexity",
+        abstract: "Perplexity and KL-divergence of a model (GGUF or HF checkpoint) as llama-perplexity computes them.",
+        discussion: """
+        Perplexity: smelt perplexity MODEL -f wiki.test.raw [-c 512].
+        KL-divergence: smelt perplexity BASE -f TEXT --save-logits base.kld[.zst], then
+        smelt perplexity QUANT --kl-divergence base.kld[.zst] (tokens and context come from the file).
+        Base files are compatible with llama-perplexity's --kl-divergence-base (plain; .zst is zstd).
+        """)
+
+    @Argument(help: "Model: a .gguf file or a Hugging Face checkpoint folder.")
+    var model: String
+    @Option(name: [.short, .customLong("file")], help: "Text to evaluate.")
+    var file: String?
+    @Option(name: [.short, .customLong("ctx-size")], help: "Tokens per chunk.")
+    var context = 512
+    @Option(name: [.short, .customLong("batch-size")], help: "Tokens per forward pass (batch / ctx chunks at once).")
+    var batch = 2048
+    @Option(help: "Evaluate at most N chunks.")
+    var chunks: Int?
+    @Option(name: [.short, .long], help: "Worker threads (default: all cores).")
+    var threads: Int?
+    @Option(help: "Write the base model's log-probabilities here (llama-perplexity's --kl-divergence-base format; .zst = zstd).")
+    var saveLogits: String?
+    @Option(help: "Compute KL-divergence against this base file (from --save-logits or llama-perplexity).")
+    var klDivergence: String?
+    @Option(help: "Force the tokenizer's pre-tokenizer (HF checkpoints whose pre-tokenizer is not recognised).")
+    var pre: String?
+    @Flag(help: "Print the result as JSON on stdout (instead of llama-perplexity's text).")
+    var json = false
+
+    func run() throws {
+        try reportingErrors {
+            let options = EvaluationOptions(contextLength: context, batchSize: batch, chunks: chunks)
+            let m = try InferenceModel(url: URL(fileURLWithPath: model), threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
+            let reporter = CommandProgress.reporter(printLines: !json, label: klDivergence == nil ? "perplexity" : "kl-divergence")
+            if let base = klDivergence {
+                guard file == nil, saveLogits == nil else {
+                    throw SmeltError("--kl-divergence takes its tokens from the base file: no -f or --save-logits")
+                }
+                let r = try Evaluator.klDivergence(model: m, base: URL(fileURLWithPath: base), options: options, reporter: reporter)
+                CommandProgress.clear()
+                if json { print(try CommandProgress.json(r)) }
+                return
+            }
+            guard let file else { throw SmeltError("missing -f TEXT (or --kl-divergence BASE)") }
+            let text = try EvaluationText.read(URL(fileURLWithPath: file))
+            let tokens = try m.makeTokenizer(pre: pre).encode(text, addSpecial: true, parseSpecial: false)
+            let r = try Evaluator.perplexity(model: m, tokens: tokens, options: options,
+                                             saveLogits: saveLogits.map { URL(fileURLWithPath: $0) }, reporter: reporter)
+            CommandProgress.clear()
+            if json { print(try CommandProgress.json(r)) }
+        }
+    }
+}
+
+/// The one-line progress indicator (stderr, only on a terminal) and stdout lines.
+enum CommandProgress {
+    static let isTTY = isatty(2) != 0
+    nonisolated(unsafe) static var shown = false
+
+    static func reporter(printLines: Bool, label: String) -> EvaluationReporter {
+        EvaluationReporter(
+            line: { s in
+                guard printLines else { return }
+                clear()
+                FileHandle.standardOutput.write(Data(s.utf8))
+            },
+            progress: { done, total, tps in
+                guard isTTY, done < total else { return }
+                let msg = String(format: "\r%@: chunk %d/%d, %.0f tokens/s ", label, done, total, tps)
+                FileHandle.standardError.write(Data(msg.utf8))
+                shown = true
+            })
+    }
+
+    static func clear() {
+        if shown { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)); shown = false }
+    }
+
+    static func json<T: Encodable>(_ v: T) throws -> String {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return String(decoding: try e.encode(v), as: UTF8.self)
+    }
+}

@@ -335,3 +335,19 @@ extension BuiltinRecipes {
         throw SmeltError("\(nameOrPath): no such recipe file or built-in recipe (built-in: \(texts.keys.sorted().joined(separator: ", ")))")
     }
 }
+
+/// The provenance metadata written into a quantized GGUF (docs/RECIPES.md, "Provenance").
+public enum RecipeProvenance {
+    public static let nameKey = "smelt.recipe.name"
+    public static let sourceKey = "smelt.recipe.source"
+    public static let textKey = "smelt.recipe.text"
+    public static let versionKey = "smelt.version"
+
+    /// The keys for `recipe`: its name, where it came from, its full text and Smelt's version.
+    public static func metadata(_ recipe: Recipe) -> [(String, GGUFValue)] {
+        [(versionKey, .string(SmeltVersion.string)),
+         (nameKey, .string(recipe.name)),
+         (sourceKey, .string(recipe.source)),
+         (textKey, .string(recipe.text))]
+    }
+}

@@ -330,7 +330,12 @@ extension BuiltinRecipes {
 
     /// A recipe argument: a built-in name, else a file path.
     public static func load(_ nameOrPath: String) throws -> Recipe {
-        if FileManager.default.fileExists(atPath: nameOrPath) { return try Recipe(contentsOf: URL(fileURLWithPath: nameOrPath)) }
+        if FileManager.default.fileExists(atPath: nameOrPath) {
+            guard let d = FileManager.default.contents(atPath: nameOrPath), let text = String(data: d, encoding: .utf8) else {
+                throw SmeltError("\(nameOrPath): cannot read recipe (not UTF-8 text?)")
+            }
+            return try Recipe(yaml: text, source: nameOrPath)
+        }
         if let r = try recipe(named: nameOrPath) { return r }
         throw SmeltError("\(nameOrPath): no such recipe file or built-in recipe (built-in: \(texts.keys.sorted().joined(separator: ", ")))")
     }

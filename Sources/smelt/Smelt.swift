@@ -20,4 +20,6 @@ let allSubcommands: [ParsableCommand.Type] = [
     LicenseCommand.self,
     PerplexityCommand.self,
     ImatrixCommand.self,
+    PlanCommand.self,
+    SensitivityCommand.self,
 ]

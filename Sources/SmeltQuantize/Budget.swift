@@ -20,28 +20,36 @@ public enum Budget {
         return "\(role).\(band)"
     }
 
-    /// The predicted loss of each (tensor, type): the relative importance-weighted error,
-    /// scaled per group by measured KLD when `table.groupKLD` has the group
-    /// (loss = KLD_g(ref) · relErr(t, type) / Σ_{t'∈g} relErr(t', ref)).
+    /// The predicted loss of each (tensor, type): `rows · relErr` (the relative importance-weighted
+    /// error summed over output rows, so it adds up when a tensor is split by rows), scaled per
+    /// group by measured KLD when `table.groupKLD` has the group
+    /// (loss = KLD_g(ref) · rows·relErr(t, type) / Σ_{t'∈g} rows·relErr(t', ref)).
     public static func items(table: SensitivityTable, tensors: [(name: String, shape: [Int])], candidates: [GGMLType],
                              nLayer: Int) -> [Item] {
         var groupErr: [String: [GGMLType: Double]] = [:]
         for t in tensors {
             let g = group(of: t.name, nLayer: nLayer)
-            for (ty, e) in table.entries[t.name] ?? [:] { groupErr[g, default: [:]][ty, default: 0] += e.relativeError }
+            let rows = Double(t.shape.dropFirst().reduce(1, *))
+            for (ty, e) in table.entries[t.name] ?? [:] { groupErr[g, default: [:]][ty, default: 0] += rows * e.relativeError }
         }
+        // Per-group scale from measured KLD; groups without a measurement get the median scale
+        // of the measured ones (1 when none is measured).
+        var scales: [String: Double] = [:]
+        for (g, k) in table.groupKLD {
+            if let (ref, kld) = k.min(by: { $0.key.rawValue < $1.key.rawValue }), let ge = groupErr[g]?[ref], ge > 0 {
+                scales[g] = kld / ge
+            }
+        }
+        let sorted = scales.values.sorted()
+        let median = sorted.isEmpty ? 1.0 : sorted[sorted.count / 2]
         var out: [Item] = []
         for t in tensors {
             let g = group(of: t.name, nLayer: nLayer)
-            var scale = 1.0
-            if let k = table.groupKLD[g], let (ref, kld) = k.min(by: { $0.key.rawValue < $1.key.rawValue }),
-               let ge = groupErr[g]?[ref], ge > 0 {
-                scale = kld / ge
-            }
+            let scale = scales[g] ?? median
             var opts: [(type: GGMLType, bytes: Int, loss: Double)] = []
             for ty in candidates {
                 guard let e = table[t.name, ty] else { continue }
-                opts.append((ty, e.bytes, scale * e.relativeError))
+                opts.append((ty, e.bytes, scale * Double(t.shape.dropFirst().reduce(1, *)) * e.relativeError))
             }
             out.append(Item(name: t.name, options: opts))
         }

@@ -31,6 +31,8 @@ struct SensitivityCommand: ParsableCommand {
     var kldTypes = "q4_0"
     @Option(help: "Candidate types for the weighted error, comma-separated.")
     var candidates: String?
+    @Option(help: "Measure the KLD only of groups whose name matches this regex (e.g. 'attn_v|ffn_down').")
+    var groups: String?
     @Option(help: "Chunks for the KLD measurements.")
     var chunks = 4
     @Option(name: [.short, .customLong("ctx-size")], help: "Tokens per chunk.")
@@ -81,11 +83,15 @@ struct SensitivityCommand: ParsableCommand {
                     let r = try Evaluator.perplexity(model: m, tokens: tokens, options: evalOptions, saveLogits: base, reporter: EvaluationReporter())
                     log(String(format: "base: PPL %.4f over %d chunks", r.perplexity, r.chunks))
                 }
-                var groups: [String: [String]] = [:]
-                for t in quantizable { groups[Budget.group(of: t.name, nLayer: facts.nLayer), default: []].append(t.name) }
+                var groupMembers: [String: [String]] = [:]
+                for t in quantizable { groupMembers[Budget.group(of: t.name, nLayer: facts.nLayer), default: []].append(t.name) }
+                let groupFilter = try groups.map { p -> NSRegularExpression in
+                    do { return try NSRegularExpression(pattern: p) } catch { throw SmeltError("--groups: bad regular expression '\(p)'") }
+                }
                 for ty in try BudgetCommandSupport.candidateTypes(kldTypes) {
-                    for (g, names) in groups.sorted(by: { $0.key < $1.key }) {
+                    for (g, names) in groupMembers.sorted(by: { $0.key < $1.key }) {
                         if table.groupKLD[g]?[ty] != nil { continue }
+                        if let f = groupFilter, f.firstMatch(in: g, range: NSRange(location: 0, length: (g as NSString).length)) == nil { continue }
                         let fitting = names.filter { Sensitivity.fits(ty, ncols: source.tensors[index[$0]!].rowLength, hasImportance: true) }
                         guard !fitting.isEmpty else { continue }
                         let alt = fitting.map { NSRegularExpression.escapedPattern(for: $0) }.joined(separator: "|")

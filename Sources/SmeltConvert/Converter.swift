@@ -60,11 +60,29 @@ public enum Converter {
                     let outBytes = GGUF.byteCount(shape: [n, rows], type: t.type)!
                     if byteBuf.count < outBytes { byteBuf = [UInt8](repeating: 0, count: outBytes) }
                     try floatBuf.withUnsafeMutableBufferPointer { fp in
-                        t.readRows(row, rows, into: fp.baseAddress!)
                         try byteBuf.withUnsafeMutableBytes { bp in
-                            try RowEncoder.encode(fp.baseAddress!, rows: rows, n: n, type: t.type, into: bp.baseAddress!, threads: threads)
+                            // read, transform and encode row ranges on all threads
+                            let workers = max(1, min(threads, rows, rows * n / 32768 + 1))
+                            let rowBytes = outBytes / rows
+                            let f = fp.baseAddress!, b = bp.baseAddress!
+                            var failure: Error?
+                            let lock = NSLock()
+                            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                                let lo = rows * w / workers, hi = rows * (w + 1) / workers
+                                guard hi > lo else { return }
+                                t.readRows(row + lo, hi - lo, into: f + lo * n)
+                                do {
+                                    try RowEncoder.encode(f + lo * n, rows: hi - lo, n: n, type: t.type, into: b + lo * rowBytes, threads: 1)
+                                } catch { lock.lock(); failure = error; lock.unlock() }
+                            }
+                            if let failure { throw failure }
                             try writer.write(UnsafeRawBufferPointer(rebasing: bp[0..<outBytes]))
                         }
+                    }
+                    // release the source pages of the rows done (a permutation stays within a head:
+                    // pages shared with rows still to come are simply read again)
+                    if case let .checkpoint(src, rowMap, _, _) = t.origin, rowMap == nil, row + rows < t.rowCount {
+                        src.dropPages(elements: (row * n)..<((row + rows) * n))
                     }
                     row += rows
                     bar.advance(outBytes, detail: t.name)

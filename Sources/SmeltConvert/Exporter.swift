@@ -10,6 +10,8 @@ public struct ExportSummary: Sendable {
     public let files: [String]
     public let tensors: Int
     public let skipped: [String]
+    /// What converting the folder back cannot reproduce (e.g. a `--pre` to force), one line each.
+    public let notes: [String]
 }
 
 /// GGUF → Hugging Face checkpoint folder: every tensor dequantized (any type
@@ -43,7 +45,7 @@ public enum Exporter {
             let s = try write(g, arch: arch, into: tmp, dtype: dtype, maxShardBytes: maxShardBytes, progress: progress)
             if fm.fileExists(atPath: folder.path) { try fm.removeItem(at: folder) }
             try fm.moveItem(at: tmp, to: folder)
-            return ExportSummary(folder: folder, files: s.0, tensors: s.1, skipped: s.2)
+            return ExportSummary(folder: folder, files: s.0, tensors: s.1, skipped: s.2, notes: s.3)
         } catch {
             try? fm.removeItem(at: tmp)
             throw error
@@ -54,13 +56,13 @@ public enum Exporter {
     static func double(_ g: GGUFFile, _ key: String) -> Double? { g.metadata[key]?.doubleValue }
 
     static func write(_ g: GGUFFile, arch: Architecture, into dir: URL, dtype: DType, maxShardBytes: Int,
-                      progress: Bool) throws -> ([String], Int, [String]) {
+                      progress: Bool) throws -> ([String], Int, [String], [String]) {
         let p = arch.name + "."
         let nHead = int(g, p + "attention.head_count") ?? 0
         let nKV = int(g, p + "attention.head_count_kv") ?? nHead
 
         // Plan: HF names, shapes, inverse transforms.
-        struct Item { let info: GGUFTensorInfo; let hf: String; let hfShape: [Int]; let rowMap: [Int]?; let subOne: Bool }
+        struct Item { let info: GGUFTensorInfo; let hf: String; let hfShape: [Int]; let rowMap: [Int]?; let subOne: Bool; let dtype: DType }
         var items: [Item] = []
         var skipped: [String] = []
         for t in g.tensors {
@@ -76,32 +78,34 @@ public enum Exporter {
                 for (i, s) in fwd.enumerated() { inv[s] = i }  // HF row s is GGUF row i
                 rowMap = inv
             }
-            items.append(Item(info: t, hf: hf, hfShape: Array(t.shape.reversed()), rowMap: rowMap, subOne: transforms.contains(.addOne)))
+            // F32 tensors (norms, biases: llama.cpp keeps them F32) stay F32, so a round trip is lossless
+            items.append(Item(info: t, hf: hf, hfShape: Array(t.shape.reversed()), rowMap: rowMap, subOne: transforms.contains(.addOne),
+                              dtype: t.type == .f32 ? .f32 : dtype))
         }
 
         // Shards of at most maxShardBytes.
         var shards: [[Item]] = [[]]
         var size = 0
         for it in items {
-            let b = it.hfShape.reduce(dtype.safetensors.size, *)
+            let b = it.hfShape.reduce(it.dtype.safetensors.size, *)
             if size > 0 && size + b > maxShardBytes { shards.append([]); size = 0 }
             shards[shards.count - 1].append(it); size += b
         }
         let n = shards.count
         let names = n == 1 ? ["model.safetensors"] : (1...n).map { String(format: "model-%05d-of-%05d.safetensors", $0, n) }
-        let total = items.reduce(0) { $0 + $1.hfShape.reduce(dtype.safetensors.size, *) }
+        let total = items.reduce(0) { $0 + $1.hfShape.reduce($1.dtype.safetensors.size, *) }
         let bar = ProgressBar("export", total: total, enabled: progress)
         var weightMap: [(String, JSONValue)] = []
         for (shard, name) in zip(shards, names) {
             let w = try SafetensorsWriter(url: dir.appendingPathComponent(name),
-                                          tensors: shard.map { .init(name: $0.hf, dtype: dtype.safetensors, shape: $0.hfShape) })
+                                          tensors: shard.map { .init(name: $0.hf, dtype: $0.dtype.safetensors, shape: $0.hfShape) })
             for it in shard {
                 let t = it.info
                 let rowLen = t.rowLength, rows = t.rowCount
                 let rowBytes = t.type.rowBytes(rowLen)!
                 let src = g.data(for: t)
                 var f = [Float](repeating: 0, count: rowLen)
-                var out = [UInt8](repeating: 0, count: rowLen * dtype.safetensors.size)
+                var out = [UInt8](repeating: 0, count: rowLen * it.dtype.safetensors.size)
                 for hfRow in 0..<rows {
                     let gRow = it.rowMap?[hfRow] ?? hfRow
                     f.withUnsafeMutableBufferPointer { fp in
@@ -112,7 +116,7 @@ public enum Exporter {
                         if it.subOne { for i in 0..<rowLen { fp[i] -= 1 } }
                     }
                     out.withUnsafeMutableBytes { op in
-                        switch dtype {
+                        switch it.dtype {
                         case .f32: f.withUnsafeBytes { op.copyMemory(from: $0) }
                         case .f16: for i in 0..<rowLen { op.storeBytes(of: FloatFormats.floatToHalf(f[i]).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
                         case .bf16: for i in 0..<rowLen { op.storeBytes(of: FloatFormats.floatToBF16(f[i]).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
@@ -138,8 +142,11 @@ public enum Exporter {
         try config(g, arch: arch, vocab: vocab, tied: tied, dtype: dtype).serialized(pretty: true)
             .write(to: dir.appendingPathComponent("config.json"), atomically: false, encoding: .utf8)
         files.append("config.json")
-        files += try exportTokenizer(g, to: dir)
-        return (files, items.count, skipped)
+        try modelCard(g, source: g.url).write(to: dir.appendingPathComponent("README.md"), atomically: false, encoding: .utf8)
+        files.append("README.md")
+        let (tokFiles, notes) = try exportTokenizer(g, to: dir)
+        files += tokFiles
+        return (files, items.count, skipped, notes)
     }
 
     /// config.json for transformers, from the GGUF hyperparameters.

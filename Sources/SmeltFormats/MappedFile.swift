@@ -38,7 +38,7 @@ public final class MappedFile: @unchecked Sendable {
     public func dropPages(_ range: Range<Int>) {
         guard let base, !range.isEmpty else { return }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let start = range.lowerBound / page * page
+        let start = (range.lowerBound + page - 1) / page * page  // never a page that holds bytes before the range
         let end = min(count, range.upperBound)
         guard end > start else { return }
         _ = madvise(base + start, end - start, MADV_DONTNEED)

@@ -66,6 +66,15 @@ public struct SafetensorsTensor: Sendable {
     /// Releases this tensor's pages of the memory map (streaming conversion).
     public func dropPages() { map.dropPages(range) }
 
+    /// Releases the pages holding elements `elements` (whole pages inside that span only).
+    public func dropPages(elements: Range<Int>) {
+        let lo = range.lowerBound + elements.lowerBound * dtype.size
+        let hi = range.lowerBound + elements.upperBound * dtype.size
+        let page = 4096
+        let start = (lo + page - 1) / page * page, end = hi / page * page
+        if end > start { map.dropPages(start..<end) }
+    }
+
     /// The elements as float32.
     public func floats() -> [Float] {
         [Float](unsafeUninitializedCapacity: elementCount) { p, n in

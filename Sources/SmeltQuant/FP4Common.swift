@@ -1,5 +1,5 @@
 /// ggml's `kvalues_fp4` (E2M1 values, doubled), shared by mxfp4 and nvfp4.
-let kvaluesFP4: UnsafePointer<Int8> = makeTable([0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12])
+nonisolated(unsafe) let kvaluesFP4: UnsafePointer<Int8> = makeTable([0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12])
 
 /// ggml's `best_index_mxfp4`: index of the E2M1 value nearest to x/e (first one on ties).
 @inline(__always) func bestIndexFP4(_ x: Float, _ e: Float) -> UInt8 {

@@ -151,9 +151,9 @@ public enum IQ1_M: QuantType {
         let id = 1 / d
         var sumqx: Float = 0, sumq2: Float = 0
         for ib in 0..<(iqQK / blockSize) {
-            let l = iqClamp(iqNearestInt(0.5 * (id * scales[ib] - 1)), 0, 7)
+            let l = iqClamp(nearestInt(0.5 * (id * scales[ib] - 1)), 0, 7)
             let scOffset = scOff + 2 * (ib / 4)
-            iqStoreU16(y, scOffset, iqLoadU16(y, scOffset) | UInt16(l << (3 * Int32(ib % 4))))
+            storeU16(y, scOffset, loadU16(y, scOffset) | UInt16(l << (3 * Int32(ib % 4))))
             let sh = Int(shifts[ib])
             let mask = sh == 0 ? masks.0 : sh == 1 ? masks.1 : sh == 2 ? masks.2 : masks.3
             let qh = y.load(fromByteOffset: qhOff + ib, as: UInt8.self) | mask
@@ -176,7 +176,7 @@ public enum IQ1_M: QuantType {
         if sumq2 > 0 { d = sumqx / sumq2 }
         let s = FloatFormats.floatToHalf(d * 1.1125)
         for (j, part) in [(s & 0x000f) << 12, (s & 0x00f0) << 8, (s & 0x0f00) << 4, s & 0xf000].enumerated() {
-            iqStoreU16(y, scOff + 2 * j, iqLoadU16(y, scOff + 2 * j) | part)
+            storeU16(y, scOff + 2 * j, loadU16(y, scOff + 2 * j) | part)
         }
     }
 
@@ -185,11 +185,11 @@ public enum IQ1_M: QuantType {
         for i in 0..<(count / iqQK) {
             let x = src + blockBytes * i
             var y = dst + iqQK * i
-            let sc0 = iqLoadU16(x, 48), sc1 = iqLoadU16(x, 50), sc2 = iqLoadU16(x, 52), sc3 = iqLoadU16(x, 54)
+            let sc0 = loadU16(x, 48), sc1 = loadU16(x, 50), sc2 = loadU16(x, 52), sc3 = loadU16(x, 54)
             let u16 = (sc0 >> 12) | ((sc1 >> 8) & 0x00f0) | ((sc2 >> 4) & 0x0f00) | (sc3 & 0xf000)
             let d = FloatFormats.halfToFloat(u16)
             for ib in 0..<8 {
-                let sc = iqLoadU16(x, 48 + 2 * (ib / 2))
+                let sc = loadU16(x, 48 + 2 * (ib / 2))
                 let dl1 = d * Float(2 * Int32((sc >> UInt16(6 * (ib % 2) + 0)) & 0x7) + 1)
                 let dl2 = d * Float(2 * Int32((sc >> UInt16(6 * (ib % 2) + 3)) & 0x7) + 1)
                 let qh0 = Int(x.load(fromByteOffset: 32 + 2 * ib, as: UInt8.self))

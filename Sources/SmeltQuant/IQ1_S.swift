@@ -124,7 +124,7 @@ public enum IQ1_S: QuantType {
                 y.storeBytes(of: UInt8(index[k] & 255), toByteOffset: qsOff + (blockSize / 8) * ib + k, as: UInt8.self)
                 h |= (index[k] >> 8) << (3 * UInt16(k))
             }
-            iqStoreU16(y, qhOff + 2 * ib, h)
+            storeU16(y, qhOff + 2 * ib, h)
             scales[ib] = scale
             shifts[ib] = Int8(bestShift)
             maxScale = iqMax(maxScale, scale)
@@ -135,9 +135,9 @@ public enum IQ1_S: QuantType {
         iqStoreHalf(y, 0, d * 1.125)
         let id = 1 / d
         for ib in 0..<(iqQK / blockSize) {
-            var l = iqClamp(iqNearestInt(0.5 * (id * scales[ib] - 1)), 0, 7)
+            var l = iqClamp(nearestInt(0.5 * (id * scales[ib] - 1)), 0, 7)
             if shifts[ib] == -1 { l |= 8 }
-            iqStoreU16(y, qhOff + 2 * ib, iqLoadU16(y, qhOff + 2 * ib) | UInt16(l << 12))
+            storeU16(y, qhOff + 2 * ib, loadU16(y, qhOff + 2 * ib) | UInt16(l << 12))
         }
     }
 
@@ -148,7 +148,7 @@ public enum IQ1_S: QuantType {
             var y = dst + iqQK * i
             let d = iqLoadHalf(x, 0)
             for ib in 0..<8 {
-                let qh = iqLoadU16(x, 34 + 2 * ib)
+                let qh = loadU16(x, 34 + 2 * ib)
                 let dl = d * Float(2 * Int32((qh >> 12) & 7) + 1)
                 let delta: Float = (qh & 0x8000) != 0 ? -Self.delta : Self.delta
                 for l in 0..<4 {

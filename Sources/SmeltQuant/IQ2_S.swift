@@ -75,7 +75,7 @@ public enum IQ2_S: QuantType {
                 let thisScale = 1 / id
                 for k in 0..<2 {
                     for i in 0..<8 {
-                        let l = iqNearestInt(0.5 * (id * xval[8 * k + i] - 1))
+                        let l = nearestInt(0.5 * (id * xval[8 * k + i] - 1))
                         Laux[8 * k + i] = Int8(iqClamp(l, 0, kMaxQ - 1))
                     }
                     var u = 0
@@ -108,7 +108,7 @@ public enum IQ2_S: QuantType {
                     if k == 0 ? isOnGrid.0 : isOnGrid.1 { continue }
                     var u = 0
                     for i in 0..<8 {
-                        let l = iqClamp(iqNearestInt(0.5 * (id * xval[8 * k + i] - 1)), 0, kMaxQ - 1)
+                        let l = iqClamp(nearestInt(0.5 * (id * xval[8 * k + i] - 1)), 0, kMaxQ - 1)
                         u |= Int(l) << (2 * i)
                         L[8 * k + i] = Int8(l)
                     }
@@ -150,7 +150,7 @@ public enum IQ2_S: QuantType {
         iqStoreHalf(y, 0, d * 0.9875)
         let id = 1 / d
         for ib in 0..<(iqQK / 16) {
-            let l = UInt8(iqClamp(iqNearestInt(0.5 * (id * scales[ib] - 1)), 0, 15))
+            let l = UInt8(iqClamp(nearestInt(0.5 * (id * scales[ib] - 1)), 0, 15))
             let off = sc + ib / 2
             if ib % 2 == 0 {
                 y.storeBytes(of: l, toByteOffset: off, as: UInt8.self)

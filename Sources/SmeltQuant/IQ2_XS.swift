@@ -63,7 +63,7 @@ public enum IQ2_XS: QuantType {
                 let thisScale = 1 / id
                 for k in 0..<2 {
                     for i in 0..<8 {
-                        let l = iqNearestInt(0.5 * (id * xval[8 * k + i] - 1))
+                        let l = nearestInt(0.5 * (id * xval[8 * k + i] - 1))
                         Laux[8 * k + i] = Int8(iqClamp(l, 0, kMaxQ - 1))
                     }
                     var u = 0
@@ -96,7 +96,7 @@ public enum IQ2_XS: QuantType {
                     if k == 0 ? isOnGrid.0 : isOnGrid.1 { continue }
                     var u = 0
                     for i in 0..<8 {
-                        let l = iqClamp(iqNearestInt(0.5 * (id * xval[8 * k + i] - 1)), 0, kMaxQ - 1)
+                        let l = iqClamp(nearestInt(0.5 * (id * xval[8 * k + i] - 1)), 0, kMaxQ - 1)
                         u |= Int(l) << (2 * i)
                         L[8 * k + i] = Int8(l)
                     }
@@ -136,7 +136,7 @@ public enum IQ2_XS: QuantType {
         iqStoreHalf(y, 0, d)
         let id = 1 / d
         for ib in 0..<(iqQK / 16) {
-            let l = UInt8(iqClamp(iqNearestInt(0.5 * (id * scales[ib] - 1)), 0, 15))
+            let l = UInt8(iqClamp(nearestInt(0.5 * (id * scales[ib] - 1)), 0, 15))
             let off = 66 + ib / 2
             if ib % 2 == 0 {
                 y.storeBytes(of: l, toByteOffset: off, as: UInt8.self)
@@ -144,7 +144,7 @@ public enum IQ2_XS: QuantType {
                 y.storeBytes(of: y.load(fromByteOffset: off, as: UInt8.self) | (l << 4), toByteOffset: off, as: UInt8.self)
             }
         }
-        for i in 0..<32 { iqStoreU16(y, 2 + 2 * i, q2[i]) }
+        for i in 0..<32 { storeU16(y, 2 + 2 * i, q2[i]) }
     }
 
     public static func dequantizeRow(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, count: Int) {
@@ -158,7 +158,7 @@ public enum IQ2_XS: QuantType {
                 let db0 = d * (0.5 + Float(sc & 0xf)) * 0.25
                 let db1 = d * (0.5 + Float(sc >> 4)) * 0.25
                 for l in 0..<4 {
-                    let q = iqLoadU16(x, 2 + 2 * (4 * ib32 + l))
+                    let q = loadU16(x, 2 + 2 * (4 * ib32 + l))
                     let g = grid + 8 * Int(q & 511)
                     let signs = ksigns[Int(q >> 9)]
                     let db = l / 2 == 0 ? db0 : db1

@@ -55,7 +55,7 @@ public enum IQ2_XXS: QuantType {
                 continue
             }
             var scale = L.withMemoryRebound(to: UInt8.self, capacity: 32) {
-                iqMakeQPQuants(32, kMaxQ + 1, xval, $0, weight)
+                makeQpQuants(32, kMaxQ + 1, xval, $0, weight)
             }
             let effMax = scale * Float(kMaxQ)
             if effMax <= 0 {
@@ -69,7 +69,7 @@ public enum IQ2_XXS: QuantType {
                 let thisScale = 1 / id
                 for k in 0..<4 {
                     for i in 0..<8 {
-                        let l = iqNearestInt(0.5 * (id * xval[8 * k + i] - 1))
+                        let l = nearestInt(0.5 * (id * xval[8 * k + i] - 1))
                         Laux[8 * k + i] = Int8(iqClamp(l, 0, kMaxQ - 1))
                     }
                     var u = 0
@@ -96,7 +96,7 @@ public enum IQ2_XXS: QuantType {
                 for k in 0..<4 {
                     var u = 0
                     for i in 0..<8 {
-                        let l = iqClamp(iqNearestInt(0.5 * (id * xval[8 * k + i] - 1)), 0, kMaxQ - 1)
+                        let l = iqClamp(nearestInt(0.5 * (id * xval[8 * k + i] - 1)), 0, kMaxQ - 1)
                         u |= Int(l) << (2 * i)
                     }
                     var gridIndex = Int(T.map[u])
@@ -140,10 +140,10 @@ public enum IQ2_XXS: QuantType {
         iqStoreHalf(y, 0, d)
         let id = 1 / d
         for ib in 0..<(iqQK / 32) {
-            let l = iqClamp(iqNearestInt(0.5 * (id * scales[ib] - 1)), 0, 15)
+            let l = iqClamp(nearestInt(0.5 * (id * scales[ib] - 1)), 0, 15)
             q2p[2 * ib + 1] |= UInt32(l) << 28
         }
-        for i in 0..<16 { iqStoreU32(y, 2 + 4 * i, q2p[i]) }
+        for i in 0..<16 { storeU32(y, 2 + 4 * i, q2p[i]) }
     }
 
     public static func dequantizeRow(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, count: Int) {
@@ -153,7 +153,7 @@ public enum IQ2_XXS: QuantType {
             var y = dst + iqQK * i
             let d = iqLoadHalf(x, 0)
             for ib32 in 0..<8 {
-                let a0 = iqLoadU32(x, 2 + 8 * ib32), a1 = iqLoadU32(x, 6 + 8 * ib32)
+                let a0 = loadU32(x, 2 + 8 * ib32), a1 = loadU32(x, 6 + 8 * ib32)
                 let db = d * (0.5 + Float(a1 >> 28)) * 0.25
                 for l in 0..<4 {
                     let g = grid + 8 * Int((a0 >> (8 * UInt32(l))) & 255)

@@ -78,7 +78,7 @@ public enum IQ3_S: QuantType {
                 let thisScale = 1 / id
                 for k in 0..<8 {
                     for i in 0..<4 {
-                        let l = iqNearestInt(0.5 * (id * xval[4 * k + i] - 1))
+                        let l = nearestInt(0.5 * (id * xval[4 * k + i] - 1))
                         Laux[4 * k + i] = Int8(iqClamp(l, 0, kMaxQ - 1))
                     }
                     var u = 0
@@ -111,7 +111,7 @@ public enum IQ3_S: QuantType {
                     // ggml re-derives every group here (its on-grid skip is commented out).
                     var u = 0
                     for i in 0..<4 {
-                        let l = iqClamp(iqNearestInt(0.5 * (id * xval[4 * k + i] - 1)), 0, kMaxQ - 1)
+                        let l = iqClamp(nearestInt(0.5 * (id * xval[4 * k + i] - 1)), 0, kMaxQ - 1)
                         u |= Int(l) << (3 * i)
                     }
                     var gridIndex = Int(T.map[u])
@@ -155,8 +155,8 @@ public enum IQ3_S: QuantType {
         iqStoreHalf(y, 0, d * 1.033)
         let id = 1 / d
         for ib in stride(from: 0, to: iqQK / 32, by: 2) {
-            let l1 = iqClamp(iqNearestInt(0.5 * (id * scales[ib + 0] - 1)), 0, 15)
-            let l2 = iqClamp(iqNearestInt(0.5 * (id * scales[ib + 1] - 1)), 0, 15)
+            let l1 = iqClamp(nearestInt(0.5 * (id * scales[ib + 0] - 1)), 0, 15)
+            let l2 = iqClamp(nearestInt(0.5 * (id * scales[ib + 1] - 1)), 0, 15)
             y.storeBytes(of: UInt8(l1 | (l2 << 4)), toByteOffset: scalesOff + ib / 2, as: UInt8.self)
         }
     }

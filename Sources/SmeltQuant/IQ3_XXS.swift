@@ -66,7 +66,7 @@ public enum IQ3_XXS: QuantType {
                 let thisScale = 1 / id
                 for k in 0..<8 {
                     for i in 0..<4 {
-                        let l = iqNearestInt(0.5 * (id * xval[4 * k + i] - 1))
+                        let l = nearestInt(0.5 * (id * xval[4 * k + i] - 1))
                         Laux[4 * k + i] = Int8(iqClamp(l, 0, kMaxQ - 1))
                     }
                     var u = 0
@@ -99,7 +99,7 @@ public enum IQ3_XXS: QuantType {
                     if onGrid[k] { continue }
                     var u = 0
                     for i in 0..<4 {
-                        let l = iqClamp(iqNearestInt(0.5 * (id * xval[4 * k + i] - 1)), 0, kMaxQ - 1)
+                        let l = iqClamp(nearestInt(0.5 * (id * xval[4 * k + i] - 1)), 0, kMaxQ - 1)
                         u |= Int(l) << (3 * i)
                     }
                     var gridIndex = Int(T.map[u])
@@ -130,7 +130,7 @@ public enum IQ3_XXS: QuantType {
                 q3[8 * ib + k] = UInt8(truncatingIfNeeded: gridIndex)
             }
             let ss = UInt32(signs[0]) | (UInt32(signs[1]) << 7) | (UInt32(signs[2]) << 14) | (UInt32(signs[3]) << 21)
-            iqStoreU32(UnsafeMutableRawPointer(q3), 64 + 4 * ib, ss)
+            storeU32(UnsafeMutableRawPointer(q3), 64 + 4 * ib, ss)
             scales[ib] = scale
             maxScale = iqMax(maxScale, scale)
         }
@@ -143,9 +143,9 @@ public enum IQ3_XXS: QuantType {
         iqStoreHalf(y, 0, d * 1.0125)
         let id = 1 / d
         for ib in 0..<(iqQK / 32) {
-            let l = iqClamp(iqNearestInt(0.5 * (id * scales[ib] - 1)), 0, 15)
+            let l = iqClamp(nearestInt(0.5 * (id * scales[ib] - 1)), 0, 15)
             let q3raw = UnsafeMutableRawPointer(q3)
-            iqStoreU32(q3raw, 64 + 4 * ib, iqLoadU32(q3raw, 64 + 4 * ib) | (UInt32(l) << 28))
+            storeU32(q3raw, 64 + 4 * ib, loadU32(q3raw, 64 + 4 * ib) | (UInt32(l) << 28))
         }
         for i in 0..<96 { y.storeBytes(of: q3[i], toByteOffset: 2 + i, as: UInt8.self) }
     }
@@ -157,7 +157,7 @@ public enum IQ3_XXS: QuantType {
             var y = dst + iqQK * i
             let d = iqLoadHalf(x, 0)
             for ib32 in 0..<8 {
-                let aux32 = iqLoadU32(x, 2 + 64 + 4 * ib32)
+                let aux32 = loadU32(x, 2 + 64 + 4 * ib32)
                 let db = d * (0.5 + Float(aux32 >> 28)) * 0.5
                 let qs = x + 2 + 8 * ib32
                 for l in 0..<4 {

@@ -1,5 +1,5 @@
 /// ggml's `kvalues_iq4nl`: the 16 non-linear 4-bit levels of iq4_nl / iq4_xs.
-let kvaluesIQ4NL: UnsafePointer<Int8> = makeTable([-127, -104, -83, -65, -49, -35, -22, -10,
+nonisolated(unsafe) let kvaluesIQ4NL: UnsafePointer<Int8> = makeTable([-127, -104, -83, -65, -49, -35, -22, -10,
                                                    1, 13, 25, 38, 53, 69, 89, 113])
 
 /// ggml's `quantize_row_iq4_nl_impl` for one super-block of `superBlockSize` values

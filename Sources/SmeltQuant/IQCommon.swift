@@ -9,12 +9,6 @@ import SmeltFormats
 /// ggml's super-block size.
 let iqQK = 256
 
-/// ggml `nearest_int`: round half to even through the 1.5·2^23 magic float.
-@inline(__always) func iqNearestInt(_ fval: Float) -> Int32 {
-    let val = fval + 12582912.0
-    return (Int32(bitPattern: val.bitPattern) & 0x007f_ffff) &- 0x0040_0000
-}
-
 /// C `MAX(a, b)` = `a > b ? a : b` (differs from Swift's `max` for ±0 and NaN).
 @inline(__always) func iqMax(_ a: Float, _ b: Float) -> Float { a > b ? a : b }
 
@@ -30,22 +24,6 @@ let iqQK = 256
 
 @inline(__always) func iqStoreHalf(_ p: UnsafeMutableRawPointer, _ offset: Int, _ f: Float) {
     p.storeBytes(of: FloatFormats.floatToHalf(f).littleEndian, toByteOffset: offset, as: UInt16.self)
-}
-
-@inline(__always) func iqLoadU16(_ p: UnsafeRawPointer, _ offset: Int) -> UInt16 {
-    UInt16(littleEndian: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
-}
-
-@inline(__always) func iqStoreU16(_ p: UnsafeMutableRawPointer, _ offset: Int, _ v: UInt16) {
-    p.storeBytes(of: v.littleEndian, toByteOffset: offset, as: UInt16.self)
-}
-
-@inline(__always) func iqLoadU32(_ p: UnsafeRawPointer, _ offset: Int) -> UInt32 {
-    UInt32(littleEndian: p.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
-}
-
-@inline(__always) func iqStoreU32(_ p: UnsafeMutableRawPointer, _ offset: Int, _ v: UInt32) {
-    p.storeBytes(of: v.littleEndian, toByteOffset: offset, as: UInt32.self)
 }
 
 /// A codebook's grid as ggml's quantizers see it (each coordinate `2*level + 1`),
@@ -220,76 +198,6 @@ func iqFindBestNeighbour(_ neighbours: UnsafePointer<UInt16>, _ grid: UnsafePoin
     let pg = grid + dim * gridIndex
     for i in 0..<dim { L[i] = (pg[i] - 1) / 2 }
     return gridIndex
-}
-
-/// ggml `make_qp_quants`: non-negative levels 0...nmax for `x` with weights
-/// `qw`; levels are stored as `uint8_t` exactly as ggml does (negative values wrap).
-func iqMakeQPQuants(_ n: Int, _ nmax: Int32, _ x: UnsafePointer<Float>, _ L: UnsafeMutablePointer<UInt8>,
-                    _ qw: UnsafePointer<Float>) -> Float {
-    var max: Float = 0
-    for i in 0..<n { max = iqMax(max, x[i]) }
-    if max < 1e-15 {
-        for i in 0..<n { L[i] = 0 }
-        return 0
-    }
-    let fnmax = Float(nmax)
-    var iscale = fnmax / max
-    for i in 0..<n { L[i] = UInt8(truncatingIfNeeded: iqNearestInt(iscale * x[i])) }
-    let scale = 1 / iscale
-    var bestMSE: Float = 0
-    for i in 0..<n {
-        let diff = x[i] - scale * Float(L[i])
-        let w = qw[i]
-        bestMSE += w * diff * diff
-    }
-    for isi in -4...4 where isi != 0 {
-        let iscaleIs = (0.1 * Float(isi) + fnmax) / max
-        let scaleIs = 1 / iscaleIs
-        var mse: Float = 0
-        for i in 0..<n {
-            var l = iqNearestInt(iscaleIs * x[i])
-            l = nmax < l ? nmax : l
-            let diff = x[i] - scaleIs * Float(l)
-            let w = qw[i]
-            mse += w * diff * diff
-        }
-        if mse < bestMSE { bestMSE = mse; iscale = iscaleIs }
-    }
-    var sumlx: Float = 0
-    var suml2: Float = 0
-    for i in 0..<n {
-        var l = iqNearestInt(iscale * x[i])
-        l = nmax < l ? nmax : l
-        L[i] = UInt8(truncatingIfNeeded: l)
-        let w = qw[i]
-        let fl = Float(l)
-        sumlx += w * x[i] * fl
-        suml2 += w * fl * fl
-    }
-    for _ in 0..<5 {
-        var nChanged = 0
-        for i in 0..<n {
-            let w = qw[i]
-            let li = Float(L[i])
-            var slx = sumlx - w * x[i] * li
-            var sl2 = suml2 - w * li * li
-            if slx > 0 && sl2 > 0 {
-                var newL = iqNearestInt(x[i] * sl2 / slx)
-                newL = nmax < newL ? nmax : newL
-                if newL != Int32(L[i]) {
-                    let fnew = Float(newL)
-                    slx += w * x[i] * fnew
-                    sl2 += w * fnew * fnew
-                    if slx * slx * suml2 > sumlx * sumlx * sl2 {
-                        L[i] = UInt8(truncatingIfNeeded: newL); sumlx = slx; suml2 = sl2
-                        nChanged += 1
-                    }
-                }
-            }
-        }
-        if nChanged == 0 { break }
-    }
-    return suml2 > 0 ? sumlx / suml2 : 0
 }
 
 /// Sign handling shared by iq2_xxs, iq2_xs and iq3_xxs: makes `xval = |x|` for

@@ -119,16 +119,16 @@ public enum Q3_K: QuantType {
             for _ in 0..<2 {
                 var shift: UInt8 = 0
                 for _ in 0..<4 {
-                    var dl = dAll * Float(Int32(scaleQ3K(s, isc))); isc += 1
-                    for l in 0..<16 {
-                        y[l] = dl * Float(Int32((q[l] >> shift) & 3) - ((hm[l] & m) != 0 ? 0 : 4))
+                    for half in 0..<2 {
+                        let dl = dAll * Float(Int32(scaleQ3K(s, isc)))
+                        isc += 1
+                        let qq = q + 16 * half, hh = hm + 16 * half
+                        for l in 0..<16 {
+                            let lo = Int32((qq[l] >> shift) & 3)
+                            y[l] = dl * Float(lo - ((hh[l] & m) != 0 ? 0 : 4))
+                        }
+                        y += 16
                     }
-                    y += 16
-                    dl = dAll * Float(Int32(scaleQ3K(s, isc))); isc += 1
-                    for l in 0..<16 {
-                        y[l] = dl * Float(Int32((q[l + 16] >> shift) & 3) - ((hm[l + 16] & m) != 0 ? 0 : 4))
-                    }
-                    y += 16
                     shift += 2
                     m <<= 1
                 }

@@ -67,6 +67,17 @@ let groupMaxEps: Float = 1e-15
     return Float(bitPattern: sign | (twoW < cutoff ? denormalized.bitPattern : normalized.bitPattern))
 }
 
+/// `nearestInt` on eight lanes.
+@inline(__always) func nearestInt8(_ fval: SIMD8<Float>) -> SIMD8<Int32> {
+    let val = fval + 12582912.0
+    return (unsafeBitCast(val, to: SIMD8<Int32>.self) & 0x007f_ffff) &- 0x0040_0000
+}
+
+/// `fabsf` on eight lanes (clears the sign bits).
+@inline(__always) func fabs8(_ v: SIMD8<Float>) -> SIMD8<Float> {
+    unsafeBitCast(unsafeBitCast(v, to: SIMD8<UInt32>.self) & 0x7fff_ffff, to: SIMD8<Float>.self)
+}
+
 /// C `log2f` from the platform libm (ggml's mxfp4 uses it; must be the same libm result).
 @inline(__always) func cLog2f(_ x: Float) -> Float { log2f(x) }
 
@@ -114,8 +125,18 @@ let groupMaxEps: Float = 1e-15
 
 /// ggml's `make_qx_quants` with `rmse_type == 1`: symmetric quants `L` in `0..<2*nmax`,
 /// weights `qw` (or x² when nil); returns the scale.
+@inline(__always)
 func makeQxQuants(_ n: Int, _ nmax: Int32, _ x: UnsafePointer<Float>, _ L: UnsafeMutablePointer<Int8>,
                   _ qw: UnsafePointer<Float>?) -> Float {
+    if let qw = qw {
+        return makeQxQuantsBody(n, nmax, x, L) { qw[$0] }
+    }
+    return makeQxQuantsBody(n, nmax, x, L) { x[$0] * x[$0] }
+}
+
+@inline(__always)
+func makeQxQuantsBody(_ n: Int, _ nmax: Int32, _ x: UnsafePointer<Float>, _ L: UnsafeMutablePointer<Int8>,
+                      _ weight: (Int) -> Float) -> Float {
     var max: Float = 0
     var amax: Float = 0
     for i in 0..<n {
@@ -126,39 +147,51 @@ func makeQxQuants(_ n: Int, _ nmax: Int32, _ x: UnsafePointer<Float>, _ L: Unsaf
         for i in 0..<n { L[i] = 0 }
         return 0
     }
-    var iscale = Float(-nmax) / max
+    let iscale = Float(-nmax) / max
     var sumlx: Float = 0
     var suml2: Float = 0
     for i in 0..<n {
         var l = nearestInt(iscale * x[i])
         l = Swift.max(-nmax, Swift.min(nmax - 1, l))
         L[i] = Int8(truncatingIfNeeded: l + nmax)
-        let w = qw.map { $0[i] } ?? x[i] * x[i]
+        let w = weight(i)
         let fl = Float(l)
         sumlx += w * x[i] * fl
         suml2 += w * fl * fl
     }
     var scale: Float = suml2 != 0 ? sumlx / suml2 : 0
     var best = scale * sumlx
-    for step in -9...9 where step != 0 {
-        iscale = -(Float(nmax) + 0.1 * Float(step)) / max
-        sumlx = 0
-        suml2 = 0
-        for i in 0..<n {
-            var l = nearestInt(iscale * x[i])
-            l = Swift.max(-nmax, Swift.min(nmax - 1, l))
-            let w = qw.map { $0[i] } ?? x[i] * x[i]
-            let fl = Float(l)
-            sumlx += w * x[i] * fl
-            suml2 += w * fl * fl
+    // ggml tries is = -9...-1, 1...9 in order. Every trial depends only on `max`, so the
+    // sums of eight trials are computed side by side (each lane in ggml's exact order);
+    // the accept/reject decisions are then taken trial by trial, as in ggml.
+    let lo = SIMD8<Int32>(repeating: -nmax), hi = SIMD8<Int32>(repeating: nmax - 1)
+    for batch in 0..<3 {
+        var steps = SIMD8<Float>(repeating: 1)
+        for k in 0..<8 {
+            let t = batch * 8 + k
+            if t < 18 { steps[k] = Float(t < 9 ? t - 9 : t - 8) }
         }
-        if suml2 > 0 && sumlx * sumlx > best * suml2 {
-            for i in 0..<n {
-                let l = nearestInt(iscale * x[i])
-                L[i] = Int8(truncatingIfNeeded: nmax + Swift.max(-nmax, Swift.min(nmax - 1, l)))
+        let isc = -(SIMD8<Float>(repeating: Float(nmax)) + 0.1 * steps) / max
+        var slx = SIMD8<Float>(), sl2 = SIMD8<Float>()
+        for i in 0..<n {
+            let xi = x[i]
+            let l = pointwiseMax(lo, pointwiseMin(hi, nearestInt8(isc * xi)))
+            let w = weight(i)
+            let fl = SIMD8<Float>(l)
+            slx += (w * xi) * fl
+            sl2 += (w * fl) * fl
+        }
+        for k in 0..<(batch < 2 ? 8 : 2) {
+            let sumlxK = slx[k], suml2K = sl2[k]
+            if suml2K > 0 && sumlxK * sumlxK > best * suml2K {
+                let iscK = isc[k]
+                for i in 0..<n {
+                    let l = nearestInt(iscK * x[i])
+                    L[i] = Int8(truncatingIfNeeded: nmax + Swift.max(-nmax, Swift.min(nmax - 1, l)))
+                }
+                scale = sumlxK / suml2K
+                best = scale * sumlxK
             }
-            scale = sumlx / suml2
-            best = scale * sumlx
         }
     }
     return scale
@@ -219,7 +252,9 @@ func makeQ3Quants(_ n: Int, _ nmax: Int32, _ x: UnsafePointer<Float>, _ L: Unsaf
 
 /// ggml's `make_qkx2_quants` (`strictEqual == true`) and `make_qkx3_quants` with
 /// weights (`strictEqual == false`): asymmetric quants `L` in `0...nmax` with a min;
-/// returns the scale and stores `-min` in `theMin`.
+/// returns the scale and stores `-min` in `theMin`. `Laux` (ggml's scratch) is not needed
+/// here and kept only to mirror ggml's signature.
+@inline(__always)
 func makeQkxQuants(_ n: Int, _ nmax: Int32, _ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>,
                    _ L: UnsafeMutablePointer<UInt8>, _ theMin: inout Float, _ Laux: UnsafeMutablePointer<UInt8>,
                    _ rmin: Float, _ rdelta: Float, _ nstep: Int, _ useMad: Bool, strictEqual: Bool) -> Float {
@@ -240,7 +275,7 @@ func makeQkxQuants(_ n: Int, _ nmax: Int32, _ x: UnsafePointer<Float>, _ weights
         theMin = -min
         return 0
     }
-    var iscale = Float(nmax) / (max - min)
+    let iscale = Float(nmax) / (max - min)
     var scale = 1 / iscale
     var bestError: Float = 0
     for i in 0..<n {
@@ -255,41 +290,58 @@ func makeQkxQuants(_ n: Int, _ nmax: Int32, _ x: UnsafePointer<Float>, _ weights
         theMin = -min
         return scale
     }
-    for step in 0...nstep {
-        iscale = (rmin + rdelta * Float(step) + Float(nmax)) / (max - min)
-        var sumL: Float = 0, sumL2: Float = 0, sumXL: Float = 0
+    // ggml tries is = 0...nstep in order; a trial depends on `min`, which changes only when
+    // a trial is accepted. Eight trials are computed side by side with the current `min`
+    // (each lane in ggml's exact order) and then examined one by one; after an accepted
+    // trial that changes `min`, the following trials are recomputed.
+    let zero8 = SIMD8<Int32>(repeating: 0), nmax8 = SIMD8<Int32>(repeating: nmax)
+    var base = 0
+    while base <= nstep {
+        var steps = SIMD8<Float>()
+        for k in 0..<8 { steps[k] = Float(base + k) }
+        let range = max - min
+        let isc = (SIMD8<Float>(repeating: rmin) + rdelta * steps + Float(nmax)) / range
+        var sumL = SIMD8<Float>(), sumL2 = SIMD8<Float>(), sumXL = SIMD8<Float>()
         for i in 0..<n {
-            var l = nearestInt(iscale * (x[i] - min))
-            l = Swift.max(0, Swift.min(nmax, l))
-            Laux[i] = UInt8(truncatingIfNeeded: l)
+            let l = pointwiseMax(zero8, pointwiseMin(nmax8, nearestInt8(isc * (x[i] - min))))
             let w = weights[i]
-            let fl = Float(l)
-            sumL += w * fl
-            sumL2 += w * fl * fl
-            sumXL += w * fl * x[i]
+            let fl = SIMD8<Float>(l)
+            let wfl = w * fl
+            sumL += wfl
+            sumL2 += wfl * fl
+            sumXL += wfl * x[i]
         }
         let D = sumW * sumL2 - sumL * sumL
-        if D > 0 {
-            var thisScale = (sumW * sumXL - sumX * sumL) / D
-            var thisMin = (sumL2 * sumX - sumL * sumXL) / D
-            if thisMin > 0 {
-                thisMin = 0
-                thisScale = sumXL / sumL2
-            }
-            var curError: Float = 0
+        var thisScale = (sumW * sumXL - sumX * sumL) / D
+        var thisMin = (sumL2 * sumX - sumL * sumXL) / D
+        let positive = thisMin .> 0
+        thisMin.replace(with: 0, where: positive)
+        thisScale.replace(with: sumXL / sumL2, where: positive)
+        var curError = SIMD8<Float>()
+        for i in 0..<n {
+            let l = pointwiseMax(zero8, pointwiseMin(nmax8, nearestInt8(isc * (x[i] - min))))
+            var diff = thisScale * SIMD8<Float>(l) + thisMin - x[i]
+            diff = useMad ? fabs8(diff) : diff * diff
+            curError += weights[i] * diff
+        }
+        let lanes = Swift.min(8, nstep - base + 1)
+        var next = base + lanes
+        for k in 0..<lanes where D[k] > 0 && curError[k] < bestError {
+            let oldMin = min
+            let iscK = isc[k]
             for i in 0..<n {
-                var diff = thisScale * Float(Laux[i]) + thisMin - x[i]
-                diff = useMad ? abs(diff) : diff * diff
-                let w = weights[i]
-                curError += w * diff
+                let l = nearestInt(iscK * (x[i] - oldMin))
+                L[i] = UInt8(truncatingIfNeeded: Swift.max(0, Swift.min(nmax, l)))
             }
-            if curError < bestError {
-                for i in 0..<n { L[i] = Laux[i] }
-                bestError = curError
-                scale = thisScale
-                min = thisMin
+            bestError = curError[k]
+            scale = thisScale[k]
+            min = thisMin[k]
+            if min.bitPattern != oldMin.bitPattern {
+                next = base + k + 1
+                break
             }
         }
+        base = next
     }
     theMin = -min
     return scale

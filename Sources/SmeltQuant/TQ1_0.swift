@@ -59,12 +59,8 @@ public enum TQ1_0: QuantType {
     }
 
     public static func dequantizeRow(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, count: Int) {
-        let pow3: (UInt8, UInt8, UInt8, UInt8, UInt8) = (1, 3, 9, 27, 81)
-        @inline(__always) func p3(_ n: Int) -> UInt8 {
-            switch n { case 0: return pow3.0; case 1: return pow3.1; case 2: return pow3.2; case 3: return pow3.3; default: return pow3.4 }
-        }
-        @inline(__always) func value(_ byte: UInt8, _ n: Int, _ d: Float) -> Float {
-            let q = byte &* p3(n)
+        @inline(__always) func value(_ byte: UInt8, _ p3: UInt8, _ d: Float) -> Float {
+            let q = byte &* p3
             let xi = Int16((UInt16(q) * 3) >> 8)
             return Float(xi - 1) * d
         }
@@ -72,14 +68,23 @@ public enum TQ1_0: QuantType {
             let b = src.advanced(by: ib * blockBytes).assumingMemoryBound(to: UInt8.self)
             let d = fp16ToFP32(loadU16(UnsafeRawPointer(b), 52))
             var y = dst + ib * blockSize
-            for n in 0..<5 {
-                for m in 0..<32 { y[0] = value(b[m], n, d); y += 1 }
+            var p3: UInt8 = 1
+            for _ in 0..<5 {
+                for m in 0..<32 { y[m] = value(b[m], p3, d) }
+                y += 32
+                p3 &*= 3
             }
-            for n in 0..<5 {
-                for m in 0..<16 { y[0] = value(b[32 + m], n, d); y += 1 }
+            p3 = 1
+            for _ in 0..<5 {
+                for m in 0..<16 { y[m] = value(b[32 + m], p3, d) }
+                y += 16
+                p3 &*= 3
             }
-            for n in 0..<4 {
-                for j in 0..<4 { y[0] = value(b[48 + j], n, d); y += 1 }
+            p3 = 1
+            for _ in 0..<4 {
+                for j in 0..<4 { y[j] = value(b[48 + j], p3, d) }
+                y += 4
+                p3 &*= 3
             }
         }
     }

@@ -88,6 +88,21 @@ public enum LlamaPreset: String, CaseIterable, Sendable {
         }
     }
 
+    /// The name llama-quantize reports for a TYPE argument (and uses in its default
+    /// output name `ggml-model-NAME.gguf`): the matched option, aliases included; a
+    /// number gives the first option with that file type (`15` → `Q4_K`).
+    public static func optionName(parsing s: String) -> String? {
+        let aliases: [String: UInt32] = ["Q3_K": 12, "Q4_K": 15, "Q5_K": 17]
+        let u = s.uppercased()
+        if aliases[u] != nil || LlamaPreset(rawValue: u) != nil { return u }
+        guard let n = Int(s.trimmingCharacters(in: .whitespaces)), let p = LlamaPreset(parsing: s) else { return nil }
+        if let a = aliases.first(where: { Int($0.value) == n }) {
+            // QUANT_OPTIONS lists the alias before the _S/_M/_L variants of that file type
+            return a.key
+        }
+        return p.rawValue
+    }
+
     /// Parses a preset as llama-quantize does: case-insensitive name, the aliases
     /// `Q3_K`, `Q4_K`, `Q5_K`, or the numeric file type.
     public init?(parsing s: String) {

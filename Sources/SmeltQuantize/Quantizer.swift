@@ -10,6 +10,9 @@ public struct QuantizeRequest: Sendable {
     public var threads = 0
     /// `--imatrix` file (GGUF or legacy .dat).
     public var imatrixURL: URL? = nil
+    /// The imatrix path as given on the command line (written as `quantize.imatrix.file`,
+    /// as llama-quantize does); nil: `imatrixURL.path`.
+    public var imatrixArgument: String? = nil
     /// `--include-weights` / `--exclude-weights` (substring matches on imatrix entry names).
     public var includeWeights: [String] = []
     public var excludeWeights: [String] = []
@@ -52,7 +55,7 @@ public struct PreparedImatrix: Sendable {
     public var chunkCount: Int
 
     /// Loads `url`, normalises, then applies `--exclude-weights` and `--include-weights`.
-    public init(url: URL, include: [String], exclude: [String]) throws {
+    public init(url: URL, include: [String], exclude: [String], name: String? = nil) throws {
         let im = try Imatrix(url: url)
         if !im.isLegacy && !im.hasMetadata { throw SmeltError("\(url.path): missing imatrix metadata (imatrix.datasets / chunk_count / chunk_size)") }
         var w = im.importanceWeights()
@@ -65,13 +68,15 @@ public struct PreparedImatrix: Sendable {
         for (k, v) in w where v.contains(where: { !$0.isFinite }) {
             throw SmeltError("imatrix contains non-finite values (entry \(k))")
         }
-        weights = w; path = url.path; datasets = im.datasets; chunkCount = im.chunkCount
+        weights = w; path = name ?? url.path; datasets = im.datasets; chunkCount = im.chunkCount
     }
 }
 
 /// The quantize pipeline: plan, then stream tensors one at a time through the
 /// kernels, rows split across threads, into a `GGUFWriter`.
 public enum Quantizer {
+    /// Use the SIMD versions of the hot reference kernels (bit-identical; off with SMELT_NO_FAST_KERNELS=1).
+    public static var useFastKernels = ProcessInfo.processInfo.environment["SMELT_NO_FAST_KERNELS"] == nil
     /// The plan for `source` (no data read).
     public static func plan(source: TensorSource, preset: LlamaPreset, options: QuantizeOptions) throws -> QuantPlan {
         try LlamaPresets.plan(tensors: source.tensors.map { PlanInput(name: $0.name, shape: $0.shape, type: $0.type) },
@@ -108,7 +113,8 @@ public enum Quantizer {
                            progress: ((Int, Int, String) -> Void)? = nil) throws -> QuantizeResult {
         var imatrix: PreparedImatrix? = nil
         if let u = request.imatrixURL {
-            imatrix = try PreparedImatrix(url: u, include: request.includeWeights, exclude: request.excludeWeights)
+            imatrix = try PreparedImatrix(url: u, include: request.includeWeights, exclude: request.excludeWeights,
+                                          name: request.imatrixArgument)
         }
         var options = request.options
         options.hasImatrix = !(imatrix?.weights.isEmpty ?? true)
@@ -163,17 +169,26 @@ public enum Quantizer {
         let writer = try GGUFWriter(url: output, metadata: md,
                                     tensors: plan.tensors.map { GGUFTensorDescriptor(name: $0.name, shape: $0.shape, type: $0.type) })
         // Tensors are computed in order on the worker threads while a serial queue
-        // writes the previous one (at most `inFlight` converted tensors in memory).
+        // writes the previous one (at most two converted tensors in memory).
         let threads = request.threads > 0 ? request.threads : ProcessInfo.processInfo.activeProcessorCount
         let writeQueue = DispatchQueue(label: "smelt.quantize.write")
-        let inFlight = DispatchSemaphore(value: 2)
-        let errLock = NSLock()
-        var writeError: Error? = nil
-        func pendingError() -> Error? { errLock.lock(); defer { errLock.unlock() }; return writeError }
+        // Two reusable output buffers (one being written, one being filled) and one
+        // scratch buffer per worker, sized for the largest tensor: memory is bounded by
+        // a few tensors and pages are touched once.
+        var maxOut = 1, maxScratch = 1
+        for c in plan.tensors where c.converts {
+            maxOut = max(maxOut, c.outputBytes)
+            maxScratch = max(maxScratch, Self.chunkRows(c) * c.shape[0])
+        }
+        let pool = BufferPool(count: 2, bytes: maxOut)
+        let scratch = (0..<threads).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: maxScratch) }
+        defer { scratch.forEach { $0.deallocate() } }
+        let writeError = FirstError()
+        func pendingError() -> Error? { writeError.value }
         func enqueue(_ body: @escaping () throws -> Void) {
             writeQueue.async {
-                if pendingError() == nil {
-                    do { try body() } catch { errLock.lock(); writeError = writeError ?? error; errLock.unlock() }
+                if writeError.value == nil {
+                    do { try body() } catch { writeError.set(error) }
                 }
             }
         }
@@ -185,14 +200,15 @@ public enum Quantizer {
                 if !c.converts, let raw = source.rawData(si) {
                     enqueue { try writer.write(raw); source.release(si) }
                 } else {
-                    inFlight.wait()
-                    let buf: UnsafeMutableRawBufferPointer
+                    let buf = pool.take()
+                    let bytes: Int
                     do {
-                        buf = try convert(source: source, index: si, choice: c, importance: importance[k], threads: threads)
-                    } catch { inFlight.signal(); throw error }
+                        bytes = try convert(source: source, index: si, choice: c, importance: importance[k],
+                                            threads: threads, out: buf, scratch: scratch)
+                    } catch { pool.give(buf); throw error }
                     enqueue {
-                        defer { buf.deallocate(); inFlight.signal() }
-                        try writer.write(UnsafeRawBufferPointer(buf))
+                        defer { pool.give(buf) }
+                        try writer.write(UnsafeRawBufferPointer(start: buf, count: bytes))
                         source.release(si)
                     }
                 }
@@ -209,30 +225,32 @@ public enum Quantizer {
         return result
     }
 
-    /// Converts one tensor into its planned type and writes it.
+    /// Rows per work item: about 64K values.
+    static func chunkRows(_ c: TensorChoice) -> Int {
+        let n = c.shape[0], rows = c.shape.dropFirst().reduce(1, *)
+        return max(1, min(rows, 65536 / max(n, 1)))
+    }
+
+    /// Converts one tensor into its planned type, into `out`; returns the byte count.
     static func convert(source: TensorSource, index si: Int, choice c: TensorChoice, importance: [Float]?,
-                        threads: Int) throws -> UnsafeMutableRawBufferPointer {
+                        threads: Int, out: UnsafeMutableRawPointer, scratch: [UnsafeMutablePointer<Float>]) throws -> Int {
         let n = c.shape[0]
         let rows = c.shape.dropFirst().reduce(1, *)
         let ne1 = c.shape.count > 1 ? c.shape[1] : 1
         let ne2 = c.shape.count > 2 ? c.shape[2] : 1
         guard let rowBytes = c.type.rowBytes(n) else { throw SmeltError("tensor \(c.name): bad row length \(n) for \(c.type.name)") }
         let total = rowBytes * rows
-        let outBuf = UnsafeMutableRawBufferPointer.allocate(byteCount: max(total, 1), alignment: 64)
-        let out = outBuf.baseAddress!
-        var ok = false
-        defer { if !ok { outBuf.deallocate() } }
         let kernel = c.type == .f32 ? nil : QuantRegistry.kernel(for: c.type)
-        let chunkRows = max(1, min(rows, 65536 / max(n, 1)))
+        let fast = useFastKernels ? FastKernels.rowKernel(for: c.type, importance: importance != nil) : nil
+        let chunkRows = Self.chunkRows(c)
         let nChunks = (rows + chunkRows - 1) / chunkRows
         let workers = max(1, min(threads, nChunks))
         let lock = NSLock()
         var next = 0
         var failure: Error? = nil
         try importance.withUnsafeBufferPointerOpt { imp in
-            let body = { (_: Int) in
-                let scratch = kernel == nil ? nil : UnsafeMutablePointer<Float>.allocate(capacity: chunkRows * n)
-                defer { scratch?.deallocate() }
+            let body = { (worker: Int) in
+                let scratch: UnsafeMutablePointer<Float>? = kernel == nil ? nil : scratch[worker]
                 while true {
                     lock.lock()
                     let ch = next; next += 1
@@ -244,13 +262,18 @@ public enum Quantizer {
                         if let kernel, let scratch {
                             try source.readRows(si, rows: r0..<r1, into: scratch)
                             for r in r0..<r1 {
-                                let w = imp.map { $0.baseAddress! + ((r / ne1) % ne2) * n }
-                                kernel.quantizeRow(scratch + (r - r0) * n, out + r * rowBytes, count: n, importance: w)
+                                if let fast {
+                                    fast(scratch + (r - r0) * n, out + r * rowBytes, n)
+                                } else {
+                                    let w = imp.map { $0.baseAddress! + ((r / ne1) % ne2) * n }
+                                    kernel.quantizeRow(scratch + (r - r0) * n, out + r * rowBytes, count: n, importance: w)
+                                }
                             }
                         } else {
                             let dst = (out + r0 * rowBytes).assumingMemoryBound(to: Float.self)
                             try source.readRows(si, rows: r0..<r1, into: dst)
                         }
+                        source.release(si, rows: r0..<r1)
                     } catch {
                         lock.lock(); if failure == nil { failure = error }; lock.unlock()
                         return
@@ -260,8 +283,7 @@ public enum Quantizer {
             if workers == 1 { body(0) } else { DispatchQueue.concurrentPerform(iterations: workers, execute: body) }
             if let failure { throw failure }
         }
-        ok = true
-        return UnsafeMutableRawBufferPointer(rebasing: outBuf[0..<total])
+        return total
     }
 }
 
@@ -270,4 +292,35 @@ extension Optional where Wrapped == [Float] {
         if let a = self { return try a.withUnsafeBufferPointer { try body($0) } }
         return try body(nil)
     }
+}
+
+/// The first error reported by any thread.
+final class FirstError: @unchecked Sendable {
+    private let lock = NSLock()
+    private var error: Error? = nil
+    var value: Error? { lock.lock(); defer { lock.unlock() }; return error }
+    func set(_ e: Error) { lock.lock(); if error == nil { error = e }; lock.unlock() }
+}
+
+/// A fixed set of equal buffers handed out and given back (blocks when all are out).
+final class BufferPool: @unchecked Sendable {
+    private let lock = NSLock()
+    private let available: DispatchSemaphore
+    private var free: [UnsafeMutableRawPointer]
+    private let all: [UnsafeMutableRawPointer]
+    init(count: Int, bytes: Int) {
+        all = (0..<count).map { _ in UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64) }
+        free = all
+        available = DispatchSemaphore(value: count)
+    }
+    func take() -> UnsafeMutableRawPointer {
+        available.wait()
+        lock.lock(); defer { lock.unlock() }
+        return free.removeLast()
+    }
+    func give(_ p: UnsafeMutableRawPointer) {
+        lock.lock(); free.append(p); lock.unlock()
+        available.signal()
+    }
+    deinit { all.forEach { $0.deallocate() } }
 }

@@ -33,6 +33,13 @@ public protocol TensorSource: AnyObject {
     func readRows(_ index: Int, rows: Range<Int>, into dst: UnsafeMutablePointer<Float>) throws
     /// Called when tensor `index` is done, so its pages can be released.
     func release(_ index: Int)
+    /// Called when rows `rows` of tensor `index` have been read for the last time
+    /// (memory stays bounded by chunks, not tensors). Optional.
+    func release(_ index: Int, rows: Range<Int>)
+}
+
+extension TensorSource {
+    public func release(_ index: Int, rows: Range<Int>) {}
 }
 
 /// A GGUF file as a `TensorSource` (memory-mapped; pages dropped after each tensor).
@@ -40,21 +47,35 @@ public final class GGUFTensorSource: TensorSource, @unchecked Sendable {
     public let file: GGUFFile
     public let tensors: [SourceTensor]
     public var metadata: GGUFMetadata { file.metadata }
+    /// A second map of the file for row-range page release.
+    private let map: MappedFile
 
     public init(url: URL) throws {
         file = try GGUFFile(url: url)
+        map = try MappedFile(url: url)
         tensors = file.tensors.map { SourceTensor(name: $0.name, shape: $0.shape, type: $0.type) }
+    }
+
+    public func release(_ index: Int, rows: Range<Int>) {
+        let t = file.tensors[index]
+        guard let rb = t.type.rowBytes(t.rowLength) else { return }
+        let start = file.fileOffset(of: t) + rows.lowerBound * rb
+        map.dropPages(start..<(start + rows.count * rb))
     }
 
     public func rawData(_ index: Int) -> UnsafeRawBufferPointer? { file.data(for: file.tensors[index]) }
 
-    public func release(_ index: Int) { file.dropPages(for: file.tensors[index]) }
+    public func release(_ index: Int) {
+        let t = file.tensors[index]
+        file.dropPages(for: t)
+        map.dropPages(file.fileOffset(of: t)..<(file.fileOffset(of: t) + t.byteCount))
+    }
 
     public func readRows(_ index: Int, rows: Range<Int>, into dst: UnsafeMutablePointer<Float>) throws {
         let info = file.tensors[index]
         let n = info.rowLength
-        let data = file.data(for: info)
-        guard let base = data.baseAddress else { return }
+        guard let mb = map.bytes.baseAddress else { return }
+        let base = mb + file.fileOffset(of: info)
         let count = rows.count * n
         switch info.type {
         case .f32:

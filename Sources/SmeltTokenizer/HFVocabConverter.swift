@@ -26,7 +26,8 @@ public enum HFVocabConverter {
     public static func recipe(forArchitecture arch: String) -> Recipe {
         switch arch {
         case "LlamaForCausalLM", "LLaMAForCausalLM", "MistralForCausalLM", "MixtralForCausalLM", "LlavaForConditionalGeneration",
-             "VLlama3ForCausalLM", "LlamaModel":
+             "VLlama3ForCausalLM", "LlamaModel", "VoxtralForConditionalGeneration", "LlamaForCausalLMEagle3",
+             "ArceeForCausalLM", "SmolLM3ForCausalLM", "GraniteForCausalLM", "ApertusForCausalLM":
             return .llama
         case "Qwen2ForCausalLM", "Qwen2Model", "Qwen3ForCausalLM", "Qwen3Model", "Qwen2AudioForConditionalGeneration":
             return .sentencePieceOrGPT2
@@ -56,12 +57,11 @@ public enum HFVocabConverter {
             } else {
                 if let tj = try? JSONValue.parse(contentsOf: modelDir.appendingPathComponent("tokenizer.json")),
                    tj["model"]?["type"]?.stringValue == "BPE", tj["model"]?["byte_fallback"]?.boolValue == true,
-                   tj["decoder"]?["type"]?.stringValue == "Sequence",
-                   !(tj["model"]?["ignore_merges"]?.boolValue ?? false && !(tj["model"]?["byte_fallback"]?.boolValue ?? true)) {
-                    throw SmeltError("\(modelDir.path): SentencePiece-style tokenizer.json without tokenizer.model "
-                                     + "(llama.cpp's LlamaHfVocab) is not supported yet")
+                   tj["decoder"]?["type"]?.stringValue == "Sequence" {
+                    try setVocabLlamaHF(modelDir, tj, &meta)
+                } else {
+                    try setVocabGPT2(modelDir, config, forcedPre: forcedPre, &meta)
                 }
-                try setVocabGPT2(modelDir, config, forcedPre: forcedPre, &meta)
             }
             let vs = hparamInt(config, "vocab_size") ?? 32000
             if vs == 32016 {
@@ -110,9 +110,10 @@ public enum HFVocabConverter {
         return try metadata(modelDir: modelDir, recipe: recipe(forArchitecture: arch), forcedPre: forcedPre)
     }
 
+    /// A hyperparameter as TextModel sees it: text_config's keys override the root's.
     static func hparamInt(_ config: JSONValue?, _ key: String) -> Int? {
-        if let v = config?[key]?.intValue { return v }
-        return config?["text_config"]?[key]?.intValue
+        if let tc = config?["text_config"], let v = tc[key], !v.isNull { return v.intValue }
+        return config?[key]?.intValue
     }
 
     // MARK: SentencePiece (_create_vocab_sentencepiece + _set_vocab_sentencepiece)
@@ -174,6 +175,58 @@ public enum HFVocabConverter {
         if t.hasPrefix("<｜") && t.hasSuffix("｜>") { return true }
         if t.hasPrefix("<unused") && t.hasSuffix(">") { return true }
         return false
+    }
+
+    // MARK: SentencePiece-style tokenizer.json (gguf-py LlamaHfVocab + _set_vocab_llama_hf)
+
+    static func setVocabLlamaHF(_ dir: URL, _ tj: JSONValue, _ meta: inout OrderedMeta) throws {
+        let hf = try HFTokenizerJSON(json: tj, path: dir.appendingPathComponent("tokenizer.json").path)
+        let full = hf.fullVocab()
+        let baseSize = hf.vocab.count
+        var reverse: [Int: String] = [:]
+        for (t, id) in full { reverse[id] = t }
+        let added = hf.addedTokens.sorted { $0.id < $1.id }.filter { $0.id >= baseSize }
+        // transformers' all_special_tokens: the named special tokens and additional_special_tokens
+        var named: [String: JSONValue] = [:]
+        for f in ["tokenizer_config.json", "special_tokens_map.json"] {
+            let u = dir.appendingPathComponent(f)
+            guard FileManager.default.fileExists(atPath: u.path) else { continue }
+            for (k, v) in try JSONValue.parse(contentsOf: u).objectValue ?? [] { named[k] = v }
+        }
+        func content(_ v: JSONValue?) -> String? { v?.stringValue ?? v?["content"]?.stringValue }
+        var specialTexts: [String] = []
+        for k in ["bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"] {
+            if let c = content(named[k]) { specialTexts.append(c) }
+        }
+        for x in named["additional_special_tokens"]?.arrayValue ?? [] { if let c = content(x) { specialTexts.append(c) } }
+        var specials: [String: Int] = [:]
+        for t in specialTexts { if let id = full[t] { specials[t] = id } }
+        let specialIds = Set(specials.values)
+        func isByteToken(_ t: String) -> Bool {
+            let b = Array(t.utf8)
+            guard b.count == 6, b[0] == 0x3C, b[1] == 0x30, b[2] == 0x78, b[5] == 0x3E else { return false }
+            return b[3...4].allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x46) || ($0 >= 0x61 && $0 <= 0x66) }
+        }
+        let addedIds = Set(added.map { $0.id })
+        var tokens: [String] = [], scores: [Float] = [], types: [Int32] = []
+        for id in 0..<baseSize where !addedIds.contains(id) {
+            guard let t = reverse[id] else { throw SmeltError("tokenizer.json has no token with id \(id)") }
+            tokens.append(t)
+            scores.append(-1000)
+            types.append(isByteToken(t) ? TokenType.byte.rawValue
+                         : specialIds.contains(id) ? TokenType.control.rawValue : TokenType.normal.rawValue)
+        }
+        for a in added {
+            tokens.append(a.content)
+            scores.append(-1000)
+            types.append(specials[a.content] != nil ? TokenType.control.rawValue : TokenType.userDefined.rawValue)
+        }
+        meta.set("tokenizer.ggml.model", .string("llama"))
+        meta.set("tokenizer.ggml.pre", .string("default"))
+        meta.set("tokenizer.ggml.tokens", .stringArray(tokens))
+        meta.set("tokenizer.ggml.scores", .float32Array(scores))
+        meta.set("tokenizer.ggml.token_type", .int32Array(types))
+        try SpecialVocab(dir: dir, nVocab: tokens.count).add(to: &meta)
     }
 
     // MARK: byte-level BPE (get_vocab_base + _set_vocab_gpt2)

@@ -42,7 +42,8 @@ public final class Tokenizer: @unchecked Sendable {
     let pairs: [UInt64: UInt64]        // (leftText << 32 | rightText) → (rank << 32 | resultText)
     let pre: PreTokenizer?
     let ignoreMerges: Bool
-    let specialCache: [Int32]          // control / user-defined / unknown tokens, longest first
+    let specialTrieAll: SpecialTrie    // control / user-defined / unknown tokens, longest first
+    let specialTrieUser: SpecialTrie   // the user-defined ones (parse_special = false)
     let byteTokenSPM: [Int32]          // <0xXX> ids (or -1)
 
     public var count: Int { tokenBytes.count }
@@ -75,7 +76,8 @@ public final class Tokenizer: @unchecked Sendable {
             }
             pre = p
             switch preName {
-            case "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "jina-v5-nano":
+            case "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "jina-v5-nano",
+                 "tekken":
                 ignoreMerges = true; addBos = true
             case "glm4", "chatglm-bpe": bos = nil
             default: break
@@ -194,7 +196,8 @@ public final class Tokenizer: @unchecked Sendable {
             let la = tb[Int(a)].count, lb = tb[Int(b)].count
             return la != lb ? la > lb : a < b
         }
-        specialCache = cache
+        specialTrieAll = SpecialTrie(cache, tb)
+        specialTrieUser = SpecialTrie(cache.filter { at[Int($0)].intersection([.control, .unknown]).isEmpty }, tb)
 
         var bt = [Int32](repeating: -1, count: 256)
         if kind == .sentencePiece {
@@ -272,17 +275,52 @@ public final class Tokenizer: @unchecked Sendable {
 
     enum Fragment: Equatable { case text(Int, Int), token(Int32) }
 
+    /// A byte trie over special token texts, to find which of them occur in a text in one pass.
+    struct SpecialTrie {
+        var children: [[UInt8: Int32]] = [[:]]
+        var terminal: [Int32] = [-1]
+        let ordered: [Int32]   // the tokens, longest first (partition order)
+
+        init(_ ids: [Int32], _ bytes: [[UInt8]]) {
+            ordered = ids
+            for id in ids {
+                var node = 0
+                for b in bytes[Int(id)] {
+                    if let nx = children[node][b] { node = Int(nx) } else {
+                        children.append([:]); terminal.append(-1)
+                        children[node][b] = Int32(children.count - 1)
+                        node = children.count - 1
+                    }
+                }
+                terminal[node] = id
+            }
+        }
+
+        func present(in text: [UInt8]) -> Set<Int32> {
+            var found = Set<Int32>()
+            if ordered.isEmpty { return found }
+            let root = children[0]
+            for i in 0..<text.count {
+                guard var node = root[text[i]].map(Int.init) else { continue }
+                var j = i + 1
+                while true {
+                    if terminal[node] >= 0 { found.insert(terminal[node]) }
+                    guard j < text.count, let nx = children[node][text[j]] else { break }
+                    node = Int(nx); j += 1
+                }
+            }
+            return found
+        }
+    }
+
     /// Splits out special tokens (llama.cpp's `tokenizer_st_partition`): for each special token,
     /// longest first, every occurrence in the remaining text fragments becomes a token fragment.
     func partition(_ bytes: [UInt8], parseSpecial: Bool) -> [Fragment] {
         var frags: [Fragment] = [.text(0, bytes.count)]
-        let candidates = specialCache.filter { id in
-            parseSpecial || attrs[Int(id)].intersection([.control, .unknown]).isEmpty
-        }
-        if candidates.isEmpty { return frags }
-        let present = presentTokens(bytes, candidates)
+        let trie = parseSpecial ? specialTrieAll : specialTrieUser
+        let present = trie.present(in: bytes)
         if present.isEmpty { return frags }
-        for id in candidates where present.contains(id) {
+        for id in trie.ordered where present.contains(id) {
             let tok = tokenBytes[Int(id)]
             let attr = attrs[Int(id)]
             var next: [Fragment] = []
@@ -326,35 +364,6 @@ public final class Tokenizer: @unchecked Sendable {
             i += 1
         }
         return nil
-    }
-
-    /// Which candidate special tokens occur anywhere in the text (one pass over a trie).
-    private func presentTokens(_ bytes: [UInt8], _ candidates: [Int32]) -> Set<Int32> {
-        var trie: [[UInt8: Int32]] = [[:]]
-        var terminal: [Int32] = [-1]
-        for id in candidates {
-            var node = 0
-            for b in tokenBytes[Int(id)] {
-                if let nx = trie[node][b] { node = Int(nx) } else {
-                    trie.append([:]); terminal.append(-1)
-                    trie[node][b] = Int32(trie.count - 1)
-                    node = trie.count - 1
-                }
-            }
-            terminal[node] = id
-        }
-        var found = Set<Int32>()
-        let root = trie[0]
-        for i in 0..<bytes.count {
-            guard var node = root[bytes[i]].map(Int.init) else { continue }
-            var j = i + 1
-            while true {
-                if terminal[node] >= 0 { found.insert(terminal[node]) }
-                guard j < bytes.count, let nx = trie[node][bytes[j]] else { break }
-                node = Int(nx); j += 1
-            }
-        }
-        return found
     }
 
     // MARK: decoding
@@ -508,9 +517,11 @@ struct SPMSession {
                 let s = symbols[Int(i)]
                 let id = tok.lookup(base + Int(s.start), Int(s.n))
                 if id >= 0 { out.append(id) } else {
+                    // byte fallback (llama.cpp throws when a vocabulary has no byte tokens; use <unk> then)
                     for j in 0..<Int(s.n) {
                         let b = tb[Int(s.start) + j]
-                        out.append(tok.byteTokenSPM[Int(b)])
+                        let t = tok.byteTokenSPM[Int(b)]
+                        if t >= 0 { out.append(t) } else if let u = tok.unknownId { out.append(u) }
                     }
                 }
                 i = s.next

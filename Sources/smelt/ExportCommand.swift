@@ -31,6 +31,7 @@ struct ExportCommand: ParsableCommand {
             let s = try Exporter.export(gguf: URL(fileURLWithPath: model), to: URL(fileURLWithPath: output),
                                         dtype: Exporter.DType(rawValue: dtype)!, maxShardBytes: maxShardSize)
             print("wrote \(s.folder.path): \(s.tensors) tensors; \(s.files.joined(separator: ", "))")
+            for n in s.notes { print("note: \(n)") }
             if !s.skipped.isEmpty { print("not exported (no Hugging Face name): \(s.skipped.joined(separator: ", "))") }
         }
     }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SmeltFormats
 import SmeltQuantize
+import SmeltConvert
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -13,7 +14,7 @@ struct QuantizeCommand: ParsableCommand {
         abstract: "Quantize a GGUF model exactly as llama.cpp's llama-quantize does (same presets, same bytes).",
         discussion: "TYPE is a llama-quantize preset (Q4_K_M, Q8_0, IQ4_XS, …). Without OUT the file is written next to IN as ggml-model-TYPE.gguf.")
 
-    @Argument(help: "IN [OUT] TYPE [THREADS]: input GGUF (F32/F16/BF16), output path, preset, worker threads.")
+    @Argument(help: "IN [OUT] TYPE [THREADS]: input GGUF (F32/F16/BF16) or Hugging Face checkpoint folder, output path, preset, worker threads.")
     var arguments: [String] = []
 
     @Option(help: "Importance matrix (llama-imatrix GGUF or legacy .dat).")
@@ -38,6 +39,10 @@ struct QuantizeCommand: ParsableCommand {
     var dryRun = false
     @Flag(help: "Print the per-tensor plan as JSON on stdout.")
     var json = false
+    @Option(help: "Checkpoint input: the intermediate type, as smelt convert --outtype (f32, f16, bf16, auto).")
+    var outtype: String = "auto"
+    @Option(help: "Checkpoint input: force the BPE pre-tokenizer name (tokenizer.ggml.pre).")
+    var pre: String?
     @Option(help: "Recipe: a YAML file or a built-in name (Q4_K_M, Q4_K_XL, …); then TYPE is omitted: IN [OUT] [THREADS].")
     var recipe: String?
     @Option(help: "Budget mode: choose a type per tensor to minimise the predicted loss at this many bits per weight.")
@@ -80,10 +85,11 @@ struct QuantizeCommand: ParsableCommand {
             } else {
                 guard args.count >= 1 else { throw SmeltError("usage: smelt quantize IN [OUT] TYPE [THREADS]") }
                 if let p = LlamaPreset(parsing: args[0]) {
+                    let inputTypeArg = args[0]
                     preset = p
                     args.removeFirst()
                     let dir = URL(fileURLWithPath: input).deletingLastPathComponent()
-                    output = dir.appendingPathComponent("ggml-model-\(p.rawValue).gguf").path
+                    output = dir.appendingPathComponent("ggml-model-\(LlamaPreset.optionName(parsing: inputTypeArg) ?? p.rawValue).gguf").path
                 } else {
                     output = args.removeFirst()
                     guard let t = args.first else { throw SmeltError("missing TYPE (a llama-quantize preset such as Q4_K_M)") }
@@ -116,6 +122,7 @@ struct QuantizeCommand: ParsableCommand {
             req.includeWeights = includeWeights
             req.excludeWeights = excludeWeights
             req.imatrixURL = imatrix.map { URL(fileURLWithPath: $0) }
+            req.imatrixArgument = imatrix
             req.options.pure = pure
             req.options.quantizeOutputTensor = !leaveOutputTensor
             req.options.outputTensorType = try outputTensorType.map(Self.ggmlType)
@@ -131,12 +138,18 @@ struct QuantizeCommand: ParsableCommand {
             guard FileManager.default.fileExists(atPath: input, isDirectory: &isDir) else {
                 throw SmeltError("\(input): no such file")
             }
+            let source: TensorSource
             if isDir.boolValue {
-                throw SmeltError("\(input) is a folder: quantizing a Hugging Face checkpoint directly needs the converter's tensor source, which is not available yet; convert it to GGUF first")
+                guard let ot = OutType(rawValue: outtype) else { throw SmeltError("--outtype must be f32, f16, bf16 or auto") }
+                source = try HFCheckpointSource(folder: URL(fileURLWithPath: input), outType: ot, pre: pre)
+            } else {
+                source = try GGUFTensorSource(url: URL(fileURLWithPath: input))
             }
-            let source = try GGUFTensorSource(url: URL(fileURLWithPath: input))
             if budget {
-                let r = try BudgetCommandSupport.makeRecipe(source: source, input: input, output: output!, request: req,
+                guard let gguf = source as? GGUFTensorSource else {
+                    throw SmeltError("budget mode needs a GGUF input: convert the checkpoint first (smelt convert)")
+                }
+                let r = try BudgetCommandSupport.makeRecipe(source: gguf, input: input, output: output!, request: req,
                                                             targetBpw: targetBpw, targetSize: targetSize,
                                                             candidates: candidates, cache: cache, dryRun: dryRun)
                 chosen = r

@@ -14,9 +14,9 @@ struct Smelt: ParsableCommand {
 /// The subcommands, one file each in this folder.
 let allSubcommands: [ParsableCommand.Type] = [
     InspectCommand.self,
+    QuantizeCommand.self,
     ConvertCommand.self,
     ExportCommand.self,
-    QuantizeCommand.self,
     LicenseCommand.self,
     PerplexityCommand.self,
     ImatrixCommand.self,

@@ -58,3 +58,43 @@ final class ExportTests: XCTestCase {
         XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: base.path)), ["busy", "ok"])
     }
 }
+
+/// `smelt convert` of `smelt export` of an F32/F16/BF16/Q8_0 GGUF gives back the same tensors.
+final class ExportConvertRoundTripTests: XCTestCase {
+    func testConvertOfExportGivesBackTheSameTensors() throws {
+        for (model, pre) in [("tiny-llama", nil), ("tiny-qwen3", "qwen2"), ("tiny-gemma3", nil)] as [(String, String?)] {
+            for (type, dtype) in [(OutType.f32, Exporter.DType.f32), (.f16, .f16), (.bf16, .bf16), (.q8_0, .f32)] {
+                let golden = try Fixtures.sharedFile("models/tiny/\(model).golden/\(model)-\(type.rawValue).gguf")
+                let tmp = try Fixtures.tempDir(self)
+                let dir = tmp.appendingPathComponent(model)
+                _ = try Exporter.export(gguf: golden, to: dir, dtype: dtype, progress: false)
+                let out = tmp.appendingPathComponent("back.gguf")
+                _ = try Converter.write(ConversionPlan(folder: dir, outType: type, pre: pre), to: out, threads: 2, progress: false)
+                let a = try GGUFFile(url: out), b = try GGUFFile(url: golden)
+                XCTAssertEqual(a.tensors.map(\.name), b.tensors.map(\.name), "\(model) \(type)")
+                for (x, y) in zip(a.tensors, b.tensors) {
+                    XCTAssertEqual(x.type, y.type, "\(model) \(type) \(x.name)")
+                    XCTAssertEqual(x.shape, y.shape, "\(model) \(type) \(x.name)")
+                    XCTAssertTrue(a.data(for: x).elementsEqual(b.data(for: y)), "\(model) \(type) \(x.name)")
+                }
+                for k in b.metadata.keys where k.hasPrefix("tokenizer.") || k.hasPrefix("general.license") || k == "general.name" {
+                    XCTAssertEqual(a.metadata[k], b.metadata[k], "\(model) \(type) \(k)")
+                }
+            }
+        }
+    }
+}
+
+/// The model card written by export carries the license and lineage back through convert.
+final class ExportModelCardTests: XCTestCase {
+    func testDemoModelCardRoundTrip() throws {
+        let demo = try Fixtures.sharedFile("models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf")
+        let dir = try Fixtures.tempDir(self).appendingPathComponent("smol")
+        _ = try Exporter.export(gguf: demo, to: dir, progress: false)
+        let plan = try ConversionPlan(folder: dir, outType: .bf16)
+        let g = try GGUFFile(url: demo)
+        for k in ["general.name", "general.license", "general.languages"] {
+            XCTAssertEqual(plan.metadata[k], g.metadata[k], k)
+        }
+    }
+}

@@ -71,6 +71,7 @@ final class GoldenVectorTests: XCTestCase {
             }
         }
         print("golden vectors: \(ran) of \(cases.count) cases have a kernel, \(failures.count) failures")
+        XCTAssertEqual(ran, cases.count, "every ggml type of the manifest has a kernel")
         XCTAssertTrue(failures.isEmpty, "\n" + failures.joined(separator: "\n"))
     }
 }

@@ -130,11 +130,11 @@ final class IQKernelTests: XCTestCase {
     }
 
     func testNearestIntRoundsHalfToEven() {
-        XCTAssertEqual(iqNearestInt(0.5), 0)
-        XCTAssertEqual(iqNearestInt(1.5), 2)
-        XCTAssertEqual(iqNearestInt(2.5), 2)
-        XCTAssertEqual(iqNearestInt(-0.5), 0)
-        XCTAssertEqual(iqNearestInt(-1.5), -2)
-        XCTAssertEqual(iqNearestInt(3.49), 3)
+        XCTAssertEqual(nearestInt(0.5), 0)
+        XCTAssertEqual(nearestInt(1.5), 2)
+        XCTAssertEqual(nearestInt(2.5), 2)
+        XCTAssertEqual(nearestInt(-0.5), 0)
+        XCTAssertEqual(nearestInt(-1.5), -2)
+        XCTAssertEqual(nearestInt(3.49), 3)
     }
 }

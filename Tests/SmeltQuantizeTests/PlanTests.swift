@@ -50,6 +50,10 @@ final class PlanTests: XCTestCase {
         XCTAssertEqual(LlamaPreset.IQ2_S.defaultType, .iq2_xs)
         XCTAssertEqual(LlamaPreset.IQ3_XS.defaultType, .iq3_s)
         XCTAssertEqual(LlamaPreset.MXFP4_MOE.fileType, 38)
+        XCTAssertEqual(LlamaPreset.optionName(parsing: "q4_k"), "Q4_K")
+        XCTAssertEqual(LlamaPreset.optionName(parsing: "15"), "Q4_K")
+        XCTAssertEqual(LlamaPreset.optionName(parsing: "q4_k_m"), "Q4_K_M")
+        XCTAssertEqual(LlamaPreset.optionName(parsing: "2"), "Q4_0")
     }
 
     func testLoaderOrder() throws {

@@ -35,6 +35,21 @@ final class QuantizeFileTests: XCTestCase {
         }
     }
 
+    /// An HF checkpoint folder quantized in one pass (converter's tensor source, f32
+    /// intermediate) gives llama-quantize's file made from convert_hf_to_gguf's f32 GGUF.
+    func testHFCheckpointOnePass() throws {
+        let dir = try Fixtures.tempDir(self)
+        for model in ["tiny-llama", "tiny-qwen3", "tiny-gemma3"] {
+            let folder = try Fixtures.sharedFile("models/tiny/\(model)")
+            let golden = try Fixtures.sharedFile("models/tiny/\(model).golden/\(model)-Q4_K_M.gguf")
+            let out = dir.appendingPathComponent("\(model).gguf")
+            var req = QuantizeRequest(preset: .Q4_K_M); req.threads = 2
+            let src = try HFCheckpointSource(folder: folder, outType: .f32, pre: model == "tiny-qwen3" ? "qwen2" : nil)
+            try Quantizer.run(source: src, output: out, request: req)
+            XCTAssertEqual(try Data(contentsOf: out), try Data(contentsOf: golden), model)
+        }
+    }
+
     /// Same result with 1 and 3 threads (rows are independent).
     func testThreadCountDoesNotMatter() throws {
         let input = try Fixtures.sharedFile("models/tiny/tiny-llama.golden/tiny-llama-f32.gguf")
@@ -42,7 +57,7 @@ final class QuantizeFileTests: XCTestCase {
         var outs: [Data] = []
         for th in [1, 3] {
             let out = dir.appendingPathComponent("t\(th).gguf")
-            var req = QuantizeRequest(preset: .Q4_K_M); req.threads = th
+            var req = QuantizeRequest(preset: .Q4_0); req.threads = th
             try Quantizer.run(source: try GGUFTensorSource(url: input), output: out, request: req)
             outs.append(try Data(contentsOf: out))
         }
@@ -138,11 +153,11 @@ final class QuantizeFileTests: XCTestCase {
         let imURL = dir.appendingPathComponent("imatrix.gguf")
         try im.writeGGUF(to: imURL)
         let out = dir.appendingPathComponent("q.gguf")
-        var req = QuantizeRequest(preset: .Q4_K_M); req.threads = 2; req.imatrixURL = imURL
+        var req = QuantizeRequest(preset: .Q4_0); req.threads = 2; req.imatrixURL = imURL
         req.excludeWeights = ["ffn_up"]
         let r = try Quantizer.run(source: src, output: out, request: req)
         XCTAssertEqual(r.imatrixEntries, 12)
-        let g = try GGUFFile(url: out), gold = try GGUFFile(url: try Fixtures.sharedFile("models/tiny/tiny-llama.golden/tiny-llama-Q4_K_M.gguf"))
+        let g = try GGUFFile(url: out), gold = try GGUFFile(url: try Fixtures.sharedFile("models/tiny/tiny-llama.golden/tiny-llama-Q4_0.gguf"))
         XCTAssertEqual(g.metadata["quantize.imatrix.file"], .string(imURL.path))
         XCTAssertEqual(g.metadata["quantize.imatrix.dataset"], .string("wiki.txt"))
         XCTAssertEqual(g.metadata["quantize.imatrix.entries_count"], .uint32(12))

@@ -8,52 +8,10 @@ import SmeltTestSupport
 /// The HF checkpoint is rebuilt from the shared GGUF by make-hf.py (cached in .cache/), and the
 /// reference ids come from Hugging Face `tokenizers` in the project venv.
 final class SmolLM2Tests: XCTestCase {
-    static var isCI: Bool { ProcessInfo.processInfo.environment["CI"] == "true" }
-
-    /// The venv's python, or skip (fail on CI).
-    func python() throws -> URL {
-        if let p = Fixtures.venvPython { return p }
-        if Self.isCI { XCTFail("the project venv (.venv/bin/python) is missing on CI") }
-        throw XCTSkip(".venv/bin/python is missing (make creates it)")
-    }
-
+    func python() throws -> URL { try TestPython.python() }
     @discardableResult
-    func run(_ exe: URL, _ args: [String], stdin: Data? = nil) throws -> Data {
-        let p = Process()
-        p.executableURL = exe
-        p.arguments = args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        let inPipe = Pipe()
-        if stdin != nil { p.standardInput = inPipe }
-        try p.run()
-        if let s = stdin { inPipe.fileHandleForWriting.write(s); try inPipe.fileHandleForWriting.close() }
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
-            throw SmeltError("\(exe.lastPathComponent) \(args.first ?? "") failed: \(String(decoding: e.suffix(2000), as: UTF8.self))")
-        }
-        return o
-    }
-
-    static let lock = NSLock()
-
-    /// The rebuilt HF checkpoint folder (built once per machine into .cache/).
-    func smolDir() throws -> URL {
-        let gguf = try Fixtures.sharedFile("models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf")
-        let script = try Fixtures.sharedFile("models/smollm2-135m-instruct/make-hf.py")
-        let py = try python()
-        Self.lock.lock(); defer { Self.lock.unlock() }
-        let cache = Fixtures.repoRoot.appendingPathComponent(".cache/smollm2")
-        let dir = cache.appendingPathComponent("SmolLM2-135M-Instruct-hf")
-        if !FileManager.default.fileExists(atPath: dir.appendingPathComponent("tokenizer.json").path) {
-            try FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true)
-            try run(py, [script.path, "--gguf", gguf.path, "--out", cache.path])
-        }
-        return dir
-    }
+    func run(_ exe: URL, _ args: [String], stdin: Data? = nil) throws -> Data { try TestPython.run(exe, args, stdin: stdin) }
+    func smolDir() throws -> URL { try TestPython.smolDir() }
 
     /// Hugging Face `tokenizers` ids for a text (add_special_tokens=True, as the converter's check).
     func hfIds(_ dir: URL, _ text: [UInt8]) throws -> [Int32] {

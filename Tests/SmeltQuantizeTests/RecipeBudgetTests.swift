@@ -15,7 +15,7 @@ final class RecipeBudgetTests: XCTestCase {
 
     /// Small random instances: the solution fits and is within a small gap of the exact optimum.
     func testKnapsackNearOptimalOnSmallInstances() throws {
-        var rng = SplitMix(state: 42)
+        var rng = RecipeRNG(state: 42)
         let types: [GGMLType] = [.q4_0, .q5_0, .q8_0]
         for _ in 0..<40 {
             let items = (0..<5).map { k -> Budget.Item in
@@ -60,7 +60,7 @@ final class RecipeBudgetTests: XCTestCase {
 }
 
 /// Deterministic generator for the tests.
-struct SplitMix: RandomNumberGenerator {
+struct RecipeRNG: RandomNumberGenerator {
     var state: UInt64
     mutating func next() -> UInt64 {
         state &+= 0x9E3779B97F4A7C15

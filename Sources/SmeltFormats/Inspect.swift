@@ -82,6 +82,15 @@ public struct InspectReport: Sendable {
             let shown = val.count > 160 ? String(val.prefix(157)) + "..." : val
             out += "\(lpad(String(i + 1), 5)): \(rpad(t, 7)) \(rpad(k, kw)) = \(shown)\n"
         }
+        if let name = ggufValues["smelt.recipe.name"]?.stringValue {
+            // Provenance written by `smelt quantize --recipe / --target-bpw` (docs/RECIPES.md).
+            let src = ggufValues["smelt.recipe.source"]?.stringValue ?? "?"
+            let ver = ggufValues["smelt.version"]?.stringValue ?? "?"
+            out += "\nrecipe: \(name) (from \(src), smelt \(ver))\n"
+            for l in (ggufValues["smelt.recipe.text"]?.stringValue ?? "").split(separator: "\n", omittingEmptySubsequences: false) {
+                out += "  | \(l)\n"
+            }
+        }
         out += "\ntensors:\n"
         let nw = min(48, tensors.map { $0.name.count }.max() ?? 4)
         let hasFile = tensors.contains { $0.file != nil }

@@ -18,6 +18,10 @@ public struct QuantizeRequest: Sendable {
     public var excludeWeights: [String] = []
     /// `--allow-requantize`.
     public var allowRequantize = false
+    /// The recipe that plans the types (the preset's built-in recipe when nil).
+    public var recipe: Recipe? = nil
+    /// Extra metadata appended at the end (recipe provenance, `RecipeProvenance`).
+    public var extraMetadata: [(String, GGUFValue)] = []
     public init(preset: LlamaPreset) { self.preset = preset }
 }
 
@@ -113,7 +117,10 @@ public enum Quantizer {
         var options = request.options
         options.hasImatrix = !(imatrix?.weights.isEmpty ?? true)
         options.dryRun = output == nil
-        let plan = try plan(source: source, preset: request.preset, options: options)
+        let plan = try request.recipe.map {
+            try $0.plan(tensors: source.tensors.map { PlanInput(name: $0.name, shape: $0.shape, type: $0.type) },
+                        model: ModelFacts(metadata: source.metadata), options: options)
+        } ?? plan(source: source, preset: request.preset, options: options)
         let index = Dictionary(uniqueKeysWithValues: source.tensors.enumerated().map { ($1.name, $0) })
 
         // Everything that can fail is checked before the output file is opened.
@@ -155,7 +162,8 @@ public enum Quantizer {
            src.file.url.standardizedFileURL.resolvingSymlinksInPath() == output.standardizedFileURL.resolvingSymlinksInPath() {
             throw SmeltError("input and output files are the same: '\(output.path)'")
         }
-        let md = outputMetadata(source.metadata, fileType: plan.fileType, imatrix: imatrix)
+        var md = outputMetadata(source.metadata, fileType: plan.fileType, imatrix: imatrix)
+        for (k, v) in request.extraMetadata { md[k] = nil; md[k] = v }
         let writer = try GGUFWriter(url: output, metadata: md,
                                     tensors: plan.tensors.map { GGUFTensorDescriptor(name: $0.name, shape: $0.shape, type: $0.type) })
         // Tensors are computed in order on the worker threads while a serial queue

@@ -44,28 +44,67 @@ struct QuantizeCommand: ParsableCommand {
     var outtype: String = "auto"
     @Option(help: "Checkpoint input: force the BPE pre-tokenizer name (tokenizer.ggml.pre).")
     var pre: String?
+    @Option(help: "Recipe: a YAML file or a built-in name (Q4_K_M, Q4_K_XL, …); then TYPE is omitted: IN [OUT] [THREADS].")
+    var recipe: String?
+    @Option(help: "Budget mode: choose a type per tensor to minimise the predicted loss at this many bits per weight.")
+    var targetBpw: Double?
+    @Option(help: "Budget mode: at most this file size of tensor data (bytes, or with KiB/MiB/GiB/KB/MB/GB).")
+    var targetSize: String?
+    @Option(help: "Budget mode: candidate types, comma-separated (default: q4_0,q4_1,iq4_nl,q5_0,q5_1,q8_0 and the k-quants the rows allow).")
+    var candidates: String?
+    @Option(help: "Budget mode: sensitivity cache folder (default: ~/.cache/smelt/sensitivity).")
+    var cache: String?
+    @Flag(inversion: .prefixedNo, help: "Write the recipe provenance metadata (default: only for recipes that are not an unchanged llama.cpp preset).")
+    var provenance: Bool?
 
     func run() throws {
         try reportingErrors {
             var args = arguments
-            guard args.count >= 2 else { throw SmeltError("usage: smelt quantize IN [OUT] TYPE [THREADS]") }
+            guard !args.isEmpty else { throw SmeltError("usage: smelt quantize IN [OUT] TYPE [THREADS] | IN [OUT] --recipe R | IN [OUT] --target-bpw B") }
             let input = args.removeFirst()
             var output: String? = nil
             var preset: LlamaPreset
-            if let p = LlamaPreset(parsing: args[0]) {
-                let inputTypeArg = args[0]
-                preset = p
-                args.removeFirst()
-                let dir = URL(fileURLWithPath: input).deletingLastPathComponent()
-                output = dir.appendingPathComponent("ggml-model-\(LlamaPreset.optionName(parsing: inputTypeArg) ?? p.rawValue).gguf").path
-            } else {
-                output = args.removeFirst()
-                guard let t = args.first else { throw SmeltError("missing TYPE (a llama-quantize preset such as Q4_K_M)") }
-                guard let p = LlamaPreset(parsing: t) else {
-                    throw SmeltError("invalid TYPE '\(t)'; presets: \(LlamaPreset.allCases.map(\.rawValue).joined(separator: ", "))")
+            var chosen: Recipe? = nil
+            let budget = targetBpw != nil || targetSize != nil
+            if recipe != nil || budget {
+                guard !(recipe != nil && budget) else { throw SmeltError("--recipe and --target-bpw/--target-size cannot be used together") }
+                guard targetBpw == nil || targetSize == nil else { throw SmeltError("give --target-bpw or --target-size, not both") }
+                if let f = args.first, Int(f) == nil {
+                    if LlamaPreset(parsing: f) != nil { throw SmeltError("TYPE '\(f)' cannot be combined with --recipe or a budget") }
+                    output = args.removeFirst()
                 }
-                preset = p
-                args.removeFirst()
+                if let r = recipe {
+                    chosen = try BuiltinRecipes.load(r)
+                    preset = chosen!.fileType
+                } else {
+                    preset = .Q4_K_M
+                }
+                if output == nil {
+                    let dir = URL(fileURLWithPath: input).deletingLastPathComponent()
+                    output = dir.appendingPathComponent("ggml-model-\(chosen?.name ?? "budget").gguf").path
+                }
+            } else {
+                guard args.count >= 1 else { throw SmeltError("usage: smelt quantize IN [OUT] TYPE [THREADS]") }
+                if let p = LlamaPreset(parsing: args[0]) {
+                    let inputTypeArg = args[0]
+                    preset = p
+                    args.removeFirst()
+                    let dir = URL(fileURLWithPath: input).deletingLastPathComponent()
+                    output = dir.appendingPathComponent("ggml-model-\(LlamaPreset.optionName(parsing: inputTypeArg) ?? p.rawValue).gguf").path
+                } else {
+                    output = args.removeFirst()
+                    guard let t = args.first else { throw SmeltError("missing TYPE (a llama-quantize preset such as Q4_K_M)") }
+                    guard let p = LlamaPreset(parsing: t) else {
+                        if BuiltinRecipes.text(named: t) != nil {
+                            throw SmeltError("'\(t)' is a Smelt recipe, not a llama-quantize preset: use --recipe \(t)")
+                        }
+                        throw SmeltError("invalid TYPE '\(t)'; presets: \(LlamaPreset.allCases.map(\.rawValue).joined(separator: ", "))")
+                    }
+                    preset = p
+                    args.removeFirst()
+                }
+                // Presets go through their built-in recipe (the same code path as --recipe).
+                chosen = try BuiltinRecipes.recipe(named: preset.rawValue)
             }
             var threads = 0
             if let t = args.first {
@@ -107,6 +146,19 @@ struct QuantizeCommand: ParsableCommand {
             } else {
                 source = try GGUFTensorSource(url: URL(fileURLWithPath: input))
             }
+            if budget {
+                guard let gguf = source as? GGUFTensorSource else {
+                    throw SmeltError("budget mode needs a GGUF input: convert the checkpoint first (smelt convert)")
+                }
+                let r = try BudgetCommandSupport.makeRecipe(source: gguf, input: input, output: output!, request: req,
+                                                            targetBpw: targetBpw, targetSize: targetSize,
+                                                            candidates: candidates, cache: cache, dryRun: dryRun)
+                chosen = r
+                preset = r.fileType
+                req.preset = preset
+            }
+            req.recipe = chosen
+            if let c = chosen, provenance ?? !c.isBuiltinPreset { req.extraMetadata = RecipeProvenance.metadata(c) }
             let tty = isatty(2) != 0 && !json
             let start = Date()
             if !dryRun, let warning = ConversionLicenseInfo.check(URL(fileURLWithPath: input)).warning {

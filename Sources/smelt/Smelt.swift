@@ -14,10 +14,12 @@ struct Smelt: ParsableCommand {
 /// The subcommands, one file each in this folder.
 let allSubcommands: [ParsableCommand.Type] = [
     InspectCommand.self,
-    QuantizeCommand.self,
     ConvertCommand.self,
     ExportCommand.self,
-    LicenseCommand.self,
-    PerplexityCommand.self,
+    QuantizeCommand.self,
+    PlanCommand.self,
     ImatrixCommand.self,
+    SensitivityCommand.self,
+    PerplexityCommand.self,
+    LicenseCommand.self,
 ]

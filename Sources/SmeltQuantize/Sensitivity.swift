@@ -1,0 +1,212 @@
+import Foundation
+import SmeltFormats
+import SmeltQuant
+
+/// One measurement: a tensor quantized to a type.
+public struct SensitivityEntry: Sendable, Equatable {
+    public var tensor: String
+    public var type: GGMLType
+    /// Bytes of the tensor in `type`.
+    public var bytes: Int
+    /// Importance-weighted squared error Σ_rows Σ_j w_j (x_j − q(x)_j)², w = imatrix column
+    /// weights (1 without an imatrix); estimated from sampled rows, scaled to all rows.
+    public var error: Double
+    /// Σ_rows Σ_j w_j x_j² over the same rows (so error/signal is the relative error).
+    public var signal: Double
+    /// Mean KL-divergence of the model with only this tensor's group quantized to `type`
+    /// (measured with the evaluator; nil when not measured).
+    public var kld: Double? = nil
+    public var relativeError: Double { signal > 0 ? error / signal : 0 }
+}
+
+/// Per-tensor, per-type sensitivities, cached on disk keyed by model, imatrix, tensor and type.
+public struct SensitivityTable: Sendable {
+    public var entries: [String: [GGMLType: SensitivityEntry]] = [:]
+    /// KLD of tensor groups: group name → type → (tensors, mean KLD).
+    public var groupKLD: [String: [GGMLType: Double]] = [:]
+    public init() {}
+
+    public subscript(tensor: String, type: GGMLType) -> SensitivityEntry? {
+        get { entries[tensor]?[type] }
+        set { entries[tensor, default: [:]][type] = newValue }
+    }
+
+    /// The cache file as JSON.
+    public func json() -> JSONValue {
+        var rows: [JSONValue] = []
+        for name in entries.keys.sorted() {
+            for (t, e) in entries[name]!.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+                var o: [(String, JSONValue)] = [("tensor", .string(name)), ("type", .string(t.name)),
+                                                ("bytes", .int(Int64(e.bytes))), ("error", .double(e.error)),
+                                                ("signal", .double(e.signal))]
+                if let k = e.kld { o.append(("kld", .double(k))) }
+                rows.append(.object(o))
+            }
+        }
+        var groups: [JSONValue] = []
+        for g in groupKLD.keys.sorted() {
+            for (t, k) in groupKLD[g]!.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+                groups.append(.object([("group", .string(g)), ("type", .string(t.name)), ("kld", .double(k))]))
+            }
+        }
+        return .object([("version", .int(1)), ("entries", .array(rows)), ("groups", .array(groups))])
+    }
+
+    public init(json: JSONValue) {
+        for r in json["entries"]?.arrayValue ?? [] {
+            guard let n = r["tensor"]?.stringValue, let tn = r["type"]?.stringValue, let t = GGMLType(name: tn),
+                  let b = r["bytes"]?.intValue, let e = r["error"]?.doubleValue, let s = r["signal"]?.doubleValue else { continue }
+            self[n, t] = SensitivityEntry(tensor: n, type: t, bytes: Int(b), error: e, signal: s, kld: r["kld"]?.doubleValue)
+        }
+        for r in json["groups"]?.arrayValue ?? [] {
+            guard let g = r["group"]?.stringValue, let tn = r["type"]?.stringValue, let t = GGMLType(name: tn),
+                  let k = r["kld"]?.doubleValue else { continue }
+            groupKLD[g, default: [:]][t] = k
+        }
+    }
+}
+
+/// Measures sensitivities (quantization error; the KLD part runs in the CLI with the evaluator).
+public enum Sensitivity {
+    /// The default candidate types of budget mode and `smelt sensitivity`.
+    public static let defaultCandidates: [GGMLType] = [.q3_K, .iq4_nl, .q4_0, .q4_1, .iq4_xs, .q4_K, .q5_0, .q5_1, .q5_K,
+                                                       .q6_K, .q8_0]
+
+    /// The candidates a tensor can take: its row is a whole number of blocks, Smelt has
+    /// the kernel, and importance data exists when the kernel needs it.
+    public static func fits(_ t: GGMLType, ncols: Int, hasImportance: Bool) -> Bool {
+        guard ncols % t.blockSize == 0 else { return false }
+        if t == .f16 || t == .bf16 || t == .f32 { return true }
+        guard let k = QuantRegistry.kernel(for: t) else { return false }
+        return hasImportance || !(k.requiresImportance || Recipe.defaultRequiresImatrix.contains(t))
+    }
+
+    /// A key for the model: FNV-1a over the tensor table and sampled data bytes.
+    public static func modelKey(_ source: GGUFTensorSource) -> String {
+        var h: UInt64 = 0xcbf29ce484222325
+        func mix<S: Sequence>(_ s: S) where S.Element == UInt8 { for b in s { h = (h ^ UInt64(b)) &* 0x100000001b3 } }
+        for (i, t) in source.tensors.enumerated() {
+            mix(t.name.utf8); mix("\(t.shape)\(t.type.rawValue)".utf8)
+            if let d = source.rawData(i), d.count > 0 {
+                let step = max(1, d.count / 64)
+                var k = 0
+                while k < d.count { mix(CollectionOfOne(d[k])); k += step }
+            }
+        }
+        return String(format: "%016llx", h)
+    }
+
+    /// FNV-1a of a file's bytes (imatrix, evaluation text).
+    public static func fileKey(_ url: URL?) -> String {
+        guard let url, let d = try? Data(contentsOf: url) else { return "none" }
+        var h: UInt64 = 0xcbf29ce484222325
+        for b in d { h = (h ^ UInt64(b)) &* 0x100000001b3 }
+        return String(format: "%016llx", h)
+    }
+
+    /// Measures the weighted error of every (tensor, type) pair not already in `table`.
+    /// `tensors`: indices into `source.tensors`; at most `maxRows` rows per tensor are used.
+    public static func measureErrors(source: TensorSource, tensors: [Int], types: [GGMLType],
+                                     importance: [String: [Float]], table: inout SensitivityTable,
+                                     maxRows: Int = 256, threads: Int = 0,
+                                     progress: ((Int, Int) -> Void)? = nil) throws {
+        var jobs: [(Int, GGMLType)] = []
+        for i in tensors {
+            let t = source.tensors[i]
+            let imp = importance[t.name]
+            for ty in types where fits(ty, ncols: t.rowLength, hasImportance: imp != nil) && table[t.name, ty] == nil {
+                jobs.append((i, ty))
+            }
+        }
+        guard !jobs.isEmpty else { return }
+        let lock = NSLock()
+        var next = 0, done = 0
+        var results: [SensitivityEntry] = []
+        var failure: Error? = nil
+        let workers = max(1, min(threads > 0 ? threads : ProcessInfo.processInfo.activeProcessorCount, jobs.count))
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            while true {
+                lock.lock()
+                let j = next; next += 1
+                let stop = failure != nil
+                lock.unlock()
+                if stop || j >= jobs.count { return }
+                let (i, ty) = jobs[j]
+                do {
+                    let e = try measure(source: source, index: i, type: ty, importance: importance[source.tensors[i].name], maxRows: maxRows)
+                    lock.lock(); results.append(e); done += 1; let d = done; lock.unlock()
+                    progress?(d, jobs.count)
+                } catch {
+                    lock.lock(); failure = failure ?? error; lock.unlock()
+                }
+            }
+        }
+        if let failure { throw failure }
+        for e in results { table[e.tensor, e.type] = e }
+    }
+
+    /// Quantizes sampled rows of one tensor to `type` and back; returns the weighted error.
+    public static func measure(source: TensorSource, index: Int, type: GGMLType, importance: [Float]?,
+                               maxRows: Int) throws -> SensitivityEntry {
+        let t = source.tensors[index]
+        let n = t.rowLength, rows = t.rowCount
+        let ne1 = t.shape.count > 1 ? t.shape[1] : 1
+        let ne2 = t.shape.count > 2 ? t.shape[2] : 1
+        let step = max(1, rows / max(1, maxRows))
+        let x = UnsafeMutablePointer<Float>.allocate(capacity: n); defer { x.deallocate() }
+        let y = UnsafeMutablePointer<Float>.allocate(capacity: n); defer { y.deallocate() }
+        let q = UnsafeMutableRawPointer.allocate(byteCount: max(1, type.rowBytes(n) ?? n * 4), alignment: 64)
+        defer { q.deallocate() }
+        let kernel = QuantRegistry.kernel(for: type)
+        var err = 0.0, sig = 0.0, sampled = 0
+        var r = 0
+        while r < rows {
+            try source.readRows(index, rows: r..<(r + 1), into: x)
+            let wOff = importance == nil ? 0 : ((r / ne1) % ne2) * n
+            if let kernel {
+                if let imp = importance {
+                    imp.withUnsafeBufferPointer { kernel.quantizeRow(x, q, count: n, importance: $0.baseAddress! + wOff) }
+                } else {
+                    kernel.quantizeRow(x, q, count: n, importance: nil)
+                }
+                kernel.dequantizeRow(q, y, count: n)
+            } else if type == .f16 {
+                for j in 0..<n { y[j] = Float(Float16(x[j])) }
+            } else {
+                for j in 0..<n { y[j] = x[j] }
+            }
+            var e = 0.0, s = 0.0
+            if let imp = importance {
+                for j in 0..<n { let d = Double(x[j] - y[j]); let w = Double(imp[wOff + j]); e += w * d * d; s += w * Double(x[j]) * Double(x[j]) }
+            } else {
+                for j in 0..<n { let d = Double(x[j] - y[j]); e += d * d; s += Double(x[j]) * Double(x[j]) }
+            }
+            err += e; sig += s; sampled += 1
+            r += step
+        }
+        let scale = Double(rows) / Double(max(1, sampled))
+        return SensitivityEntry(tensor: t.name, type: type, bytes: GGUF.byteCount(shape: t.shape, type: type) ?? 0,
+                                error: err * scale, signal: sig * scale)
+    }
+
+    /// The cache file for a model and imatrix under `folder`.
+    public static func cacheURL(folder: URL, modelKey: String, imatrixKey: String) -> URL {
+        folder.appendingPathComponent("\(modelKey)-\(imatrixKey).json")
+    }
+
+    public static func loadCache(_ url: URL) -> SensitivityTable {
+        guard let v = try? JSONValue.parse(contentsOf: url) else { return SensitivityTable() }
+        return SensitivityTable(json: v)
+    }
+
+    public static func saveCache(_ table: SensitivityTable, _ url: URL) throws {
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data(table.json().serialized(pretty: false).utf8).write(to: url, options: .atomic)
+    }
+
+    /// The default cache folder: `$SMELT_CACHE/sensitivity` or `~/.cache/smelt/sensitivity`.
+    public static var defaultCacheFolder: URL {
+        if let c = ProcessInfo.processInfo.environment["SMELT_CACHE"] { return URL(fileURLWithPath: c).appendingPathComponent("sensitivity") }
+        return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/smelt/sensitivity")
+    }
+}

@@ -24,13 +24,11 @@ public enum IQ2_S: QuantType {
     @inline(__always)
     static func quantizeBlock(_ xbl: UnsafePointer<Float>, _ qwbl: UnsafePointer<Float>?, _ y: UnsafeMutableRawPointer,
                               _ T: IQGridTables, _ scratch: UnsafeMutableRawPointer) {
-        let kMaxQ: Int32 = 3
         let f = scratch.bindMemory(to: Float.self, capacity: 80)
         let scales = f, weight = f + 16, xval = f + 32, waux = f + 48
         let b = (scratch + 2048).bindMemory(to: Int8.self, capacity: 32)
         let L = b, Laux = b + 16
         var signs: (UInt8, UInt8) = (0, 0)
-        var isOnGrid = (true, true), isOnGridAux = (true, true)
         let qs = 2, qh = 66, sc = 74
 
         for i in 0..<blockBytes { y.storeBytes(of: 0, toByteOffset: i, as: UInt8.self) }
@@ -60,71 +58,9 @@ public enum IQ2_S: QuantType {
                 }
                 if k == 0 { signs.0 = s } else { signs.1 = s }
             }
-            var max = xval[0]
-            for i in 1..<16 { max = iqMax(max, xval[i]) }
-            for i in 0..<16 { L[i] = 0 }
-            if max < 1e-8 {
+            guard var scale = iq2SearchScale16(xval, weight, waux, L, Laux, T, zeroBelow: 1e-8) else {
                 scales[ib] = 0
                 continue
-            }
-            var best: Float = 0
-            var scale = max / Float(2 * kMaxQ - 1)
-            isOnGrid = (true, true)
-            for isi in -9...9 {
-                let id = (Float(2 * kMaxQ - 1) + Float(isi) * 0.1) / max
-                let thisScale = 1 / id
-                for k in 0..<2 {
-                    for i in 0..<8 {
-                        let l = nearestInt(0.5 * (id * xval[8 * k + i] - 1))
-                        Laux[8 * k + i] = Int8(iqClamp(l, 0, kMaxQ - 1))
-                    }
-                    var u = 0
-                    for i in 0..<8 { u |= Int(Laux[8 * k + i]) << (2 * i) }
-                    var on = true
-                    if T.map[u] < 0 {
-                        on = false
-                        _ = iqFindBestNeighbour(T.neighbourList(u), T.grid, dim: 8, xval + 8 * k, waux + 8 * k,
-                                                thisScale, Laux + 8 * k)
-                    }
-                    if k == 0 { isOnGridAux.0 = on } else { isOnGridAux.1 = on }
-                }
-                var sumqx: Float = 0, sumq2: Float = 0
-                for i in 0..<16 {
-                    let w = weight[i]
-                    let q = Float(2 * Int32(Laux[i]) + 1)
-                    sumqx += w * xval[i] * q
-                    sumq2 += w * q * q
-                }
-                if sumq2 > 0 && sumqx * sumqx > best * sumq2 {
-                    scale = sumqx / sumq2; best = scale * sumqx
-                    for i in 0..<16 { L[i] = Laux[i] }
-                    isOnGrid = isOnGridAux
-                }
-            }
-            let nNotOnGrid = (isOnGrid.0 ? 0 : 1) + (isOnGrid.1 ? 0 : 1)
-            if nNotOnGrid > 0 && scale > 0 {
-                let id = 1 / scale
-                for k in 0..<2 {
-                    if k == 0 ? isOnGrid.0 : isOnGrid.1 { continue }
-                    var u = 0
-                    for i in 0..<8 {
-                        let l = iqClamp(nearestInt(0.5 * (id * xval[8 * k + i] - 1)), 0, kMaxQ - 1)
-                        u |= Int(l) << (2 * i)
-                        L[8 * k + i] = Int8(l)
-                    }
-                    if T.map[u] < 0 {
-                        _ = iqFindBestNeighbour(T.neighbourList(u), T.grid, dim: 8, xval + 8 * k, waux + 8 * k,
-                                                scale, L + 8 * k)
-                    }
-                }
-                var sumqx: Float = 0, sumq2: Float = 0
-                for i in 0..<16 {
-                    let w = weight[i]
-                    let q = Float(2 * Int32(L[i]) + 1)
-                    sumqx += w * xval[i] * q
-                    sumq2 += w * q * q
-                }
-                if sumq2 > 0 { scale = sumqx / sumq2 }
             }
             if scale < 0 {
                 scale = -scale

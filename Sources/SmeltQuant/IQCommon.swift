@@ -295,3 +295,80 @@ func iqFindBestNeighbour1(_ neighbours: UnsafePointer<UInt16>, _ grid: UnsafePoi
     for i in 0..<8 { L[i] = (pg[i] - 1) / 2 }
     return gridIndex
 }
+
+/// The level search shared by iq2_xs and iq2_s (the same loop body in ggml's
+/// `quantize_row_iq2_xs_impl` and `quantize_row_iq2_s_impl`, but for the zero threshold):
+/// 16 magnitudes `xval` as two groups of 8 on the dim-8 grid `T` with levels 0...2, 19 trial
+/// scales, neighbour search for groups off the grid, then a refinement. Leaves the levels in
+/// `L` (`Laux` is scratch) and returns the scale, or nil when `max(xval) < zeroBelow`.
+@inline(__always)
+func iq2SearchScale16(_ xval: UnsafeMutablePointer<Float>, _ weight: UnsafeMutablePointer<Float>,
+                      _ waux: UnsafeMutablePointer<Float>, _ L: UnsafeMutablePointer<Int8>,
+                      _ Laux: UnsafeMutablePointer<Int8>, _ T: IQGridTables, zeroBelow: Float) -> Float? {
+    let kMaxQ: Int32 = 3
+    var isOnGrid = (true, true), isOnGridAux = (true, true)
+    var max = xval[0]
+    for i in 1..<16 { max = iqMax(max, xval[i]) }
+    for i in 0..<16 { L[i] = 0 }
+    if max < zeroBelow { return nil }
+    var best: Float = 0
+    var scale = max / Float(2 * kMaxQ - 1)
+    isOnGrid = (true, true)
+    for isi in -9...9 {
+        let id = (Float(2 * kMaxQ - 1) + Float(isi) * 0.1) / max
+        let thisScale = 1 / id
+        for k in 0..<2 {
+            for i in 0..<8 {
+                let l = nearestInt(0.5 * (id * xval[8 * k + i] - 1))
+                Laux[8 * k + i] = Int8(iqClamp(l, 0, kMaxQ - 1))
+            }
+            var u = 0
+            for i in 0..<8 { u |= Int(Laux[8 * k + i]) << (2 * i) }
+            var on = true
+            if T.map[u] < 0 {
+                on = false
+                _ = iqFindBestNeighbour(T.neighbourList(u), T.grid, dim: 8, xval + 8 * k, waux + 8 * k,
+                                        thisScale, Laux + 8 * k)
+            }
+            if k == 0 { isOnGridAux.0 = on } else { isOnGridAux.1 = on }
+        }
+        var sumqx: Float = 0, sumq2: Float = 0
+        for i in 0..<16 {
+            let w = weight[i]
+            let q = Float(2 * Int32(Laux[i]) + 1)
+            sumqx += w * xval[i] * q
+            sumq2 += w * q * q
+        }
+        if sumq2 > 0 && sumqx * sumqx > best * sumq2 {
+            scale = sumqx / sumq2; best = scale * sumqx
+            for i in 0..<16 { L[i] = Laux[i] }
+            isOnGrid = isOnGridAux
+        }
+    }
+    let nNotOnGrid = (isOnGrid.0 ? 0 : 1) + (isOnGrid.1 ? 0 : 1)
+    if nNotOnGrid > 0 && scale > 0 {
+        let id = 1 / scale
+        for k in 0..<2 {
+            if k == 0 ? isOnGrid.0 : isOnGrid.1 { continue }
+            var u = 0
+            for i in 0..<8 {
+                let l = iqClamp(nearestInt(0.5 * (id * xval[8 * k + i] - 1)), 0, kMaxQ - 1)
+                u |= Int(l) << (2 * i)
+                L[8 * k + i] = Int8(l)
+            }
+            if T.map[u] < 0 {
+                _ = iqFindBestNeighbour(T.neighbourList(u), T.grid, dim: 8, xval + 8 * k, waux + 8 * k,
+                                        scale, L + 8 * k)
+            }
+        }
+        var sumqx: Float = 0, sumq2: Float = 0
+        for i in 0..<16 {
+            let w = weight[i]
+            let q = Float(2 * Int32(L[i]) + 1)
+            sumqx += w * xval[i] * q
+            sumq2 += w * q * q
+        }
+        if sumq2 > 0 { scale = sumqx / sumq2 }
+    }
+    return scale
+}

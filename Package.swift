@@ -1,7 +1,7 @@
 // swift-tools-version:6.1
 // Smelt: a quantization toolchain for large language models.
 // Module layout (dependencies point one way, see docs/ARCHITECTURE.md):
-//   C shims (CZstd, COpenBLAS, CVulkan)
+//   C shims (CZstd, COpenBLAS, CVulkan) and CSmeltKernels (Smelt's own AVX-512 BF16 / F16C loops)
 //   SmeltFormats   GGUF, safetensors, JSON, ggml type table, float formats
 //   SmeltQuant     per-block quantization kernels (one type per ggml block type)
 //   SmeltTokenizer BPE / SentencePiece tokenizers
@@ -33,6 +33,10 @@ let package = Package(
         .systemLibrary(name: "CVulkan", path: "Sources/CVulkan", pkgConfig: "vulkan",
                        providers: [.apt(["libvulkan-dev"])]),
 
+        // Smelt's own native inner loops (AVX-512 BF16, F16C) with run-time CPU checks
+        .target(name: "CSmeltKernels", path: "Sources/CSmeltKernels",
+                cSettings: [.unsafeFlags(["-O3"], .when(configuration: .release))]),
+
         .target(name: "SmeltFormats", swiftSettings: swiftSettings),
         .target(name: "SmeltQuant", dependencies: ["SmeltFormats"], swiftSettings: swiftSettings),
         .target(name: "SmeltTokenizer", dependencies: ["SmeltFormats"], swiftSettings: swiftSettings),
@@ -45,7 +49,7 @@ let package = Package(
                                                       .product(name: "Yams", package: "Yams")],
                 swiftSettings: swiftSettings),
         .target(name: "SmeltEval", dependencies: ["SmeltFormats", "SmeltQuant", "SmeltTokenizer", "SmeltModel",
-                                                  "COpenBLAS", "CZstd"],
+                                                  "COpenBLAS", "CZstd", "CSmeltKernels"],
                 swiftSettings: swiftSettings),
         .target(name: "SmeltLicense", dependencies: ["SmeltFormats", .product(name: "Yams", package: "Yams")],
                 swiftSettings: swiftSettings),
@@ -63,7 +67,8 @@ let package = Package(
         .testTarget(name: "SmeltConvertTests", dependencies: ["SmeltConvert", "SmeltQuantize", "SmeltFormats", "SmeltTestSupport"]),
         .testTarget(name: "SmeltQuantizeTests", dependencies: ["SmeltQuantize", "SmeltQuant", "SmeltFormats", "SmeltTestSupport"]),
         .testTarget(name: "SmeltLicenseTests", dependencies: ["SmeltLicense", "SmeltFormats", "SmeltTestSupport"]),
-        .testTarget(name: "SmeltEvalTests", dependencies: ["SmeltEval", "SmeltFormats", "SmeltQuant", "SmeltTestSupport"]),
+        .testTarget(name: "SmeltEvalTests", dependencies: ["SmeltEval", "SmeltFormats", "SmeltQuant", "SmeltTestSupport",
+                                                          "CSmeltKernels"]),
     ],
     swiftLanguageModes: [.v5]
 )

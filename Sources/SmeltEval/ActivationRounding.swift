@@ -26,18 +26,13 @@ enum ActivationRounding {
         Parallel.ranges(rows, threads: rows * cols > 1 << 15 ? threads : 1) { _, r in
             for t in r {
                 let xi = x + t * cols, oi = out + t * cols
-                switch format {
-                case .none: oi.update(from: xi, count: cols)
-                case .f16: for i in 0..<cols { oi[i] = FloatFormats.halfToFloat(FloatFormats.floatToHalf(xi[i])) }
-                case .bf16: for i in 0..<cols { oi[i] = FloatFormats.bf16ToFloat(FloatFormats.floatToBF16(xi[i])) }
-                case .q8_0: roundQ8_0(xi, oi, cols)
-                case .q8_K: roundQ8_K(xi, oi, cols)
-                }
+                NativeKernels.round(format, xi, oi, cols)
             }
         }
     }
 
     /// ggml-cpu's x86 `quantize_row_q8_0` (id = 127/amax, round half to even, fp16 scale), dequantized.
+    /// The reference for the native `smelt_round_q8_0` used in the forward pass (tests compare them).
     static func roundQ8_0(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int) {
         var b = 0
         while b + 32 <= n {
@@ -52,6 +47,7 @@ enum ActivationRounding {
     }
 
     /// ggml's `quantize_row_q8_K_ref` (scale from the signed extreme, −127/max), dequantized.
+    /// The reference for the native `smelt_round_q8_K` used in the forward pass (tests compare them).
     static func roundQ8_K(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int) {
         var b = 0
         while b + 256 <= n {

@@ -39,8 +39,11 @@ public final class InferenceModel: @unchecked Sendable {
     /// row block at a time inside each product. `llamaRounding` rounds the
     /// activations as llama.cpp does before multiplying by 16-bit or quantized
     /// matrices (false: plain float32 products).
+    /// `nativeKernels` (with `llamaRounding`) multiplies bfloat16 matrices with
+    /// CSmeltKernels' AVX-512 BF16 kernel and q4_0/q4_1/q5_0/q5_1/q8_0/q4_K/q5_K/q6_K
+    /// matrices with its integer kernel when the CPU has them (`NativeKernels`).
     public init(url: URL, threads: Int = ProcessInfo.processInfo.activeProcessorCount, cacheFloat32: Bool? = nil,
-                llamaRounding: Bool = true) throws {
+                llamaRounding: Bool = true, nativeKernels: Bool = true) throws {
         self.threads = max(1, threads)
         self.llamaRounding = llamaRounding
         source = url
@@ -107,6 +110,17 @@ public final class InferenceModel: @unchecked Sendable {
         var all: [WeightMatrix] = [tokenEmbedding]
         if output !== tokenEmbedding { all.append(output) }
         for l in ls { all += [l.wq, l.wk, l.wv, l.wqkv, l.wo, l.gate, l.up, l.down].compactMap { $0 } }
+        if llamaRounding && nativeKernels && NativeKernels.bf16Dot {
+            // bfloat16 × bfloat16 dot products with float32 sums, as llama.cpp on this CPU;
+            // no float32 copy of those matrices (embedding rows are read from the file)
+            for m in all where m.type == .bf16 { m.packBF16(threads: self.threads) }
+            all.removeAll { $0.packedBF16 != nil }
+        }
+        if llamaRounding && nativeKernels && NativeKernels.intDot {
+            // integer dot products on activations quantized to the type's vec_dot_type
+            for m in all { m.packInt(threads: self.threads) }
+            all.removeAll { $0.packedInt != nil }
+        }
         let total = all.reduce(0) { $0 + ($1.f32 == nil ? $1.floatBytes : 0) }
         let memory = Int(ProcessInfo.processInfo.physicalMemory)
         if cacheFloat32 ?? (total < memory / 3) {
@@ -194,8 +208,10 @@ public final class InferenceModel: @unchecked Sendable {
             rope.apply(q.p, tokens: T, heads: H, headDim: D, sequenceLength: L, threads: threads)
             rope.apply(k.p, tokens: T, heads: HKV, headDim: D, sequenceLength: L, threads: threads)
             if llamaRounding {
-                // llama.cpp keeps K and V in a float16 cache and its CPU flash attention
-                // converts Q to float16 for the K·Q products
+                // llama.cpp keeps K and V in a float16 cache; Q is rounded to float16 as in
+                // ggml's one-query flash-attention kernel. (Its tiled kernel reads as keeping Q
+                // in float32; measured both ways, rounding Q matches llama-perplexity's golden
+                // estimates better — docs/EVALUATION.md, "Arithmetic".)
                 ActivationRounding.round(q.p, rows: T, cols: qDim, format: .f16, out: q.p, threads: threads)
                 ActivationRounding.round(k.p, rows: T, cols: kvDim, format: .f16, out: k.p, threads: threads)
                 ActivationRounding.round(v.p, rows: T, cols: kvDim, format: .f16, out: v.p, threads: threads)
@@ -262,6 +278,19 @@ public final class InferenceModel: @unchecked Sendable {
         if rows == 0 { return }
         observer?.observe(weight: w.name, input: a, rows: rows, cols: w.cols)
         let N = w.rows, K = w.cols
+        if let p = w.packedInt {
+            p.multiply(a, m: rows, out: out, ldc: N, threads: threads, workspace: workspace)
+            return
+        }
+        if let p = w.packedBF16 {
+            // activations to bfloat16 (ggml's vec_dot_type for bf16), then vdpbf16ps products
+            let lda = (K + 1) / 2 * 2
+            let buf = workspace.get("act16", (rows * lda + 1) / 2)
+            let a16 = UnsafeMutableRawPointer(buf.p).assumingMemoryBound(to: UInt16.self)
+            PackedBF16.convert(a, m: rows, cols: K, out: a16, threads: threads)
+            p.multiply(a16, lda: lda, m: rows, out: out, ldc: N, threads: threads)
+            return
+        }
         var a = a
         let fmt = llamaRounding ? ActivationRounding.format(for: w.type) : .none
         if fmt != .none {
@@ -410,14 +439,16 @@ struct RopeTable {
         pairs = c.ropeDimensions / 2
         style = c.ropeStyle
         var cs = [Float](repeating: 0, count: length * pairs), sn = cs
-        let thetaScale = pow(Double(base), -2.0 / Double(c.ropeDimensions))
+        // float arithmetic in ggml's order (ggml_rope_cache_init / rope_yarn): the angle of
+        // pair i is position × thetaScale^i by repeated float multiplication
+        let thetaScale = powf(base, -2.0 / Float(c.ropeDimensions))
         for p in 0..<length {
-            var theta = Double(p)
+            var theta = Float(p)
             for i in 0..<pairs {
-                let ff = factors.map { Double($0[min(i, $0.count - 1)]) } ?? 1
-                let t = Double(scale) * theta / ff
-                cs[p * pairs + i] = Float(Foundation.cos(t)) * c.ropeAttnFactor
-                sn[p * pairs + i] = Float(Foundation.sin(t)) * c.ropeAttnFactor
+                let ff = factors.map { $0[min(i, $0.count - 1)] } ?? 1
+                let t = scale * (theta / ff)
+                cs[p * pairs + i] = cosf(t) * c.ropeAttnFactor
+                sn[p * pairs + i] = sinf(t) * c.ropeAttnFactor
                 theta *= thetaScale
             }
         }

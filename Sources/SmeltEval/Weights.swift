@@ -17,6 +17,8 @@ final class WeightMatrix: @unchecked Sendable {
     private let kernel: (any QuantType.Type)?
     /// Float32 rows when the matrix is float32 or has been cached.
     private(set) var f32: UnsafePointer<Float>?
+    /// The bfloat16 rows repacked for the native dot-product kernel (`packBF16`).
+    private(set) var packedBF16: PackedBF16?
     private var owned: UnsafeMutablePointer<Float>?
 
     init(name: String, rows: Int, cols: Int, type: GGMLType, raw: UnsafeRawPointer, owner: AnyObject?) throws {
@@ -60,6 +62,22 @@ final class WeightMatrix: @unchecked Sendable {
         for (i, r) in range.enumerated() {
             k.dequantizeRow(raw + r * rowBytes, dst + i * cols, count: cols)
         }
+    }
+
+    /// The quantized rows decoded to integers for the native integer product (`packInt`).
+    private(set) var packedInt: PackedInt?
+
+    /// Decodes a quantized matrix for `PackedInt.multiply` when its type has an integer
+    /// decoding (no float32 copy is kept).
+    func packInt(threads: Int) {
+        guard packedInt == nil, PackedInt.layout(for: type) != nil else { return }
+        packedInt = PackedInt(type: type, raw: raw, rowBytes: rowBytes, rows: rows, cols: cols, threads: threads)
+    }
+
+    /// Repacks a bfloat16 matrix for `PackedBF16.multiply` (no float32 copy is kept).
+    func packBF16(threads: Int) {
+        guard type == .bf16, packedBF16 == nil else { return }
+        packedBF16 = PackedBF16(bf16: raw.assumingMemoryBound(to: UInt16.self), rows: rows, cols: cols, threads: threads)
     }
 
     /// Dequantizes the whole matrix once (in parallel) and keeps the floats.

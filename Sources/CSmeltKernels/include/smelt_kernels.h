@@ -1,0 +1,89 @@
+// CSmeltKernels: the few inner loops Swift cannot express at full speed on x86-64
+// (AVX-512 BF16 dot products, F16C conversions), each with a run-time CPU check.
+// Smelt's own code, not a third-party library; wrapped once by SmeltEval
+// (Sources/SmeltEval/Kernels.swift). See docs/ARCHITECTURE.md, "Native kernels".
+#ifndef SMELT_KERNELS_H
+#define SMELT_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// 1 when the CPU has AVX-512 F/BW/VL and AVX-512 BF16 (vdpbf16ps).
+int smelt_cpu_has_bf16_dot(void);
+/// 1 when the CPU has F16C (hardware float16 conversion).
+int smelt_cpu_has_f16c(void);
+
+/// Rows of 16 output features interleaved by pairs of inputs ("packed bf16"):
+/// the number of uint16 a matrix of `rows` × `cols` takes once packed.
+size_t smelt_bf16_packed_count(int rows, int cols);
+
+/// Packs `rows` × `cols` bfloat16 values (row-major, row stride `ld`) for
+/// `smelt_gemm_bf16`: panel p (rows 16p…16p+15), input pair kp, lane l holds
+/// (w[16p+l][2kp], w[16p+l][2kp+1]); missing rows and the odd last column are 0.
+void smelt_bf16_pack(const uint16_t *w, int ld, int rows, int cols, uint16_t *packed);
+
+/// Float32 → bfloat16, round to nearest even (the AVX-512 BF16 conversion when
+/// present, as ggml's CPU backend). `out` gets `2·⌈n/2⌉` values (a 0 pad).
+void smelt_f32_to_bf16(const float *x, uint16_t *out, int n);
+
+/// C[m × n] = A[m × k] · Wᵀ with A bfloat16 rows (stride `lda`, even, ≥ k rounded up
+/// to even, padded with 0), W packed by `smelt_bf16_pack` (`n` rows, `k` columns),
+/// float32 accumulation; C row stride `ldc`. Needs `smelt_cpu_has_bf16_dot()`.
+void smelt_gemm_bf16(int m, int n, int k, const uint16_t *a, int lda,
+                     const uint16_t *packed, float *c, int ldc);
+
+/// `smelt_gemm_bf16` in plain C (one float32 sum per output, pair by pair): the
+/// reference the tests hold the AVX-512 kernel to.
+void smelt_gemm_bf16_portable(int m, int n, int k, const uint16_t *a, int lda,
+                              const uint16_t *packed, float *c, int ldc);
+
+/// x rounded to float16 and back (round to nearest even), n values, in place allowed.
+void smelt_round_f16(const float *x, float *out, int n);
+/// x rounded to bfloat16 and back (round to nearest even), n values, in place allowed.
+void smelt_round_bf16(const float *x, float *out, int n);
+
+/// x rounded as ggml-cpu's x86 `quantize_row_q8_0` makes it (blocks of 32: scale
+/// fp16(amax/127), values rint(x·127/amax)), dequantized; a tail of n % 32 is copied.
+void smelt_round_q8_0(const float *x, float *out, int n);
+/// x rounded as ggml's `quantize_row_q8_K_ref` makes it (blocks of 256: iscale −127/max
+/// of the signed extreme, values min(127, nearest(iscale·x)), scale 1/iscale), dequantized.
+void smelt_round_q8_K(const float *x, float *out, int n);
+
+/// 1 when the CPU has AVX-512 F/BW/VL and AVX-512 VNNI (vpdpwssd).
+int smelt_cpu_has_int_dot(void);
+
+/// Activations quantized as ggml's vec_dot_type does before an integer dot product:
+/// `block` 32 (q8_0 / q8_1: scale fp16(amax/127), values rint(x·127/amax)) or 256
+/// (q8_K: iscale −127/max of the signed extreme, values min(127, nearest(iscale·x)),
+/// scale 1/iscale). Writes n int16 values, n/block float scales, and when `sums`
+/// is not NULL, per group of `group` values: scale × Σ values (float).
+void smelt_quantize_activations(const float *x, int n, int block, int16_t *q, float *scales,
+                                int group, float *sums);
+
+/// C[m × n] = Σ over sub-blocks of (weight scale × activation scale) × integer dot
+/// product (+ weight min × activation group sum): a quantized matrix decoded to
+/// int16 values `wq` (packed like `smelt_bf16_pack`: panels of 16 rows, input pairs
+/// interleaved), per panel and sub-block of `sub` inputs 16 float scales `ws` and
+/// optionally 16 mins `wm` (layout [panel][sub-block][16]); activations from
+/// `smelt_quantize_activations` (`xq` stride `ldx`, `xd` `k/block` scales per token,
+/// `xs` `k/sub` group sums per token or NULL). Needs `smelt_cpu_has_int_dot()`.
+void smelt_gemm_int16(int m, int n, int k, int sub, int block,
+                      const int16_t *xq, int ldx, const float *xd, const float *xs,
+                      const int16_t *wq, const float *ws, const float *wm,
+                      float *c, int ldc);
+/// `smelt_gemm_int16` in plain C: the tests' reference.
+void smelt_gemm_int16_portable(int m, int n, int k, int sub, int block,
+                               const int16_t *xq, int ldx, const float *xd, const float *xs,
+                               const int16_t *wq, const float *ws, const float *wm,
+                               float *c, int ldc);
+/// Packs `rows` × `cols` int16 values (row stride `ld`) as `smelt_bf16_pack` does.
+void smelt_int16_pack(const int16_t *w, int ld, int rows, int cols, int16_t *packed);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

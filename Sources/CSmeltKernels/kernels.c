@@ -1,0 +1,479 @@
+// Smelt's native inner loops; see include/smelt_kernels.h.
+#include "smelt_kernels.h"
+#pragma STDC FP_CONTRACT OFF
+#include <string.h>
+#include <math.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define SMELT_X86 1
+#else
+#define SMELT_X86 0
+#endif
+
+// AVX-512 F, BW and VL: the base both 512-bit kernels need.
+static int cpu_has_avx512_base(void) {
+#if SMELT_X86
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+#else
+    return 0;
+#endif
+}
+
+int smelt_cpu_has_bf16_dot(void) {
+#if SMELT_X86
+    return cpu_has_avx512_base() && __builtin_cpu_supports("avx512bf16");
+#else
+    return 0;
+#endif
+}
+
+int smelt_cpu_has_f16c(void) {
+#if SMELT_X86
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx2");
+#else
+    return 0;
+#endif
+}
+
+// ---------------------------------------------------------------- scalar helpers
+
+static inline uint32_t f32_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static inline float bits_f32(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+
+// ggml_compute_fp32_to_bf16: round to nearest even, NaN kept quiet.
+static inline uint16_t bf16_scalar(float f) {
+    uint32_t u = f32_bits(f);
+    if ((u & 0x7fffffff) > 0x7f800000) return (uint16_t)((u >> 16) | 64);
+    return (uint16_t)((u + (0x7fff + ((u >> 16) & 1))) >> 16);
+}
+
+size_t smelt_bf16_packed_count(int rows, int cols) {
+    size_t panels = (size_t)(rows + 15) / 16, pairs = (size_t)(cols + 1) / 2;
+    return panels * pairs * 32;
+}
+
+void smelt_bf16_pack(const uint16_t *w, int ld, int rows, int cols, uint16_t *packed) {
+    int panels = (rows + 15) / 16, pairs = (cols + 1) / 2;
+    for (int p = 0; p < panels; p++) {
+        for (int kp = 0; kp < pairs; kp++) {
+            uint16_t *dst = packed + ((size_t)p * pairs + kp) * 32;
+            for (int l = 0; l < 16; l++) {
+                int r = p * 16 + l, c0 = 2 * kp;
+                uint16_t v0 = 0, v1 = 0;
+                if (r < rows) {
+                    v0 = w[(size_t)r * ld + c0];
+                    if (c0 + 1 < cols) v1 = w[(size_t)r * ld + c0 + 1];
+                }
+                dst[2 * l] = v0;
+                dst[2 * l + 1] = v1;
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- conversions
+
+#if SMELT_X86
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+static void f32_to_bf16_avx512(const float *x, uint16_t *out, int n) {
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256bh h = _mm512_cvtneps_pbh(_mm512_loadu_ps(x + i));
+        _mm256_storeu_si256((__m256i *)(out + i), (__m256i)h);
+    }
+    for (; i < n; i++) {
+        // the same instruction for the tail (denormals flush to zero, as ggml on this CPU)
+        __m128bh h = _mm_cvtneps_pbh(_mm_set1_ps(x[i]));
+        uint16_t v; memcpy(&v, &h, 2); out[i] = v;
+    }
+}
+#endif
+
+static int has_bf16_dot = -1, has_f16c = -1;
+static inline int bf16_dot(void) { if (has_bf16_dot < 0) has_bf16_dot = smelt_cpu_has_bf16_dot(); return has_bf16_dot; }
+static inline int f16c(void) { if (has_f16c < 0) has_f16c = smelt_cpu_has_f16c(); return has_f16c; }
+
+void smelt_f32_to_bf16(const float *x, uint16_t *out, int n) {
+#if SMELT_X86
+    if (bf16_dot()) { f32_to_bf16_avx512(x, out, n); }
+    else
+#endif
+    { for (int i = 0; i < n; i++) out[i] = bf16_scalar(x[i]); }
+    if (n & 1) out[n] = 0;
+}
+
+void smelt_round_bf16(const float *x, float *out, int n) {
+#if SMELT_X86
+    if (bf16_dot()) {
+        // same instruction as the conversion ggml's CPU backend uses here
+        uint16_t tmp[256];
+        for (int i = 0; i < n; i += 256) {
+            int c = n - i < 256 ? n - i : 256;
+            f32_to_bf16_avx512(x + i, tmp, c);
+            for (int j = 0; j < c; j++) out[i + j] = bits_f32((uint32_t)tmp[j] << 16);
+        }
+        return;
+    }
+#endif
+    for (int i = 0; i < n; i++) out[i] = bits_f32((uint32_t)bf16_scalar(x[i]) << 16);
+}
+
+#if SMELT_X86
+__attribute__((target("avx2,f16c")))
+static void round_f16_f16c(const float *x, float *out, int n) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT);
+        _mm256_storeu_ps(out + i, _mm256_cvtph_ps(h));
+    }
+    for (; i < n; i++) {
+        __m128i h = _mm_cvtps_ph(_mm_set1_ps(x[i]), _MM_FROUND_TO_NEAREST_INT);
+        out[i] = _mm_cvtss_f32(_mm_cvtph_ps(h));
+    }
+}
+#endif
+
+// IEEE half round trip in software (round to nearest even), for CPUs without F16C.
+static float round_f16_scalar(float f) {
+    uint32_t u = f32_bits(f), sign = u & 0x80000000u, a = u & 0x7fffffffu;
+    if (a >= 0x7f800000u) return f;                       // inf, nan
+    if (a >= 0x477ff000u) return bits_f32(sign | 0x7f800000u); // rounds to inf (≥ 65520)
+    if (a < 0x33000001u) return bits_f32(sign);            // below half the smallest subnormal
+    float af = bits_f32(a);
+    int e; frexpf(af, &e);                                  // af = m·2^e, m in [0.5,1)
+    int q = e - 11;                                         // ulp exponent for 11 significant bits
+    if (q < -24) q = -24;                                   // subnormal half spacing 2^-24
+    float ulp = ldexpf(1.0f, q);
+    float r = nearbyintf(af / ulp) * ulp;                   // exact division by a power of two
+    return bits_f32(sign | f32_bits(r));
+}
+
+void smelt_round_f16(const float *x, float *out, int n) {
+#if SMELT_X86
+    if (f16c()) { round_f16_f16c(x, out, n); return; }
+#endif
+    for (int i = 0; i < n; i++) out[i] = round_f16_scalar(x[i]);
+}
+
+// ---------------------------------------------------------------- bf16 GEMM
+
+#if SMELT_X86
+#define BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+
+// M tokens × R panels of 16 rows: acc[m][r] lanes are C[m][16(p0+r) + lane].
+BF16_TARGET __attribute__((always_inline))
+static inline void tile_bf16(int M, int R, int pairs, const uint16_t *a, int lda,
+                             const uint16_t *packed, int p0, int rows, float *c, int ldc) {
+    __m512 acc[6][4];
+    for (int m = 0; m < M; m++) for (int r = 0; r < R; r++) acc[m][r] = _mm512_setzero_ps();
+    const uint16_t *b[4];
+    for (int r = 0; r < R; r++) b[r] = packed + (size_t)(p0 + r) * pairs * 32;
+    for (int kp = 0; kp < pairs; kp++) {
+        __m512bh w[4];
+        for (int r = 0; r < R; r++) w[r] = (__m512bh)_mm512_loadu_si512((const void *)(b[r] + (size_t)kp * 32));
+        for (int m = 0; m < M; m++) {
+            int32_t pair; memcpy(&pair, a + (size_t)m * lda + 2 * kp, 4);
+            __m512bh x = (__m512bh)_mm512_set1_epi32(pair);
+            for (int r = 0; r < R; r++) acc[m][r] = _mm512_dpbf16_ps(acc[m][r], x, w[r]);
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        int row0 = (p0 + r) * 16, valid = rows - row0;
+        if (valid >= 16) {
+            for (int m = 0; m < M; m++) _mm512_storeu_ps(c + (size_t)m * ldc + row0, acc[m][r]);
+        } else {
+            __mmask16 k = (__mmask16)((1u << valid) - 1);
+            for (int m = 0; m < M; m++) _mm512_mask_storeu_ps(c + (size_t)m * ldc + row0, k, acc[m][r]);
+        }
+    }
+}
+
+#define TILE_CASE(MM) \
+    switch (R) { \
+    case 4: tile_bf16(MM, 4, pairs, a, lda, packed, p, n, c, ldc); break; \
+    case 3: tile_bf16(MM, 3, pairs, a, lda, packed, p, n, c, ldc); break; \
+    case 2: tile_bf16(MM, 2, pairs, a, lda, packed, p, n, c, ldc); break; \
+    default: tile_bf16(MM, 1, pairs, a, lda, packed, p, n, c, ldc); break; \
+    }
+
+BF16_TARGET
+static void gemm_bf16_avx512(int m, int n, int k, const uint16_t *a0, int lda,
+                             const uint16_t *packed, float *c0, int ldc) {
+    int pairs = (k + 1) / 2, panels = (n + 15) / 16;
+    for (int p = 0; p < panels; p += 4) {
+        int R = panels - p < 4 ? panels - p : 4;
+        for (int i = 0; i < m; i += 6) {
+            int M = m - i < 6 ? m - i : 6;
+            const uint16_t *a = a0 + (size_t)i * lda;
+            float *c = c0 + (size_t)i * ldc;
+            switch (M) {
+            case 6: TILE_CASE(6); break;
+            case 5: TILE_CASE(5); break;
+            case 4: TILE_CASE(4); break;
+            case 3: TILE_CASE(3); break;
+            case 2: TILE_CASE(2); break;
+            default: TILE_CASE(1); break;
+            }
+        }
+    }
+}
+#endif
+
+void smelt_gemm_bf16(int m, int n, int k, const uint16_t *a, int lda,
+                     const uint16_t *packed, float *c, int ldc) {
+#if SMELT_X86
+    if (bf16_dot()) { gemm_bf16_avx512(m, n, k, a, lda, packed, c, ldc); return; }
+#endif
+    smelt_gemm_bf16_portable(m, n, k, a, lda, packed, c, ldc);
+}
+
+void smelt_gemm_bf16_portable(int m, int n, int k, const uint16_t *a, int lda,
+                              const uint16_t *packed, float *c, int ldc) {
+    int pairs = (k + 1) / 2;
+    for (int i = 0; i < m; i++) {
+        for (int j = 0; j < n; j++) {
+            const uint16_t *w = packed + ((size_t)(j / 16) * pairs) * 32 + 2 * (j % 16);
+            float s = 0;
+            for (int kp = 0; kp < pairs; kp++) {
+                s += bits_f32((uint32_t)a[(size_t)i * lda + 2 * kp + 1] << 16) * bits_f32((uint32_t)w[(size_t)kp * 32 + 1] << 16);
+                s += bits_f32((uint32_t)a[(size_t)i * lda + 2 * kp] << 16) * bits_f32((uint32_t)w[(size_t)kp * 32] << 16);
+            }
+            c[(size_t)i * ldc + j] = s;
+        }
+    }
+}
+
+// ---------------------------------------------------------------- q8 activation rounding
+
+// ggml's nearest_int: round half to even through the float trick.
+static inline int nearest_int(float f) {
+    float v = f + 12582912.0f;
+    int32_t i; memcpy(&i, &v, 4);
+    return (i & 0x007fffff) - 0x00400000;
+}
+
+static inline float half_round_trip(float f) {
+#if SMELT_X86
+    if (f16c()) { float o; smelt_round_f16(&f, &o, 1); return o; }
+#endif
+    return round_f16_scalar(f);
+}
+
+#define Q8_BODY_0(ROUND) \
+    int b = 0; \
+    for (; b + 32 <= n; b += 32) { \
+        float amax = 0; \
+        for (int j = 0; j < 32; j++) { float a = fabsf(x[b + j]); amax = a > amax ? a : amax; } \
+        float d = half_round_trip(amax / 127.0f); \
+        float id = amax != 0 ? 127.0f / amax : 0.0f; \
+        for (int j = 0; j < 32; j++) out[b + j] = d * ROUND(x[b + j] * id); \
+    } \
+    for (; b < n; b++) out[b] = x[b];
+
+#if SMELT_X86
+__attribute__((target("avx2,fma,f16c,sse4.1")))
+static void round_q8_0_avx2(const float *x, float *out, int n) { Q8_BODY_0(__builtin_rintf) }
+#endif
+
+void smelt_round_q8_0(const float *x, float *out, int n) {
+#if SMELT_X86
+    if (f16c()) { round_q8_0_avx2(x, out, n); return; }
+#endif
+    Q8_BODY_0(rintf)
+}
+
+#define Q8_BODY_K \
+    int b = 0; \
+    for (; b + 256 <= n; b += 256) { \
+        float amax = 0, mx = 0; \
+        for (int j = 0; j < 256; j++) { float a = fabsf(x[b + j]); if (a > amax) { amax = a; mx = x[b + j]; } } \
+        if (amax == 0) { for (int j = 0; j < 256; j++) out[b + j] = 0; continue; } \
+        float iscale = -127.0f / mx, d = 1 / iscale; \
+        for (int j = 0; j < 256; j++) { int v = nearest_int(iscale * x[b + j]); v = v < 127 ? v : 127; out[b + j] = d * (float)v; } \
+    } \
+    for (; b < n; b++) out[b] = x[b];
+
+#if SMELT_X86
+__attribute__((target("avx2,fma,f16c")))
+static void round_q8_K_avx2(const float *x, float *out, int n) { Q8_BODY_K }
+#endif
+
+void smelt_round_q8_K(const float *x, float *out, int n) {
+#if SMELT_X86
+    if (f16c()) { round_q8_K_avx2(x, out, n); return; }
+#endif
+    Q8_BODY_K
+}
+
+// ---------------------------------------------------------------- integer products
+
+int smelt_cpu_has_int_dot(void) {
+#if SMELT_X86
+    return cpu_has_avx512_base() && __builtin_cpu_supports("avx512vnni");
+#else
+    return 0;
+#endif
+}
+static int has_int_dot = -1;
+static inline int int_dot(void) { if (has_int_dot < 0) has_int_dot = smelt_cpu_has_int_dot(); return has_int_dot; }
+
+void smelt_int16_pack(const int16_t *w, int ld, int rows, int cols, int16_t *packed) {
+    smelt_bf16_pack((const uint16_t *)w, ld, rows, cols, (uint16_t *)packed);
+}
+
+#define QACT_BODY(ROUND) \
+    for (int b = 0; b < n; b += block) { \
+        const float *xb = x + b; int16_t *qb = q + b; \
+        if (block == 32) { \
+            float amax = 0; \
+            for (int j = 0; j < 32; j++) { float a = fabsf(xb[j]); amax = a > amax ? a : amax; } \
+            float d = half_round_trip(amax / 127.0f); \
+            float id = amax != 0 ? 127.0f / amax : 0.0f; \
+            for (int j = 0; j < 32; j++) qb[j] = (int16_t)ROUND(xb[j] * id); \
+            scales[b / 32] = d; \
+        } else { \
+            float amax = 0, mx = 0; \
+            for (int j = 0; j < 256; j++) { float a = fabsf(xb[j]); if (a > amax) { amax = a; mx = xb[j]; } } \
+            if (amax == 0) { for (int j = 0; j < 256; j++) qb[j] = 0; scales[b / 256] = 0; } \
+            else { \
+                float iscale = -127.0f / mx; \
+                for (int j = 0; j < 256; j++) { int v = nearest_int(iscale * xb[j]); qb[j] = (int16_t)(v < 127 ? v : 127); } \
+                scales[b / 256] = 1 / iscale; \
+            } \
+        } \
+    } \
+    if (sums) { \
+        for (int g = 0; g < n; g += group) { \
+            int s = 0; for (int j = 0; j < group; j++) s += q[g + j]; \
+            sums[g / group] = scales[g / block] * (float)s; \
+        } \
+    }
+
+#if SMELT_X86
+__attribute__((target("avx2,fma,f16c,sse4.1")))
+static void quantize_act_avx2(const float *x, int n, int block, int16_t *q, float *scales, int group, float *sums) {
+    QACT_BODY(__builtin_rintf)
+}
+#endif
+
+void smelt_quantize_activations(const float *x, int n, int block, int16_t *q, float *scales,
+                                int group, float *sums) {
+#if SMELT_X86
+    if (f16c()) { quantize_act_avx2(x, n, block, q, scales, group, sums); return; }
+#endif
+    QACT_BODY(rintf)
+}
+
+void smelt_gemm_int16_portable(int m, int n, int k, int sub, int block,
+                               const int16_t *xq, int ldx, const float *xd, const float *xs,
+                               const int16_t *wq, const float *ws, const float *wm,
+                               float *c, int ldc) {
+    int pairs = k / 2, nsub = k / sub, nblk = k / block;
+    for (int i = 0; i < m; i++) {
+        for (int j = 0; j < n; j++) {
+            int p = j / 16, l = j % 16;
+            const int16_t *w = wq + (size_t)p * pairs * 32 + 2 * l;
+            float acc = 0;
+            for (int sb = 0; sb < nsub; sb++) {
+                int32_t isum = 0;
+                for (int kk = sb * sub; kk < (sb + 1) * sub; kk++)
+                    isum += (int32_t)xq[(size_t)i * ldx + kk] * w[(size_t)(kk / 2) * 32 + (kk & 1)];
+                float scale = ws[((size_t)p * nsub + sb) * 16 + l] * xd[(size_t)i * nblk + sb * sub / block];
+                acc += (float)isum * scale;
+                if (wm) acc += wm[((size_t)p * nsub + sb) * 16 + l] * xs[(size_t)i * nsub + sb];
+            }
+            c[(size_t)i * ldc + j] = acc;
+        }
+    }
+}
+
+#if SMELT_X86
+#define INT_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,fma")))
+
+INT_TARGET __attribute__((always_inline))
+static inline void tile_int16(int M, int R, int HASMIN, int k, int sub, int block,
+                              const int16_t *xq, int ldx, const float *xd, const float *xs,
+                              const int16_t *wq, const float *ws, const float *wm, int p0, int rows,
+                              float *c, int ldc) {
+    int pairs = k / 2, nsub = k / sub, nblk = k / block, half = sub / 2;
+    __m512 acc[4][3];
+    for (int m = 0; m < M; m++) for (int r = 0; r < R; r++) acc[m][r] = _mm512_setzero_ps();
+    const int16_t *b[3]; const float *sc[3]; const float *mn[3];
+    for (int r = 0; r < R; r++) {
+        b[r] = wq + (size_t)(p0 + r) * pairs * 32;
+        sc[r] = ws + (size_t)(p0 + r) * nsub * 16;
+        mn[r] = HASMIN ? wm + (size_t)(p0 + r) * nsub * 16 : 0;
+    }
+    for (int sb = 0; sb < nsub; sb++) {
+        __m512i isum[4][3];
+        for (int m = 0; m < M; m++) for (int r = 0; r < R; r++) isum[m][r] = _mm512_setzero_si512();
+        for (int kp = sb * half; kp < (sb + 1) * half; kp++) {
+            __m512i w[3];
+            for (int r = 0; r < R; r++) w[r] = _mm512_loadu_si512((const void *)(b[r] + (size_t)kp * 32));
+            for (int m = 0; m < M; m++) {
+                int32_t pair; memcpy(&pair, xq + (size_t)m * ldx + 2 * kp, 4);
+                __m512i x = _mm512_set1_epi32(pair);
+                for (int r = 0; r < R; r++) isum[m][r] = _mm512_dpwssd_epi32(isum[m][r], x, w[r]);
+            }
+        }
+        int blk = sb * sub / block;
+        for (int m = 0; m < M; m++) {
+            __m512 dx = _mm512_set1_ps(xd[(size_t)m * nblk + blk]);
+            for (int r = 0; r < R; r++) {
+                __m512 s = _mm512_mul_ps(_mm512_loadu_ps(sc[r] + (size_t)sb * 16), dx);
+                acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[m][r]), s, acc[m][r]);
+                if (HASMIN) acc[m][r] = _mm512_fmadd_ps(_mm512_loadu_ps(mn[r] + (size_t)sb * 16),
+                                                        _mm512_set1_ps(xs[(size_t)m * nsub + sb]), acc[m][r]);
+            }
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        int row0 = (p0 + r) * 16, valid = rows - row0;
+        __mmask16 km = valid >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << valid) - 1);
+        for (int m = 0; m < M; m++) _mm512_mask_storeu_ps(c + (size_t)m * ldc + row0, km, acc[m][r]);
+    }
+}
+
+#define ITILE(MM, RR) \
+    do { if (wm) tile_int16(MM, RR, 1, k, sub, block, xq + (size_t)i * ldx, ldx, xd + (size_t)i * nblk, xs + (size_t)i * nsub, \
+                            wq, ws, wm, p, n, c + (size_t)i * ldc, ldc); \
+         else tile_int16(MM, RR, 0, k, sub, block, xq + (size_t)i * ldx, ldx, xd + (size_t)i * nblk, 0, \
+                         wq, ws, 0, p, n, c + (size_t)i * ldc, ldc); } while (0)
+#define ITILE_R(MM) \
+    switch (R) { case 3: ITILE(MM, 3); break; case 2: ITILE(MM, 2); break; default: ITILE(MM, 1); break; }
+
+INT_TARGET
+static void gemm_int16_avx512(int m, int n, int k, int sub, int block,
+                              const int16_t *xq, int ldx, const float *xd, const float *xs,
+                              const int16_t *wq, const float *ws, const float *wm,
+                              float *c, int ldc) {
+    int panels = (n + 15) / 16, nsub = k / sub, nblk = k / block;
+    if (!wm) xs = 0;
+    for (int p = 0; p < panels; p += 3) {
+        int R = panels - p < 3 ? panels - p : 3;
+        for (int i = 0; i < m; i += 4) {
+            int M = m - i < 4 ? m - i : 4;
+            switch (M) {
+            case 4: ITILE_R(4); break;
+            case 3: ITILE_R(3); break;
+            case 2: ITILE_R(2); break;
+            default: ITILE_R(1); break;
+            }
+        }
+    }
+    (void)nsub; (void)nblk;
+}
+#endif
+
+void smelt_gemm_int16(int m, int n, int k, int sub, int block,
+                      const int16_t *xq, int ldx, const float *xd, const float *xs,
+                      const int16_t *wq, const float *ws, const float *wm,
+                      float *c, int ldc) {
+#if SMELT_X86
+    if (int_dot()) { gemm_int16_avx512(m, n, k, sub, block, xq, ldx, xd, xs, wq, ws, wm, c, ldc); return; }
+#endif
+    smelt_gemm_int16_portable(m, n, k, sub, block, xq, ldx, xd, xs, wq, ws, wm, c, ldc);
+}

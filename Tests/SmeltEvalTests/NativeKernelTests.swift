@@ -1,0 +1,179 @@
+import CSmeltKernels
+import Foundation
+@testable import SmeltEval
+import SmeltFormats
+import SmeltQuant
+import SmeltTestSupport
+import XCTest
+
+/// CSmeltKernels (AVX-512 BF16 products, F16C and q8 activation rounding)
+/// against plain references: the Swift implementations of ggml's rounding and
+/// a portable C product.
+final class NativeKernelTests: XCTestCase {
+    struct RNG {  // xorshift64*, deterministic
+        var s: UInt64
+        mutating func next() -> UInt64 { s ^= s >> 12; s ^= s << 25; s ^= s >> 27; return s &* 2685821657736338717 }
+        mutating func float() -> Float { Float(next() >> 40) / Float(1 << 24) * 2 - 1 }
+    }
+
+    func testPackedBF16ProductMatchesPortableAndDouble() {
+        var rng = RNG(s: 0x5eed)
+        for (m, n, k) in [(1, 1, 1), (5, 15, 2), (6, 16, 31), (7, 17, 64), (13, 70, 577), (100, 130, 96), (3, 64, 1536)] {
+            let w = (0..<(n * k)).map { _ in FloatFormats.floatToBF16(rng.float() * 4) }
+            let x = (0..<(m * k)).map { _ in rng.float() * 3 }
+            let lda = (k + 1) / 2 * 2
+            var a16 = [UInt16](repeating: 0xffff, count: m * lda)
+            var out = [Float](repeating: .nan, count: m * n), ref = out
+            let packed = w.withUnsafeBufferPointer { PackedBF16(bf16: $0.baseAddress!, rows: n, cols: k, threads: 2) }
+            x.withUnsafeBufferPointer { xp in
+                a16.withUnsafeMutableBufferPointer { PackedBF16.convert(xp.baseAddress!, m: m, cols: k, out: $0.baseAddress!, threads: 2) }
+            }
+            a16.withUnsafeBufferPointer { ap in
+                out.withUnsafeMutableBufferPointer { packed.multiply(ap.baseAddress!, lda: lda, m: m, out: $0.baseAddress!, ldc: n, threads: 2) }
+                ref.withUnsafeMutableBufferPointer {
+                    smelt_gemm_bf16_portable(Int32(m), Int32(n), Int32(k), ap.baseAddress!, Int32(lda), packed.data, $0.baseAddress!, Int32(n))
+                }
+            }
+            for i in 0..<m {
+                for j in 0..<n {
+                    var exact: Double = 0, mag: Double = 0
+                    for kk in 0..<k {
+                        let p = Double(FloatFormats.bf16ToFloat(a16[i * lda + kk])) * Double(FloatFormats.bf16ToFloat(w[j * k + kk]))
+                        exact += p; mag += abs(p)
+                    }
+                    // float32 sums of exact bf16 products: a few ulps of the magnitude
+                    let tol = mag * 1e-6 + 1e-30
+                    XCTAssertEqual(Double(out[i * n + j]), exact, accuracy: tol, "native m\(m) n\(n) k\(k) [\(i),\(j)]")
+                    XCTAssertEqual(Double(ref[i * n + j]), exact, accuracy: tol, "portable m\(m) n\(n) k\(k) [\(i),\(j)]")
+                }
+            }
+            // activations were rounded to nearest even bfloat16, the odd pad is 0
+            for i in 0..<m {
+                for kk in 0..<k { XCTAssertEqual(a16[i * lda + kk], FloatFormats.floatToBF16(x[i * k + kk])) }
+                if k % 2 == 1 { XCTAssertEqual(a16[i * lda + k], 0) }
+            }
+        }
+    }
+
+    func testQ8RoundingIsBitIdenticalToReference() {
+        var rng = RNG(s: 42)
+        for n in [31, 32, 64, 255, 256, 300, 577, 1536] {
+            var x = (0..<n).map { _ in rng.float() * 5 }
+            if n >= 64 { for i in 32..<64 { x[i] = 0 } }  // an all-zero block
+            if n >= 300 { x[260] = -7.25; x[261] = 7.25 }  // equal magnitudes: the first sets the sign
+            x[0] = 0.5 * 5 / 127 * 3  // a tie candidate
+            var native = [Float](repeating: .nan, count: n), reference = native
+            x.withUnsafeBufferPointer { xp in
+                for (fmt, nat, ref) in [(ActivationRounding.Format.q8_0, { NativeKernels.round(.q8_0, $0, $1, $2) }, ActivationRounding.roundQ8_0),
+                                        (.q8_K, { NativeKernels.round(.q8_K, $0, $1, $2) }, ActivationRounding.roundQ8_K)] {
+                    native.withUnsafeMutableBufferPointer { nat(xp.baseAddress!, $0.baseAddress!, n) }
+                    reference.withUnsafeMutableBufferPointer { ref(xp.baseAddress!, $0.baseAddress!, n) }
+                    XCTAssertEqual(native.map(\.bitPattern), reference.map(\.bitPattern), "\(fmt) n=\(n)")
+                    if n >= (fmt == .q8_0 ? 32 : 256) { XCTAssertNotEqual(native, x, "\(fmt) n=\(n): nothing was rounded") }
+                }
+            }
+        }
+    }
+
+    func testHalfAndBFloatRoundTrips() {
+        var rng = RNG(s: 7)
+        var x = (0..<4000).map { i -> Float in
+            let e = Float(Int(rng.next() % 40) - 26)  // 2^-26 … 2^13: half subnormals to large
+            return rng.float() * powf(2, e) * (i % 2 == 0 ? 1 : 1e4)
+        }
+        x += [0, -0, 65504, 65519, 65520, 1e9, -1e9, .infinity, -.infinity, 5.96e-8, 2.98e-8, 1 + 1 / 2048]
+        var out = [Float](repeating: .nan, count: x.count)
+        x.withUnsafeBufferPointer { xp in out.withUnsafeMutableBufferPointer { NativeKernels.round(.f16, xp.baseAddress!, $0.baseAddress!, x.count) } }
+        for (v, o) in zip(x, out) {
+            XCTAssertEqual(o.bitPattern, FloatFormats.halfToFloat(FloatFormats.floatToHalf(v)).bitPattern, "f16 \(v)")
+        }
+        // bfloat16: normal numbers (the AVX-512 conversion treats float32 subnormals as 0, as in ggml)
+        let normal = x.filter { $0.isNormal || $0.isInfinite || $0 == 0 }
+        var outB = [Float](repeating: .nan, count: normal.count)
+        normal.withUnsafeBufferPointer { xp in outB.withUnsafeMutableBufferPointer { NativeKernels.round(.bf16, xp.baseAddress!, $0.baseAddress!, normal.count) } }
+        for (v, o) in zip(normal, outB) {
+            XCTAssertEqual(o.bitPattern, FloatFormats.bf16ToFloat(FloatFormats.floatToBF16(v)).bitPattern, "bf16 \(v)")
+        }
+    }
+
+    /// The integer decoding of every supported type gives ggml's dequantized values bit
+    /// for bit, and the integer product equals the float product of those values on
+    /// activations rounded as llama.cpp rounds them (up to float32 summation order).
+    func testIntegerDecodingAndProduct() throws {
+        var rng = RNG(s: 99)
+        let cols = 512, rows = 37, m = 9
+        for t in [GGMLType.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K] {
+            let layout = try XCTUnwrap(PackedInt.layout(for: t))
+            let kernel = try XCTUnwrap(QuantRegistry.kernel(for: t))
+            let rowBytes = try XCTUnwrap(t.rowBytes(cols))
+            var raw = [UInt8](repeating: 0, count: rows * rowBytes)
+            var deq = [Float](repeating: 0, count: rows * cols)
+            for r in 0..<rows {
+                // rows with an offset so that the min terms matter
+                let src = (0..<cols).map { _ in rng.float() * Float(r + 1) + (r % 3 == 0 ? 0.7 : 0) }
+                raw.withUnsafeMutableBytes { b in src.withUnsafeBufferPointer { kernel.quantizeRow($0.baseAddress!, b.baseAddress! + r * rowBytes, count: cols, importance: nil) } }
+                raw.withUnsafeBytes { b in deq.withUnsafeMutableBufferPointer { kernel.dequantizeRow(b.baseAddress! + r * rowBytes, $0.baseAddress! + r * cols, count: cols) } }
+            }
+            // decoding
+            var q = [Int16](repeating: 0, count: cols), sc = [Float](repeating: 0, count: cols / layout.sub), mn = sc
+            for r in 0..<rows {
+                raw.withUnsafeBytes { b in PackedInt.decodeRow(t, b.baseAddress! + r * rowBytes, cols: cols, q: &q, scale: &sc, min: &mn) }
+                for j in 0..<cols {
+                    let s = sc[j / layout.sub], v = s * Float(q[j])
+                    let y = layout.hasMin ? v + mn[j / layout.sub] : v
+                    XCTAssertEqual(y.bitPattern, deq[r * cols + j].bitPattern, "\(t) row \(r) col \(j)")
+                }
+            }
+            // product
+            let x = (0..<(m * cols)).map { _ in rng.float() * 2 }
+            let packed = try XCTUnwrap(raw.withUnsafeBytes { PackedInt(type: t, raw: $0.baseAddress!, rowBytes: rowBytes, rows: rows, cols: cols, threads: 2) })
+            var out = [Float](repeating: .nan, count: m * rows)
+            x.withUnsafeBufferPointer { xp in out.withUnsafeMutableBufferPointer { packed.multiply(xp.baseAddress!, m: m, out: $0.baseAddress!, ldc: rows, threads: 2, workspace: Workspace()) } }
+            // the portable C product on the same integers
+            var xq = [Int16](repeating: 0, count: m * cols)
+            var xd = [Float](repeating: 0, count: m * cols / layout.block), xs = [Float](repeating: 0, count: m * cols / layout.sub)
+            for i in 0..<m {
+                x.withUnsafeBufferPointer { xp in xq.withUnsafeMutableBufferPointer { qp in xd.withUnsafeMutableBufferPointer { dp in xs.withUnsafeMutableBufferPointer { sp in
+                    smelt_quantize_activations(xp.baseAddress! + i * cols, Int32(cols), Int32(layout.block), qp.baseAddress! + i * cols,
+                                               dp.baseAddress! + i * cols / layout.block, Int32(layout.sub), sp.baseAddress! + i * cols / layout.sub)
+                } } } }
+            }
+            var portable = [Float](repeating: .nan, count: m * rows)
+            portable.withUnsafeMutableBufferPointer { op in
+                smelt_gemm_int16_portable(Int32(m), Int32(rows), Int32(cols), Int32(layout.sub), Int32(layout.block), xq, Int32(cols), xd,
+                                          layout.hasMin ? xs : nil, packed.q, packed.scales, packed.mins, op.baseAddress!, Int32(rows))
+            }
+            var xr = x
+            let fmt = ActivationRounding.format(for: t)
+            for i in 0..<m {
+                x.withUnsafeBufferPointer { xp in xr.withUnsafeMutableBufferPointer {
+                    if fmt == .q8_0 { ActivationRounding.roundQ8_0(xp.baseAddress! + i * cols, $0.baseAddress! + i * cols, cols) }
+                    else { ActivationRounding.roundQ8_K(xp.baseAddress! + i * cols, $0.baseAddress! + i * cols, cols) }
+                } }
+            }
+            for i in 0..<m {
+                for j in 0..<rows {
+                    var exact: Double = 0, mag: Double = 0
+                    for k in 0..<cols { let p = Double(xr[i * cols + k]) * Double(deq[j * cols + k]); exact += p; mag += abs(p) }
+                    XCTAssertEqual(Double(out[i * rows + j]), exact, accuracy: mag * 2e-6, "\(t) [\(i),\(j)]")
+                    XCTAssertEqual(Double(portable[i * rows + j]), exact, accuracy: mag * 2e-6, "\(t) portable [\(i),\(j)]")
+                }
+            }
+        }
+    }
+
+    /// A bfloat16 model through the native kernel and through OpenBLAS on the
+    /// same bfloat16-rounded activations: only float32 summation order differs.
+    func testBF16ModelNativeAgreesWithBLAS() throws {
+        let g = try LogitsTests.golden("tiny-llama")
+        let url = try Fixtures.sharedFile("models/tiny/tiny-llama.golden/tiny-llama-bf16.gguf")
+        let native = try InferenceModel(url: url, threads: 2, nativeKernels: true)
+        let blas = try InferenceModel(url: url, threads: 2, nativeKernels: false)
+        let a = try native.forward(tokens: g.tokens, sequenceLength: g.tokens.count)
+        let b = try blas.forward(tokens: g.tokens, sequenceLength: g.tokens.count)
+        let err = LogitsTests.relativeError(a, b)
+        print("tiny-llama bf16: native kernels vs OpenBLAS max rel diff \(err) (bf16 dot: \(NativeKernels.bf16Dot))")
+        XCTAssertLessThan(err, 1e-2)  // tiny random models amplify summation-order differences
+        XCTAssertLessThan(LogitsTests.relativeError(a, g.logits), 3e-2)
+    }
+}

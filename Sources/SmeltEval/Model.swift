@@ -110,19 +110,23 @@ public final class InferenceModel: @unchecked Sendable {
         var all: [WeightMatrix] = [tokenEmbedding]
         if output !== tokenEmbedding { all.append(output) }
         for l in ls { all += [l.wq, l.wk, l.wv, l.wqkv, l.wo, l.gate, l.up, l.down].compactMap { $0 } }
-        if llamaRounding && nativeKernels && NativeKernels.bf16Dot {
+        // packed copies take 2 bytes per weight: only when they fit in a third of the memory
+        let memory = Int(ProcessInfo.processInfo.physicalMemory)
+        let packable = all.filter { $0.type == .bf16 || PackedInt.layout(for: $0.type) != nil }
+        let pack = nativeKernels && llamaRounding && cacheFloat32 != false
+            && packable.reduce(0) { $0 + $1.rows * $1.cols * 2 } < memory / 3
+        if pack && NativeKernels.bf16Dot {
             // bfloat16 × bfloat16 dot products with float32 sums, as llama.cpp on this CPU;
             // no float32 copy of those matrices (embedding rows are read from the file)
             for m in all where m.type == .bf16 { m.packBF16(threads: self.threads) }
             all.removeAll { $0.packedBF16 != nil }
         }
-        if llamaRounding && nativeKernels && NativeKernels.intDot {
+        if pack && NativeKernels.intDot {
             // integer dot products on activations quantized to the type's vec_dot_type
             for m in all { m.packInt(threads: self.threads) }
             all.removeAll { $0.packedInt != nil }
         }
         let total = all.reduce(0) { $0 + ($1.f32 == nil ? $1.floatBytes : 0) }
-        let memory = Int(ProcessInfo.processInfo.physicalMemory)
         if cacheFloat32 ?? (total < memory / 3) {
             for m in all { m.cache(threads: self.threads) }
         }

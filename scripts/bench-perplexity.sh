@@ -1,7 +1,7 @@
 #!/bin/bash
 # Perplexity throughput of smelt (and of llama-perplexity when LLAMA_PERPLEXITY names a binary
 # you built yourself; nothing here builds llama.cpp). Tokens/s are marginal: the wall-time
-# difference between a 12-chunk and a 4-chunk run (4,096 tokens at -c 512), so loading the
+# difference between a 20-chunk and a 4-chunk run (8,192 tokens at -c 512), so loading the
 # model and tokenizing the text cancel out. Run on an idle machine.
 #   scripts/bench-perplexity.sh MODEL.gguf TEXT [threads] [repeats]
 set -euo pipefail
@@ -13,8 +13,8 @@ for r in $(seq "$reps"); do
     if [ $tool = smelt ]; then cmd=("$smelt" perplexity "$model" -f "$text" -c 512 -t "$threads" --chunks)
     elif [ -n "${LLAMA_PERPLEXITY:-}" ]; then cmd=("$LLAMA_PERPLEXITY" -m "$model" -f "$text" -c 512 -t "$threads" --chunks)
     else continue; fi
-    a=$(wall "${cmd[@]}" 4); b=$(wall "${cmd[@]}" 12)
-    printf '%s %s %s: 4 chunks %.2f s, 12 chunks %.2f s, %.0f tokens/s (load %s)\n' "$(date -u +%H:%M:%S)" \
-      "$(basename "$model")" $tool "$a" "$b" "$(echo "4096 / ($b - $a)" | bc -l)" "$(cut -d' ' -f1 /proc/loadavg)"
+    a=$(wall "${cmd[@]}" 4); b=$(wall "${cmd[@]}" 20)
+    printf '%s %s %s: 4 chunks %.2f s, 20 chunks %.2f s, %.0f tokens/s (load %s)\n' "$(date -u +%H:%M:%S)" \
+      "$(basename "$model")" $tool "$a" "$b" "$(echo "8192 / ($b - $a)" | bc -l)" "$(cut -d' ' -f1 /proc/loadavg)"
   done
 done

@@ -164,6 +164,7 @@ public final class InferenceModel: @unchecked Sendable {
         let pruneLast = nOutPerSeq < L
 
         let ws = workspace
+        ws.activationKey = nil
         let x = ws.get("x", T * E), h = ws.get("h", T * E)
         let q = ws.get("q", T * qDim), k = ws.get("k", T * kvDim), v = ws.get("v", T * kvDim)
         let attn = ws.get("attn", T * qDim), o = ws.get("o", T * E)
@@ -188,7 +189,7 @@ public final class InferenceModel: @unchecked Sendable {
             let last = il == layers.count - 1
             rmsNorm(x.p, rows: T, width: E, weight: lw.attnNorm, eps: c.rmsEpsilon, out: h.p)
             if let w = lw.wqkv, let qkv {
-                matmul(h.p, rows: T, w, out: qkv.p, observer: observer)
+                matmul(h.p, rows: T, w, out: qkv.p, observer: observer, reuse: "attn\(il)")
                 let W = qDim + 2 * kvDim
                 if let b = lw.bqkv { addBias(qkv.p, rows: T, width: W, bias: b) }
                 Parallel.ranges(T, threads: threads) { _, r in
@@ -199,9 +200,9 @@ public final class InferenceModel: @unchecked Sendable {
                     }
                 }
             } else {
-                matmul(h.p, rows: T, lw.wq!, out: q.p, observer: observer)
-                matmul(h.p, rows: T, lw.wk!, out: k.p, observer: observer)
-                matmul(h.p, rows: T, lw.wv!, out: v.p, observer: observer)
+                matmul(h.p, rows: T, lw.wq!, out: q.p, observer: observer, reuse: "attn\(il)")
+                matmul(h.p, rows: T, lw.wk!, out: k.p, observer: observer, reuse: "attn\(il)")
+                matmul(h.p, rows: T, lw.wv!, out: v.p, observer: observer, reuse: "attn\(il)")
                 if let b = lw.bq { addBias(q.p, rows: T, width: qDim, bias: b) }
                 if let b = lw.bk { addBias(k.p, rows: T, width: kvDim, bias: b) }
                 if let b = lw.bv { addBias(v.p, rows: T, width: kvDim, bias: b) }
@@ -238,8 +239,8 @@ public final class InferenceModel: @unchecked Sendable {
 
             rmsNorm(x.p, rows: rows, width: E, weight: lw.ffnNorm, eps: c.rmsEpsilon, out: h.p)
             if let g = lw.gate {
-                matmul(h.p, rows: rows, g, out: fa.p, observer: observer)
-                matmul(h.p, rows: rows, lw.up, out: fb.p, observer: observer)
+                matmul(h.p, rows: rows, g, out: fa.p, observer: observer, reuse: "ffn\(il)")
+                matmul(h.p, rows: rows, lw.up, out: fb.p, observer: observer, reuse: "ffn\(il)")
                 if let b = lw.bGate { addBias(fa.p, rows: rows, width: F, bias: b) }
                 if let b = lw.bUp { addBias(fb.p, rows: rows, width: F, bias: b) }
                 gatedActivation(fa.p, fb.p, rows: rows, width: F, gateStride: F, upStride: F, out: fa.p)
@@ -277,13 +278,15 @@ public final class InferenceModel: @unchecked Sendable {
     // MARK: - kernels
 
     /// out[rows × w.rows] = a[rows × w.cols] · wᵀ, in row blocks over the workers.
+    /// `reuse` names the input when several matrices multiply the same activations in a row
+    /// (Q/K/V, gate/up): their conversion to bf16 or q8 is then done once.
     func matmul(_ a: UnsafePointer<Float>, rows: Int, _ w: WeightMatrix, out: UnsafeMutablePointer<Float>,
-                observer: ActivationObserver?) {
+                observer: ActivationObserver?, reuse: String? = nil) {
         if rows == 0 { return }
         observer?.observe(weight: w.name, input: a, rows: rows, cols: w.cols)
         let N = w.rows, K = w.cols
         if let p = w.packedInt {
-            p.multiply(a, m: rows, out: out, ldc: N, threads: threads, workspace: workspace)
+            p.multiply(a, m: rows, out: out, ldc: N, threads: threads, workspace: workspace, reuse: reuse)
             return
         }
         if let p = w.packedBF16 {
@@ -291,7 +294,11 @@ public final class InferenceModel: @unchecked Sendable {
             let lda = (K + 1) / 2 * 2
             let buf = workspace.get("act16", (rows * lda + 1) / 2)
             let a16 = UnsafeMutableRawPointer(buf.p).assumingMemoryBound(to: UInt16.self)
-            PackedBF16.convert(a, m: rows, cols: K, out: a16, threads: threads)
+            let key = reuse.map { "\($0)|bf16|\(rows)|\(K)" }
+            if key == nil || key != workspace.activationKey {
+                PackedBF16.convert(a, m: rows, cols: K, out: a16, threads: threads)
+            }
+            workspace.activationKey = key
             p.multiply(a16, lda: lda, m: rows, out: out, ldc: N, threads: threads)
             return
         }
@@ -382,8 +389,10 @@ public final class InferenceModel: @unchecked Sendable {
         let group = H / HKV
         let scale = c.attentionScale
         let cap = c.attnLogitSoftcap
-        let scratch = (0..<threads).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: 64 * L) }
-        defer { scratch.forEach { $0.deallocate() } }
+        // per-worker score rows, kept in the workspace (fresh 128 KB allocations are
+        // fresh mmaps: page faults on every call)
+        let scratchBuffer = workspace.get("attnScratch", threads * 64 * L).p
+        let scratch = (0..<threads).map { scratchBuffer + $0 * 64 * L }
         // query rows in blocks: block [i0, i1) only needs keys [k0, i1) (causal, window)
         let rb = 64
         let nRB = (L + rb - 1) / rb
@@ -425,6 +434,8 @@ final class Buffer {
 /// Named buffers kept between forward passes (no page faults per batch).
 final class Workspace {
     private var buffers: [String: Buffer] = [:]
+    /// What the converted-activation buffers (bf16 / q8) hold, when a caller named it.
+    var activationKey: String?
     func get(_ name: String, _ n: Int) -> Buffer {
         if let b = buffers[name], b.count >= n { return b }
         let b = Buffer(n)

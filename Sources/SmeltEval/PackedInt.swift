@@ -68,20 +68,26 @@ final class PackedInt: @unchecked Sendable {
 
     /// out[m × rows] = x[m × cols] · Wᵀ: the activations are quantized first (ggml's
     /// `vec_dot_type` rounding), then multiplied in integers over `threads` workers.
+    /// `reuse` (see `InferenceModel.matmul`) skips quantizing activations that the
+    /// previous call quantized the same way.
     func multiply(_ x: UnsafePointer<Float>, m: Int, out: UnsafeMutablePointer<Float>, ldc: Int, threads: Int,
-                  workspace: Workspace) {
+                  workspace: Workspace, reuse: String? = nil) {
         let K = cols, l = layout
         let nblk = K / l.block, nsub = K / l.sub
         let xqBuf = workspace.get("xq16", (m * K + 1) / 2)
         let xq = UnsafeMutableRawPointer(xqBuf.p).assumingMemoryBound(to: Int16.self)
         let xd = workspace.get("xd", m * nblk).p
         let xs = l.hasMin ? workspace.get("xs", m * nsub).p : nil
-        Parallel.ranges(m, threads: m * K > 1 << 15 ? threads : 1) { _, r in
-            for t in r {
-                smelt_quantize_activations(x + t * K, Int32(K), Int32(l.block), xq + t * K, xd + t * nblk,
-                                           Int32(l.sub), xs.map { $0 + t * nsub })
+        let key = reuse.map { "\($0)|int|\(m)|\(K)|\(l.block)|\(l.sub)|\(l.hasMin)" }
+        if key == nil || key != workspace.activationKey {
+            Parallel.ranges(m, threads: m * K > 1 << 15 ? threads : 1) { _, r in
+                for t in r {
+                    smelt_quantize_activations(x + t * K, Int32(K), Int32(l.block), xq + t * K, xd + t * nblk,
+                                               Int32(l.sub), xs.map { $0 + t * nsub })
+                }
             }
         }
+        workspace.activationKey = key
         let panelGroup = 3  // 48 output features per job
         let groups = ((rows + 15) / 16 + panelGroup - 1) / panelGroup
         let tokenBlock = 96

@@ -10,7 +10,7 @@ public enum NativeKernels {
     /// OpenBLAS float32 products on bfloat16-rounded activations are used then.
     public static let bf16Dot = allowed && smelt_cpu_has_bf16_dot() != 0
 
-    /// Whether q4_0/q4_1/q5_0/q5_1/q8_0/q4_K/q5_K/q6_K matrices are multiplied in
+    /// Whether q4_0/q4_1/q5_0/q5_1/q8_0/iq4_nl/q2_K…q6_K/iq4_xs matrices are multiplied in
     /// integers (AVX-512 VNNI `vpdpwssd`) on activations quantized as llama.cpp
     /// quantizes them, instead of float32 products on dequantized weights.
     /// Off without the instructions or with `SMELT_NO_NATIVE_KERNELS=1`.

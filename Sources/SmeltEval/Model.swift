@@ -40,8 +40,8 @@ public final class InferenceModel: @unchecked Sendable {
     /// activations as llama.cpp does before multiplying by 16-bit or quantized
     /// matrices (false: plain float32 products).
     /// `nativeKernels` (with `llamaRounding`) multiplies bfloat16 matrices with
-    /// CSmeltKernels' AVX-512 BF16 kernel and q4_0/q4_1/q5_0/q5_1/q8_0/q4_K/q5_K/q6_K
-    /// matrices with its integer kernel when the CPU has them (`NativeKernels`).
+    /// CSmeltKernels' AVX-512 BF16 kernel and the matrices `PackedInt.layout` knows
+    /// (q4_0…q8_0, iq4_nl, q2_K…q6_K, iq4_xs) with its integer kernel when the CPU has them (`NativeKernels`).
     public init(url: URL, threads: Int = ProcessInfo.processInfo.activeProcessorCount, cacheFloat32: Bool? = nil,
                 llamaRounding: Bool = true, nativeKernels: Bool = true) throws {
         self.threads = max(1, threads)

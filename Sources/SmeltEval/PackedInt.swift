@@ -19,7 +19,10 @@ final class PackedInt: @unchecked Sendable {
         case .q4_0, .q5_0, .q8_0: return Layout(sub: 32, block: 32, hasMin: false)
         case .q4_1, .q5_1: return Layout(sub: 32, block: 32, hasMin: true)
         case .q4_K, .q5_K: return Layout(sub: 32, block: 256, hasMin: true)
-        case .q6_K: return Layout(sub: 16, block: 256, hasMin: false)
+        case .q6_K, .q3_K: return Layout(sub: 16, block: 256, hasMin: false)
+        case .q2_K: return Layout(sub: 16, block: 256, hasMin: true)
+        case .iq4_nl: return Layout(sub: 32, block: 32, hasMin: false)
+        case .iq4_xs: return Layout(sub: 32, block: 256, hasMin: false)
         default: return nil
         }
     }
@@ -32,7 +35,7 @@ final class PackedInt: @unchecked Sendable {
 
     /// Decodes and packs `rows` rows of type `type` (`rowBytes` apart).
     init?(type: GGMLType, raw: UnsafeRawPointer, rowBytes: Int, rows: Int, cols: Int, threads: Int) {
-        guard let l = Self.layout(for: type), cols % 256 == 0 || (l.block == 32 && cols % 32 == 0) else { return nil }
+        guard let l = Self.layout(for: type), cols % l.block == 0, cols % l.sub == 0 else { return nil }
         self.rows = rows
         self.cols = cols
         layout = l
@@ -178,6 +181,64 @@ final class PackedInt: @unchecked Sendable {
                         y[l + 32] = Int16((l0[l + 32] & 0xF) | (((h0[l] >> 2) & 3) << 4)) - 32
                         y[l + 64] = Int16((l0[l] >> 4) | (((h0[l] >> 4) & 3) << 4)) - 32
                         y[l + 96] = Int16((l0[l + 32] >> 4) | (((h0[l] >> 6) & 3) << 4)) - 32
+                    }
+                }
+            }
+        case .q2_K:
+            for i in 0..<(cols / 256) {
+                let x = b + i * 84
+                let sc = x, qs = x + 16, d = f16(x, 80), dmin = f16(x, 82)
+                for s in 0..<16 {
+                    scale[i * 16 + s] = d * Float(sc[s] & 0xF)
+                    min[i * 16 + s] = -(dmin * Float(sc[s] >> 4))
+                    let h = s / 8, j = (s % 8) / 2, second = s % 2
+                    let y = q + i * 256 + s * 16, src = qs + h * 32 + second * 16
+                    for l in 0..<16 { y[l] = Int16((src[l] >> UInt8(2 * j)) & 3) }
+                }
+            }
+        case .q3_K:
+            for i in 0..<(cols / 256) {
+                let x = b + i * 110
+                let hm = x, qs = x + 32, d = f16(x, 108)
+                var aux = [UInt32](repeating: 0, count: 4)
+                for w in 0..<3 { aux[w] = UnsafeRawPointer(x + 96 + 4 * w).loadUnaligned(as: UInt32.self) }
+                let kmask1: UInt32 = 0x0303_0303, kmask2: UInt32 = 0x0f0f_0f0f, tmp = aux[2]
+                aux[2] = ((aux[0] >> 4) & kmask2) | (((tmp >> 4) & kmask1) << 4)
+                aux[3] = ((aux[1] >> 4) & kmask2) | (((tmp >> 6) & kmask1) << 4)
+                aux[0] = (aux[0] & kmask2) | (((tmp >> 0) & kmask1) << 4)
+                aux[1] = (aux[1] & kmask2) | (((tmp >> 2) & kmask1) << 4)
+                for s in 0..<16 {
+                    let sc = Int8(bitPattern: UInt8(truncatingIfNeeded: aux[s / 4] >> UInt32(8 * (s % 4))))
+                    scale[i * 16 + s] = d * Float(Int(sc) - 32)
+                    min[i * 16 + s] = 0
+                    let h = s / 8, j = (s % 8) / 2, second = s % 2
+                    let m = UInt8(1) << UInt8(h * 4 + j)
+                    let y = q + i * 256 + s * 16, src = qs + h * 32 + second * 16, hsrc = hm + second * 16
+                    for l in 0..<16 {
+                        y[l] = Int16((src[l] >> UInt8(2 * j)) & 3) - (hsrc[l] & m != 0 ? 0 : 4)
+                    }
+                }
+            }
+        case .iq4_nl, .iq4_xs:
+            let kvalues: [Int16] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]
+            if t == .iq4_nl {
+                for i in 0..<(cols / 32) {
+                    let x = b + i * 18, qs = x + 2, y = q + i * 32
+                    scale[i] = f16(x, 0)
+                    min[i] = 0
+                    for j in 0..<16 { y[j] = kvalues[Int(qs[j] & 0xF)]; y[j + 16] = kvalues[Int(qs[j] >> 4)] }
+                }
+            } else {
+                for i in 0..<(cols / 256) {
+                    let x = b + i * 136
+                    let d = f16(x, 0), sh = UnsafeRawPointer(x + 2).loadUnaligned(as: UInt16.self)
+                    let sl = x + 4, qs = x + 8
+                    for ib in 0..<8 {
+                        let ls = Int((sl[ib / 2] >> UInt8(4 * (ib % 2))) & 0xF) | (Int((sh >> UInt16(2 * ib)) & 3) << 4)
+                        scale[i * 8 + ib] = d * Float(ls - 32)
+                        min[i * 8 + ib] = 0
+                        let y = q + i * 256 + ib * 32, src = qs + ib * 16
+                        for j in 0..<16 { y[j] = kvalues[Int(src[j] & 0xF)]; y[j + 16] = kvalues[Int(src[j] >> 4)] }
                     }
                 }
             }

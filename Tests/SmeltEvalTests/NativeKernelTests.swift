@@ -102,7 +102,7 @@ final class NativeKernelTests: XCTestCase {
     func testIntegerDecodingAndProduct() throws {
         var rng = RNG(s: 99)
         let cols = 512, rows = 37, m = 9
-        for t in [GGMLType.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K] {
+        for t in [GGMLType.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K, .q2_K, .q3_K, .iq4_nl, .iq4_xs] {
             let layout = try XCTUnwrap(PackedInt.layout(for: t))
             let kernel = try XCTUnwrap(QuantRegistry.kernel(for: t))
             let rowBytes = try XCTUnwrap(t.rowBytes(cols))

@@ -477,3 +477,97 @@ void smelt_gemm_int16(int m, int n, int k, int sub, int block,
 #endif
     smelt_gemm_int16_portable(m, n, k, sub, block, xq, ldx, xd, xs, wq, ws, wm, c, ldc);
 }
+
+// ---------------------------------------------------------------- softmax, SwiGLU
+
+static int has_avx512dq = -1;
+static inline int avx512dq(void) {
+#if SMELT_X86
+    if (has_avx512dq < 0) { __builtin_cpu_init(); has_avx512dq = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq"); }
+    return has_avx512dq;
+#else
+    return 0;
+#endif
+}
+
+#if SMELT_X86
+#define DQ_TARGET __attribute__((target("avx512f,avx512dq,fma")))
+
+// ggml_v_expf, AVX-512 variant (ggml-cpu/vec.h), operation for operation.
+DQ_TARGET static inline __m512 v_expf(__m512 x) {
+    const __m512 r = _mm512_set1_ps(0x1.8p23f);
+    const __m512 z = _mm512_fmadd_ps(x, _mm512_set1_ps(0x1.715476p+0f), r);
+    const __m512 n = _mm512_sub_ps(z, r);
+    const __m512 b = _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.7f7d1cp-20f),
+                                      _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.62e4p-1f), x));
+    const __mmask16 d = _mm512_cmp_ps_mask(_mm512_abs_ps(n), _mm512_set1_ps(192), _CMP_GT_OQ);
+    const __m512 u = _mm512_mul_ps(b, b);
+    const __m512 j = _mm512_fmadd_ps(
+        _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_set1_ps(0x1.0e4020p-7f), b, _mm512_set1_ps(0x1.573e2ep-5f)), u,
+                        _mm512_fmadd_ps(_mm512_set1_ps(0x1.555e66p-3f), b, _mm512_set1_ps(0x1.fffdb6p-2f))),
+        u, _mm512_fmadd_ps(_mm512_set1_ps(0x1.ffffecp-1f), b, _mm512_set1_ps(1.0f)));
+    const __m512 res = _mm512_scalef_ps(j, n);
+    if (_mm512_kortestz(d, d)) return res;
+    const __m512 zero = _mm512_setzero_ps();
+    const __m512 alt = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(n, zero, _CMP_LE_OQ), _mm512_set1_ps(INFINITY), zero);
+    return _mm512_mask_blend_ps(d, res, alt);
+}
+
+DQ_TARGET static void softmax_row_avx512(float *row, int lo, int hi, float mx, double *sum_out) {
+    double sum = 0;
+    int j = lo, end = hi + 1;
+    __m512 m = _mm512_set1_ps(mx);
+    for (; j + 16 <= end; j += 16) {
+        __m512 v = v_expf(_mm512_sub_ps(_mm512_loadu_ps(row + j), m));
+        _mm512_storeu_ps(row + j, v);
+        sum += (double)_mm512_reduce_add_ps(v);
+    }
+    if (j < end) {
+        __mmask16 k = (__mmask16)((1u << (end - j)) - 1);
+        __m512 v = v_expf(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, row + j), m));
+        v = _mm512_maskz_mov_ps(k, v);
+        _mm512_mask_storeu_ps(row + j, k, v);
+        sum += (double)_mm512_reduce_add_ps(v);
+    }
+    *sum_out = sum;
+}
+
+DQ_TARGET static void swiglu_avx512(const float *g, const float *u, float *out, int n) {
+    int i = 0;
+    const __m512 one = _mm512_set1_ps(1), zero = _mm512_setzero_ps();
+    for (; i + 16 <= n; i += 16) {
+        __m512 x = _mm512_loadu_ps(g + i);
+        __m512 silu = _mm512_div_ps(x, _mm512_add_ps(one, v_expf(_mm512_sub_ps(zero, x))));
+        _mm512_storeu_ps(out + i, _mm512_mul_ps(silu, _mm512_loadu_ps(u + i)));
+    }
+    if (i < n) {
+        __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+        __m512 x = _mm512_maskz_loadu_ps(k, g + i);
+        __m512 silu = _mm512_div_ps(x, _mm512_add_ps(one, v_expf(_mm512_sub_ps(zero, x))));
+        _mm512_mask_storeu_ps(out + i, k, _mm512_mul_ps(silu, _mm512_maskz_loadu_ps(k, u + i)));
+    }
+}
+#endif
+
+void smelt_softmax_row(float *row, int n, int lo, int hi, float cap) {
+    if (cap > 0) for (int j = lo; j <= hi; j++) row[j] = tanhf(row[j] / cap) * cap;
+    float mx = row[lo];
+    for (int j = lo + 1; j <= hi; j++) mx = row[j] > mx ? row[j] : mx;
+    double sum = 0;
+#if SMELT_X86
+    if (avx512dq()) softmax_row_avx512(row, lo, hi, mx, &sum);
+    else
+#endif
+    { for (int j = lo; j <= hi; j++) { float e = expf(row[j] - mx); row[j] = e; sum += e; } }
+    float inv = (float)(1.0 / sum);
+    for (int j = 0; j < lo; j++) row[j] = 0;
+    for (int j = lo; j <= hi; j++) row[j] *= inv;
+    for (int j = hi + 1; j < n; j++) row[j] = 0;
+}
+
+void smelt_swiglu(const float *g, const float *u, float *out, int n) {
+#if SMELT_X86
+    if (avx512dq()) { swiglu_avx512(g, u, out, n); return; }
+#endif
+    for (int i = 0; i < n; i++) out[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}

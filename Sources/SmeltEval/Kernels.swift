@@ -22,6 +22,19 @@ public enum NativeKernels {
         return v == "" || v == "0"
     }()
 
+    /// One attention score row: soft-capping (`softcap` > 0), softmax over `lo...hi`
+    /// with ggml's vectorised exp, zeros elsewhere (`count` values).
+    @inline(__always)
+    static func softmaxRow(_ row: UnsafeMutablePointer<Float>, count: Int, lo: Int, hi: Int, softcap: Float) {
+        smelt_softmax_row(row, Int32(count), Int32(lo), Int32(hi), softcap)
+    }
+
+    /// out = silu(g)·u over `n` values, as ggml's `ggml_vec_swiglu_f32`.
+    @inline(__always)
+    static func swiglu(_ g: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int) {
+        smelt_swiglu(g, u, out, Int32(n))
+    }
+
     /// Rounds `n` floats from `x` into `out` in place of a dot-product format:
     /// float16 or bfloat16 (round to nearest even), ggml-cpu's x86 `quantize_row_q8_0`
     /// or ggml's `quantize_row_q8_K_ref`, then back to float32.

@@ -375,7 +375,7 @@ public final class InferenceModel: @unchecked Sendable {
         Parallel.ranges(rows, threads: threads) { _, r in
             for t in r {
                 let g = gate + t * gateStride, u = up + t * upStride, o = out + t * width
-                if gelu { VectorMath.geglu(g, u, o, width) } else { VectorMath.swiglu(g, u, o, width) }
+                if gelu { VectorMath.geglu(g, u, o, width) } else { NativeKernels.swiglu(g, u, o, width) }
             }
         }
     }
@@ -407,15 +407,8 @@ public final class InferenceModel: @unchecked Sendable {
             let sc = scratch[worker]
             BLAS.gemmNT(m: i1 - i0, n: nk, k: D, alpha: scale, a: qh, lda: ldq, b: kh, ldb: ldk, c: sc, ldc: nk)
             for i in i0..<i1 {
-                let row = sc + (i - i0) * nk
                 let lo = (window > 0 ? max(0, i - window + 1) : 0) - k0, hi = i - k0
-                if cap > 0 { for j in lo...hi { row[j] = tanhf(row[j] / cap) * cap } }
-                let mx = VectorMath.max(row, lo, hi + 1)
-                let sum = VectorMath.expShiftSum(row, lo, hi + 1, mx)
-                let inv = 1 / sum
-                for j in 0..<lo { row[j] = 0 }
-                for j in lo...hi { row[j] *= inv }
-                if hi + 1 < nk { for j in (hi + 1)..<nk { row[j] = 0 } }
+                NativeKernels.softmaxRow(sc + (i - i0) * nk, count: nk, lo: lo, hi: hi, softcap: cap)
             }
             BLAS.gemmNN(m: i1 - i0, n: D, k: nk, a: sc, lda: nk, b: vh, ldb: ldk,
                         c: out + (s * L + i0) * ldq + head * D, ldc: ldq)

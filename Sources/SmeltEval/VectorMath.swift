@@ -29,22 +29,6 @@ enum VectorMath {
     /// Scalar exp through the same polynomial (for tails).
     @inline(__always) static func exp(_ x: Float) -> Float { exp(V8(repeating: x))[0] }
 
-    /// row[j] = exp(row[j] − mx) for j in range; returns the sum.
-    @inline(__always) static func expShiftSum(_ row: UnsafeMutablePointer<Float>, _ lo: Int, _ hi: Int, _ mx: Float) -> Float {
-        var j = lo
-        var acc = V8()
-        let m = V8(repeating: mx)
-        while j + 8 <= hi {
-            let e = exp(load(row + j) - m)
-            store(e, row + j)
-            acc += e
-            j += 8
-        }
-        var sum = acc.sum()
-        while j < hi { let e = exp(row[j] - mx); row[j] = e; sum += e; j += 1 }
-        return sum
-    }
-
     /// max over row[lo..<hi].
     @inline(__always) static func max(_ row: UnsafePointer<Float>, _ lo: Int, _ hi: Int) -> Float {
         var j = lo
@@ -53,17 +37,6 @@ enum VectorMath {
         var m = acc.max()
         while j < hi { m = Swift.max(m, row[j]); j += 1 }
         return m
-    }
-
-    /// out = silu(g) · u over n values.
-    @inline(__always) static func swiglu(_ g: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int) {
-        var i = 0
-        while i + 8 <= n {
-            let x = load(g + i)
-            store(x / (1 + exp(-x)) * load(u + i), out + i)
-            i += 8
-        }
-        while i < n { let x = g[i]; out[i] = x / (1 + exp(-x)) * u[i]; i += 1 }
     }
 
     /// out = gelu_tanh(g) · u over n values (tanh(y) = 1 − 2/(exp(2y)+1)).

@@ -162,6 +162,32 @@ final class NativeKernelTests: XCTestCase {
         }
     }
 
+    func testSoftmaxRowAndSwiGLU() {
+        var rng = RNG(s: 1234)
+        for (n, lo, hi, cap) in [(1, 0, 0, Float(0)), (17, 0, 16, 0), (64, 5, 40, 0), (300, 0, 299, 30), (513, 100, 512, 0)] {
+            var row = (0..<n).map { _ in rng.float() * 40 }
+            if n > 3 { row[lo] = -200 }  // an underflowing term
+            let orig = row
+            row.withUnsafeMutableBufferPointer { NativeKernels.softmaxRow($0.baseAddress!, count: n, lo: lo, hi: hi, softcap: cap) }
+            let capped = orig.map { cap > 0 ? Double(tanhf($0 / cap) * cap) : Double($0) }
+            let mx = capped[lo...hi].max()!
+            let denom = capped[lo...hi].reduce(0) { $0 + Foundation.exp($1 - mx) }
+            for j in 0..<n {
+                let want = (lo...hi).contains(j) ? Foundation.exp(capped[j] - mx) / denom : 0
+                XCTAssertEqual(Double(row[j]), want, accuracy: 2e-6 * max(want, 1e-3), "n\(n) j\(j)")
+            }
+        }
+        for n in [1, 15, 16, 33, 1536] {
+            let g = (0..<n).map { _ in rng.float() * 30 }, u = (0..<n).map { _ in rng.float() * 3 }
+            var out = [Float](repeating: .nan, count: n)
+            out.withUnsafeMutableBufferPointer { NativeKernels.swiglu(g, u, $0.baseAddress!, n) }
+            for i in 0..<n {
+                let want = Double(g[i]) / (1 + Foundation.exp(-Double(g[i]))) * Double(u[i])
+                XCTAssertEqual(Double(out[i]), want, accuracy: 1e-6 * max(abs(want), 1e-3), "swiglu n\(n) i\(i)")
+            }
+        }
+    }
+
     /// A bfloat16 model through the native kernel and through OpenBLAS on the
     /// same bfloat16-rounded activations: only float32 summation order differs.
     func testBF16ModelNativeAgreesWithBLAS() throws {

@@ -83,6 +83,13 @@ void smelt_gemm_int16_portable(int m, int n, int k, int sub, int block,
 /// Packs `rows` × `cols` int16 values (row stride `ld`) as `smelt_bf16_pack` does.
 void smelt_int16_pack(const int16_t *w, int ld, int rows, int cols, int16_t *packed);
 
+/// One attention score row of `n` values: scores in [lo, hi] soft-capped (`cap` > 0:
+/// cap·tanh(x/cap)), then softmax over [lo, hi] (exp as ggml's AVX-512 `ggml_v_expf`
+/// when the CPU has AVX-512, sums in double), the rest set to 0.
+void smelt_softmax_row(float *row, int n, int lo, int hi, float cap);
+/// out = silu(g)·u = g/(1+exp(−g))·u over n values (ggml's `ggml_vec_swiglu_f32` on AVX-512).
+void smelt_swiglu(const float *g, const float *u, float *out, int n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -532,6 +532,38 @@ DQ_TARGET static void softmax_row_avx512(float *row, int lo, int hi, float mx, d
     *sum_out = sum;
 }
 
+DQ_TARGET static float max_avx512(const float *row, int lo, int hi) {
+    __m512 acc = _mm512_set1_ps(-INFINITY);
+    int j = lo, end = hi + 1;
+    for (; j + 16 <= end; j += 16) acc = _mm512_max_ps(acc, _mm512_loadu_ps(row + j));
+    float m = _mm512_reduce_max_ps(acc);
+    for (; j < end; j++) m = row[j] > m ? row[j] : m;
+    return m;
+}
+
+DQ_TARGET static void scale_avx512(float *row, int lo, int hi, float inv) {
+    int j = lo, end = hi + 1;
+    __m512 v = _mm512_set1_ps(inv);
+    for (; j + 16 <= end; j += 16) _mm512_storeu_ps(row + j, _mm512_mul_ps(_mm512_loadu_ps(row + j), v));
+    for (; j < end; j++) row[j] *= inv;
+}
+
+DQ_TARGET static double sum_squares_avx512(const float *x, int n) {
+    // float squares (as ggml), summed in double in 8 lanes: the same double sum up to its
+    // last bits, which cannot change the float mean except in vanishingly rare ties
+    __m512d acc0 = _mm512_setzero_pd(), acc1 = _mm512_setzero_pd();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_loadu_ps(x + i);
+        __m512 sq = _mm512_mul_ps(v, v);
+        acc0 = _mm512_add_pd(acc0, _mm512_cvtps_pd(_mm512_castps512_ps256(sq)));
+        acc1 = _mm512_add_pd(acc1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(sq), 1))));
+    }
+    double sum = _mm512_reduce_add_pd(_mm512_add_pd(acc0, acc1));
+    for (; i < n; i++) sum += (double)(x[i] * x[i]);
+    return sum;
+}
+
 DQ_TARGET static void swiglu_avx512(const float *g, const float *u, float *out, int n) {
     int i = 0;
     const __m512 one = _mm512_set1_ps(1), zero = _mm512_setzero_ps();
@@ -551,18 +583,24 @@ DQ_TARGET static void swiglu_avx512(const float *g, const float *u, float *out, 
 
 void smelt_softmax_row(float *row, int n, int lo, int hi, float cap) {
     if (cap > 0) for (int j = lo; j <= hi; j++) row[j] = tanhf(row[j] / cap) * cap;
+    double sum = 0;
+    float inv;
+    if (lo > 0) memset(row, 0, (size_t)lo * sizeof(float));
+    if (hi + 1 < n) memset(row + hi + 1, 0, (size_t)(n - hi - 1) * sizeof(float));
+#if SMELT_X86
+    if (avx512dq()) {
+        float mx = max_avx512(row, lo, hi);
+        softmax_row_avx512(row, lo, hi, mx, &sum);
+        inv = (float)(1.0 / sum);
+        scale_avx512(row, lo, hi, inv);
+        return;
+    }
+#endif
     float mx = row[lo];
     for (int j = lo + 1; j <= hi; j++) mx = row[j] > mx ? row[j] : mx;
-    double sum = 0;
-#if SMELT_X86
-    if (avx512dq()) softmax_row_avx512(row, lo, hi, mx, &sum);
-    else
-#endif
-    { for (int j = lo; j <= hi; j++) { float e = expf(row[j] - mx); row[j] = e; sum += e; } }
-    float inv = (float)(1.0 / sum);
-    for (int j = 0; j < lo; j++) row[j] = 0;
+    for (int j = lo; j <= hi; j++) { float e = expf(row[j] - mx); row[j] = e; sum += e; }
+    inv = (float)(1.0 / sum);
     for (int j = lo; j <= hi; j++) row[j] *= inv;
-    for (int j = hi + 1; j < n; j++) row[j] = 0;
 }
 
 void smelt_swiglu(const float *g, const float *u, float *out, int n) {
@@ -570,4 +608,163 @@ void smelt_swiglu(const float *g, const float *u, float *out, int n) {
     if (avx512dq()) { swiglu_avx512(g, u, out, n); return; }
 #endif
     for (int i = 0; i < n; i++) out[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+void smelt_rms_norm(const float *x, const float *w, float *out, int n, float eps) {
+    double sum;
+#if SMELT_X86
+    if (avx512dq()) sum = sum_squares_avx512(x, n);
+    else
+#endif
+    { sum = 0; for (int i = 0; i < n; i++) sum += (double)(x[i] * x[i]); }
+    const float mean = (float)(sum / n);
+    const float scale = 1.0f / sqrtf(mean + eps);
+    for (int i = 0; i < n; i++) out[i] = (x[i] * scale) * w[i];
+}
+
+// ---------------------------------------------------------------- attention
+
+int smelt_cpu_has_avx512(void) { return avx512dq(); }
+
+#if SMELT_X86
+// acc[r][0..3] = Σ_kk a[r·lda + kk] · b[kk·ldb + 0..63] for ROWS rows (a compile-time
+// constant after inlining, so the 16 accumulators stay in registers).
+DQ_TARGET __attribute__((always_inline))
+static inline void tile_rows_x64(int ROWS, const float *a, int lda, const float *b, int ldb, int kdim, __m512 acc[4][4]) {
+    for (int r = 0; r < ROWS; r++) for (int c = 0; c < 4; c++) acc[r][c] = _mm512_setzero_ps();
+    for (int kk = 0; kk < kdim; kk++) {
+        const float *br = b + (size_t)kk * ldb;
+        __m512 b0 = _mm512_loadu_ps(br), b1 = _mm512_loadu_ps(br + 16), b2 = _mm512_loadu_ps(br + 32), b3 = _mm512_loadu_ps(br + 48);
+        for (int r = 0; r < ROWS; r++) {
+            __m512 x = _mm512_set1_ps(a[(size_t)r * lda + kk]);
+            acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
+            acc[r][2] = _mm512_fmadd_ps(x, b2, acc[r][2]);
+            acc[r][3] = _mm512_fmadd_ps(x, b3, acc[r][3]);
+        }
+    }
+}
+
+// ROWS query rows × 64 keys, head size d, scaled; only the masked lanes are stored.
+DQ_TARGET __attribute__((always_inline))
+static inline void scores_tile(int ROWS, const float *q, int ldq, const float *kt, int ldkt, int j0, int d,
+                               __m512 sc, const __mmask16 *m, float *s, int lds) {
+    __m512 a[4][4];
+    tile_rows_x64(ROWS, q, ldq, kt + j0, ldkt, d, a);
+    for (int r = 0; r < ROWS; r++)
+        for (int c = 0; c < 4; c++)
+            if (m[c]) _mm512_mask_storeu_ps(s + (size_t)r * lds + j0 + 16 * c, m[c], _mm512_mul_ps(a[r][c], sc));
+}
+
+DQ_TARGET static void attention_scores_avx512(const float *q, int ldq, const float *kt, int ldkt, int nq, int nk, int d,
+                                              float scale, int diag, float *s, int lds) {
+    const __m512 sc = _mm512_set1_ps(scale);
+    for (int r0 = 0; r0 < nq; r0 += 4) {
+        int rows = nq - r0 < 4 ? nq - r0 : 4;
+        int need = r0 + rows - 1 + diag + 1;               // keys the last row of the tile sees
+        if (need > nk) need = nk;
+        for (int j0 = 0; j0 < need; j0 += 64) {
+            __mmask16 m[4];
+            for (int c = 0; c < 4; c++) {
+                int w = need - j0 - 16 * c;
+                m[c] = (__mmask16)(w >= 16 ? 0xffff : w > 0 ? (1u << w) - 1 : 0);
+            }
+            const float *qr = q + (size_t)r0 * ldq;
+            float *sr = s + (size_t)r0 * lds;
+            switch (rows) {
+            case 4: scores_tile(4, qr, ldq, kt, ldkt, j0, d, sc, m, sr, lds); break;
+            case 3: scores_tile(3, qr, ldq, kt, ldkt, j0, d, sc, m, sr, lds); break;
+            case 2: scores_tile(2, qr, ldq, kt, ldkt, j0, d, sc, m, sr, lds); break;
+            default: scores_tile(1, qr, ldq, kt, ldkt, j0, d, sc, m, sr, lds); break;
+            }
+        }
+    }
+}
+
+// ROWS rows × 64 value columns, keys [0, need).
+DQ_TARGET __attribute__((always_inline))
+static inline void values_tile(int ROWS, const float *p, int ldp, const float *v, int ldv, int need, float *out, int ldo) {
+    __m512 acc[4][4];
+    tile_rows_x64(ROWS, p, ldp, v, ldv, need, acc);
+    for (int r = 0; r < ROWS; r++)
+        for (int c = 0; c < 4; c++) _mm512_storeu_ps(out + (size_t)r * ldo + 16 * c, acc[r][c]);
+}
+
+// ROWS rows × 16 value columns (head sizes that are not a multiple of 64).
+DQ_TARGET __attribute__((always_inline))
+static inline void values_tile16(int ROWS, const float *p, int ldp, const float *v, int ldv, int need, float *out, int ldo) {
+    __m512 acc[4];
+    for (int r = 0; r < ROWS; r++) acc[r] = _mm512_setzero_ps();
+    for (int j = 0; j < need; j++) {
+        __m512 v0 = _mm512_loadu_ps(v + (size_t)j * ldv);
+        for (int r = 0; r < ROWS; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(p[(size_t)r * ldp + j]), v0, acc[r]);
+    }
+    for (int r = 0; r < ROWS; r++) _mm512_storeu_ps(out + (size_t)r * ldo, acc[r]);
+}
+
+DQ_TARGET static void attention_values_avx512(const float *p, int ldp, const float *v, int ldv, int nq, int nk, int d,
+                                              int diag, float *out, int ldo) {
+    for (int r0 = 0; r0 < nq; r0 += 4) {
+        int rows = nq - r0 < 4 ? nq - r0 : 4;
+        int need = r0 + rows - 1 + diag + 1;
+        if (need > nk) need = nk;
+        const float *pr = p + (size_t)r0 * ldp;
+        float *orow = out + (size_t)r0 * ldo;
+        int c0 = 0;
+        for (; c0 + 64 <= d; c0 += 64) {
+            switch (rows) {
+            case 4: values_tile(4, pr, ldp, v + c0, ldv, need, orow + c0, ldo); break;
+            case 3: values_tile(3, pr, ldp, v + c0, ldv, need, orow + c0, ldo); break;
+            case 2: values_tile(2, pr, ldp, v + c0, ldv, need, orow + c0, ldo); break;
+            default: values_tile(1, pr, ldp, v + c0, ldv, need, orow + c0, ldo); break;
+            }
+        }
+        for (; c0 < d; c0 += 16) {
+            switch (rows) {
+            case 4: values_tile16(4, pr, ldp, v + c0, ldv, need, orow + c0, ldo); break;
+            case 3: values_tile16(3, pr, ldp, v + c0, ldv, need, orow + c0, ldo); break;
+            case 2: values_tile16(2, pr, ldp, v + c0, ldv, need, orow + c0, ldo); break;
+            default: values_tile16(1, pr, ldp, v + c0, ldv, need, orow + c0, ldo); break;
+            }
+        }
+    }
+}
+#endif
+
+void smelt_attention_scores(const float *q, int ldq, const float *kt, int ldkt, int nq, int nk, int d, float scale,
+                            int diag, float *s, int lds) {
+#if SMELT_X86
+    if (avx512dq()) { attention_scores_avx512(q, ldq, kt, ldkt, nq, nk, d, scale, diag, s, lds); return; }
+#endif
+    for (int r = 0; r < nq; r++) {
+        int need = r + diag + 1 < nk ? r + diag + 1 : nk;
+        for (int j = 0; j < need; j++) {
+            float acc = 0;
+            for (int dd = 0; dd < d; dd++) acc += q[(size_t)r * ldq + dd] * kt[(size_t)dd * ldkt + j];
+            s[(size_t)r * lds + j] = acc * scale;
+        }
+    }
+}
+
+void smelt_transpose_keys(const float *k, int ldk, int n, int d, float *kt, int ldkt) {
+    for (int j = 0; j < n; j++) {
+        const float *src = k + (size_t)j * ldk;
+        for (int dd = 0; dd < d; dd++) kt[(size_t)dd * ldkt + j] = src[dd];
+    }
+    for (int dd = 0; dd < d; dd++) for (int j = n; j < ldkt; j++) kt[(size_t)dd * ldkt + j] = 0;
+}
+
+void smelt_attention_values(const float *p, int ldp, const float *v, int ldv, int nq, int nk, int d, int diag,
+                            float *out, int ldo) {
+#if SMELT_X86
+    if (avx512dq()) { attention_values_avx512(p, ldp, v, ldv, nq, nk, d, diag, out, ldo); return; }
+#endif
+    for (int r = 0; r < nq; r++) {
+        int need = r + diag + 1 < nk ? r + diag + 1 : nk;
+        for (int c = 0; c < d; c++) {
+            float acc = 0;
+            for (int j = 0; j < need; j++) acc += p[(size_t)r * ldp + j] * v[(size_t)j * ldv + c];
+            out[(size_t)r * ldo + c] = acc;
+        }
+    }
 }

@@ -16,6 +16,34 @@ public enum NativeKernels {
     /// Off without the instructions or with `SMELT_NO_NATIVE_KERNELS=1`.
     public static let intDot = allowed && smelt_cpu_has_int_dot() != 0
 
+    /// Whether attention scores and weighted sums use CSmeltKernels' AVX-512 loops
+    /// (head sizes that are multiples of 16) instead of OpenBLAS.
+    public static let attention = allowed && smelt_cpu_has_avx512() != 0
+
+    /// Keys of one head transposed, [headDim][ldkt] (see `smelt_transpose_keys`).
+    @inline(__always)
+    static func transposeKeys(_ k: UnsafePointer<Float>, ldk: Int, count: Int, headDim: Int,
+                              into kt: UnsafeMutablePointer<Float>, ldkt: Int) {
+        smelt_transpose_keys(k, Int32(ldk), Int32(count), Int32(headDim), kt, Int32(ldkt))
+    }
+
+    /// Causal attention scores of a block of query rows against transposed keys
+    /// (see `smelt_attention_scores`).
+    @inline(__always)
+    static func attentionScores(_ q: UnsafePointer<Float>, ldq: Int, _ kt: UnsafePointer<Float>, ldkt: Int, rows: Int, keys: Int,
+                                headDim: Int, scale: Float, diagonal: Int, out: UnsafeMutablePointer<Float>, lds: Int) {
+        smelt_attention_scores(q, Int32(ldq), kt, Int32(ldkt), Int32(rows), Int32(keys), Int32(headDim), scale,
+                               Int32(diagonal), out, Int32(lds))
+    }
+
+    /// Probability-weighted sums of value rows (see `smelt_attention_values`).
+    @inline(__always)
+    static func attentionValues(_ p: UnsafePointer<Float>, ldp: Int, _ v: UnsafePointer<Float>, ldv: Int, rows: Int, keys: Int,
+                                headDim: Int, diagonal: Int, out: UnsafeMutablePointer<Float>, ldo: Int) {
+        smelt_attention_values(p, Int32(ldp), v, Int32(ldv), Int32(rows), Int32(keys), Int32(headDim), Int32(diagonal),
+                               out, Int32(ldo))
+    }
+
     /// False when `SMELT_NO_NATIVE_KERNELS` is set to anything but "" or "0".
     static let allowed: Bool = {
         guard let v = ProcessInfo.processInfo.environment["SMELT_NO_NATIVE_KERNELS"] else { return true }
@@ -27,6 +55,12 @@ public enum NativeKernels {
     @inline(__always)
     static func softmaxRow(_ row: UnsafeMutablePointer<Float>, count: Int, lo: Int, hi: Int, softcap: Float) {
         smelt_softmax_row(row, Int32(count), Int32(lo), Int32(hi), softcap)
+    }
+
+    /// RMSNorm of one row (ggml's order: double sum of float squares, (x·scale)·w).
+    @inline(__always)
+    static func rmsNorm(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, count: Int, eps: Float) {
+        smelt_rms_norm(x, weight, out, Int32(count), eps)
     }
 
     /// out = silu(g)·u over `n` values, as ggml's `ggml_vec_swiglu_f32`.

@@ -344,14 +344,7 @@ public final class InferenceModel: @unchecked Sendable {
         weight.withUnsafeBufferPointer { wp in
             let w = wp.baseAddress!
             Parallel.ranges(rows, threads: rows * width > 1 << 14 ? threads : 1) { _, r in
-                for t in r {
-                    let xi = x + t * width, oi = out + t * width
-                    var sum: Double = 0
-                    for i in 0..<width { sum += Double(xi[i] * xi[i]) }
-                    let mean = Float(sum / Double(width))
-                    let scale = 1 / (mean + eps).squareRoot()
-                    for i in 0..<width { oi[i] = xi[i] * scale * w[i] }
-                }
+                for t in r { NativeKernels.rmsNorm(x + t * width, weight: w, out: out + t * width, count: width, eps: eps) }
             }
         }
     }
@@ -393,6 +386,17 @@ public final class InferenceModel: @unchecked Sendable {
         // fresh mmaps: page faults on every call)
         let scratchBuffer = workspace.get("attnScratch", threads * 64 * L).p
         let scratch = (0..<threads).map { scratchBuffer + $0 * 64 * L }
+        let native = NativeKernels.attention && D % 16 == 0
+        // native path: every (sequence, KV head)'s keys transposed once, [D][L + 64]
+        let ldkt = L + 64
+        let kt = native ? workspace.get("attnKT", S * HKV * D * ldkt).p : scratchBuffer
+        if native {
+            Parallel.forEach(S * HKV, threads: threads) { _, sg in
+                let s = sg / HKV, g = sg % HKV
+                NativeKernels.transposeKeys(k + s * L * ldk + g * D, ldk: ldk, count: L, headDim: D,
+                                            into: kt + sg * D * ldkt, ldkt: ldkt)
+            }
+        }
         // query rows in blocks: block [i0, i1) only needs keys [k0, i1) (causal, window)
         let rb = 64
         let nRB = (L + rb - 1) / rb
@@ -405,13 +409,24 @@ public final class InferenceModel: @unchecked Sendable {
             let kh = k + (s * L + k0) * ldk + g * D
             let vh = v + (s * L + k0) * ldk + g * D
             let sc = scratch[worker]
-            BLAS.gemmNT(m: i1 - i0, n: nk, k: D, alpha: scale, a: qh, lda: ldq, b: kh, ldb: ldk, c: sc, ldc: nk)
+            let oh = out + (s * L + i0) * ldq + head * D
+            if native {
+                // row r of the block sees keys up to r + (i0 − k0)
+                NativeKernels.attentionScores(qh, ldq: ldq, kt + (s * HKV + g) * D * ldkt + k0, ldkt: ldkt, rows: i1 - i0,
+                                              keys: nk, headDim: D, scale: scale, diagonal: i0 - k0, out: sc, lds: nk)
+            } else {
+                BLAS.gemmNT(m: i1 - i0, n: nk, k: D, alpha: scale, a: qh, lda: ldq, b: kh, ldb: ldk, c: sc, ldc: nk)
+            }
             for i in i0..<i1 {
                 let lo = (window > 0 ? max(0, i - window + 1) : 0) - k0, hi = i - k0
                 NativeKernels.softmaxRow(sc + (i - i0) * nk, count: nk, lo: lo, hi: hi, softcap: cap)
             }
-            BLAS.gemmNN(m: i1 - i0, n: D, k: nk, a: sc, lda: nk, b: vh, ldb: ldk,
-                        c: out + (s * L + i0) * ldq + head * D, ldc: ldq)
+            if native {
+                NativeKernels.attentionValues(sc, ldp: nk, vh, ldv: ldk, rows: i1 - i0, keys: nk, headDim: D,
+                                              diagonal: i0 - k0, out: oh, ldo: ldq)
+            } else {
+                BLAS.gemmNN(m: i1 - i0, n: D, k: nk, a: sc, lda: nk, b: vh, ldb: ldk, c: oh, ldc: ldq)
+            }
         }
     }
 }

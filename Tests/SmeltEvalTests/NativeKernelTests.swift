@@ -188,6 +188,40 @@ final class NativeKernelTests: XCTestCase {
         }
     }
 
+    /// Causal scores and weighted sums of the attention kernels against a double reference.
+    func testAttentionKernels() {
+        var rng = RNG(s: 77)
+        for (nq, nk, d, diag) in [(1, 1, 16, 0), (7, 70, 64, 63), (64, 64, 64, 0), (64, 300, 128, 236), (5, 40, 80, 35)] {
+            let ldq = d + 16, ldk = d + 32
+            let q = (0..<(nq * ldq)).map { _ in rng.float() }, k = (0..<(nk * ldk)).map { _ in rng.float() }
+            let ldkt = nk + 64
+            var kt = [Float](repeating: .nan, count: d * ldkt)
+            NativeKernels.transposeKeys(k, ldk: ldk, count: nk, headDim: d, into: &kt, ldkt: ldkt)
+            var sc = [Float](repeating: .nan, count: nq * nk)
+            NativeKernels.attentionScores(q, ldq: ldq, kt, ldkt: ldkt, rows: nq, keys: nk, headDim: d, scale: 0.125,
+                                          diagonal: diag, out: &sc, lds: nk)
+            var p = [Float](repeating: 0, count: nq * nk)
+            for r in 0..<nq {
+                for j in 0...min(nk - 1, r + diag) {
+                    var want: Double = 0
+                    for dd in 0..<d { want += Double(q[r * ldq + dd]) * Double(k[j * ldk + dd]) }
+                    XCTAssertEqual(Double(sc[r * nk + j]), want * 0.125, accuracy: 1e-5, "scores \(nq)×\(nk)×\(d) [\(r),\(j)]")
+                    p[r * nk + j] = rng.float()  // weights only where the row may look
+                }
+            }
+            let ldo = d + 8
+            var out = [Float](repeating: .nan, count: nq * ldo)
+            NativeKernels.attentionValues(p, ldp: nk, k, ldv: ldk, rows: nq, keys: nk, headDim: d, diagonal: diag, out: &out, ldo: ldo)
+            for r in 0..<nq {
+                for c in 0..<d {
+                    var want: Double = 0
+                    for j in 0..<nk { want += Double(p[r * nk + j]) * Double(k[j * ldk + c]) }
+                    XCTAssertEqual(Double(out[r * ldo + c]), want, accuracy: 1e-4, "values \(nq)×\(nk)×\(d) [\(r),\(c)]")
+                }
+            }
+        }
+    }
+
     /// A bfloat16 model through the native kernel and through OpenBLAS on the
     /// same bfloat16-rounded activations: only float32 summation order differs.
     func testBF16ModelNativeAgreesWithBLAS() throws {

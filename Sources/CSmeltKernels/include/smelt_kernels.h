@@ -90,6 +90,25 @@ void smelt_softmax_row(float *row, int n, int lo, int hi, float cap);
 /// out = silu(g)·u = g/(1+exp(−g))·u over n values (ggml's `ggml_vec_swiglu_f32` on AVX-512).
 void smelt_swiglu(const float *g, const float *u, float *out, int n);
 
+/// RMSNorm of one row as ggml computes it: float squares summed in double, mean
+/// rounded to float, scale 1/sqrtf(mean + eps), out = (x·scale)·w.
+void smelt_rms_norm(const float *x, const float *w, float *out, int n, float eps);
+
+/// 1 when the attention kernels below run with AVX-512 (F, DQ) and FMA.
+int smelt_cpu_has_avx512(void);
+/// Keys of one head transposed for `smelt_attention_scores`: kt[dd][j] = k[j][dd] for
+/// n keys of head size d; columns n…ldkt−1 set to 0 (ldkt ≥ n + 64).
+void smelt_transpose_keys(const float *k, int ldk, int n, int d, float *kt, int ldkt);
+/// Causal attention scores of `nq` query rows against `nk` keys given transposed (`kt`,
+/// row stride `ldkt`, at least 64 readable columns past the last key), head size `d`:
+/// s[r][j] = scale · q[r]·k[j] for j ≤ r + diag (other entries of a row may hold anything).
+void smelt_attention_scores(const float *q, int ldq, const float *kt, int ldkt, int nq, int nk, int d, float scale,
+                            int diag, float *s, int lds);
+/// out[r] = Σ_{j ≤ r + diag} p[r][j] · v[j] for `nq` rows of head size `d` (a multiple of 16).
+/// Needs `smelt_cpu_has_avx512()`.
+void smelt_attention_values(const float *p, int ldp, const float *v, int ldv, int nq, int nk, int d, int diag,
+                            float *out, int ldo);
+
 #ifdef __cplusplus
 }
 #endif

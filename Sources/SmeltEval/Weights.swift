@@ -152,8 +152,9 @@ struct GGUFTensorSource: TensorSource {
     }
 }
 
-/// Tensors of a Hugging Face checkpoint, renamed to GGUF names and converted
-/// to float32 the way llama.cpp's converter prepares them (Gemma norms get +1).
+/// Tensors of a Hugging Face checkpoint, renamed to GGUF names and prepared the
+/// way llama.cpp's converter prepares them (Gemma norms get +1); bf16/f16 matrices
+/// stay 16-bit and memory-mapped, other dtypes become float32.
 /// Q and K stay in Hugging Face's rotate-half order; the engine uses NeoX RoPE.
 struct HFTensorSource: TensorSource {
     let checkpoint: SafetensorsCheckpoint
@@ -220,6 +221,12 @@ struct HFTensorSource: TensorSource {
     func matrix(_ name: String) throws -> WeightMatrix {
         let t = try tensor(name)
         guard t.shape.count == 2 else { throw SmeltError("\(t.name): expected a matrix, got shape \(t.shape)") }
+        if t.dtype == .BF16 || t.dtype == .F16 {
+            // 16-bit rows are used in place (memory-mapped), as the same tensor in a GGUF file
+            // would be: bf16 through the native product, f16 with llama.cpp's f16 rounding
+            return try WeightMatrix(name: name, rows: t.shape[0], cols: t.shape[1], type: t.dtype == .BF16 ? .bf16 : .f16,
+                                    raw: t.data.baseAddress!, owner: checkpoint)
+        }
         return try WeightMatrix(name: name, rows: t.shape[0], cols: t.shape[1], values: t.floats())
     }
 }

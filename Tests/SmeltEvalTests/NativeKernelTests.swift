@@ -222,6 +222,38 @@ final class NativeKernelTests: XCTestCase {
         }
     }
 
+    /// A Hugging Face checkpoint stored in bf16 is used in place (memory-mapped, not
+    /// converted to float32) and gives the logits of the same weights as a bf16 GGUF.
+    func testBF16HuggingFaceCheckpointInPlace() throws {
+        let src = try Fixtures.sharedFile("models/tiny/tiny-llama")
+        let dir = try Fixtures.tempDir(self).appendingPathComponent("tiny-llama-bf16-hf")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let ck = try SafetensorsCheckpoint(folder: src)
+        let entries = ck.tensors.map { SafetensorsWriter.Entry(name: $0.name, dtype: $0.shape.count == 2 ? .BF16 : .F32, shape: $0.shape) }
+        let w = try SafetensorsWriter(url: dir.appendingPathComponent("model.safetensors"), tensors: entries)
+        for t in ck.tensors {
+            let f = t.floats()
+            if t.shape.count == 2 { try f.map { FloatFormats.floatToBF16($0) }.withUnsafeBytes { try w.write($0) } }
+            else { try f.withUnsafeBytes { try w.write($0) } }
+        }
+        try w.finish()
+        for name in ["config.json", "tokenizer.json", "tokenizer_config.json"] {
+            let from = src.appendingPathComponent(name)
+            if FileManager.default.fileExists(atPath: from.path) {
+                try FileManager.default.copyItem(at: from, to: dir.appendingPathComponent(name))
+            }
+        }
+        let hf = try InferenceModel(url: dir, threads: 2)
+        XCTAssertEqual(hf.layers[0].wq?.type, .bf16, "bf16 matrices stay bf16")
+        let gguf = try InferenceModel(url: try Fixtures.sharedFile("models/tiny/tiny-llama.golden/tiny-llama-bf16.gguf"), threads: 2)
+        let g = try LogitsTests.golden("tiny-llama")
+        let a = try hf.forward(tokens: g.tokens, sequenceLength: g.tokens.count)
+        let b = try gguf.forward(tokens: g.tokens, sequenceLength: g.tokens.count)
+        let err = LogitsTests.relativeError(a, b)
+        print("tiny-llama bf16: HF checkpoint in place vs bf16 GGUF max rel diff \(err)")
+        XCTAssertLessThan(err, 1e-2)
+    }
+
     /// A bfloat16 model through the native kernel and through OpenBLAS on the
     /// same bfloat16-rounded activations: only float32 summation order differs.
     func testBF16ModelNativeAgreesWithBLAS() throws {

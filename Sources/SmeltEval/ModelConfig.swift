@@ -1,5 +1,6 @@
 import Foundation
 import SmeltFormats
+import SmeltTokenizer
 
 /// The decoder-only architectures the inference engine runs.
 public enum ModelArchitecture: String, Codable, Sendable, CaseIterable {
@@ -211,7 +212,14 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         }
         let tc = try? JSONValue.parse(contentsOf: folder.appendingPathComponent("tokenizer_config.json"))
         bosToken = int("bos_token_id").map { Int32($0) }
-        addBOS = tc?["add_bos_token"]?.boolValue ?? (arch == .llama || arch == .gemma2 || arch == .gemma3)
+        // BOS as llama.cpp does on the GGUF converted from this folder: the converter's
+        // tokenizer.ggml.add_bos_token, else llama.cpp's default (SentencePiece vocabularies add it)
+        if let meta = try? HFVocabConverter.metadata(modelDir: folder) {
+            let value = { (key: String) in meta.first { $0.key == key }?.value }
+            addBOS = value("tokenizer.ggml.add_bos_token")?.boolValue ?? (value("tokenizer.ggml.model")?.stringValue == "llama")
+        } else {
+            addBOS = tc?["add_bos_token"]?.boolValue ?? (arch == .llama || arch == .gemma2 || arch == .gemma3)
+        }
         vocabularySize = try need("vocab_size")
     }
 }

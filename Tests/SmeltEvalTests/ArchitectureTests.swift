@@ -72,4 +72,20 @@ final class ArchitectureTests: XCTestCase {
         let two = try m.forward(tokens: b, sequenceLength: 24, firstOutput: 12)
         XCTAssertLessThan(LogitsTests.relativeError(both, one + two), 1e-6)
     }
+
+    /// An HF folder adds BOS exactly when the GGUF converted from it does (the converter's
+    /// add_bos_token, else llama.cpp's default), so both evaluate the same tokens.
+    func testHFFolderBOSMatchesConvertedGGUF() throws {
+        for m in ["tiny-llama", "tiny-qwen3", "tiny-gemma3"] {
+            let hf = try ModelConfig(huggingFaceFolder: try Fixtures.sharedFile("models/tiny/\(m)"))
+            let gguf = try ModelConfig(gguf: GGUFFile(url: try Fixtures.sharedFile("models/tiny/\(m).golden/\(m)-f32.gguf")))
+            XCTAssertEqual(hf.addBOS, gguf.addBOS, m)
+        }
+        // SmolLM2 as make-hf.py rebuilds it: tokenizer_config.json has no add_bos_token; llama.cpp's
+        // converter writes add_bos_token = false for this vocabulary, so no BOS
+        let script = try Fixtures.sharedFile("models/smollm2-135m-instruct/make-hf.py")
+        let demoURL = try Fixtures.sharedFile("models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf")
+        let smol = try SmolLM2Checkpoint.build(script: script, gguf: demoURL).appendingPathComponent("SmolLM2-135M-Instruct-hf")
+        XCTAssertFalse(try ModelConfig(huggingFaceFolder: smol).addBOS)
+    }
 }

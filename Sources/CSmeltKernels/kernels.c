@@ -262,52 +262,6 @@ static inline float half_round_trip(float f) {
     return round_f16_scalar(f);
 }
 
-#define Q8_BODY_0(ROUND) \
-    int b = 0; \
-    for (; b + 32 <= n; b += 32) { \
-        float amax = 0; \
-        for (int j = 0; j < 32; j++) { float a = fabsf(x[b + j]); amax = a > amax ? a : amax; } \
-        float d = half_round_trip(amax / 127.0f); \
-        float id = amax != 0 ? 127.0f / amax : 0.0f; \
-        for (int j = 0; j < 32; j++) out[b + j] = d * ROUND(x[b + j] * id); \
-    } \
-    for (; b < n; b++) out[b] = x[b];
-
-#if SMELT_X86
-__attribute__((target("avx2,fma,f16c,sse4.1")))
-static void round_q8_0_avx2(const float *x, float *out, int n) { Q8_BODY_0(__builtin_rintf) }
-#endif
-
-void smelt_round_q8_0(const float *x, float *out, int n) {
-#if SMELT_X86
-    if (f16c()) { round_q8_0_avx2(x, out, n); return; }
-#endif
-    Q8_BODY_0(rintf)
-}
-
-#define Q8_BODY_K \
-    int b = 0; \
-    for (; b + 256 <= n; b += 256) { \
-        float amax = 0, mx = 0; \
-        for (int j = 0; j < 256; j++) { float a = fabsf(x[b + j]); if (a > amax) { amax = a; mx = x[b + j]; } } \
-        if (amax == 0) { for (int j = 0; j < 256; j++) out[b + j] = 0; continue; } \
-        float iscale = -127.0f / mx, d = 1 / iscale; \
-        for (int j = 0; j < 256; j++) { int v = nearest_int(iscale * x[b + j]); v = v < 127 ? v : 127; out[b + j] = d * (float)v; } \
-    } \
-    for (; b < n; b++) out[b] = x[b];
-
-#if SMELT_X86
-__attribute__((target("avx2,fma,f16c")))
-static void round_q8_K_avx2(const float *x, float *out, int n) { Q8_BODY_K }
-#endif
-
-void smelt_round_q8_K(const float *x, float *out, int n) {
-#if SMELT_X86
-    if (f16c()) { round_q8_K_avx2(x, out, n); return; }
-#endif
-    Q8_BODY_K
-}
-
 // ---------------------------------------------------------------- integer products
 
 int smelt_cpu_has_int_dot(void) {
@@ -366,6 +320,23 @@ void smelt_quantize_activations(const float *x, int n, int block, int16_t *q, fl
 #endif
     QACT_BODY(rintf)
 }
+
+// x quantized as above and dequantized (scale × value), in chunks of 256; a tail that
+// is not a whole block is copied.
+static void round_q8(const float *x, float *out, int n, int block) {
+    int16_t q[256];
+    float d[8];
+    int whole = n / block * block;
+    for (int i = 0; i < whole; i += 256) {
+        int c = whole - i < 256 ? whole - i : 256;
+        smelt_quantize_activations(x + i, c, block, q, d, block, NULL);
+        for (int j = 0; j < c; j++) out[i + j] = d[j / block] * (float)q[j];
+    }
+    for (int j = whole; j < n; j++) out[j] = x[j];
+}
+
+void smelt_round_q8_0(const float *x, float *out, int n) { round_q8(x, out, n, 32); }
+void smelt_round_q8_K(const float *x, float *out, int n) { round_q8(x, out, n, 256); }
 
 void smelt_gemm_int16_portable(int m, int n, int k, int sub, int block,
                                const int16_t *xq, int ldx, const float *xd, const float *xs,

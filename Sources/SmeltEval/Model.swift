@@ -1,5 +1,6 @@
 import Foundation
 import SmeltFormats
+import SmeltQuant
 
 /// Receives the input of every matrix multiplication of the transformer
 /// blocks (for the importance matrix): `rows` tokens × `cols` input columns.
@@ -40,7 +41,7 @@ public final class InferenceModel: @unchecked Sendable {
     /// activations as llama.cpp does before multiplying by 16-bit or quantized
     /// matrices (false: plain float32 products).
     /// `nativeKernels` (with `llamaRounding`) multiplies bfloat16 matrices with
-    /// CSmeltKernels' AVX-512 BF16 kernel and the matrices `PackedInt.layout` knows
+    /// CSmeltKernels' AVX-512 BF16 kernel and the matrices `IntegerDecoding.layout` knows
     /// (q4_0…q8_0, iq4_nl, q2_K…q6_K, iq4_xs) with its integer kernel when the CPU has them (`NativeKernels`).
     public init(url: URL, threads: Int = ProcessInfo.processInfo.activeProcessorCount, cacheFloat32: Bool? = nil,
                 llamaRounding: Bool = true, nativeKernels: Bool = true) throws {
@@ -112,7 +113,7 @@ public final class InferenceModel: @unchecked Sendable {
         for l in ls { all += [l.wq, l.wk, l.wv, l.wqkv, l.wo, l.gate, l.up, l.down].compactMap { $0 } }
         // packed copies take 2 bytes per weight: only when they fit in a third of the memory
         let memory = Int(ProcessInfo.processInfo.physicalMemory)
-        let packable = all.filter { $0.type == .bf16 || PackedInt.layout(for: $0.type) != nil }
+        let packable = all.filter { $0.type == .bf16 || IntegerDecoding.layout(for: $0.type) != nil }
         let pack = nativeKernels && llamaRounding && cacheFloat32 != false
             && packable.reduce(0) { $0 + $1.rows * $1.cols * 2 } < memory / 3
         if pack && NativeKernels.bf16Dot {

@@ -70,7 +70,7 @@ final class WeightMatrix: @unchecked Sendable {
     /// Decodes a quantized matrix for `PackedInt.multiply` when its type has an integer
     /// decoding (no float32 copy is kept).
     func packInt(threads: Int) {
-        guard packedInt == nil, PackedInt.layout(for: type) != nil else { return }
+        guard packedInt == nil, IntegerDecoding.layout(for: type) != nil else { return }
         packedInt = PackedInt(type: type, raw: raw, rowBytes: rowBytes, rows: rows, cols: cols, threads: threads)
     }
 

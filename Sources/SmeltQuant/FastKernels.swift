@@ -138,21 +138,6 @@ enum FastKernels {
 
     // MARK: - q4_K / q5_K
 
-    @inline(__always) static func packScaleMinK4(_ y: UnsafeMutablePointer<UInt8>, _ j: Int, _ ls: UInt8, _ lm: UInt8) {
-        if j < 4 {
-            y[j] = ls
-            y[j + 4] = lm
-        } else {
-            y[j + 4] = (ls & 0xF) | ((lm & 0xF) << 4)
-            y[j - 4] |= (ls >> 4) << 6
-            y[j] |= (lm >> 4) << 6
-        }
-    }
-
-    @inline(__always) static func getScaleMinK4(_ j: Int, _ q: UnsafePointer<UInt8>) -> (UInt8, UInt8) {
-        if j < 4 { return (q[j] & 63, q[j + 4] & 63) }
-        return ((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4), (q[j + 4] >> 4) | ((q[j] >> 6) << 4))
-    }
 
     /// `make_qkx2_quants` for the eight 32-value sub-blocks of a super-block at once:
     /// lane j runs ggml's sequential algorithm on sub-block j (same operations and

@@ -11,14 +11,8 @@ public enum IQ1_M: QuantType {
 
     public static func quantizeRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer,
                                    count: Int, importance: UnsafePointer<Float>?) {
-        precondition(count % iqQK == 0, "iq1_m: row length must be a multiple of 256")
-        let tables = IQGridTables.iq1
-        iqWithScratch { scratch in
-            for ibl in 0..<(count / iqQK) {
-                quantizeBlock(src + iqQK * ibl, importance.map { $0 + iqQK * ibl }, dst + blockBytes * ibl,
-                              tables, scratch)
-            }
-        }
+        iqQuantizeRow("iq1_m", src, dst, count: count, importance: importance, requiresImportance: false,
+                      tables: IQGridTables.iq1, blockBytes: blockBytes) { x, w, y, t, s in quantizeBlock(x, w, y, t, s) }
     }
 
     /// One super-block, as ggml's `quantize_row_iq1_m_impl` loop body.

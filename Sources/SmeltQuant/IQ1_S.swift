@@ -12,14 +12,8 @@ public enum IQ1_S: QuantType {
 
     public static func quantizeRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer,
                                    count: Int, importance: UnsafePointer<Float>?) {
-        precondition(count % iqQK == 0, "iq1_s: row length must be a multiple of 256")
-        guard let importance else { preconditionFailure("iq1_s requires importance weights (as ggml)") }
-        let tables = IQGridTables.iq1
-        iqWithScratch { scratch in
-            for ibl in 0..<(count / iqQK) {
-                quantizeBlock(src + iqQK * ibl, importance + iqQK * ibl, dst + blockBytes * ibl, tables, scratch)
-            }
-        }
+        iqQuantizeRow("iq1_s", src, dst, count: count, importance: importance, requiresImportance: true,
+                      tables: IQGridTables.iq1, blockBytes: blockBytes) { x, w, y, t, s in quantizeBlock(x, w!, y, t, s) }
     }
 
     /// One super-block, as ggml's `quantize_row_iq1_s_impl` loop body.

@@ -11,14 +11,8 @@ public enum IQ2_XXS: QuantType {
 
     public static func quantizeRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer,
                                    count: Int, importance: UnsafePointer<Float>?) {
-        precondition(count % iqQK == 0, "iq2_xxs: row length must be a multiple of 256")
-        guard let importance else { preconditionFailure("iq2_xxs requires importance weights (as ggml)") }
-        let tables = IQGridTables.iq2xxs
-        iqWithScratch { scratch in
-            for ibl in 0..<(count / iqQK) {
-                quantizeBlock(src + iqQK * ibl, importance + iqQK * ibl, dst + blockBytes * ibl, tables, scratch)
-            }
-        }
+        iqQuantizeRow("iq2_xxs", src, dst, count: count, importance: importance, requiresImportance: true,
+                      tables: IQGridTables.iq2xxs, blockBytes: blockBytes) { x, w, y, t, s in quantizeBlock(x, w!, y, t, s) }
     }
 
     /// One super-block, as ggml's `quantize_row_iq2_xxs_impl` loop body.

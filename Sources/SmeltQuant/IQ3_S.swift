@@ -10,14 +10,8 @@ public enum IQ3_S: QuantType {
 
     public static func quantizeRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer,
                                    count: Int, importance: UnsafePointer<Float>?) {
-        precondition(count % iqQK == 0, "iq3_s: row length must be a multiple of 256")
-        let tables = IQGridTables.iq3s
-        iqWithScratch { scratch in
-            for ibl in 0..<(count / iqQK) {
-                quantizeBlock(src + iqQK * ibl, importance.map { $0 + iqQK * ibl }, dst + blockBytes * ibl,
-                              tables, scratch)
-            }
-        }
+        iqQuantizeRow("iq3_s", src, dst, count: count, importance: importance, requiresImportance: false,
+                      tables: IQGridTables.iq3s, blockBytes: blockBytes) { x, w, y, t, s in quantizeBlock(x, w, y, t, s) }
     }
 
     /// One super-block, as ggml's `quantize_row_iq3_s_impl` (block_size 32) loop body.

@@ -233,6 +233,23 @@ func iqEvenSigns(_ xb: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ x
     withUnsafeTemporaryAllocation(byteCount: 4096, alignment: 16) { body($0.baseAddress!) }
 }
 
+/// The row loop every grid IQ type shares: checks the row length (and the importance
+/// weights when the type needs them, as ggml asserts), then quantizes each 256-value
+/// super-block with `block(x, weights, y, tables, scratch)`.
+@inline(__always)
+func iqQuantizeRow(_ name: String, _ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, count: Int,
+                   importance: UnsafePointer<Float>?, requiresImportance: Bool, tables: IQGridTables, blockBytes: Int,
+                   _ block: (UnsafePointer<Float>, UnsafePointer<Float>?, UnsafeMutableRawPointer, IQGridTables,
+                             UnsafeMutableRawPointer) -> Void) {
+    precondition(count % iqQK == 0, "\(name): row length must be a multiple of 256")
+    if requiresImportance && importance == nil { preconditionFailure("\(name) requires importance weights (as ggml)") }
+    iqWithScratch { scratch in
+        for ibl in 0..<(count / iqQK) {
+            block(src + iqQK * ibl, importance.map { $0 + iqQK * ibl }, dst + blockBytes * ibl, tables, scratch)
+        }
+    }
+}
+
 /// The sort of iq1_s / iq1_m: ggml qsorts (value, index) pairs comparing values
 /// only. glibc's qsort is a stable merge sort for arrays this small, so equal
 /// values keep index order; a stable insertion sort gives the same permutation.

@@ -17,6 +17,8 @@ struct PerplexityCommand: ParsableCommand {
         KL-divergence: smelt perplexity BASE -f TEXT --save-logits base.kld[.zst], then
         smelt perplexity QUANT --kl-divergence base.kld[.zst] (tokens and context come from the file).
         Base files are compatible with llama-perplexity's --kl-divergence-base (plain; .zst is zstd).
+        On CPUs with AVX-512 BF16/VNNI, bf16 and most quantized matrices use Smelt's native products;
+        SMELT_NO_NATIVE_KERNELS=1 selects OpenBLAS float32 products instead (docs/EVALUATION.md).
         """)
 
     @Argument(help: "Model: a .gguf file or a Hugging Face checkpoint folder.")

@@ -68,7 +68,9 @@ final class NativeKernelTests: XCTestCase {
                                         (.q8_K, { NativeKernels.round(.q8_K, $0, $1, $2) }, ActivationRounding.roundQ8_K)] {
                     native.withUnsafeMutableBufferPointer { nat(xp.baseAddress!, $0.baseAddress!, n) }
                     reference.withUnsafeMutableBufferPointer { ref(xp.baseAddress!, $0.baseAddress!, n) }
-                    XCTAssertEqual(native.map(\.bitPattern), reference.map(\.bitPattern), "\(fmt) n=\(n)")
+                    // bit for bit, except that the native side goes through integers: no −0
+                    let bits = { (v: [Float]) in v.map { $0 == 0 ? UInt32(0) : $0.bitPattern } }
+                    XCTAssertEqual(bits(native), bits(reference), "\(fmt) n=\(n)")
                     if n >= (fmt == .q8_0 ? 32 : 256) { XCTAssertNotEqual(native, x, "\(fmt) n=\(n): nothing was rounded") }
                 }
             }
@@ -103,7 +105,7 @@ final class NativeKernelTests: XCTestCase {
         var rng = RNG(s: 99)
         let cols = 512, rows = 37, m = 9
         for t in [GGMLType.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K, .q2_K, .q3_K, .iq4_nl, .iq4_xs] {
-            let layout = try XCTUnwrap(PackedInt.layout(for: t))
+            let layout = try XCTUnwrap(IntegerDecoding.layout(for: t))
             let kernel = try XCTUnwrap(QuantRegistry.kernel(for: t))
             let rowBytes = try XCTUnwrap(t.rowBytes(cols))
             var raw = [UInt8](repeating: 0, count: rows * rowBytes)
@@ -117,7 +119,7 @@ final class NativeKernelTests: XCTestCase {
             // decoding
             var q = [Int16](repeating: 0, count: cols), sc = [Float](repeating: 0, count: cols / layout.sub), mn = sc
             for r in 0..<rows {
-                raw.withUnsafeBytes { b in PackedInt.decodeRow(t, b.baseAddress! + r * rowBytes, cols: cols, q: &q, scale: &sc, min: &mn) }
+                raw.withUnsafeBytes { b in IntegerDecoding.decodeRow(t, b.baseAddress! + r * rowBytes, cols: cols, q: &q, scale: &sc, min: &mn) }
                 for j in 0..<cols {
                     let s = sc[j / layout.sub], v = s * Float(q[j])
                     let y = layout.hasMin ? v + mn[j / layout.sub] : v
@@ -131,16 +133,16 @@ final class NativeKernelTests: XCTestCase {
             x.withUnsafeBufferPointer { xp in out.withUnsafeMutableBufferPointer { packed.multiply(xp.baseAddress!, m: m, out: $0.baseAddress!, ldc: rows, threads: 2, workspace: Workspace()) } }
             // the portable C product on the same integers
             var xq = [Int16](repeating: 0, count: m * cols)
-            var xd = [Float](repeating: 0, count: m * cols / layout.block), xs = [Float](repeating: 0, count: m * cols / layout.sub)
+            var xd = [Float](repeating: 0, count: m * cols / layout.activationBlock), xs = [Float](repeating: 0, count: m * cols / layout.sub)
             for i in 0..<m {
                 x.withUnsafeBufferPointer { xp in xq.withUnsafeMutableBufferPointer { qp in xd.withUnsafeMutableBufferPointer { dp in xs.withUnsafeMutableBufferPointer { sp in
-                    smelt_quantize_activations(xp.baseAddress! + i * cols, Int32(cols), Int32(layout.block), qp.baseAddress! + i * cols,
-                                               dp.baseAddress! + i * cols / layout.block, Int32(layout.sub), sp.baseAddress! + i * cols / layout.sub)
+                    smelt_quantize_activations(xp.baseAddress! + i * cols, Int32(cols), Int32(layout.activationBlock), qp.baseAddress! + i * cols,
+                                               dp.baseAddress! + i * cols / layout.activationBlock, Int32(layout.sub), sp.baseAddress! + i * cols / layout.sub)
                 } } } }
             }
             var portable = [Float](repeating: .nan, count: m * rows)
             portable.withUnsafeMutableBufferPointer { op in
-                smelt_gemm_int16_portable(Int32(m), Int32(rows), Int32(cols), Int32(layout.sub), Int32(layout.block), xq, Int32(cols), xd,
+                smelt_gemm_int16_portable(Int32(m), Int32(rows), Int32(cols), Int32(layout.sub), Int32(layout.activationBlock), xq, Int32(cols), xd,
                                           layout.hasMin ? xs : nil, packed.q, packed.scales, packed.mins, op.baseAddress!, Int32(rows))
             }
             var xr = x

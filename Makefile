@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
-APT_PKGS := libopenblas-dev libzstd-dev libsqlite3-dev libvulkan-dev mesa-vulkan-drivers glslc pkg-config python3-venv unzip
+APT_PKGS := libopenblas-dev libzstd-dev libsqlite3-dev libvulkan-dev mesa-vulkan-drivers glslc pkg-config python3-venv unzip chromium
 PY_PKGS  := gguf numpy safetensors tokenizers
 VENV     := .venv
 CACHE    := .cache
@@ -65,33 +65,41 @@ DEMO_EVAL := $(DEMO)/eval-common-licenses.txt
 EVAL_SOURCES := $(addprefix /usr/share/common-licenses/,GPL-3 Apache-2.0 GFDL-1.3 LGPL-2.1 MPL-2.0 Artistic)
 DEMO_BF16 := $(DEMO)/SmolLM2-135M-Instruct-bf16.gguf
 
+DEMO_Q := $(DEMO)/SmolLM2-135M-Instruct
+# The demo keeps its runs in its own results store (smelt report reads it at the end).
+demo: export SMELT_STORE = $(CURDIR)/$(DEMO)/results.sqlite
+
 demo: build $(DEMO_GGUF)
 	@echo "== 1. smelt inspect: the demo model as shipped (Q4_1 GGUF)"
 	$(SMELT) inspect $(DEMO_GGUF) --max-items 4 | head -50
 	@echo "== 2. smelt export: GGUF -> Hugging Face checkpoint (bf16 safetensors, config, tokenizer)"
-	rm -rf $(DEMO_HF)
+	rm -rf $(DEMO_HF) $(DEMO)/results.sqlite*
 	$(SMELT) export $(DEMO_GGUF) -o $(DEMO_HF) --dtype bf16
 	@echo "== 3. smelt convert: Hugging Face checkpoint -> GGUF bf16 (what llama.cpp's converter writes)"
 	$(SMELT) convert $(DEMO_HF) --outtype bf16 -o $(DEMO_BF16)
 	@echo "== 4. smelt inspect: the converted model"
 	$(SMELT) inspect $(DEMO_BF16) --max-items 4 | head -60
-	@echo "== 5. smelt quantize: Q8_0 and Q4_0 (llama-quantize's presets, same bytes)"
-	$(SMELT) quantize $(DEMO_BF16) $(DEMO)/SmolLM2-135M-Instruct-Q8_0.gguf Q8_0
-	$(SMELT) quantize $(DEMO_BF16) $(DEMO)/SmolLM2-135M-Instruct-Q4_0.gguf Q4_0
+	@echo "== 5. smelt quantize: Q8_0, Q6_K and Q4_0 (llama-quantize's presets, same bytes)"
+	$(SMELT) quantize $(DEMO_BF16) $(DEMO_Q)-Q8_0.gguf Q8_0
+	$(SMELT) quantize $(DEMO_BF16) $(DEMO_Q)-Q6_K.gguf Q6_K
+	$(SMELT) quantize $(DEMO_BF16) $(DEMO_Q)-Q4_0.gguf Q4_0
 	@echo "== 6. smelt imatrix: importance matrix from the shipped calibration text (32 chunks of 512)"
 	$(SMELT) imatrix $(DEMO_BF16) -f calibration-data/calibration_data_v5_rc.txt --chunks 32 -o $(DEMO)/imatrix.gguf
-	@echo "== 7. smelt quantize: Q4_K_M with that imatrix"
-	$(SMELT) quantize --imatrix $(DEMO)/imatrix.gguf $(DEMO_BF16) $(DEMO)/SmolLM2-135M-Instruct-Q4_K_M.gguf Q4_K_M
+	@echo "== 7. smelt quantize: Q4_K_M, IQ4_XS and Q3_K_M with that imatrix"
+	$(SMELT) quantize --imatrix $(DEMO)/imatrix.gguf $(DEMO_BF16) $(DEMO_Q)-Q4_K_M.gguf Q4_K_M
+	$(SMELT) quantize --imatrix $(DEMO)/imatrix.gguf $(DEMO_BF16) $(DEMO_Q)-IQ4_XS.gguf IQ4_XS
+	$(SMELT) quantize --imatrix $(DEMO)/imatrix.gguf $(DEMO_BF16) $(DEMO_Q)-Q3_K_M.gguf Q3_K_M
 	@echo "== 8. smelt perplexity + KL-divergence against bf16 (first 20 chunks of 512 tokens of $(DEMO_EVAL))"
 	cat $(EVAL_SOURCES) > $(DEMO_EVAL)
-	$(SMELT) perplexity $(DEMO_BF16) -f $(DEMO_EVAL) --chunks 20 --save-logits $(DEMO)/base.kld.zst --json > $(DEMO)/bf16.json
-	$(SMELT) perplexity $(DEMO)/SmolLM2-135M-Instruct-Q8_0.gguf --kl-divergence $(DEMO)/base.kld.zst --json > $(DEMO)/q8_0.json
-	$(SMELT) perplexity $(DEMO)/SmolLM2-135M-Instruct-Q4_K_M.gguf --kl-divergence $(DEMO)/base.kld.zst --json > $(DEMO)/q4_k_m.json
-	$(SMELT) perplexity $(DEMO)/SmolLM2-135M-Instruct-Q4_0.gguf --kl-divergence $(DEMO)/base.kld.zst --json > $(DEMO)/q4_0.json
-	@echo "== 9. comparison"
-	@python3 scripts/compare-table.py $(DEMO)/bf16.json:$(DEMO_BF16) \
-	  $(DEMO)/q8_0.json:$(DEMO)/SmolLM2-135M-Instruct-Q8_0.gguf $(DEMO)/q4_k_m.json:$(DEMO)/SmolLM2-135M-Instruct-Q4_K_M.gguf \
-	  $(DEMO)/q4_0.json:$(DEMO)/SmolLM2-135M-Instruct-Q4_0.gguf
+	$(SMELT) perplexity $(DEMO_BF16) -f $(DEMO_EVAL) --chunks 20 --save-logits $(DEMO)/base.kld.zst
+	set -o pipefail; for q in Q8_0 Q6_K Q4_K_M IQ4_XS Q4_0 Q3_K_M; do echo "-- $$q"; \
+	  $(SMELT) perplexity $(DEMO_Q)-$$q.gguf --kl-divergence $(DEMO)/base.kld.zst \
+	    | grep -E '^(Mean PPL\(Q\) |Mean    KLD|99.9%   KLD|Same top p)' || exit 1; done
+	@echo "== 9. smelt report: every run above, from the results store ($(DEMO)/results.sqlite)"
+	$(SMELT) report
+	$(SMELT) report -o $(DEMO)/report.html
+	$(SMELT) card $(DEMO) --source $(DEMO_HF) --base-model HuggingFaceTB/SmolLM2-135M-Instruct -o $(DEMO)/MODEL_CARD.md
+	@echo "== The HTML report: $(CURDIR)/$(DEMO)/report.html (model card: $(DEMO)/MODEL_CARD.md)"
 
 clean:
 	rm -rf .build $(CACHE)

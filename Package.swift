@@ -8,6 +8,8 @@
 //   SmeltModel     architecture tables, HF config, model cards
 //   SmeltConvert / SmeltQuantize / SmeltEval   pipelines
 //   SmeltLicense   license knowledge base and lineage resolution
+//   SmeltStore     the results store (SQLite through GRDB; the only SQL)
+//   SmeltReport    recording runs, llama-perplexity log import, reports (table/md/csv/json/html), model cards
 //   smelt          the command line (argument parsing only)
 import PackageDescription
 
@@ -24,6 +26,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
     ],
     targets: [
         .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd",
@@ -37,7 +40,7 @@ let package = Package(
         .target(name: "CSmeltKernels", path: "Sources/CSmeltKernels",
                 cSettings: [.unsafeFlags(["-O3"], .when(configuration: .release))]),
 
-        .target(name: "SmeltFormats", swiftSettings: swiftSettings),
+        .target(name: "SmeltFormats", dependencies: ["CSmeltKernels"], swiftSettings: swiftSettings),
         .target(name: "SmeltQuant", dependencies: ["SmeltFormats"], swiftSettings: swiftSettings),
         .target(name: "SmeltTokenizer", dependencies: ["SmeltFormats"], swiftSettings: swiftSettings),
         .target(name: "SmeltModel", dependencies: ["SmeltFormats", "SmeltTokenizer",
@@ -53,20 +56,29 @@ let package = Package(
                 swiftSettings: swiftSettings),
         .target(name: "SmeltLicense", dependencies: ["SmeltFormats", .product(name: "Yams", package: "Yams")],
                 swiftSettings: swiftSettings),
+        // The results store: the only code that talks SQL (GRDB over SQLite).
+        .target(name: "SmeltStore", dependencies: ["SmeltFormats", .product(name: "GRDB", package: "GRDB.swift")],
+                swiftSettings: swiftSettings),
+        // Recording runs into the store, importing llama-perplexity logs, reports and model cards.
+        .target(name: "SmeltReport", dependencies: ["SmeltFormats", "SmeltStore", "SmeltEval", "SmeltQuantize"],
+                swiftSettings: swiftSettings),
         .executableTarget(name: "smelt", dependencies: [
             "SmeltFormats", "SmeltQuant", "SmeltTokenizer", "SmeltModel", "SmeltConvert", "SmeltQuantize",
-            "SmeltEval", "SmeltLicense",
+            "SmeltEval", "SmeltLicense", "SmeltStore", "SmeltReport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: swiftSettings),
 
         .target(name: "SmeltTestSupport", dependencies: ["SmeltFormats"], path: "Tests/SmeltTestSupport"),
-        .testTarget(name: "SmeltFormatsTests", dependencies: ["SmeltFormats", "SmeltTestSupport"]),
+        .testTarget(name: "SmeltFormatsTests", dependencies: ["SmeltFormats", "SmeltTestSupport", "CSmeltKernels"]),
         .testTarget(name: "SmeltQuantTests", dependencies: ["SmeltQuant", "SmeltFormats", "SmeltTestSupport"]),
         .testTarget(name: "SmeltTokenizerTests", dependencies: ["SmeltTokenizer", "SmeltFormats", "SmeltTestSupport"]),
         .testTarget(name: "SmeltModelTests", dependencies: ["SmeltModel", "SmeltFormats", "SmeltTestSupport"]),
         .testTarget(name: "SmeltConvertTests", dependencies: ["SmeltConvert", "SmeltQuantize", "SmeltFormats", "SmeltTestSupport"]),
         .testTarget(name: "SmeltQuantizeTests", dependencies: ["SmeltQuantize", "SmeltQuant", "SmeltFormats", "SmeltTestSupport"]),
         .testTarget(name: "SmeltLicenseTests", dependencies: ["SmeltLicense", "SmeltFormats", "SmeltTestSupport"]),
+        .testTarget(name: "SmeltReportTests", dependencies: ["SmeltReport", "SmeltStore", "SmeltEval", "SmeltFormats",
+                                                            "SmeltTestSupport"],
+                    resources: [.copy("Fixtures")]),
         .testTarget(name: "SmeltEvalTests", dependencies: ["SmeltEval", "SmeltFormats", "SmeltQuant", "SmeltTestSupport",
                                                           "CSmeltKernels"]),
     ],

@@ -85,6 +85,9 @@ public final class KLDBaseWriter {
         try zstd?.finish()
         try out.commit()
     }
+
+    /// SHA-256 of the file as written (compressed bytes for `.zst`), after `commit()`.
+    public var sha256: String? { out.sha256 }
 }
 
 /// Reads a KL-divergence base file written by Smelt or llama-perplexity.

@@ -51,6 +51,11 @@ public struct KLDChunkLine: Codable, Sendable, Equatable {
     public var rmsDeltaP: Estimate
     /// Same-top-token rate (fraction).
     public var sameTop: Estimate
+
+    public init(chunk: Int, ppl: Estimate, lnPPLRatio: Estimate, kld: Estimate, rmsDeltaP: Estimate, sameTop: Estimate) {
+        self.chunk = chunk; self.ppl = ppl; self.lnPPLRatio = lnPPLRatio; self.kld = kld
+        self.rmsDeltaP = rmsDeltaP; self.sameTop = sameTop
+    }
 }
 
 /// Everything `llama-perplexity --kl-divergence` prints, as values.
@@ -78,6 +83,18 @@ public struct KLDivergenceResult: Codable, Sendable, Equatable {
     public var perChunk: [KLDChunkLine]
     public var seconds: Double
     public var tokensPerSecond: Double
+
+    public init(model: String, base: String, contextLength: Int, chunks: Int, scoredTokens: Int, pplQ: Estimate,
+                pplBase: Estimate, correlation: Double, lnPPLRatio: Estimate, pplRatio: Estimate, pplDifference: Estimate,
+                kld: Estimate, kldDistribution: Distribution?, deltaP: Estimate, deltaPDistribution: Distribution?,
+                rmsDeltaP: Estimate, sameTop: Estimate, perChunk: [KLDChunkLine], seconds: Double, tokensPerSecond: Double) {
+        self.model = model; self.base = base; self.contextLength = contextLength; self.chunks = chunks
+        self.scoredTokens = scoredTokens; self.pplQ = pplQ; self.pplBase = pplBase; self.correlation = correlation
+        self.lnPPLRatio = lnPPLRatio; self.pplRatio = pplRatio; self.pplDifference = pplDifference; self.kld = kld
+        self.kldDistribution = kldDistribution; self.deltaP = deltaP; self.deltaPDistribution = deltaPDistribution
+        self.rmsDeltaP = rmsDeltaP; self.sameTop = sameTop; self.perChunk = perChunk; self.seconds = seconds
+        self.tokensPerSecond = tokensPerSecond
+    }
 }
 
 /// llama.cpp's `kl_divergence_result` accumulator.

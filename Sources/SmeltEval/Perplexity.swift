@@ -44,6 +44,8 @@ public struct PerplexityResult: Codable, Sendable, Equatable {
     public var seconds: Double
     /// Tokens processed (`chunks × n_ctx`) per second.
     public var tokensPerSecond: Double
+    /// SHA-256 of the KL-divergence base file written with `saveLogits` (computed while writing).
+    public var savedLogitsSHA256: String? = nil
 }
 
 /// Evaluation runs over chunked token streams, as llama-perplexity does them.
@@ -165,6 +167,7 @@ public enum Evaluator {
         reporter.line(String(format: "Final estimate: PPL = %.4f +/- %.5f\n", ppl, v * ppl))
         return PerplexityResult(model: model.source.lastPathComponent, contextLength: n, chunks: chunks, scoredTokens: count,
                                 perplexity: ppl, uncertainty: v * ppl, runningEstimates: running, seconds: seconds,
-                                tokensPerSecond: Double(chunks * n) / max(seconds, 1e-9))
+                                tokensPerSecond: Double(chunks * n) / max(seconds, 1e-9),
+                                savedLogitsSHA256: writer?.sha256)
     }
 }

@@ -113,6 +113,9 @@ public final class GGUFWriter {
         try out.commit()
     }
 
+    /// SHA-256 of the file written, once `finish()` succeeded.
+    public var sha256: String? { out.sha256 }
+
     /// Discards the file.
     public func abort() { out.abort() }
 }

@@ -16,6 +16,9 @@ public final class OutputFile {
     private var done = false
     /// Bytes written so far (including buffered ones).
     public private(set) var position: Int = 0
+    private var hasher = SHA256Hasher()
+    /// SHA-256 of the content, set by `commit()` (computed while writing).
+    public private(set) var sha256: String?
 
     public init(url: URL, bufferSize: Int = 8 << 20) throws {
         self.url = url
@@ -53,6 +56,7 @@ public final class OutputFile {
     }
 
     private func rawWrite(_ bytes: UnsafeRawBufferPointer) throws {
+        hasher.update(bytes)
         var off = 0
         while off < bytes.count {
             let n = Glibc.write(fd, bytes.baseAddress! + off, bytes.count - off)
@@ -72,6 +76,7 @@ public final class OutputFile {
         do { try flush() } catch { abort(); throw error }
         close(fd); fd = -1
         done = true
+        sha256 = hasher.finalize()
         if rename(tempURL.path, url.path) != 0 {
             let e = String(cString: strerror(errno))
             unlink(tempURL.path)

@@ -35,6 +35,8 @@ public struct QuantizeResult: Sendable {
     public var elementCount: Int
     /// Entries of importance data used (after include/exclude filters).
     public var imatrixEntries: Int
+    /// SHA-256 of the file written (computed while writing); nil for a dry run.
+    public var outputSHA256: String? = nil
 
     /// llama-quantize's two closing lines (`model size  = … MiB (… BPW)` / `quant size  = …`).
     public var summaryLines: [String] {
@@ -220,7 +222,9 @@ public enum Quantizer {
             writer.abort()
             throw error
         }
-        return result
+        var written = result
+        written.outputSHA256 = writer.sha256
+        return written
     }
 
     /// Rows per work item: about 64K values.

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SmeltEval
 import SmeltFormats
+import SmeltReport
 
 /// `smelt imatrix MODEL -f CALIB.txt [-c 512] [--chunks N] -o imatrix.gguf`, llama-imatrix's method.
 struct ImatrixCommand: ParsableCommand {
@@ -34,6 +35,7 @@ struct ImatrixCommand: ParsableCommand {
     var json = false
     @Flag(help: "Plain float32 products (default: round activations as llama.cpp).")
     var exactFloat = false
+    @OptionGroup var storeOptions: StoreOptions
 
     func run() throws {
         try reportingErrors {
@@ -41,18 +43,21 @@ struct ImatrixCommand: ParsableCommand {
             guard let textPath = file ?? ImatrixCommand.defaultCalibration() else {
                 throw SmeltError("missing -f CALIB.txt (no default calibration-data/calibration_data_v5_rc.txt found)")
             }
-            let m = try InferenceModel(url: URL(fileURLWithPath: model), threads: threads ?? ProcessInfo.processInfo.activeProcessorCount,
-                                       llamaRounding: !exactFloat)
+            let recorder = try storeOptions.recorder()
+            let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
+            let m = try InferenceModel(url: URL(fileURLWithPath: model), threads: threadCount, llamaRounding: !exactFloat)
             let text = try EvaluationText.read(URL(fileURLWithPath: textPath))
             let tokens = try m.makeTokenizer(pre: pre).encode(text, addSpecial: true, parseSpecial: false)
             let reporter = CommandProgress.reporter(printLines: !json, label: "imatrix")
-            let (im, result) = try Evaluator.imatrix(model: m, tokens: tokens,
-                                                     options: EvaluationOptions(contextLength: context, batchSize: batch, chunks: chunks),
+            let evalOptions = EvaluationOptions(contextLength: context, batchSize: batch, chunks: chunks)
+            let (im, result) = try Evaluator.imatrix(model: m, tokens: tokens, options: evalOptions,
                                                      dataset: textPath, processOutput: processOutput, reporter: reporter)
             CommandProgress.clear()
             let out = URL(fileURLWithPath: output)
             if outputFormat == "dat" { try im.writeLegacy(to: out, dataset: textPath) } else { try im.writeGGUF(to: out) }
-            if json { print(try CommandProgress.json(result)) } else {
+            let record = try recorder.imatrix(result, model: URL(fileURLWithPath: model), text: URL(fileURLWithPath: textPath),
+                                              tokens: tokens.count, output: out, options: evalOptions, threads: threadCount)
+            if json { print(try Recorder.json(result: result, record: record)) } else {
                 print("imatrix: \(result.entries) entries, \(result.chunks) chunks of \(result.contextLength) tokens → \(output)")
             }
         }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SmeltEval
 import SmeltFormats
+import SmeltReport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -43,12 +44,14 @@ struct PerplexityCommand: ParsableCommand {
     var json = false
     @Flag(help: "Plain float32 products (default: round activations to the weight type's dot-product format, as llama.cpp).")
     var exactFloat = false
+    @OptionGroup var storeOptions: StoreOptions
 
     func run() throws {
         try reportingErrors {
+            let recorder = try storeOptions.recorder()
             let options = EvaluationOptions(contextLength: context, batchSize: batch, chunks: chunks)
-            let m = try InferenceModel(url: URL(fileURLWithPath: model), threads: threads ?? ProcessInfo.processInfo.activeProcessorCount,
-                                       llamaRounding: !exactFloat)
+            let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
+            let m = try InferenceModel(url: URL(fileURLWithPath: model), threads: threadCount, llamaRounding: !exactFloat)
             let reporter = CommandProgress.reporter(printLines: !json, label: klDivergence == nil ? "perplexity" : "kl-divergence")
             if let base = klDivergence {
                 guard file == nil, saveLogits == nil else {
@@ -56,7 +59,9 @@ struct PerplexityCommand: ParsableCommand {
                 }
                 let r = try Evaluator.klDivergence(model: m, base: URL(fileURLWithPath: base), options: options, reporter: reporter)
                 CommandProgress.clear()
-                if json { print(try CommandProgress.json(r)) }
+                let record = try recorder.klDivergence(r, model: URL(fileURLWithPath: model), base: URL(fileURLWithPath: base),
+                                                       options: options, threads: threadCount)
+                if json { print(try Recorder.json(result: r, record: record)) }
                 return
             }
             guard let file else { throw SmeltError("missing -f TEXT (or --kl-divergence BASE)") }
@@ -65,7 +70,10 @@ struct PerplexityCommand: ParsableCommand {
             let r = try Evaluator.perplexity(model: m, tokens: tokens, options: options,
                                              saveLogits: saveLogits.map { URL(fileURLWithPath: $0) }, reporter: reporter)
             CommandProgress.clear()
-            if json { print(try CommandProgress.json(r)) }
+            let record = try recorder.perplexity(r, model: URL(fileURLWithPath: model), text: URL(fileURLWithPath: file),
+                                                 tokens: tokens.count, options: options, threads: threadCount,
+                                                 saveLogits: saveLogits.map { URL(fileURLWithPath: $0) })
+            if json { print(try Recorder.json(result: r, record: record)) }
         }
     }
 }

@@ -4,6 +4,8 @@ import SmeltFormats
 import SmeltQuantize
 import SmeltConvert
 import SmeltLicense
+import SmeltReport
+import SmeltStore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -56,9 +58,11 @@ struct QuantizeCommand: ParsableCommand {
     var cache: String?
     @Flag(inversion: .prefixedNo, help: "Write the recipe provenance metadata (default: only for recipes that are not an unchanged llama.cpp preset).")
     var provenance: Bool?
+    @OptionGroup var storeOptions: StoreOptions
 
     func run() throws {
         try reportingErrors {
+            let recorder = try storeOptions.recorder()
             var args = arguments
             guard !args.isEmpty else { throw SmeltError("usage: smelt quantize IN [OUT] TYPE [THREADS] | IN [OUT] --recipe R | IN [OUT] --target-bpw B") }
             let input = args.removeFirst()
@@ -170,7 +174,16 @@ struct QuantizeCommand: ParsableCommand {
                     let line = done < total ? String(format: "[%4d/%4d] %@", done + 1, total, name) : ""
                     FileHandle.standardError.write(Data(("\r\u{1b}[K" + line).utf8))
                 } : nil)
-            if json { print(result.plan.json().serialized(pretty: true)) }
+            let seconds = Date().timeIntervalSince(start)
+            var record = recorder.begin(.quantize)
+            if !dryRun {
+                record = try recorder.quantize(result, input: URL(fileURLWithPath: input), output: output.map { URL(fileURLWithPath: $0) },
+                                          recipe: chosen, imatrix: imatrix.map { URL(fileURLWithPath: $0) },
+                                          threads: threads > 0 ? threads : ProcessInfo.processInfo.activeProcessorCount,
+                                          summary: QuantizeSummary(result, preset: preset.rawValue, recipe: chosen?.name,
+                                                                   dryRun: dryRun, seconds: seconds))
+            }
+            if json { print(try Recorder.json(resultJSON: Data(result.plan.json().serialized(pretty: true).utf8), record: record)) }
             var lines = result.summaryLines
             if !dryRun && !json { lines.append(String(format: "quantize time = %8.2f ms", Date().timeIntervalSince(start) * 1000)) }
             if result.plan.willRequireImatrix {

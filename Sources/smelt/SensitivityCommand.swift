@@ -3,6 +3,7 @@ import Foundation
 import SmeltEval
 import SmeltFormats
 import SmeltQuantize
+import SmeltReport
 
 /// `smelt sensitivity MODEL --imatrix F [-f TEXT | --kld-base BASE]`: per tensor and candidate
 /// type, the importance-weighted quantization error; optionally the KLD of the model with only
@@ -43,9 +44,11 @@ struct SensitivityCommand: ParsableCommand {
     var threads: Int?
     @Flag(help: "Print the table as JSON.")
     var json = false
+    @OptionGroup var storeOptions: StoreOptions
 
     func run() throws {
         try reportingErrors {
+            let recorder = try storeOptions.recorder()
             let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
             let url = URL(fileURLWithPath: model)
             let source = try GGUFTensorSource(url: url)
@@ -109,7 +112,11 @@ struct SensitivityCommand: ParsableCommand {
                     }
                 }
             }
-            if json { print(table.json().serialized(pretty: true)); return }
+            let tableJSON = table.json().serialized(pretty: true)
+            _ = try recorder.sensitivity(resultJSON: tableJSON, model: url, imatrix: imURL, text: file.map { URL(fileURLWithPath: $0) },
+                                         base: kldBase.map { URL(fileURLWithPath: $0) }, context: context, chunks: chunks,
+                                         threads: threadCount)
+            if json { print(tableJSON); return }
             // Text: per group, the mean relative error of each type, and the measured KLD.
             var out = "group                 tensors  " + types.map { $0.name.padding(toLength: 9, withPad: " ", startingAt: 0) }.joined() + " KLD\n"
             var groups: [String: [String]] = [:]

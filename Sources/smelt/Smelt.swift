@@ -22,4 +22,7 @@ let allSubcommands: [ParsableCommand.Type] = [
     SensitivityCommand.self,
     PerplexityCommand.self,
     LicenseCommand.self,
+    ResultsCommand.self,
+    ReportCommand.self,
+    CardCommand.self,
 ]

@@ -109,6 +109,18 @@ void smelt_attention_scores(const float *q, int ldq, const float *kt, int ldkt, 
 void smelt_attention_values(const float *p, int ldp, const float *v, int ldv, int nq, int nk, int d, int diag,
                             float *out, int ldo);
 
+
+/// Incremental SHA-256 (FIPS 180-4); the x86 SHA extensions when present.
+typedef struct { uint32_t h[8]; uint64_t length; uint8_t buf[64]; size_t nbuf; } smelt_sha256_ctx;
+void smelt_sha256_init(smelt_sha256_ctx *c);
+void smelt_sha256_update(smelt_sha256_ctx *c, const void *data, size_t n);
+/// Writes the 32-byte digest; the context must be initialised again before reuse.
+void smelt_sha256_final(smelt_sha256_ctx *c, uint8_t out[32]);
+/// 1 when the CPU has the SHA extensions (sha256rnds2).
+int smelt_cpu_has_sha(void);
+/// Tests: 1 forces the portable SHA-256 blocks, 0 returns to the run-time choice.
+void smelt_sha256_force_portable(int portable);
+
 #ifdef __cplusplus
 }
 #endif

@@ -92,6 +92,11 @@ public final class ResultsStore {
                         throw SmeltError("\(path): written by a newer Smelt (schema \(try Self.migrator.appliedIdentifiers(db).sorted().joined(separator: ", "))); upgrade Smelt")
                     }
                 }
+                // A new store is marked as Smelt's before anything else is created in it, so that
+                // another process opening it meanwhile does not take it for a foreign database.
+                if objects == 0 && appID != Self.applicationID {
+                    try db.execute(sql: "PRAGMA application_id = \(Self.applicationID)")
+                }
                 let mode = try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? ""
                 if mode.lowercased() != "wal" { _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL") }
             }

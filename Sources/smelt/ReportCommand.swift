@@ -16,8 +16,7 @@ struct ReportCommand: ParsableCommand {
         with --base. The HTML page is one self-contained file (docs/REPORTS.md).
         """)
 
-    @Option(help: "Results store (default: $SMELT_STORE, else $XDG_DATA_HOME/smelt/results.sqlite, else ~/.local/share/smelt/results.sqlite).")
-    var store: String?
+    @OptionGroup var location: ResultsCommand.Location
     @Option(help: "Base model: part of its name, or a prefix of its SHA-256.")
     var base: String?
     @Option(name: .shortAndLong, help: "Write the report here: .md, .csv, .json, .html (else a table on stdout).")
@@ -27,7 +26,7 @@ struct ReportCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let s = try ResultsStore(url: store.map { URL(fileURLWithPath: $0) } ?? ResultsStore.defaultURL())
+            let s = try location.open()
             let group = try Report.select(try Report.groups(s), base: base)
             var fmt = ReportFormat.terminal
             if let f = format {
@@ -74,13 +73,12 @@ struct CardCommand: ParsableCommand {
     var quantizedBy: String?
     @Option(name: .shortAndLong, help: "Output file (default: FOLDER/README.md; - for stdout).")
     var output: String?
-    @Option(help: "Results store (default: $SMELT_STORE, else $XDG_DATA_HOME/smelt/results.sqlite, else ~/.local/share/smelt/results.sqlite).")
-    var store: String?
+    @OptionGroup var location: ResultsCommand.Location
 
     func run() throws {
         try reportingErrors {
             let dir = URL(fileURLWithPath: folder)
-            let s = try ResultsStore(url: store.map { URL(fileURLWithPath: $0) } ?? ResultsStore.defaultURL())
+            let s = try location.open()
             let first = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".gguf") }.sorted().first
             let src = source.map { URL(fileURLWithPath: $0) } ?? first.map { dir.appendingPathComponent($0) }
             let info = src.map { ConversionLicenseInfo.check($0) }

@@ -7,34 +7,11 @@ import SmeltTestSupport
 final class LicenseCommandTests: XCTestCase {
     typealias F = FixtureBuilder
 
-    /// The `smelt` executable next to the test bundle (`.build/debug/smelt`).
-    var smelt: URL {
-        get throws {
-            var candidates = [Bundle.main.bundleURL.appendingPathComponent("smelt")]
-            for b in Bundle.allBundles where b.bundlePath.hasSuffix(".xctest") {
-                candidates.append(b.bundleURL.deletingLastPathComponent().appendingPathComponent("smelt"))
-            }
-            candidates.append(Fixtures.repoRoot.appendingPathComponent(".build/debug/smelt"))
-            if let u = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) { return u }
-            if ProcessInfo.processInfo.environment["CI"] == "true" { XCTFail("smelt binary not built") }
-            throw XCTSkip("smelt binary not found (run `swift build --product smelt`)")
-        }
-    }
-
     struct Run { var status: Int32; var stdout: String; var stderr: String }
 
     func run(_ args: [String]) throws -> Run {
-        let p = Process()
-        p.executableURL = try smelt
-        p.arguments = args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+        let r = try SmeltBinary.run(args)
+        return Run(status: r.status, stdout: r.stdout, stderr: r.stderr)
     }
 
     func testExitCodes() throws {

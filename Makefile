@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
-APT_PKGS := libopenblas-dev libzstd-dev libsqlite3-dev libvulkan-dev mesa-vulkan-drivers glslc pkg-config python3-venv unzip chromium
+APT_PKGS := libopenblas-dev libzstd-dev libsqlite3-dev libvulkan-dev mesa-vulkan-drivers glslc pkg-config python3-venv unzip chromium slurm-wlm munge
 PY_PKGS  := gguf numpy safetensors tokenizers
 VENV     := .venv
 CACHE    := .cache
@@ -10,7 +10,7 @@ DEMO     := $(CACHE)/demo
 SMELT    := .build/release/smelt
 DEMO_GGUF := $(DEMO)/SmolLM2-135M-Instruct.Q4_1.gguf
 
-.PHONY: deps venv build debug test demo clean
+.PHONY: deps venv build debug test demo sweep-demo clean
 
 ## deps: install the Debian packages Smelt builds against (root), or say which are missing.
 deps:
@@ -100,6 +100,18 @@ demo: build $(DEMO_GGUF)
 	$(SMELT) report -o $(DEMO)/report.html
 	$(SMELT) card $(DEMO) --source $(DEMO_HF) --base-model HuggingFaceTB/SmolLM2-135M-Instruct -o $(DEMO)/MODEL_CARD.md
 	@echo "== The HTML report: $(CURDIR)/$(DEMO)/report.html (model card: $(DEMO)/MODEL_CARD.md)"
+
+## sweep-demo: a local sweep of six quants of the demo model (scripts/sweep-demo.yaml), two jobs at a time,
+## into the demo's results store; ends with the report (the demo's own quants are in it too).
+sweep-demo: export SMELT_STORE = $(CURDIR)/$(DEMO)/results.sqlite
+sweep-demo: build $(DEMO_GGUF)
+	@test -f $(DEMO_BF16) -a -f $(DEMO)/imatrix.gguf -a -f $(DEMO_EVAL) || $(MAKE) demo
+	@echo "== smelt sweep plan"
+	$(SMELT) sweep plan scripts/sweep-demo.yaml
+	@echo "== smelt sweep run: 2 jobs at a time, keeping the quants on the Pareto frontiers"
+	$(SMELT) sweep run scripts/sweep-demo.yaml -j 2 --keep frontier
+	$(SMELT) report -o $(CACHE)/sweep-demo/report.html
+	@echo "== The HTML report: $(CURDIR)/$(CACHE)/sweep-demo/report.html"
 
 clean:
 	rm -rf .build $(CACHE)

@@ -9,6 +9,7 @@
 //   SmeltConvert / SmeltQuantize / SmeltEval   pipelines
 //   SmeltLicense   license knowledge base and lineage resolution
 //   SmeltStore     the results store (SQLite through GRDB; the only SQL)
+//   SmeltSweep     sweeps: plan, local pool, Slurm job arrays
 //   SmeltReport    recording runs, llama-perplexity log import, reports (table/md/csv/json/html), model cards
 //   smelt          the command line (argument parsing only)
 import PackageDescription
@@ -62,9 +63,13 @@ let package = Package(
         // Recording runs into the store, importing llama-perplexity logs, reports and model cards.
         .target(name: "SmeltReport", dependencies: ["SmeltFormats", "SmeltStore", "SmeltEval", "SmeltQuantize"],
                 swiftSettings: swiftSettings),
+        // Sweeps: many quants of one model, evaluated against one base, locally or as a Slurm job array.
+        .target(name: "SmeltSweep", dependencies: ["SmeltFormats", "SmeltStore", "SmeltReport", "SmeltQuantize",
+                                                   .product(name: "Yams", package: "Yams")],
+                swiftSettings: swiftSettings),
         .executableTarget(name: "smelt", dependencies: [
             "SmeltFormats", "SmeltQuant", "SmeltTokenizer", "SmeltModel", "SmeltConvert", "SmeltQuantize",
-            "SmeltEval", "SmeltLicense", "SmeltStore", "SmeltReport",
+            "SmeltEval", "SmeltLicense", "SmeltStore", "SmeltReport", "SmeltSweep",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: swiftSettings),
 
@@ -79,6 +84,8 @@ let package = Package(
         .testTarget(name: "SmeltReportTests", dependencies: ["SmeltReport", "SmeltStore", "SmeltEval", "SmeltFormats",
                                                             "SmeltTestSupport"],
                     resources: [.copy("Fixtures")]),
+        .testTarget(name: "SmeltSweepTests", dependencies: ["SmeltSweep", "SmeltReport", "SmeltStore", "SmeltFormats",
+                                                           "SmeltTestSupport"]),
         .testTarget(name: "SmeltEvalTests", dependencies: ["SmeltEval", "SmeltFormats", "SmeltQuant", "SmeltTestSupport",
                                                           "CSmeltKernels"]),
     ],

@@ -3,20 +3,28 @@ import SmeltEval
 import SmeltFormats
 import SmeltQuantize
 import SmeltStore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Records every run of the commands into the results store: identities of the
 /// files read and written, settings, machine and result. `nil` store (`--no-store`)
 /// makes every call a no-op that still builds the record, so `--json` output is the same.
 public final class Recorder {
     public let store: ResultsStore?
+    /// `--record-to FILE`: records appended to a JSON-lines file instead of the store
+    /// (sweep jobs on shared file systems; `smelt sweep collect` moves them into the store).
+    public let recordFile: URL?
     public let started = Date()
     private let commandLine: String
+    private var plans: [ModelPlanRecord] = []
 
     /// Opens the store chosen by `--store PATH`, `SMELT_STORE` or the default location;
-    /// `noStore` (`--no-store`) records nothing.
-    public init(storePath: String?, noStore: Bool, arguments: [String] = CommandLine.arguments) throws {
+    /// `noStore` (`--no-store`) records nothing; `recordTo` appends the records to a file instead.
+    public init(storePath: String?, noStore: Bool, recordTo: String? = nil, arguments: [String] = CommandLine.arguments) throws {
         commandLine = arguments.map(Self.shellQuoted).joined(separator: " ")
-        if noStore || ProcessInfo.processInfo.environment["SMELT_NO_STORE"] == "1" {
+        recordFile = recordTo.map { URL(fileURLWithPath: $0) }
+        if recordTo != nil || noStore || ProcessInfo.processInfo.environment["SMELT_NO_STORE"] == "1" {
             store = nil
         } else {
             store = try ResultsStore(url: storePath.map { URL(fileURLWithPath: $0) } ?? ResultsStore.defaultURL())
@@ -28,6 +36,7 @@ public final class Recorder {
         var r = RunRecord(kind: kind, startedAt: started, smeltVersion: SmeltVersion.string, host: Machine.hostName,
                           cpu: Machine.cpuModel, commandLine: commandLine)
         r.wallSeconds = nil
+        r.sweepJob = ProcessInfo.processInfo.environment["SMELT_SWEEP_JOB"]
         return r
     }
 
@@ -36,6 +45,7 @@ public final class Recorder {
     /// A file read by the run (hash cached by path, size and time); without a store, its path only.
     public func identify(_ url: URL) throws -> FileIdentity {
         if let store { return try store.identify(url) }
+        if recordFile != nil { return try ResultsStore.hashIdentity(url) }
         let attrs = try? FileManager.default.attributesOfItem(atPath: url.path)
         return FileIdentity(sha256: nil, path: url.standardizedFileURL.path, bytes: (attrs?[.size] as? NSNumber)?.int64Value)
     }
@@ -44,15 +54,20 @@ public final class Recorder {
     public func written(_ url: URL, sha256: String?) throws -> FileIdentity {
         if let store, let sha256 { return try store.rememberWritten(url, sha256: sha256) }
         if let store { return try store.identify(url) }
+        if recordFile != nil && sha256 == nil { return try ResultsStore.hashIdentity(url) }
         let attrs = try? FileManager.default.attributesOfItem(atPath: url.path)
         return FileIdentity(sha256: sha256, path: url.standardizedFileURL.path, bytes: (attrs?[.size] as? NSNumber)?.int64Value)
     }
 
     /// Stores the tensor table of a GGUF model (nothing for checkpoint folders or already known models).
     public func recordPlan(of url: URL, identity: FileIdentity) throws {
-        guard let store, identity.sha256 != nil, !(try store.hasPlan(modelKey: identity.key)) else { return }
-        guard let plan = try Self.plan(of: url, key: identity.key) else { return }
-        try store.savePlan(plan)
+        guard identity.sha256 != nil else { return }
+        if let store {
+            guard !(try store.hasPlan(modelKey: identity.key)), let plan = try Self.plan(of: url, key: identity.key) else { return }
+            try store.savePlan(plan)
+        } else if recordFile != nil, let plan = try Self.plan(of: url, key: identity.key) {
+            plans.append(plan)
+        }
     }
 
     /// The tensor table of a GGUF file (nil for a folder).
@@ -73,7 +88,15 @@ public final class Recorder {
     public func save(_ record: RunRecord) throws -> RunRecord {
         var r = record
         if r.wallSeconds == nil { r.wallSeconds = Date().timeIntervalSince(started) }
-        if let store { r.id = try store.record(r) }
+        if let store {
+            r.id = try store.record(r)
+            r.modelType = try r.model.flatMap { try store.plan(modelKey: $0.key)?.fileTypeName }
+        } else if let f = recordFile {
+            var lines = plans.map { RecordLine(plan: $0) }
+            lines.append(RecordLine(run: r))
+            try RecordLine.append(lines, to: f)
+            plans = []
+        }
         return r
     }
 
@@ -248,4 +271,50 @@ public enum Machine {
         return "arm64 (\(cores) cores)"
         #endif
     }()
+}
+
+/// One line of a `--record-to` file: a run, or a model plan it refers to.
+public struct RecordLine: Codable, Sendable {
+    public var run: RunRecord?
+    public var plan: ModelPlanRecord?
+    public init(run: RunRecord? = nil, plan: ModelPlanRecord? = nil) { self.run = run; self.plan = plan }
+
+    static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        e.dateEncodingStrategy = .iso8601
+        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return e
+    }()
+
+    /// Appends lines with one `write` (O_APPEND), so concurrent writers do not interleave lines.
+    public static func append(_ lines: [RecordLine], to url: URL) throws {
+        var data = Data()
+        for l in lines { data.append(try encoder.encode(l)); data.append(0x0A) }
+        let fd = open(url.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw SmeltError("cannot write \(url.path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let n = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        guard n == data.count else { throw SmeltError("cannot write \(url.path): short write") }
+    }
+
+    /// Reads a `--record-to` file; a torn last line (an interrupted writer) is ignored.
+    public static func read(_ url: URL) throws -> [RecordLine] {
+        let text: String
+        do { text = try String(contentsOf: url, encoding: .utf8) } catch {
+            throw SmeltError("\(url.path): cannot read (\(error.localizedDescription))")
+        }
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .iso8601
+        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        var out: [RecordLine] = []
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: true)
+        for (i, l) in lines.enumerated() {
+            do { out.append(try d.decode(RecordLine.self, from: Data(l.utf8))) } catch {
+                if i == lines.count - 1 && !text.hasSuffix("\n") { break }
+                throw SmeltError("\(url.path):\(i + 1): not a Smelt record line")
+            }
+        }
+        return out
+    }
 }

@@ -104,6 +104,10 @@ public struct RunRecord: Codable, Sendable, Equatable {
     public var tokensPerSecond: Double? = nil
     /// The command's result as JSON (PerplexityResult, KLDivergenceResult, …).
     public var result: String? = nil
+    /// The model's `general.file_type` name (`Q4_K_M`, `BF16`, …), from its stored plan (not a column of `run`).
+    public var modelType: String? = nil
+    /// The key of the sweep job that made this run (schema version 3).
+    public var sweepJob: String? = nil
 
     public init(kind: RunKind, startedAt: Date, smeltVersion: String, host: String, cpu: String, commandLine: String) {
         self.kind = kind

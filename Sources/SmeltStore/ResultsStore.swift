@@ -14,7 +14,7 @@ public final class ResultsStore {
     /// `PRAGMA application_id` of a Smelt store ("SMLT").
     public static let applicationID: Int32 = 0x534D_4C54
     /// The schema versions, oldest first (each a migration).
-    public static let schemaVersions = ["v1", "v2"]
+    public static let schemaVersions = ["v1", "v2", "v3"]
 
     public let url: URL
     private let db: DatabaseQueue
@@ -159,6 +159,13 @@ public final class ResultsStore {
                 CREATE INDEX run_base ON run(base_key);
                 """)
         }
+        // v3: runs made by a sweep job carry the job's key (its inputs' digest), so sweeps resume.
+        m.registerMigration("v3") { db in
+            try db.execute(sql: """
+                ALTER TABLE run ADD COLUMN sweep_job TEXT;
+                CREATE INDEX run_sweep_job ON run(sweep_job);
+                """)
+        }
         return m
     }
 
@@ -227,6 +234,26 @@ public final class ResultsStore {
         return id
     }
 
+    /// The identity of a file computed without a store (no cache): for `--record-to` runs.
+    public static func hashIdentity(_ url: URL) throws -> FileIdentity {
+        let u = url.standardizedFileURL.resolvingSymlinksInPath()
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: u.path, isDirectory: &isDir) else { throw SmeltError("\(url.path): no such file") }
+        if isDir.boolValue {
+            var list = "smelt-folder-v1\n"
+            var total: Int64 = 0
+            for n in try FileManager.default.contentsOfDirectory(atPath: u.path).sorted() where !n.hasPrefix(".") {
+                let f = u.appendingPathComponent(n)
+                var d: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: f.path, isDirectory: &d), !d.boolValue else { continue }
+                list += "\(n) \(try SHA256Hasher.hashFile(f))\n"
+                total += try fileStat(f).size
+            }
+            return FileIdentity(sha256: SHA256Hasher.hex(Array(list.utf8)), path: u.path, bytes: total)
+        }
+        return FileIdentity(sha256: try SHA256Hasher.hashFile(u), path: u.path, bytes: try fileStat(u).size)
+    }
+
     /// Records a file Smelt has just written, with the digest computed while writing.
     public func rememberWritten(_ url: URL, sha256: String) throws -> FileIdentity {
         let u = url.standardizedFileURL.resolvingSymlinksInPath()
@@ -247,7 +274,8 @@ public final class ResultsStore {
         return id
     }
 
-    private func remember(_ id: FileIdentity) throws {
+    /// Records a file identity (once per key).
+    public func remember(_ id: FileIdentity) throws {
         try write { db in
             try db.execute(sql: """
                 INSERT INTO file(key, sha256, name, bytes, first_path, recorded_at) VALUES (?, ?, ?, ?, ?, ?)
@@ -351,13 +379,13 @@ public final class ResultsStore {
         for f in [r.model, r.input, r.text, r.imatrix, r.base, r.baseModel].compactMap({ $0 }) { try remember(f) }
         return try write { db in
             try db.execute(sql: """
-                INSERT INTO run(kind, source, status, error, started_at, wall_seconds, smelt_version, host, cpu, command_line,
+                INSERT INTO run(sweep_job, kind, source, status, error, started_at, wall_seconds, smelt_version, host, cpu, command_line,
                     model_key, model_path, input_key, input_path, text_key, text_path, text_tokens, imatrix_key, imatrix_path,
                     base_key, base_path, base_model_key, base_model_path, recipe_name, recipe_text, context, chunks, batch,
                     threads, tokens_per_second, result)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [
-                    r.kind.rawValue, r.source, r.status, r.error, Self.iso(r.startedAt), r.wallSeconds, r.smeltVersion, r.host,
+                    r.sweepJob, r.kind.rawValue, r.source, r.status, r.error, Self.iso(r.startedAt), r.wallSeconds, r.smeltVersion, r.host,
                     r.cpu, r.commandLine, r.model?.key, r.model?.path, r.input?.key, r.input?.path, r.text?.key, r.text?.path,
                     r.textTokens, r.imatrix?.key, r.imatrix?.path, r.base?.key, r.base?.path, r.baseModel?.key, r.baseModel?.path,
                     r.recipeName, r.recipeText, r.contextLength, r.chunks, r.batchSize, r.threads, r.tokensPerSecond, r.result,
@@ -391,6 +419,11 @@ public final class ResultsStore {
         return try runs(sql: sql, arguments: StatementArguments(args))
     }
 
+    /// Runs recorded for a sweep job (by the job's key).
+    public func runs(sweepJob key: String) throws -> [RunRecord] {
+        try runs(sql: "SELECT * FROM run WHERE sweep_job = ? ORDER BY id", arguments: [key])
+    }
+
     /// The run that wrote a KL-divergence base file (by the file's key), if recorded.
     public func runWritingBase(key: String) throws -> RunRecord? {
         try runs(sql: "SELECT * FROM run WHERE base_key = ? AND kind = ? ORDER BY id DESC LIMIT 1",
@@ -414,6 +447,10 @@ public final class ResultsStore {
         try read { db in
             var files: [String: FileIdentity] = [:]
             for r in try Row.fetchAll(db, sql: "SELECT * FROM file") { files[r["key"]] = Self.fileIdentity(r) }
+            var types: [String: String] = [:]
+            for r in try Row.fetchAll(db, sql: "SELECT key, file_type_name FROM model WHERE file_type_name IS NOT NULL") {
+                types[r["key"]] = r["file_type_name"]
+            }
             return try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
                 func ref(_ c: String) -> FileIdentity? {
                     guard let key: String = row["\(c)_key"] else { return nil }
@@ -433,6 +470,8 @@ public final class ResultsStore {
                 r.textTokens = row["text_tokens"]; r.recipeName = row["recipe_name"]; r.recipeText = row["recipe_text"]
                 r.contextLength = row["context"]; r.chunks = row["chunks"]; r.batchSize = row["batch"]; r.threads = row["threads"]
                 r.tokensPerSecond = row["tokens_per_second"]; r.result = row["result"]
+                r.modelType = r.model.flatMap { types[$0.key] }
+                r.sweepJob = row["sweep_job"]
                 return r
             }
         }

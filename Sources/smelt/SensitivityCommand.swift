@@ -113,10 +113,10 @@ struct SensitivityCommand: ParsableCommand {
                 }
             }
             let tableJSON = table.json().serialized(pretty: true)
-            _ = try recorder.sensitivity(resultJSON: tableJSON, model: url, imatrix: imURL, text: file.map { URL(fileURLWithPath: $0) },
+            let record = try recorder.sensitivity(resultJSON: tableJSON, model: url, imatrix: imURL, text: file.map { URL(fileURLWithPath: $0) },
                                          base: kldBase.map { URL(fileURLWithPath: $0) }, context: context, chunks: chunks,
                                          threads: threadCount)
-            if json { print(tableJSON); return }
+            if json { print(try Recorder.json(resultJSON: Data(tableJSON.utf8), record: record)); return }
             // Text: per group, the mean relative error of each type, and the measured KLD.
             var out = "group                 tensors  " + types.map { $0.name.padding(toLength: 9, withPad: " ", startingAt: 0) }.joined() + " KLD\n"
             var groups: [String: [String]] = [:]

@@ -25,4 +25,5 @@ let allSubcommands: [ParsableCommand.Type] = [
     ResultsCommand.self,
     ReportCommand.self,
     CardCommand.self,
+    SweepCommand.self,
 ]

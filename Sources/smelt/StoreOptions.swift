@@ -8,7 +8,9 @@ struct StoreOptions: ParsableArguments {
     var store: String?
     @Flag(help: "Do not record this run in the results store.")
     var noStore = false
+    @Option(help: "Append the run's record to this JSON-lines file instead of the store (sweep jobs; `smelt sweep collect` reads them).")
+    var recordTo: String?
 
     /// Opens the store (before any work: a bad store fails the run at once).
-    func recorder() throws -> Recorder { try Recorder(storePath: store, noStore: noStore) }
+    func recorder() throws -> Recorder { try Recorder(storePath: store, noStore: noStore, recordTo: recordTo) }
 }

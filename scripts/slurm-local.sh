@@ -4,6 +4,12 @@
 # slurmctld and slurmd in the background with their state, logs and sockets under DIR.
 # Clients need SLURM_CONF=DIR/slurm.conf (`env` prints the line). Debian: slurm-wlm, munge.
 set -euo pipefail
+# Close every descriptor but 0-2 that the caller let us inherit (a pipe it reads, say): the
+# daemons started below would otherwise hold it open for ever.
+for fd in /proc/$$/fd/*; do
+  fd=${fd##*/}
+  [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null || true
+done
 cmd=${1:?usage: slurm-local.sh start|stop|env DIR}
 dir=$(mkdir -p "${2:?usage: slurm-local.sh start|stop|env DIR}" && cd "$2" && pwd)
 
@@ -67,11 +73,12 @@ $node State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONF
   sed -i 's/^NodeName=[^ ]*/NodeName='"$host"'/' "$dir/slurm.conf"
+  # The daemons get no terminal and none of the caller's pipes (a caller reading our output would wait forever).
   munged --force --key-file="$dir/munge/munge.key" --socket="$dir/munge/munge.sock" \
-    --pid-file="$dir/munged.pid" --log-file="$dir/munge/munged.log" --seed-file="$dir/munge/munged.seed"
+    --pid-file="$dir/munged.pid" --log-file="$dir/munge/munged.log" --seed-file="$dir/munge/munged.seed" </dev/null >/dev/null 2>&1
   export SLURM_CONF=$dir/slurm.conf
-  slurmctld -f "$dir/slurm.conf"
-  slurmd -f "$dir/slurm.conf"
+  slurmctld -f "$dir/slurm.conf" </dev/null >/dev/null 2>&1
+  slurmd -f "$dir/slurm.conf" </dev/null >/dev/null 2>&1
   for _ in $(seq 60); do
     if sinfo -h -o %T 2>/dev/null | grep -qE '^(idle|mixed|allocated)'; then exit 0; fi
     sleep 0.5

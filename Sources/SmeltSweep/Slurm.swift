@@ -1,5 +1,6 @@
 import Foundation
 import SmeltFormats
+import SmeltReport
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -79,7 +79,9 @@ public struct SweepPlan: Codable, Sendable {
             baseDeps = ["base"]
         }
         var imatrixFile: [String: (path: String, key: String, job: String?)] = [:]
-        for im in f.imatrices {
+        // Only the importance matrices some quant uses are made.
+        let used = Set(f.quants.compactMap(\.imatrix))
+        for im in f.imatrices where used.contains(im.name) {
             if let file = im.file {
                 let p = f.path(file)
                 guard FileManager.default.fileExists(atPath: p) else { throw SmeltError("\(f.source): imatrix \(im.name): \(p): no such file") }

@@ -162,8 +162,17 @@ public enum SweepRunner {
         }
         try collect(plan, store: store)
         progress.begin(total: plan.jobs.count, skipped: summary.skipped)
-        let lock = NSCondition()
-        var finished: [(SweepJob, Int32, String?, Double)] = []
+        final class Mailbox: @unchecked Sendable {
+            let lock = NSCondition()
+            var items: [(SweepJob, Int32, String?, Double)] = []
+            func post(_ x: (SweepJob, Int32, String?, Double)) { lock.lock(); items.append(x); lock.signal(); lock.unlock() }
+            func take(waiting: Bool) -> [(SweepJob, Int32, String?, Double)] {
+                lock.lock(); defer { lock.unlock() }
+                if waiting && items.isEmpty { _ = lock.wait(until: Date().addingTimeInterval(1)) }
+                let out = items; items.removeAll(); return out
+            }
+        }
+        let mailbox = Mailbox()
         var running = 0
         func launch(_ j: SweepJob) {
             running += 1
@@ -176,30 +185,20 @@ public enum SweepRunner {
             let err = Pipe()
             p.standardError = err
             p.standardOutput = FileHandle.nullDevice
-            let reader = DispatchQueue(label: "smelt.sweep.\(j.id)")
-            reader.async {
+            do { try p.run() } catch {
+                mailbox.post((j, 127, "cannot start \(executable): \(error.localizedDescription)", 0))
+                return
+            }
+            DispatchQueue(label: "smelt.sweep.\(j.id)").async {
                 let data = err.fileHandleForReading.readDataToEndOfFile()
                 p.waitUntilExit()
                 let last = String(decoding: data, as: UTF8.self).split(separator: "\n").last { $0.hasPrefix("error: ") }
-                lock.lock()
-                finished.append((j, p.terminationStatus, last.map { String($0.dropFirst(7)) }, Date().timeIntervalSince(t0)))
-                lock.signal()
-                lock.unlock()
-            }
-            do { try p.run() } catch {
-                lock.lock()
-                finished.append((j, 127, "cannot start \(executable): \(error.localizedDescription)", 0))
-                lock.signal()
-                lock.unlock()
+                mailbox.post((j, p.terminationStatus, last.map { String($0.dropFirst(7)) }, Date().timeIntervalSince(t0)))
             }
         }
         while true {
             // Start what is ready.
-            lock.lock()
-            let doneNow = finished
-            finished.removeAll()
-            lock.unlock()
-            for (j, status, err, secs) in doneNow {
+            for (j, status, err, secs) in mailbox.take(waiting: false) {
                 running -= 1
                 do { try collect(plan, store: store) } catch { progress.note("collecting \(j.id): \((error as? SmeltError)?.message ?? "\(error)")") }
                 if status == 0 && isDone(j, plan: plan, store: store) {
@@ -234,9 +233,8 @@ public enum SweepRunner {
                 // Nothing can start (should not happen: dependencies come first).
                 break
             }
-            lock.lock()
-            if finished.isEmpty { _ = lock.wait(until: Date().addingTimeInterval(1)) }
-            lock.unlock()
+            let arrived = mailbox.take(waiting: true)
+            if !arrived.isEmpty { mailbox.lock.lock(); mailbox.items.insert(contentsOf: arrived, at: 0); mailbox.lock.unlock() }
             progress.tick()
         }
         if keep == .frontier { try prune(plan, store: store) }

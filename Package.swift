@@ -51,7 +51,7 @@ let package = Package(
         .target(name: "SmeltEval", dependencies: ["SmeltFormats", "SmeltQuant", "SmeltTokenizer", "SmeltModel",
                                                   "COpenBLAS", "CZstd", "CSmeltKernels"],
                 swiftSettings: swiftSettings),
-        .target(name: "SmeltLicense", dependencies: ["SmeltFormats", .product(name: "Yams", package: "Yams")],
+        .target(name: "SmeltLicense", dependencies: ["SmeltFormats", "SmeltModel", .product(name: "Yams", package: "Yams")],
                 swiftSettings: swiftSettings),
         .executableTarget(name: "smelt", dependencies: [
             "SmeltFormats", "SmeltQuant", "SmeltTokenizer", "SmeltModel", "SmeltConvert", "SmeltQuantize",

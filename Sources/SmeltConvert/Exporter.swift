@@ -32,7 +32,12 @@ public enum Exporter {
             throw SmeltError("\(url.path): no general.architecture")
         }
         let arch = try Architecture.find(ggufName: archName)
+        try HyperparameterLimits.check(g)
         let fm = FileManager.default
+        var isDir: ObjCBool = false
+        if fm.fileExists(atPath: folder.path, isDirectory: &isDir), !isDir.boolValue {
+            throw SmeltError("\(folder.path) is a file, not a folder: refusing to replace it")
+        }
         if fm.fileExists(atPath: folder.path), !((try? fm.contentsOfDirectory(atPath: folder.path))?.isEmpty ?? true) {
             throw SmeltError("\(folder.path) already exists and is not empty")
         }
@@ -73,7 +78,9 @@ public enum Exporter {
             var rowMap: [Int]? = nil
             if transforms.contains(.permuteQ) || transforms.contains(.permuteK) {
                 let heads = transforms.contains(.permuteK) && nKV != nHead ? nKV : nHead
-                let fwd = ConversionPlan.permutation(rows: t.rowCount, heads: heads)
+                guard let fwd = ConversionPlan.permutation(rows: t.rowCount, heads: heads) else {
+                    throw SmeltError("\(g.url.path): tensor '\(t.name)' (\(t.rowCount) rows) cannot be split into \(heads) heads (metadata \(p)attention.head_count\(heads == nHead ? "" : "_kv"))")
+                }
                 var inv = [Int](repeating: 0, count: fwd.count)
                 for (i, s) in fwd.enumerated() { inv[s] = i }  // HF row s is GGUF row i
                 rowMap = inv

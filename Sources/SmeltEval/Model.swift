@@ -99,12 +99,30 @@ public final class InferenceModel: @unchecked Sendable {
                 }
             }
             guard l.wo.cols == qDim, l.wo.rows == c.embeddingLength else { throw SmeltError("\(l.wo.name): unexpected shape") }
+            let ffn = l.gate == nil ? 2 * c.feedForwardLength : c.feedForwardLength
+            let vectors: [(String, [Float]?, Int)] = [
+                ("attn_norm.weight", l.attnNorm, c.embeddingLength), ("ffn_norm.weight", l.ffnNorm, c.embeddingLength),
+                ("post_attention_norm.weight", l.attnPostNorm, c.embeddingLength), ("post_ffw_norm.weight", l.ffnPostNorm, c.embeddingLength),
+                ("attn_q_norm.weight", l.qNorm, c.headDim), ("attn_k_norm.weight", l.kNorm, c.headDim),
+                ("attn_q.bias", l.bq, qDim), ("attn_k.bias", l.bk, kvDim), ("attn_v.bias", l.bv, kvDim),
+                ("attn_qkv.bias", l.bqkv, qDim + 2 * kvDim), ("attn_output.bias", l.bo, c.embeddingLength),
+                ("ffn_gate.bias", l.bGate, c.feedForwardLength), ("ffn_up.bias", l.bUp, ffn), ("ffn_down.bias", l.bDown, c.embeddingLength),
+            ]
+            for (name, v, count) in vectors {
+                if let v, v.count != count { throw SmeltError("\(url.path): tensor blk.\(il).\(name) has \(v.count) values, expected \(count)") }
+            }
             let ffRows = l.gate == nil ? 2 * c.feedForwardLength : c.feedForwardLength
             guard l.up.rows == ffRows, l.up.cols == c.embeddingLength, l.down.cols == c.feedForwardLength,
                   l.down.rows == c.embeddingLength else { throw SmeltError("blk.\(il): unexpected feed-forward shapes") }
             ls.append(l)
         }
         layers = ls
+        guard outputNorm.count == c.embeddingLength else {
+            throw SmeltError("\(url.path): tensor output_norm.weight has \(outputNorm.count) values, expected \(c.embeddingLength)")
+        }
+        if let f = ropeFactors, f.count < Swift.max(1, c.ropeDimensions / 2) {
+            throw SmeltError("\(url.path): RoPE frequency factors have \(f.count) values, expected \(c.ropeDimensions / 2)")
+        }
         guard tokenEmbedding.cols == c.embeddingLength, output.cols == c.embeddingLength else {
             throw SmeltError("embedding/output width differs from embedding_length \(c.embeddingLength)")
         }

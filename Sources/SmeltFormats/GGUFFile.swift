@@ -23,6 +23,8 @@ public enum GGUF {
     public static let version: UInt32 = 3
     public static let defaultAlignment = 32
     public static let maxDimensions = 4  // GGML_MAX_DIMS
+    /// Longest tensor name read (llama.cpp's own limit, GGML_MAX_NAME, is 64 bytes).
+    public static let maxNameLength = 256
 
     /// Bytes of a tensor of `shape` (ggml order) and `type`, checked for overflow
     /// and for a row length that is a whole number of blocks.
@@ -96,6 +98,9 @@ public final class GGUFFile: @unchecked Sendable {
         var names: [String: Int] = [:]
         for k in 0..<Int(nTensors) {
             let name = try r.readString("name of tensor \(k)")
+            guard name.utf8.count <= GGUF.maxNameLength else {
+                throw r.fail("tensor \(k) has a name of \(name.utf8.count) bytes (at most \(GGUF.maxNameLength))")
+            }
             guard names[name] == nil else { throw r.fail("duplicate tensor name '\(name)'") }
             let nDims = try r.read(UInt32.self, "dimension count of '\(name)'")
             guard nDims >= 1, nDims <= UInt32(GGUF.maxDimensions) else {

@@ -1,5 +1,6 @@
 import Foundation
 import SmeltFormats
+import SmeltModel
 import Yams
 
 /// One piece of evidence about a model's license: what was written, where, and what it maps to.
@@ -171,7 +172,7 @@ public enum ModelFolderReader {
             return
         }
         let loaded: Any?
-        do { loaded = try Yams.load(yaml: yaml) } catch {
+        do { loaded = try SafeYAML.load(yaml, source: url.path) } catch let e as SmeltError { throw e } catch {
             throw SmeltError("\(url.path): invalid YAML front matter: \(String(describing: error).split(separator: "\n").first ?? "")")
         }
         guard let fm = loaded as? [String: Any] else { return }

@@ -1,5 +1,6 @@
 import Foundation
 import SmeltFormats
+import SmeltModel
 import SmeltQuant
 
 /// One tensor offered by a `TensorSource`.
@@ -52,6 +53,7 @@ public final class GGUFTensorSource: TensorSource, @unchecked Sendable {
 
     public init(url: URL) throws {
         file = try GGUFFile(url: url)
+        try HyperparameterLimits.check(file)
         map = try MappedFile(url: url)
         tensors = file.tensors.map { SourceTensor(name: $0.name, shape: $0.shape, type: $0.type) }
     }

@@ -117,6 +117,14 @@ public final class GGUFFile: @unchecked Sendable {
             guard let bytes = GGUF.byteCount(shape: shape, type: type) else {
                 throw r.fail("tensor '\(name)': shape \(shape) does not fit type \(type) (row length must be a multiple of \(type.blockSize)) or overflows")
             }
+            if bytes == 0 {   // no elements: the other dimensions may not ask for billions of rows
+                var extent = 1
+                for d in shape where d > 1 {
+                    let (x, o) = extent.multipliedReportingOverflow(by: d)
+                    guard !o, x <= 1 << 24 else { throw r.fail("tensor '\(name)' has no elements but shape \(shape)") }
+                    extent = x
+                }
+            }
             let off = try r.read(UInt64.self, "offset of '\(name)'")
             guard off <= UInt64(Int.max / 2), Int(off) % align == 0 else {
                 throw r.fail("tensor '\(name)' offset \(off) is not a multiple of the alignment \(align)")

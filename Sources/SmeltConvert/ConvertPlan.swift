@@ -85,6 +85,16 @@ public struct PlannedTensor: Sendable {
     public var rowCount: Int { shape.dropFirst().reduce(1, *) }
     public var elementCount: Int { shape.reduce(1, *) }
     public var byteCount: Int { GGUF.byteCount(shape: shape, type: type)! }
+    /// The file the values come from (for error messages).
+    public var sourceFile: String {
+        if case let .checkpoint(t, _, _, _) = origin { return t.url.path }
+        return "(generated)"
+    }
+    /// The checkpoint row that output row `r` comes from.
+    public func sourceRow(_ r: Int) -> Int {
+        if case let .checkpoint(_, rowMap?, _, _) = origin, r < rowMap.count { return rowMap[r] }
+        return r
+    }
 
     /// Fills `count` rows starting at `row` as float32 (the values llama.cpp's
     /// converter would pass to its quantizer: transforms applied).

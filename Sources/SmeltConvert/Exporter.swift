@@ -45,6 +45,8 @@ public enum Exporter {
         guard fm.fileExists(atPath: parent.path) else { throw SmeltError("cannot write \(folder.path): folder \(parent.path) does not exist") }
         let tmp = parent.appendingPathComponent(".\(folder.lastPathComponent).smelt-\(getpid()).tmp")
         try? fm.removeItem(at: tmp)
+        TemporaryFiles.register(tmp)
+        defer { TemporaryFiles.unregister(tmp) }
         try fm.createDirectory(at: tmp, withIntermediateDirectories: false)
         do {
             let s = try write(g, arch: arch, into: tmp, dtype: dtype, maxShardBytes: maxShardBytes, progress: progress)

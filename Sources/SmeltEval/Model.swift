@@ -272,6 +272,9 @@ public final class InferenceModel: @unchecked Sendable {
             if let b = lw.bDown { addBias(o.p, rows: rows, width: E, bias: b) }
             if let w = lw.ffnPostNorm { rmsNorm(o.p, rows: rows, width: E, weight: w, eps: c.rmsEpsilon, out: o.p) }
             add(x.p, o.p, count: rows * E)
+            if let (i, value) = NonFinite.first(x.p, count: rows * E) {
+                throw SmeltError("\(source.path): \(value) in the output of layer blk.\(il) (tensors blk.\(il).*), row \(i / E) of the batch")
+            }
         }
         if !pruneLast || layers.isEmpty {
             for (i, r) in outRows.enumerated() where i != r { (x.p + i * E).update(from: x.p + r * E, count: E) }
@@ -290,6 +293,9 @@ public final class InferenceModel: @unchecked Sendable {
                     for i in r { p[i] = tanhf(p[i] / cap) * cap }
                 }
             }
+        }
+        if let (i, value) = NonFinite.first(logitBuffer.p, count: nOut * V) {
+            throw SmeltError("\(source.path): \(value) in the logits (tensors output_norm.weight / output.weight), row \(i / V) of the batch")
         }
         return try body(UnsafeBufferPointer(start: logitBuffer.p, count: nOut * V))
     }

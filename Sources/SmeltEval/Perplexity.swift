@@ -62,11 +62,19 @@ public enum Evaluator {
             var batch = Array(tokens[(i * n)..<((i + nSeq) * n)])
             if let bos { for s in 0..<nSeq { batch[s * n] = bos } }
             let rows = n - firstOutput, V = model.logitCount
-            try model.forward(tokens: batch, sequenceLength: n, sequenceCount: nSeq, firstOutput: firstOutput,
-                              observer: observer) { lp in
-                for s in 0..<nSeq {
-                    try body(i + s, UnsafeBufferPointer(rebasing: lp[(s * rows * V)..<((s + 1) * rows * V)]))
+            var inBody = false
+            do {
+                try model.forward(tokens: batch, sequenceLength: n, sequenceCount: nSeq, firstOutput: firstOutput,
+                                  observer: observer) { lp in
+                    inBody = true
+                    for s in 0..<nSeq {
+                        try body(i + s, UnsafeBufferPointer(rebasing: lp[(s * rows * V)..<((s + 1) * rows * V)]))
+                    }
                 }
+            } catch let e as SmeltError where !inBody {
+                // the forward pass stopped (non-finite activations): say which chunks
+                let which = nSeq == 1 ? "chunk \(i + 1)" : "chunks \(i + 1)–\(i + nSeq)"
+                throw SmeltError("\(e.message) in \(which)")
             }
             i += nSeq
             let dt = Date().timeIntervalSince(start)

@@ -41,6 +41,7 @@ struct ImatrixCommand: ParsableCommand {
             guard let textPath = file ?? ImatrixCommand.defaultCalibration() else {
                 throw SmeltError("missing -f CALIB.txt (no default calibration-data/calibration_data_v5_rc.txt found)")
             }
+            try OutputGuard.check(output: URL(fileURLWithPath: output), inputs: [URL(fileURLWithPath: model), URL(fileURLWithPath: textPath)])
             let m = try InferenceModel(url: URL(fileURLWithPath: model), threads: threads ?? ProcessInfo.processInfo.activeProcessorCount,
                                        llamaRounding: !exactFloat)
             let text = try EvaluationText.read(URL(fileURLWithPath: textPath))

@@ -47,6 +47,10 @@ struct PerplexityCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let options = EvaluationOptions(contextLength: context, batchSize: batch, chunks: chunks)
+            if let s = saveLogits {
+                try OutputGuard.check(output: URL(fileURLWithPath: s), inputs: [model, file].compactMap { $0 }.map { URL(fileURLWithPath: $0) },
+                                      what: "--save-logits")
+            }
             let m = try InferenceModel(url: URL(fileURLWithPath: model), threads: threads ?? ProcessInfo.processInfo.activeProcessorCount,
                                        llamaRounding: !exactFloat)
             let reporter = CommandProgress.reporter(printLines: !json, label: klDivergence == nil ? "perplexity" : "kl-divergence")

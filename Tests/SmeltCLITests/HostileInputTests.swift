@@ -3,11 +3,9 @@ import XCTest
 import SmeltFormats
 import SmeltTestSupport
 
-/// The regression corpus of hostile and broken inputs (docs/RELIABILITY.md), run through the
-/// real `smelt` binary: every case must end with a non-zero exit status (no signal, no time-out),
-/// exactly one `error:` line that names the input file, and no file left behind or changed.
-/// Inputs are generated from the tiny llama fixture (`../shared/models/tiny`) or written here.
-final class HostileInputTests: XCTestCase {
+/// Shared by the command-line tests: a work folder, the tiny llama fixture, input builders and
+/// the check that a run failed cleanly.
+class CLITestCase: XCTestCase {
     var work: URL!
     var llamaGGUF: URL!
     var llamaHF: URL!
@@ -97,6 +95,13 @@ final class HostileInputTests: XCTestCase {
         return try write(name, bytes: le(UInt64(h.count)) + h + data)
     }
 
+}
+
+/// The regression corpus of hostile and broken inputs (docs/RELIABILITY.md), run through the
+/// real `smelt` binary: every case must end with a non-zero exit status (no signal, no time-out),
+/// exactly one `error:` line that names the input file, and no file left behind or changed.
+/// Inputs are generated from the tiny llama fixture (`../shared/models/tiny`) or written here.
+final class HostileInputTests: CLITestCase {
     // MARK: - GGUF metadata the pipelines divide by, allocate with or loop over
 
     func testGGUFHyperparameters() throws {
@@ -238,6 +243,33 @@ final class HostileInputTests: XCTestCase {
         _ = try checkpoint("bomb", replacing: ["README.md": Data(bomb.utf8)])
         try expectCleanFailure(["convert", "bomb", "-o", "bomb.gguf"], naming: "bomb/README.md", "model card alias bomb (convert)", timeout: 30)
         try expectCleanFailure(["license", "bomb"], naming: "bomb/README.md", "model card alias bomb (license)", timeout: 30)
+    }
+
+    // MARK: - what smelt license reads
+
+    func testLicenseInputs() throws {
+        let list = (0..<40_000).map { "  - org\($0)/model\($0)" }.joined(separator: "\n")
+        _ = try checkpoint("many", replacing: ["README.md": Data("---\nlicense: mit\nbase_model:\n\(list)\n---\n".utf8)])
+        try expectCleanFailure(["license", "many"], naming: "many/README.md", "40,000 base models", timeout: 30)
+
+        let negative = try gguf("negative-count.gguf", [("general.base_model.count", .int32(-1))])
+        try expectCleanFailure(["license", negative.lastPathComponent], naming: negative.lastPathComponent, "general.base_model.count = -1")
+
+        func header(_ kv: [UInt8], count: UInt64 = 1) -> [UInt8] {
+            Array("GGUF".utf8) + le(UInt32(3)) + le(UInt64(0)) + le(count) + kv
+        }
+        let key = Array("general.x".utf8)
+        let cases: [(String, [UInt8])] = [
+            ("huge-string", header(le(UInt64(key.count)) + key + le(UInt32(8)) + le(UInt64(1) << 40) + Array("abc".utf8))),
+            ("wrapping-skip", header(le(UInt64(5)) + Array("other".utf8) + le(UInt32(9)) + le(UInt32(0)) + le(UInt64.max / 2)
+                                     + [UInt8](repeating: 0, count: 16))),
+            ("huge-key", header(le(UInt64(1) << 62) + key)),
+            ("many-keys", header([], count: UInt64.max)),
+        ]
+        for (name, bytes) in cases {
+            let u = try write("\(name).gguf", bytes: bytes)
+            try expectCleanFailure(["license", u.lastPathComponent], naming: u.lastPathComponent, "license reads \(name)", timeout: 30)
+        }
     }
 
     // MARK: - KL-divergence base files

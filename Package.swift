@@ -11,7 +11,14 @@
 //   smelt          the command line (argument parsing only)
 import PackageDescription
 
+// Release builds: -Ounchecked only for the modules whose inner loops work on validated sizes
+// (kernels, the evaluator, the quantizer); file readers and everything else keep Swift's overflow
+// and bounds checks, so a size from a hostile file that slipped past validation traps instead of
+// corrupting memory (docs/RELIABILITY.md).
 let swiftSettings: [SwiftSetting] = [
+    .unsafeFlags(["-wmo"], .when(configuration: .release)),
+]
+let kernelSettings: [SwiftSetting] = [
     .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
 ]
 
@@ -38,7 +45,7 @@ let package = Package(
                 cSettings: [.unsafeFlags(["-O3"], .when(configuration: .release))]),
 
         .target(name: "SmeltFormats", swiftSettings: swiftSettings),
-        .target(name: "SmeltQuant", dependencies: ["SmeltFormats"], swiftSettings: swiftSettings),
+        .target(name: "SmeltQuant", dependencies: ["SmeltFormats"], swiftSettings: kernelSettings),
         .target(name: "SmeltTokenizer", dependencies: ["SmeltFormats"], swiftSettings: swiftSettings),
         .target(name: "SmeltModel", dependencies: ["SmeltFormats", "SmeltTokenizer",
                                                    .product(name: "Yams", package: "Yams")],
@@ -47,10 +54,10 @@ let package = Package(
                 swiftSettings: swiftSettings),
         .target(name: "SmeltQuantize", dependencies: ["SmeltFormats", "SmeltQuant", "SmeltModel", "SmeltConvert",
                                                       .product(name: "Yams", package: "Yams")],
-                swiftSettings: swiftSettings),
+                swiftSettings: kernelSettings),
         .target(name: "SmeltEval", dependencies: ["SmeltFormats", "SmeltQuant", "SmeltTokenizer", "SmeltModel",
                                                   "COpenBLAS", "CZstd", "CSmeltKernels"],
-                swiftSettings: swiftSettings),
+                swiftSettings: kernelSettings),
         .target(name: "SmeltLicense", dependencies: ["SmeltFormats", "SmeltModel", .product(name: "Yams", package: "Yams")],
                 swiftSettings: swiftSettings),
         .executableTarget(name: "smelt", dependencies: [

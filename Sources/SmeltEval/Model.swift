@@ -43,8 +43,18 @@ public final class InferenceModel: @unchecked Sendable {
     /// `nativeKernels` (with `llamaRounding`) multiplies bfloat16 matrices with
     /// CSmeltKernels' AVX-512 BF16 kernel and the matrices `IntegerDecoding.layout` knows
     /// (q4_0…q8_0, iq4_nl, q2_K…q6_K, iq4_xs) with its integer kernel when the CPU has them (`NativeKernels`).
-    public init(url: URL, threads: Int = ProcessInfo.processInfo.activeProcessorCount, cacheFloat32: Bool? = nil,
-                llamaRounding: Bool = true, nativeKernels: Bool = true) throws {
+    /// Errors name `url` (docs/RELIABILITY.md).
+    public convenience init(url: URL, threads: Int = ProcessInfo.processInfo.activeProcessorCount, cacheFloat32: Bool? = nil,
+                            llamaRounding: Bool = true, nativeKernels: Bool = true) throws {
+        do {
+            try self.init(loading: url, threads: threads, cacheFloat32: cacheFloat32, llamaRounding: llamaRounding,
+                          nativeKernels: nativeKernels)
+        } catch let e as SmeltError {
+            throw e.naming(url.path)
+        }
+    }
+
+    init(loading url: URL, threads: Int, cacheFloat32: Bool?, llamaRounding: Bool, nativeKernels: Bool) throws {
         self.threads = max(1, threads)
         self.llamaRounding = llamaRounding
         source = url

@@ -87,7 +87,8 @@ public enum Evaluator {
     static func plan(tokenCount: Int, options o: EvaluationOptions) throws -> (Int, Int) {
         let n = o.contextLength
         guard n >= 4 else { throw SmeltError("context size must be at least 4 (got \(n))") }
-        guard tokenCount >= 2 * n else {
+        guard n <= Int(KLDBaseFile.maxContext) else { throw SmeltError("context size must be at most \(KLDBaseFile.maxContext) (got \(n))") }
+        guard tokenCount / 2 >= n else {
             throw SmeltError("you need at least \(2 * n) tokens to evaluate perplexity with a context of \(n); the text tokenizes to only \(tokenCount) tokens")
         }
         guard o.batchSize > 0 else { throw SmeltError("batch size must be positive") }

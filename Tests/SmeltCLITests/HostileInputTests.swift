@@ -272,6 +272,16 @@ final class HostileInputTests: CLITestCase {
         }
     }
 
+    // MARK: - argument extremes
+
+    func testArgumentExtremes() throws {
+        let g = try gguf("model.gguf", [])
+        try expectCleanFailure(["perplexity", g.lastPathComponent, "-f", "text.txt", "-c", "9223372036854775807"],
+                               naming: "context size", "context of 2^63-1")
+        try expectCleanFailure(["imatrix", g.lastPathComponent, "-f", "text.txt", "-c", "9223372036854775807", "-o", "im.gguf"],
+                               naming: "context size", "imatrix context of 2^63-1")
+    }
+
     // MARK: - KL-divergence base files
 
     func testKLDBaseFiles() throws {

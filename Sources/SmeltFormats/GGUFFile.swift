@@ -133,6 +133,9 @@ public final class GGUFFile: @unchecked Sendable {
             infos.append(GGUFTensorInfo(name: name, shape: shape, type: type, offset: Int(off), byteCount: bytes))
         }
         dataOffset = GGUF.pad(r.pos, align)
+        guard infos.isEmpty || dataOffset <= map.count else {
+            throw SmeltError("\(url.path): truncated: the data section would start at byte \(dataOffset), past the end of the file (\(map.count) bytes)")
+        }
         let dataSize = map.count - min(dataOffset, map.count)
         for t in infos {
             let (end, o) = t.offset.addingReportingOverflow(t.byteCount)

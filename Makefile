@@ -110,13 +110,13 @@ fuzz-build:
 	swiftc $(FUZZ_SAN) -I $(FUZZ_DIR) -L $(FUZZ_DIR) -lSmeltTokenizer -lSmeltFormats -module-name SmeltFuzz Tests/Fuzz/FuzzMain.swift -o $(FUZZ_DIR)/smelt-fuzz
 fuzz: fuzz-build
 	@mkdir -p $(FUZZ_DIR)/findings
-	@for t in $(FUZZ_TARGETS); do \
+	@failed=""; for t in $(FUZZ_TARGETS); do \
 	  mkdir -p $(FUZZ_DIR)/corpus-$$t; echo "fuzz $$t for $(FUZZ_TIME) s"; \
 	  SMELT_FUZZ_TARGET=$$t $(FUZZ_DIR)/smelt-fuzz -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=4096 -max_len=65536 \
 	    -artifact_prefix=$(FUZZ_DIR)/findings/$$t- -print_final_stats=1 $(FUZZ_DIR)/corpus-$$t Tests/Fuzz/corpus/$$t \
 	    > $(FUZZ_DIR)/$$t.log 2>&1; rc=$$?; grep -E "^(Done|stat::number_of_executed_units|stat::peak_rss_mb)|ERROR|SUMMARY" $(FUZZ_DIR)/$$t.log; \
-	  [ $$rc = 0 ] || { echo "fuzz $$t: finding in $(FUZZ_DIR)/findings (log $(FUZZ_DIR)/$$t.log)"; exit 1; }; \
-	done
+	  [ $$rc = 0 ] || { echo "fuzz $$t: finding in $(FUZZ_DIR)/findings (log $(FUZZ_DIR)/$$t.log)"; failed="$$failed $$t"; }; \
+	done; [ -z "$$failed" ] || { echo "findings:$$failed"; exit 1; }
 
 ## test-sanitize: the tests built with AddressSanitizer for Swift and C (separate build folder);
 ## the C kernels also with UndefinedBehaviorSanitizer (swiftc has no UBSan on Linux: Swift's own

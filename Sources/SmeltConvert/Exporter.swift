@@ -47,11 +47,17 @@ public enum Exporter {
         try? fm.removeItem(at: tmp)
         TemporaryFiles.register(tmp)
         defer { TemporaryFiles.unregister(tmp) }
-        try fm.createDirectory(at: tmp, withIntermediateDirectories: false)
+        do { try fm.createDirectory(at: tmp, withIntermediateDirectories: false) } catch {
+            throw SmeltError("cannot create \(tmp.path): \(error.localizedDescription)")
+        }
         do {
             let s = try write(g, arch: arch, into: tmp, dtype: dtype, maxShardBytes: maxShardBytes, progress: progress)
-            if fm.fileExists(atPath: folder.path) { try fm.removeItem(at: folder) }
-            try fm.moveItem(at: tmp, to: folder)
+            do {
+                if fm.fileExists(atPath: folder.path) { try fm.removeItem(at: folder) }  // an empty folder (checked above)
+                try fm.moveItem(at: tmp, to: folder)
+            } catch let e as SmeltError { throw e } catch {
+                throw SmeltError("cannot move \(tmp.path) to \(folder.path): \(error.localizedDescription)")
+            }
             return ExportSummary(folder: folder, files: s.0, tensors: s.1, skipped: s.2, notes: s.3)
         } catch {
             try? fm.removeItem(at: tmp)

@@ -200,7 +200,9 @@ public enum Sensitivity {
     }
 
     public static func saveCache(_ table: SensitivityTable, _ url: URL) throws {
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        do { try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true) } catch {
+            throw SmeltError("cannot create the cache folder \(url.deletingLastPathComponent().path): \(error.localizedDescription)")
+        }
         let out = try OutputFile(url: url)  // temporary file + rename, removed on interruption
         try out.write(Array(table.json().serialized(pretty: false).utf8))
         try out.commit()

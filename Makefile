@@ -115,3 +115,35 @@ sweep-demo: build $(DEMO_GGUF)
 
 clean:
 	rm -rf .build $(CACHE)
+
+## fuzz: libFuzzer (+ AddressSanitizer) over the parsers, FUZZ_TIME seconds per target (default 600),
+## starting from the committed seed corpus in Tests/Fuzz/corpus; findings land in .build/fuzz/findings.
+FUZZ_TIME ?= 600
+FUZZ_TARGETS := gguf safetensors json imatrix sentencepiece tokenizer-json
+FUZZ_DIR := .build/fuzz
+FUZZ_SAN := -sanitize=fuzzer,address -parse-as-library -Onone -g
+.PHONY: fuzz fuzz-build
+fuzz-build:
+	mkdir -p $(FUZZ_DIR)
+	swiftc $(FUZZ_SAN) -emit-library -static -emit-module -module-name SmeltFormats -emit-module-path $(FUZZ_DIR)/SmeltFormats.swiftmodule Sources/SmeltFormats/*.swift -o $(FUZZ_DIR)/libSmeltFormats.a
+	swiftc $(FUZZ_SAN) -emit-library -static -emit-module -module-name SmeltTokenizer -I $(FUZZ_DIR) -emit-module-path $(FUZZ_DIR)/SmeltTokenizer.swiftmodule Sources/SmeltTokenizer/*.swift -o $(FUZZ_DIR)/libSmeltTokenizer.a
+	swiftc $(FUZZ_SAN) -I $(FUZZ_DIR) -L $(FUZZ_DIR) -lSmeltTokenizer -lSmeltFormats -module-name SmeltFuzz Tests/Fuzz/FuzzMain.swift -o $(FUZZ_DIR)/smelt-fuzz
+fuzz: fuzz-build
+	@mkdir -p $(FUZZ_DIR)/findings
+	@failed=""; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_DIR)/corpus-$$t; echo "fuzz $$t for $(FUZZ_TIME) s"; \
+	  SMELT_FUZZ_TARGET=$$t $(FUZZ_DIR)/smelt-fuzz -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=4096 -max_len=65536 \
+	    -artifact_prefix=$(FUZZ_DIR)/findings/$$t- -print_final_stats=1 $(FUZZ_DIR)/corpus-$$t Tests/Fuzz/corpus/$$t \
+	    > $(FUZZ_DIR)/$$t.log 2>&1; rc=$$?; grep -E "^(Done|stat::number_of_executed_units|stat::peak_rss_mb)|ERROR|SUMMARY" $(FUZZ_DIR)/$$t.log; \
+	  [ $$rc = 0 ] || { echo "fuzz $$t: finding in $(FUZZ_DIR)/findings (log $(FUZZ_DIR)/$$t.log)"; failed="$$failed $$t"; }; \
+	done; [ -z "$$failed" ] || { echo "findings:$$failed"; exit 1; }
+
+## test-sanitize: the tests built with AddressSanitizer for Swift and C (separate build folder);
+## the C kernels also with UndefinedBehaviorSanitizer (swiftc has no UBSan on Linux: Swift's own
+## overflow and bounds traps are on in these debug builds). SANITIZE_FILTER narrows the tests.
+SANITIZE_FILTER ?=
+.PHONY: test-sanitize
+test-sanitize: deps venv
+	swift build --build-tests --build-path .build/asan -Xswiftc -sanitize=address \
+	  -Xcc -fsanitize=address,undefined -Xcc -fno-sanitize-recover=undefined -Xlinker -lubsan
+	swift test --skip-build --build-path .build/asan --disable-swift-testing $(if $(SANITIZE_FILTER),--filter "$(SANITIZE_FILTER)")

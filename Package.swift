@@ -14,7 +14,14 @@
 //   smelt          the command line (argument parsing only)
 import PackageDescription
 
+// Release builds: -Ounchecked only for the modules whose inner loops work on validated sizes
+// (kernels, the evaluator, the quantizer); file readers and everything else keep Swift's overflow
+// and bounds checks, so a size from a hostile file that slipped past validation traps instead of
+// corrupting memory (docs/RELIABILITY.md).
 let swiftSettings: [SwiftSetting] = [
+    .unsafeFlags(["-wmo"], .when(configuration: .release)),
+]
+let kernelSettings: [SwiftSetting] = [
     .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
 ]
 
@@ -42,7 +49,7 @@ let package = Package(
                 cSettings: [.unsafeFlags(["-O3"], .when(configuration: .release))]),
 
         .target(name: "SmeltFormats", dependencies: ["CSmeltKernels"], swiftSettings: swiftSettings),
-        .target(name: "SmeltQuant", dependencies: ["SmeltFormats"], swiftSettings: swiftSettings),
+        .target(name: "SmeltQuant", dependencies: ["SmeltFormats"], swiftSettings: kernelSettings),
         .target(name: "SmeltTokenizer", dependencies: ["SmeltFormats"], swiftSettings: swiftSettings),
         .target(name: "SmeltModel", dependencies: ["SmeltFormats", "SmeltTokenizer",
                                                    .product(name: "Yams", package: "Yams")],
@@ -51,11 +58,11 @@ let package = Package(
                 swiftSettings: swiftSettings),
         .target(name: "SmeltQuantize", dependencies: ["SmeltFormats", "SmeltQuant", "SmeltModel", "SmeltConvert",
                                                       .product(name: "Yams", package: "Yams")],
-                swiftSettings: swiftSettings),
+                swiftSettings: kernelSettings),
         .target(name: "SmeltEval", dependencies: ["SmeltFormats", "SmeltQuant", "SmeltTokenizer", "SmeltModel",
                                                   "COpenBLAS", "CZstd", "CSmeltKernels"],
-                swiftSettings: swiftSettings),
-        .target(name: "SmeltLicense", dependencies: ["SmeltFormats", .product(name: "Yams", package: "Yams")],
+                swiftSettings: kernelSettings),
+        .target(name: "SmeltLicense", dependencies: ["SmeltFormats", "SmeltModel", .product(name: "Yams", package: "Yams")],
                 swiftSettings: swiftSettings),
         // The results store: the only code that talks SQL (GRDB over SQLite).
         .target(name: "SmeltStore", dependencies: ["SmeltFormats", .product(name: "GRDB", package: "GRDB.swift")],
@@ -86,6 +93,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "SmeltSweepTests", dependencies: ["SmeltSweep", "SmeltReport", "SmeltStore", "SmeltFormats",
                                                            "SmeltTestSupport"]),
+        .testTarget(name: "SmeltCLITests", dependencies: ["SmeltFormats", "SmeltTestSupport"]),
         .testTarget(name: "SmeltEvalTests", dependencies: ["SmeltEval", "SmeltFormats", "SmeltQuant", "SmeltTestSupport",
                                                           "CSmeltKernels"]),
     ],

@@ -85,6 +85,16 @@ public struct PlannedTensor: Sendable {
     public var rowCount: Int { shape.dropFirst().reduce(1, *) }
     public var elementCount: Int { shape.reduce(1, *) }
     public var byteCount: Int { GGUF.byteCount(shape: shape, type: type)! }
+    /// The file the values come from (for error messages).
+    public var sourceFile: String {
+        if case let .checkpoint(t, _, _, _) = origin { return t.url.path }
+        return "(generated)"
+    }
+    /// The checkpoint row that output row `r` comes from.
+    public func sourceRow(_ r: Int) -> Int {
+        if case let .checkpoint(_, rowMap?, _, _) = origin, r < rowMap.count { return rowMap[r] }
+        return r
+    }
 
     /// Fills `count` rows starting at `row` as float32 (the values llama.cpp's
     /// converter would pass to its quantizer: transforms applied).
@@ -179,10 +189,10 @@ public struct ConversionPlan: Sendable {
             var rowMap: [Int]? = nil
             if transforms.contains(.permuteQ) || transforms.contains(.permuteK) {
                 let heads = transforms.contains(.permuteK) && nKV != nHead ? nKV : nHead
-                guard heads > 0, let rows = hfShape.first, rows % (heads * 2) == 0 else {
-                    throw SmeltError("tensor '\(t.name)': shape \(hfShape) cannot be split into \(heads) heads")
+                guard let rows = hfShape.first, let map = Self.permutation(rows: rows, heads: heads) else {
+                    throw SmeltError("\(t.url.path): tensor '\(t.name)': shape \(hfShape) cannot be split into \(heads) heads (config.json num_attention_heads / num_key_value_heads)")
                 }
-                rowMap = Self.permutation(rows: rows, heads: heads)
+                rowMap = map
             }
             if transforms.contains(.truncateToVocab), let v = vocabReal, hfShape.count == 2, hfShape[0] > v {
                 hfShape[0] = v
@@ -204,11 +214,17 @@ public struct ConversionPlan: Sendable {
         md["general.architecture"] = .string(arch.name)
         md["general.type"] = .string("model")
         let totalParams = planned.reduce(0) { $0 + $1.elementCount }
-        var card = ModelCard.load(folder: folder, config: config.json, totalParams: totalParams, nameOverride: name)
+        var card = try ModelCard.load(folder: folder, config: config.json, totalParams: totalParams, nameOverride: name)
         if card.sizeLabel == nil && totalParams > 0 { card.sizeLabel = ModelCard.sizeLabel(totalParams: totalParams) }
         if card.name == nil { card.name = folder.standardizedFileURL.lastPathComponent }
         for (k, v) in card.ggufKeys() { md[k] = v }
         try HParamWriter(arch: arch, config: config, fileType: outType.fileType).write(into: &md)
+        // the keys every evaluator of these architectures divides by or loops over
+        for (key, names) in [("block_count", "num_hidden_layers"), ("embedding_length", "hidden_size"),
+                             ("attention.head_count", "num_attention_heads"), ("feed_forward_length", "intermediate_size")]
+        where md["\(arch.name).\(key)"] == nil {
+            throw SmeltError("\(folder.appendingPathComponent("config.json").path): missing \(names) (needed for \(arch.name).\(key))")
+        }
         md["general.quantization_version"] = .uint32(2)
         let recipe = Self.vocabRecipe(arch.vocab)
         for (k, v) in try HFVocabConverter.metadata(modelDir: folder, recipe: recipe, forcedPre: pre) {
@@ -238,7 +254,9 @@ public struct ConversionPlan: Sendable {
     }
 
     /// The row order of `LlamaModel.permute`: output row `i` comes from source row `map[i]`.
-    public static func permutation(rows: Int, heads: Int) -> [Int] {
+    /// Nil when the rows cannot be split into `heads` heads of an even size.
+    public static func permutation(rows: Int, heads: Int) -> [Int]? {
+        guard heads > 0, rows >= 0, heads <= rows / 2, rows % heads == 0, (rows / heads) % 2 == 0 else { return nil }
         let per = rows / heads, half = per / 2
         var map = [Int](repeating: 0, count: rows)
         for h in 0..<heads {

@@ -40,8 +40,10 @@ public enum Converter {
     /// Floats per chunk (16 MiB of float32).
     static let chunkFloats = 4 << 20
 
+    /// NaN and infinity in a tensor are an error naming the tensor and its first bad row unless
+    /// `allowNonfinite`.
     public static func write(_ plan: ConversionPlan, to url: URL, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
-                             progress: Bool = ProgressBar.isTerminal) throws -> ConvertSummary {
+                             progress: Bool = ProgressBar.isTerminal, allowNonfinite: Bool = false) throws -> ConvertSummary {
         let start = Date()
         let writer = try GGUFWriter(url: url, metadata: plan.metadata,
                                     tensors: plan.tensors.map { GGUFTensorDescriptor(name: $0.name, shape: $0.shape, type: $0.type) })
@@ -71,6 +73,12 @@ public enum Converter {
                                 let lo = rows * w / workers, hi = rows * (w + 1) / workers
                                 guard hi > lo else { return }
                                 t.readRows(row + lo, hi - lo, into: f + lo * n)
+                                if !allowNonfinite, let (i, v) = NonFinite.first(f + lo * n, count: (hi - lo) * n) {
+                                    let e = NonFinite.weightError(file: t.sourceFile, tensor: t.sourceName, row: t.sourceRow(row + lo + i / n),
+                                                                  column: i % n, value: v)
+                                    lock.lock(); if failure == nil { failure = e }; lock.unlock()
+                                    return
+                                }
                                 do {
                                     try RowEncoder.encode(f + lo * n, rows: hi - lo, n: n, type: t.type, into: b + lo * rowBytes, threads: 1)
                                 } catch { lock.lock(); failure = error; lock.unlock() }

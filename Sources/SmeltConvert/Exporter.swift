@@ -32,7 +32,12 @@ public enum Exporter {
             throw SmeltError("\(url.path): no general.architecture")
         }
         let arch = try Architecture.find(ggufName: archName)
+        try HyperparameterLimits.check(g)
         let fm = FileManager.default
+        var isDir: ObjCBool = false
+        if fm.fileExists(atPath: folder.path, isDirectory: &isDir), !isDir.boolValue {
+            throw SmeltError("\(folder.path) is a file, not a folder: refusing to replace it")
+        }
         if fm.fileExists(atPath: folder.path), !((try? fm.contentsOfDirectory(atPath: folder.path))?.isEmpty ?? true) {
             throw SmeltError("\(folder.path) already exists and is not empty")
         }
@@ -40,11 +45,19 @@ public enum Exporter {
         guard fm.fileExists(atPath: parent.path) else { throw SmeltError("cannot write \(folder.path): folder \(parent.path) does not exist") }
         let tmp = parent.appendingPathComponent(".\(folder.lastPathComponent).smelt-\(getpid()).tmp")
         try? fm.removeItem(at: tmp)
-        try fm.createDirectory(at: tmp, withIntermediateDirectories: false)
+        TemporaryFiles.register(tmp)
+        defer { TemporaryFiles.unregister(tmp) }
+        do { try fm.createDirectory(at: tmp, withIntermediateDirectories: false) } catch {
+            throw SmeltError("cannot create \(tmp.path): \(error.localizedDescription)")
+        }
         do {
             let s = try write(g, arch: arch, into: tmp, dtype: dtype, maxShardBytes: maxShardBytes, progress: progress)
-            if fm.fileExists(atPath: folder.path) { try fm.removeItem(at: folder) }
-            try fm.moveItem(at: tmp, to: folder)
+            do {
+                if fm.fileExists(atPath: folder.path) { try fm.removeItem(at: folder) }  // an empty folder (checked above)
+                try fm.moveItem(at: tmp, to: folder)
+            } catch let e as SmeltError { throw e } catch {
+                throw SmeltError("cannot move \(tmp.path) to \(folder.path): \(error.localizedDescription)")
+            }
             return ExportSummary(folder: folder, files: s.0, tensors: s.1, skipped: s.2, notes: s.3)
         } catch {
             try? fm.removeItem(at: tmp)
@@ -73,7 +86,9 @@ public enum Exporter {
             var rowMap: [Int]? = nil
             if transforms.contains(.permuteQ) || transforms.contains(.permuteK) {
                 let heads = transforms.contains(.permuteK) && nKV != nHead ? nKV : nHead
-                let fwd = ConversionPlan.permutation(rows: t.rowCount, heads: heads)
+                guard let fwd = ConversionPlan.permutation(rows: t.rowCount, heads: heads) else {
+                    throw SmeltError("\(g.url.path): tensor '\(t.name)' (\(t.rowCount) rows) cannot be split into \(heads) heads (metadata \(p)attention.head_count\(heads == nHead ? "" : "_kv"))")
+                }
                 var inv = [Int](repeating: 0, count: fwd.count)
                 for (i, s) in fwd.enumerated() { inv[s] = i }  // HF row s is GGUF row i
                 rowMap = inv

@@ -11,6 +11,11 @@ import SmeltFormats
 /// and reads both (compression is detected from the content).
 public enum KLDBaseFile {
     public static let magic = Array("_logits_".utf8)
+    /// Largest context a base file may declare.
+    public static let maxContext: Int32 = 1 << 20
+    /// Most uint16 values one chunk's rows may take (2 GiB), so that a header cannot ask for
+    /// an absurd buffer from a small compressed file.
+    public static let maxChunkValues = 1 << 30
 
     /// uint16 values per scored token.
     public static func rowStride(vocabulary n: Int) -> Int { 2 * ((n + 1) / 2) + 4 }
@@ -93,6 +98,8 @@ public final class KLDBaseWriter {
 /// Reads a KL-divergence base file written by Smelt or llama-perplexity.
 public final class KLDBaseReader {
     private let reader: ByteReader
+    /// The base file.
+    public let url: URL
     public let context: Int
     public let vocabulary: Int
     public let chunks: Int
@@ -102,6 +109,7 @@ public final class KLDBaseReader {
     public var compressed: Bool { reader.compressed }
 
     public init(url: URL) throws {
+        self.url = url
         let reader = try ByteReader(url: url)
         self.reader = reader
         var magic = [UInt8](repeating: 0, count: 8)
@@ -111,17 +119,54 @@ public final class KLDBaseReader {
         }
         var h = [Int32](repeating: 0, count: 3)
         try h.withUnsafeMutableBytes { try reader.read(into: $0, what: "the header") }
-        guard h[0] > 1, h[1] > 0, h[2] > 0, Int(h[0]) * Int(h[2]) < 1 << 34 else {
+        guard h[0] > 1, h[0] <= KLDBaseFile.maxContext, h[1] > 0, h[1] <= 1 << 24, h[2] > 0 else {
             throw SmeltError("\(url.path): implausible header n_ctx=\(h[0]) n_vocab=\(h[1]) n_chunk=\(h[2])")
         }
         context = Int(h[0]); vocabulary = Int(h[1]); chunks = Int(h[2])
-        var t = [Int32](repeating: 0, count: context * chunks)
-        try t.withUnsafeMutableBytes { try reader.read(into: $0, what: "the evaluation tokens") }
+        // sizes against the file before allocating: a plain file must hold what the header announces;
+        // a compressed one is read in blocks (memory grows only with data actually present)
+        let (tokenCount, o1) = context.multipliedReportingOverflow(by: chunks)
+        let (rowValues, o2) = KLDBaseFile.scoredPerChunk(context: context).multipliedReportingOverflow(by: KLDBaseFile.rowStride(vocabulary: vocabulary))
+        let (allRows, o3) = rowValues.multipliedReportingOverflow(by: 2 * chunks)
+        guard !o1, !o2, !o3, tokenCount <= 1 << 34, rowValues <= KLDBaseFile.maxChunkValues else {
+            throw SmeltError("\(url.path): header n_ctx=\(h[0]) n_vocab=\(h[1]) n_chunk=\(h[2]) asks for more than this reader allows")
+        }
+        if !reader.compressed {
+            let size = ((try? FileManager.default.attributesOfItem(atPath: url.path)[.size]) as? NSNumber)?.intValue ?? 0
+            let (need, o) = (20 + 4 * tokenCount).addingReportingOverflow(allRows)
+            guard !o, size >= need else {
+                throw SmeltError("\(url.path): truncated: the header (n_ctx=\(h[0]) n_vocab=\(h[1]) n_chunk=\(h[2])) needs \(o ? "too many" : String(need)) bytes, the file has \(size)")
+            }
+        }
+        var t: [Int32] = []
+        var left = tokenCount
+        while left > 0 {
+            let n = Swift.min(left, 1 << 20)
+            var block = [Int32](repeating: 0, count: n)
+            try block.withUnsafeMutableBytes { try reader.read(into: $0, what: "the evaluation tokens") }
+            t += block
+            left -= n
+        }
+        let nVocab = Int(h[1]), nCtx = Int(h[0])
+        if let bad = t.firstIndex(where: { $0 < 0 || Int($0) >= nVocab }) {
+            throw SmeltError("\(url.path): evaluation token \(bad) (chunk \(bad / nCtx + 1)) is \(t[bad]), outside the vocabulary of \(nVocab)")
+        }
         tokens = t
     }
 
     /// Reads the rows of the next chunk (`scoredPerChunk × rowStride` uint16).
+    /// Each row's scale and minimum log-probability must be finite (a NaN row would turn every
+    /// statistic into NaN): the error names the chunk and the row.
     public func readChunk(into buffer: UnsafeMutableBufferPointer<UInt16>, index: Int) throws {
         try reader.read(into: UnsafeMutableRawBufferPointer(buffer), what: "the log-probabilities of chunk \(index + 1)")
+        let stride = KLDBaseFile.rowStride(vocabulary: vocabulary)
+        guard let p = buffer.baseAddress else { return }
+        for row in 0..<(buffer.count / stride) {
+            let raw = UnsafeRawPointer(p + row * stride)
+            let scale = raw.loadUnaligned(as: Float.self), minLogProb = raw.loadUnaligned(fromByteOffset: 4, as: Float.self)
+            guard scale.isFinite, scale >= 0, minLogProb.isFinite else {
+                throw SmeltError("\(url.path): chunk \(index + 1), scored token \(row): scale \(scale) / min log-probability \(minLogProb) are not finite")
+            }
+        }
     }
 }

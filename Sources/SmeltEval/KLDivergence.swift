@@ -196,7 +196,7 @@ extension Evaluator {
         let reader = try KLDBaseReader(url: url)
         let n = reader.context, V = reader.vocabulary
         guard V == model.logitCount else {
-            throw SmeltError("inconsistent vocabulary: the base file has \(V) tokens, the model \(model.logitCount)")
+            throw SmeltError("\(url.path): inconsistent vocabulary: the base file has \(V) tokens, the model \(model.logitCount)")
         }
         let chunks = options.chunks.map { min($0, reader.chunks) } ?? reader.chunks
         let nSeq = max(1, options.batchSize / n)

@@ -43,8 +43,18 @@ public final class InferenceModel: @unchecked Sendable {
     /// `nativeKernels` (with `llamaRounding`) multiplies bfloat16 matrices with
     /// CSmeltKernels' AVX-512 BF16 kernel and the matrices `IntegerDecoding.layout` knows
     /// (q4_0…q8_0, iq4_nl, q2_K…q6_K, iq4_xs) with its integer kernel when the CPU has them (`NativeKernels`).
-    public init(url: URL, threads: Int = ProcessInfo.processInfo.activeProcessorCount, cacheFloat32: Bool? = nil,
-                llamaRounding: Bool = true, nativeKernels: Bool = true) throws {
+    /// Errors name `url` (docs/RELIABILITY.md).
+    public convenience init(url: URL, threads: Int = ProcessInfo.processInfo.activeProcessorCount, cacheFloat32: Bool? = nil,
+                            llamaRounding: Bool = true, nativeKernels: Bool = true) throws {
+        do {
+            try self.init(loading: url, threads: threads, cacheFloat32: cacheFloat32, llamaRounding: llamaRounding,
+                          nativeKernels: nativeKernels)
+        } catch let e as SmeltError {
+            throw e.naming(url.path)
+        }
+    }
+
+    init(loading url: URL, threads: Int, cacheFloat32: Bool?, llamaRounding: Bool, nativeKernels: Bool) throws {
         self.threads = max(1, threads)
         self.llamaRounding = llamaRounding
         source = url
@@ -99,12 +109,30 @@ public final class InferenceModel: @unchecked Sendable {
                 }
             }
             guard l.wo.cols == qDim, l.wo.rows == c.embeddingLength else { throw SmeltError("\(l.wo.name): unexpected shape") }
+            let ffn = l.gate == nil ? 2 * c.feedForwardLength : c.feedForwardLength
+            let vectors: [(String, [Float]?, Int)] = [
+                ("attn_norm.weight", l.attnNorm, c.embeddingLength), ("ffn_norm.weight", l.ffnNorm, c.embeddingLength),
+                ("post_attention_norm.weight", l.attnPostNorm, c.embeddingLength), ("post_ffw_norm.weight", l.ffnPostNorm, c.embeddingLength),
+                ("attn_q_norm.weight", l.qNorm, c.headDim), ("attn_k_norm.weight", l.kNorm, c.headDim),
+                ("attn_q.bias", l.bq, qDim), ("attn_k.bias", l.bk, kvDim), ("attn_v.bias", l.bv, kvDim),
+                ("attn_qkv.bias", l.bqkv, qDim + 2 * kvDim), ("attn_output.bias", l.bo, c.embeddingLength),
+                ("ffn_gate.bias", l.bGate, c.feedForwardLength), ("ffn_up.bias", l.bUp, ffn), ("ffn_down.bias", l.bDown, c.embeddingLength),
+            ]
+            for (name, v, count) in vectors {
+                if let v, v.count != count { throw SmeltError("\(url.path): tensor blk.\(il).\(name) has \(v.count) values, expected \(count)") }
+            }
             let ffRows = l.gate == nil ? 2 * c.feedForwardLength : c.feedForwardLength
             guard l.up.rows == ffRows, l.up.cols == c.embeddingLength, l.down.cols == c.feedForwardLength,
                   l.down.rows == c.embeddingLength else { throw SmeltError("blk.\(il): unexpected feed-forward shapes") }
             ls.append(l)
         }
         layers = ls
+        guard outputNorm.count == c.embeddingLength else {
+            throw SmeltError("\(url.path): tensor output_norm.weight has \(outputNorm.count) values, expected \(c.embeddingLength)")
+        }
+        if let f = ropeFactors, f.count < Swift.max(1, c.ropeDimensions / 2) {
+            throw SmeltError("\(url.path): RoPE frequency factors have \(f.count) values, expected \(c.ropeDimensions / 2)")
+        }
         guard tokenEmbedding.cols == c.embeddingLength, output.cols == c.embeddingLength else {
             throw SmeltError("embedding/output width differs from embedding_length \(c.embeddingLength)")
         }
@@ -254,6 +282,9 @@ public final class InferenceModel: @unchecked Sendable {
             if let b = lw.bDown { addBias(o.p, rows: rows, width: E, bias: b) }
             if let w = lw.ffnPostNorm { rmsNorm(o.p, rows: rows, width: E, weight: w, eps: c.rmsEpsilon, out: o.p) }
             add(x.p, o.p, count: rows * E)
+            if let (i, value) = NonFinite.first(x.p, count: rows * E) {
+                throw SmeltError("\(source.path): \(value) in the output of layer blk.\(il) (tensors blk.\(il).*), row \(i / E) of the batch")
+            }
         }
         if !pruneLast || layers.isEmpty {
             for (i, r) in outRows.enumerated() where i != r { (x.p + i * E).update(from: x.p + r * E, count: E) }
@@ -272,6 +303,9 @@ public final class InferenceModel: @unchecked Sendable {
                     for i in r { p[i] = tanhf(p[i] / cap) * cap }
                 }
             }
+        }
+        if let (i, value) = NonFinite.first(logitBuffer.p, count: nOut * V) {
+            throw SmeltError("\(source.path): \(value) in the logits (tensors output_norm.weight / output.weight), row \(i / V) of the batch")
         }
         return try body(UnsafeBufferPointer(start: logitBuffer.p, count: nOut * V))
     }

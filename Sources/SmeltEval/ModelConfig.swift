@@ -1,6 +1,7 @@
 import Foundation
 import SmeltFormats
 import SmeltTokenizer
+import SmeltModel
 
 /// The decoder-only architectures the inference engine runs.
 public enum ModelArchitecture: String, Codable, Sendable, CaseIterable {
@@ -60,6 +61,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     /// Reads the hyperparameters as llama.cpp does (`llama_model::load_hparams` and the per-arch loaders).
     public init(gguf: GGUFFile) throws {
         let md = gguf.metadata
+        try HyperparameterLimits.check(gguf)
         guard let archName = md["general.architecture"]?.stringValue else {
             throw SmeltError("\(gguf.url.lastPathComponent): no general.architecture")
         }
@@ -77,6 +79,9 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         embeddingLength = try need("embedding_length")
         headCount = try need("attention.head_count")
         headCountKV = int("attention.head_count_kv") ?? headCount
+        guard layerCount >= 1, embeddingLength >= 1, headCount >= 1, headCountKV >= 1 else {
+            throw SmeltError("\(gguf.url.path): \(archName).block_count, embedding_length and attention.head_count(_kv) must be at least 1 for the evaluator")
+        }
         headDim = int("attention.key_length") ?? embeddingLength / headCount
         feedForwardLength = try need("feed_forward_length")
         rmsEpsilon = float("attention.layer_norm_rms_epsilon") ?? 1e-5
@@ -105,7 +110,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
             if let arr = md[key]?.arrayValue {
                 return (0..<nLayer).map { $0 < arr.count ? (arr[$0].boolValue ?? ((arr[$0].intValue ?? 0) != 0)) : false }
             }
-            let p = md[key]?.intValue ?? defaultPeriod
+            let p = Swift.min(Swift.max(md[key]?.intValue ?? defaultPeriod, 0), 1 << 20)
             return (0..<nLayer).map { p == 0 || ($0 % p < p - 1) }
         }
         switch arch {
@@ -137,11 +142,13 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         bosToken = md["tokenizer.ggml.bos_token_id"]?.intValue.map { Int32($0) }
         let outRows = (gguf.tensor(named: "output.weight") ?? gguf.tensor(named: "token_embd.weight"))?.rowCount ?? 0
         vocabularySize = md["tokenizer.ggml.tokens"]?.arrayValue?.count ?? int("vocab_size") ?? outRows
+        try validate(source: gguf.url.path)
     }
 
     /// Reads a Hugging Face `config.json` (plus `tokenizer_config.json` for the BOS flag).
     public init(huggingFaceFolder folder: URL) throws {
         let cfgURL = folder.appendingPathComponent("config.json")
+        _ = try HFConfig(folder: folder)  // types and ranges of the hyperparameters
         var cfg = try JSONValue.parse(contentsOf: cfgURL)
         if let text = cfg["text_config"], text["hidden_size"] != nil { cfg = text }
         let archs = (try JSONValue.parse(contentsOf: cfgURL))["architectures"]?.arrayValue?.compactMap(\.stringValue) ?? []
@@ -164,11 +171,16 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         embeddingLength = try need("hidden_size")
         headCount = try need("num_attention_heads")
         headCountKV = int("num_key_value_heads") ?? headCount
+        guard layerCount >= 1, embeddingLength >= 1, headCount >= 1, headCountKV >= 1 else {
+            throw SmeltError("\(cfgURL.path): num_hidden_layers, hidden_size and num_attention_heads / num_key_value_heads must be at least 1")
+        }
         headDim = int("head_dim") ?? embeddingLength / headCount
         feedForwardLength = try need("intermediate_size")
         rmsEpsilon = float("rms_norm_eps") ?? 1e-6
         ropeStyle = .neox  // HF weights are in rotate_half order for every supported arch
-        ropeDimensions = Int(Float(headDim) * (float("partial_rotary_factor") ?? 1))
+        let rotary = float("partial_rotary_factor") ?? 1
+        guard rotary >= 0, rotary <= 1 else { throw SmeltError("\(cfgURL.path): partial_rotary_factor = \(rotary) is outside 0...1") }
+        ropeDimensions = Int(Float(headDim) * rotary)
         ropeFreqBase = float("rope_theta") ?? 10000
         ropeFreqScale = 1
         ropeAttnFactor = 1
@@ -200,7 +212,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
                 if let types = cfg["layer_types"]?.arrayValue?.compactMap(\.stringValue), types.count == layerCount {
                     slidingLayers = types.map { $0 == "sliding_attention" }
                 } else {
-                    let p = int("sliding_window_pattern") ?? int("_sliding_window_pattern") ?? (arch == .gemma2 ? 2 : 6)
+                    let p = Swift.min(Swift.max(int("sliding_window_pattern") ?? int("_sliding_window_pattern") ?? (arch == .gemma2 ? 2 : 6), 0), 1 << 20)
                     slidingLayers = (0..<layerCount).map { p == 0 || ($0 % p < p - 1) }
                 }
             }
@@ -221,5 +233,36 @@ public struct ModelConfig: Codable, Sendable, Equatable {
             addBOS = tc?["add_bos_token"]?.boolValue ?? (arch == .llama || arch == .gemma2 || arch == .gemma3)
         }
         vocabularySize = try need("vocab_size")
+        try validate(source: cfgURL.path)
+    }
+
+    /// The checks the forward pass relies on (sizes it allocates and divides by, values it
+    /// multiplies with); `source` names the file in the error.
+    func validate(source: String) throws {
+        func fail(_ what: String) -> SmeltError { SmeltError("\(source): \(what) (the evaluator cannot run this model)") }
+        let L = HyperparameterLimits.self
+        guard (1...L.maxLayers).contains(layerCount) else { throw fail("\(layerCount) layers is outside 1...\(L.maxLayers)") }
+        guard (1...L.maxWidth).contains(embeddingLength) else { throw fail("embedding length \(embeddingLength) is outside 1...\(L.maxWidth)") }
+        guard (1...L.maxWidth).contains(feedForwardLength) else { throw fail("feed-forward length \(feedForwardLength) is outside 1...\(L.maxWidth)") }
+        guard (1...L.maxHeads).contains(headCount), (1...L.maxHeads).contains(headCountKV), headCount % headCountKV == 0 else {
+            throw fail("\(headCount) attention heads and \(headCountKV) key/value heads (1...\(L.maxHeads), the key/value heads dividing the heads)")
+        }
+        guard (1...L.maxHeadDim).contains(headDim) else { throw fail("head dimension \(headDim) is outside 1...\(L.maxHeadDim)") }
+        let (q, o) = headCount.multipliedReportingOverflow(by: headDim)
+        guard !o, q <= L.maxWidth * 4 else { throw fail("\(headCount) heads × \(headDim) dimensions is too large") }
+        guard ropeDimensions >= 0, ropeDimensions <= headDim, ropeDimensions % 2 == 0 else {
+            throw fail("RoPE dimension count \(ropeDimensions) must be even and at most the head dimension \(headDim)")
+        }
+        guard (1...L.maxVocabulary).contains(vocabularySize) else { throw fail("vocabulary size \(vocabularySize) is outside 1...\(L.maxVocabulary)") }
+        guard slidingWindow >= 0, slidingWindow <= L.maxContext else { throw fail("sliding window \(slidingWindow)") }
+        let floats: [(String, Float)] = [("RMS norm epsilon", rmsEpsilon), ("RoPE frequency base", ropeFreqBase),
+                                         ("RoPE frequency scale", ropeFreqScale), ("RoPE base (sliding layers)", ropeFreqBaseSWA),
+                                         ("RoPE scale (sliding layers)", ropeFreqScaleSWA), ("RoPE attention factor", ropeAttnFactor),
+                                         ("attention logit soft-cap", attnLogitSoftcap), ("final logit soft-cap", finalLogitSoftcap),
+                                         ("embedding scale", embeddingScale), ("attention scale", attentionScale)]
+        for (what, v) in floats where !v.isFinite || v < 0 { throw fail("\(what) \(v) is not a finite number ≥ 0") }
+        for (what, v) in [("RoPE frequency base", ropeFreqBase), ("RoPE frequency scale", ropeFreqScale)] where v <= 0 {
+            throw fail("\(what) \(v) must be positive")
+        }
     }
 }

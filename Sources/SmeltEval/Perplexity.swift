@@ -64,11 +64,19 @@ public enum Evaluator {
             var batch = Array(tokens[(i * n)..<((i + nSeq) * n)])
             if let bos { for s in 0..<nSeq { batch[s * n] = bos } }
             let rows = n - firstOutput, V = model.logitCount
-            try model.forward(tokens: batch, sequenceLength: n, sequenceCount: nSeq, firstOutput: firstOutput,
-                              observer: observer) { lp in
-                for s in 0..<nSeq {
-                    try body(i + s, UnsafeBufferPointer(rebasing: lp[(s * rows * V)..<((s + 1) * rows * V)]))
+            var inBody = false
+            do {
+                try model.forward(tokens: batch, sequenceLength: n, sequenceCount: nSeq, firstOutput: firstOutput,
+                                  observer: observer) { lp in
+                    inBody = true
+                    for s in 0..<nSeq {
+                        try body(i + s, UnsafeBufferPointer(rebasing: lp[(s * rows * V)..<((s + 1) * rows * V)]))
+                    }
                 }
+            } catch let e as SmeltError where !inBody {
+                // the forward pass stopped (non-finite activations): say which chunks
+                let which = nSeq == 1 ? "chunk \(i + 1)" : "chunks \(i + 1)–\(i + nSeq)"
+                throw SmeltError("\(e.message) in \(which)")
             }
             i += nSeq
             let dt = Date().timeIntervalSince(start)
@@ -81,7 +89,8 @@ public enum Evaluator {
     static func plan(tokenCount: Int, options o: EvaluationOptions) throws -> (Int, Int) {
         let n = o.contextLength
         guard n >= 4 else { throw SmeltError("context size must be at least 4 (got \(n))") }
-        guard tokenCount >= 2 * n else {
+        guard n <= Int(KLDBaseFile.maxContext) else { throw SmeltError("context size must be at most \(KLDBaseFile.maxContext) (got \(n))") }
+        guard tokenCount / 2 >= n else {
             throw SmeltError("you need at least \(2 * n) tokens to evaluate perplexity with a context of \(n); the text tokenizes to only \(tokenCount) tokens")
         }
         guard o.batchSize > 0 else { throw SmeltError("batch size must be positive") }

@@ -23,6 +23,8 @@ public enum GGUF {
     public static let version: UInt32 = 3
     public static let defaultAlignment = 32
     public static let maxDimensions = 4  // GGML_MAX_DIMS
+    /// Longest tensor name read (llama.cpp's own limit, GGML_MAX_NAME, is 64 bytes).
+    public static let maxNameLength = 256
 
     /// Bytes of a tensor of `shape` (ggml order) and `type`, checked for overflow
     /// and for a row length that is a whole number of blocks.
@@ -96,6 +98,9 @@ public final class GGUFFile: @unchecked Sendable {
         var names: [String: Int] = [:]
         for k in 0..<Int(nTensors) {
             let name = try r.readString("name of tensor \(k)")
+            guard name.utf8.count <= GGUF.maxNameLength else {
+                throw r.fail("tensor \(k) has a name of \(name.utf8.count) bytes (at most \(GGUF.maxNameLength))")
+            }
             guard names[name] == nil else { throw r.fail("duplicate tensor name '\(name)'") }
             let nDims = try r.read(UInt32.self, "dimension count of '\(name)'")
             guard nDims >= 1, nDims <= UInt32(GGUF.maxDimensions) else {
@@ -112,6 +117,14 @@ public final class GGUFFile: @unchecked Sendable {
             guard let bytes = GGUF.byteCount(shape: shape, type: type) else {
                 throw r.fail("tensor '\(name)': shape \(shape) does not fit type \(type) (row length must be a multiple of \(type.blockSize)) or overflows")
             }
+            if bytes == 0 {   // no elements: the other dimensions may not ask for billions of rows
+                var extent = 1
+                for d in shape where d > 1 {
+                    let (x, o) = extent.multipliedReportingOverflow(by: d)
+                    guard !o, x <= 1 << 24 else { throw r.fail("tensor '\(name)' has no elements but shape \(shape)") }
+                    extent = x
+                }
+            }
             let off = try r.read(UInt64.self, "offset of '\(name)'")
             guard off <= UInt64(Int.max / 2), Int(off) % align == 0 else {
                 throw r.fail("tensor '\(name)' offset \(off) is not a multiple of the alignment \(align)")
@@ -120,6 +133,9 @@ public final class GGUFFile: @unchecked Sendable {
             infos.append(GGUFTensorInfo(name: name, shape: shape, type: type, offset: Int(off), byteCount: bytes))
         }
         dataOffset = GGUF.pad(r.pos, align)
+        guard infos.isEmpty || dataOffset <= map.count else {
+            throw SmeltError("\(url.path): truncated: the data section would start at byte \(dataOffset), past the end of the file (\(map.count) bytes)")
+        }
         let dataSize = map.count - min(dataOffset, map.count)
         for t in infos {
             let (end, o) = t.offset.addingReportingOverflow(t.byteCount)

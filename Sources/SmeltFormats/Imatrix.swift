@@ -68,7 +68,14 @@ public struct Imatrix: Equatable, Sendable {
             }
             guard s.type == .f32, c.type == .f32 else { throw SmeltError("\(path): sums and counts for \(name) must be F32") }
             let sv = Array(f.data(for: s).bindMemory(to: Float.self))
-            let cv = f.data(for: c).bindMemory(to: Float.self).map { Int64(($0).rounded(.toNearestOrAwayFromZero)) }
+            let rawCounts = Array(f.data(for: c).bindMemory(to: Float.self))
+            if let k = rawCounts.firstIndex(where: { !$0.isFinite || $0 < 0 || $0 > 9e15 }) {
+                throw SmeltError("\(path): \(name).counts[\(k)] = \(rawCounts[k]) is not a count")
+            }
+            if let k = sv.firstIndex(where: { !$0.isFinite || $0 < 0 }) {
+                throw SmeltError("\(path): \(name) sum of squares [\(k)] = \(sv[k]) (must be finite and non-negative)")
+            }
+            let cv = rawCounts.map { Int64($0.rounded(.toNearestOrAwayFromZero)) }
             guard !cv.isEmpty, sv.count % cv.count == 0 else {
                 throw SmeltError("\(path): \(name) has \(sv.count) sums for \(cv.count) counts")
             }
@@ -97,6 +104,10 @@ public struct Imatrix: Equatable, Sendable {
             var v = [Float](repeating: 0, count: Int(nval))
             v.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: b[r.pos..<(r.pos + Int(nval) * 4)])) }
             r.pos += Int(nval) * 4
+            guard ncall >= 0 else { throw r.fail("entry \(name) has ncall \(ncall)") }
+            if let k = v.firstIndex(where: { !$0.isFinite || $0 < 0 }) {
+                throw r.fail("entry \(name) value [\(k)] = \(v[k]) (must be finite and non-negative)")
+            }
             out[name] = Entry(sums: v, counts: [Int64(ncall)])
         }
         var chunks = 0

@@ -28,9 +28,13 @@ public final class OutputFile {
         guard FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDir), isDir.boolValue else {
             throw SmeltError("cannot write \(url.path): folder \(dir.path) does not exist")
         }
-        tempURL = dir.appendingPathComponent(".\(url.lastPathComponent).smelt-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).tmp")
+        tempURL = TemporaryFiles.name(for: url)
+        TemporaryFiles.register(tempURL)
         fd = open(tempURL.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw SmeltError("cannot create \(tempURL.path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            TemporaryFiles.unregister(tempURL)
+            throw SmeltError("cannot create \(tempURL.path): \(String(cString: strerror(errno)))")
+        }
         buffer.reserveCapacity(bufferSize)
     }
 
@@ -76,6 +80,7 @@ public final class OutputFile {
         do { try flush() } catch { abort(); throw error }
         close(fd); fd = -1
         done = true
+        defer { TemporaryFiles.unregister(tempURL) }
         sha256 = hasher.finalize()
         if rename(tempURL.path, url.path) != 0 {
             let e = String(cString: strerror(errno))
@@ -90,6 +95,7 @@ public final class OutputFile {
         done = true
         if fd >= 0 { close(fd); fd = -1 }
         unlink(tempURL.path)
+        TemporaryFiles.unregister(tempURL)
     }
 
     deinit { abort() }

@@ -98,6 +98,8 @@ public final class SafetensorsFile: @unchecked Sendable {
 
     /// The largest header the reference implementation accepts (100 MB).
     public static let maxHeaderSize = 100_000_000
+    /// The largest product of the non-zero dimensions of a tensor without elements.
+    public static let maxEmptyExtent = 1 << 24
 
     public init(url: URL) throws {
         self.url = url
@@ -153,14 +155,30 @@ public final class SafetensorsFile: @unchecked Sendable {
                 guard !o else { throw SmeltError("\(path): tensor '\(name)' shape \(shape) overflows") }
                 count = r
             }
+            // a tensor without elements may not declare billions of rows: loops over its rows would not end
+            let extent = shape.reduce(1) { a, d in a.multipliedReportingOverflow(by: Swift.max(d, 1)).overflow ? Int.max : a * Swift.max(d, 1) }
+            guard count > 0 || extent <= SafetensorsFile.maxEmptyExtent else {
+                throw SmeltError("\(path): tensor '\(name)' has no elements but shape \(shape)")
+            }
             guard count == e - b else {
                 throw SmeltError("\(path): tensor '\(name)' has shape \(shape) × \(dt.rawValue) = \(count) bytes but data_offsets give \(e - b)")
             }
             tensorsPlaceholder.append((name, dt, shape, (headerEnd + b)..<(headerEnd + e)))
         }
-        let sorted = tensorsPlaceholder.sorted { $0.3.lowerBound < $1.3.lowerBound }
+        let sorted = tensorsPlaceholder.sorted { ($0.3.lowerBound, $0.3.upperBound) < ($1.3.lowerBound, $1.3.upperBound) }
         for (a, b) in zip(sorted, sorted.dropFirst()) where a.3.upperBound > b.3.lowerBound {
             throw SmeltError("\(path): tensors '\(a.0)' and '\(b.0)' overlap")
+        }
+        // as the reference reader: the tensors cover the data section exactly (no hidden bytes)
+        var next = headerEnd
+        for t in sorted {
+            guard t.3.lowerBound == next else {
+                throw SmeltError("\(path): \(t.3.lowerBound - next) bytes at file offset \(next) belong to no tensor (before '\(t.0)')")
+            }
+            next = t.3.upperBound
+        }
+        guard next == map.count else {
+            throw SmeltError("\(path): \(map.count - next) bytes at file offset \(next) belong to no tensor")
         }
         metadata = meta
         for (name, dt, shape, r) in tensorsPlaceholder {

@@ -45,6 +45,7 @@ public struct GGUFGeneralMetadata: Sendable, Equatable {
         guard let h = FileHandle(forReadingAtPath: url.path) else { throw SmeltError("cannot open \(url.path)") }
         defer { try? h.close() }
         var r = Reader(handle: h, path: url.path)
+        r.size = ((try? FileManager.default.attributesOfItem(atPath: url.path)[.size]) as? NSNumber)?.uint64Value ?? 0
         let magic = try r.bytes(4)
         guard magic == Array("GGUF".utf8) else { throw SmeltError("\(url.path): not a GGUF file (bad magic)") }
         let version = try r.u32()
@@ -69,6 +70,8 @@ public struct GGUFGeneralMetadata: Sendable, Equatable {
         let path: String
         var buffer: [UInt8] = []
         var pos = 0
+        /// The file's size: no skip may go past it.
+        var size: UInt64 = 0
 
         init(handle: FileHandle, path: String) { self.handle = handle; self.path = path }
 
@@ -92,7 +95,9 @@ public struct GGUFGeneralMetadata: Sendable, Equatable {
             let rest = n - avail
             buffer = []; pos = 0
             let off = try handle.offset()
-            try handle.seek(toOffset: off + rest)
+            let (end, o) = off.addingReportingOverflow(rest)
+            guard !o, end <= size else { throw SmeltError("\(path): truncated GGUF header (a value of \(n) bytes goes past the end)") }
+            try handle.seek(toOffset: end)
         }
         /// A little-endian unsigned integer of `n` bytes (n ≤ 8), read straight from the buffer.
         mutating func uint(_ n: Int) throws -> UInt64 {

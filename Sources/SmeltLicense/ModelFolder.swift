@@ -1,5 +1,6 @@
 import Foundation
 import SmeltFormats
+import SmeltModel
 import Yams
 
 /// One piece of evidence about a model's license: what was written, where, and what it maps to.
@@ -41,8 +42,12 @@ public struct ModelDescription: Sendable, Equatable {
     /// Where `inlineParents` were read.
     public var inlineSource: String?
 
+    /// Most parents one model may declare (a card's `base_model` list longer than this is an error).
+    public static let maxParents = 256
+
     mutating func addParent(_ raw: String, source: String) {
-        for id in ModelDescription.splitParents(raw) where !parents.contains(where: { $0.id.lowercased() == id.lowercased() }) {
+        for id in ModelDescription.splitParents(raw) where parents.count < 4 * ModelDescription.maxParents
+            && !parents.contains(where: { $0.id.lowercased() == id.lowercased() }) {
             parents.append(ParentReference(id: id, source: source))
         }
     }
@@ -171,7 +176,7 @@ public enum ModelFolderReader {
             return
         }
         let loaded: Any?
-        do { loaded = try Yams.load(yaml: yaml) } catch {
+        do { loaded = try SafeYAML.load(yaml, source: url.path) } catch let e as SmeltError { throw e } catch {
             throw SmeltError("\(url.path): invalid YAML front matter: \(String(describing: error).split(separator: "\n").first ?? "")")
         }
         guard let fm = loaded as? [String: Any] else { return }
@@ -200,7 +205,11 @@ public enum ModelFolderReader {
             let l = kb.license(named: n) ?? link.flatMap { licenseFromLink($0, folder: folder, kb: kb) }
             d.evidence.append(LicenseEvidence(declared: n, licenseID: l?.id, source: "\(src) license_name"))
         }
-        for b in strings(fm["base_model"]) { d.addParent(b, source: "\(src) base_model") }
+        let bases = strings(fm["base_model"])
+        guard bases.count <= ModelDescription.maxParents else {
+            throw SmeltError("\(url.path): \(bases.count) base_model entries (at most \(ModelDescription.maxParents))")
+        }
+        for b in bases { d.addParent(b, source: "\(src) base_model") }
         if let rel = strings(fm["base_model_relation"]).first?.lowercased() {
             d.relation = rel; d.relationSource = "\(src) base_model_relation"
         } else {
@@ -315,7 +324,10 @@ public enum ModelFolderReader {
             d.evidence.append(LicenseEvidence(declared: shown, licenseID: l?.id, source: "\(src) general.license"))
         }
         let n = md.int("general.base_model.count") ?? 0
-        for i in 0..<min(n, 64) {
+        guard (0...ModelDescription.maxParents).contains(n) else {
+            throw SmeltError("\(url.path): metadata general.base_model.count = \(n) (0 to \(ModelDescription.maxParents))")
+        }
+        for i in 0..<n {
             let p = "general.base_model.\(i)."
             if let u = md.string(p + "repo_url"), u.contains("huggingface.co/") {
                 d.addParent(u, source: "\(src) \(p)repo_url")

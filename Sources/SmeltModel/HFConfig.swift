@@ -15,6 +15,7 @@ public struct HFConfig: Sendable {
             throw SmeltError("\(folder.path): no config.json (not a Hugging Face checkpoint folder)")
         }
         try self.init(json: JSONValue.parse(contentsOf: url), source: url.path)
+        try HyperparameterLimits.check(self, source: url.path)
     }
 
     public init(json raw: JSONValue, source: String = "config.json") throws {

@@ -28,8 +28,9 @@ public struct ModelCard: Sendable, Equatable {
 
     public init() {}
 
-    /// The README.md front matter of `folder` as YAML values (empty when absent), read as gguf-py does.
-    public static func frontMatter(folder: URL) -> [String: Any] {
+    /// The README.md front matter of `folder` as YAML values (empty when absent or not valid YAML),
+    /// read as gguf-py does; front matter past `SafeYAML`'s limits (alias bombs, deep nesting) is an error.
+    public static func frontMatter(folder: URL) throws -> [String: Any] {
         let url = folder.appendingPathComponent("README.md")
         guard let text = try? String(contentsOf: url, encoding: .utf8) else { return [:] }
         let lines = text.components(separatedBy: "\n").map { $0.hasSuffix("\r") ? String($0.dropLast()) : $0 }
@@ -42,15 +43,16 @@ public struct ModelCard: Sendable, Equatable {
         var content = yaml.joined(separator: "\n") + "\n"
         content = content.replacingOccurrences(of: "- no\n", with: "- \"no\"\n")  // the "Norway problem"
         content = content.replacingOccurrences(of: "\t", with: "  ")
+        do { _ = try SafeYAML.compose(content, source: url.path) } catch let e as SmeltError { throw e } catch { return [:] }
         guard let data = try? Yams.load(yaml: content) as? [String: Any] else { return [:] }
         return data
     }
 
     /// Loads the card of a checkpoint folder. `totalParams` (the converted
     /// tensors' element count) decides size labels as gguf-py does.
-    public static func load(folder: URL, config: JSONValue?, totalParams: Int, nameOverride: String? = nil) -> ModelCard {
+    public static func load(folder: URL, config: JSONValue?, totalParams: Int, nameOverride: String? = nil) throws -> ModelCard {
         var m = ModelCard()
-        let card = frontMatter(folder: folder)
+        let card = try frontMatter(folder: folder)
         func str(_ v: Any?) -> String? {
             switch v {
             case let s as String: return s

@@ -174,13 +174,22 @@ extension Budget {
         public var tensorBytes: Int
         public var measured: Int
         public var calibrated: Bool
+        /// The recipe text (written to `recipeURL` by `makeRecipe`, or later by `writeRecipe()`).
+        public var text: String
+
+        /// Writes the recipe file (temporary file + rename: an existing file is replaced only now).
+        public func writeRecipe() throws {
+            let out = try OutputFile(url: recipeURL)
+            try out.write(Array(text.utf8))
+            try out.commit()
+        }
     }
 
     /// Budget mode end to end: sensitivities (from the cache, measuring what is missing),
     /// the knapsack, and the chosen plan written as a recipe file at `recipeURL`.
     public static func makeRecipe(source: GGUFTensorSource, request: QuantizeRequest, targetBpw: Double?, targetFileSize: Int?,
                                   candidates: [GGMLType], cacheFolder: URL, recipeURL: URL, name: String,
-                                  log: (String) -> Void) throws -> Outcome {
+                                  writeRecipe: Bool = true, log: (String) -> Void) throws -> Outcome {
         var imatrix: PreparedImatrix? = nil
         if let u = request.imatrixURL {
             imatrix = try PreparedImatrix(url: u, include: request.includeWeights, exclude: request.excludeWeights)
@@ -235,8 +244,10 @@ extension Budget {
             "Review it, then reuse it with: smelt quantize IN OUT --recipe THIS_FILE",
         ]
         let text = recipeText(name: name, items: items, choice: choice, fileType: fileType, header: header)
-        try Data(text.utf8).write(to: recipeURL, options: .atomic)
         let recipe = try Recipe(yaml: text, source: recipeURL.lastPathComponent)
-        return Outcome(recipe: recipe, recipeURL: recipeURL, predictedLoss: loss, tensorBytes: bytes, measured: measured, calibrated: calibrated)
+        let outcome = Outcome(recipe: recipe, recipeURL: recipeURL, predictedLoss: loss, tensorBytes: bytes, measured: measured,
+                              calibrated: calibrated, text: text)
+        if writeRecipe { try outcome.writeRecipe() }
+        return outcome
     }
 }

@@ -23,6 +23,10 @@ public final class HFCheckpointSource: TensorSource, @unchecked Sendable {
 
     public func rawData(_ index: Int) -> UnsafeRawBufferPointer? { nil }
 
+    public func origin(_ index: Int) -> (file: String, tensor: String) {
+        (plan.tensors[index].sourceFile, plan.tensors[index].sourceName)
+    }
+
     public func readRows(_ index: Int, rows: Range<Int>, into dst: UnsafeMutablePointer<Float>) throws {
         let t = plan.tensors[index]
         t.readRows(rows.lowerBound, rows.count, into: dst)

@@ -367,7 +367,9 @@ public enum LlamaPresets {
 
         var patterns: [(NSRegularExpression, GGMLType, String)] = []
         for (p, ty) in options.tensorTypes {
-            do { patterns.append((try NSRegularExpression(pattern: p), ty, p)) } catch {
+            do { patterns.append((try RecipePattern.compile(p), ty, p)) } catch let e as SmeltError {
+                throw SmeltError("--tensor-type: \(e.message)")
+            } catch {
                 throw SmeltError("--tensor-type: invalid regular expression '\(p)'")
             }
         }

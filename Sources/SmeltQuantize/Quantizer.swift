@@ -22,6 +22,8 @@ public struct QuantizeRequest: Sendable {
     public var recipe: Recipe? = nil
     /// Extra metadata appended at the end (recipe provenance, `RecipeProvenance`).
     public var extraMetadata: [(String, GGUFValue)] = []
+    /// `--allow-nonfinite`: write tensors holding NaN or infinity instead of refusing them.
+    public var allowNonfinite = false
     public init(preset: LlamaPreset) { self.preset = preset }
 }
 
@@ -67,8 +69,8 @@ public struct PreparedImatrix: Sendable {
             for i in include { for (k, v) in w where k.contains(i) { keep[k] = v } }
             w = keep
         }
-        for (k, v) in w where v.contains(where: { !$0.isFinite }) {
-            throw SmeltError("imatrix contains non-finite values (entry \(k))")
+        for (k, v) in w where v.contains(where: { !$0.isFinite || $0 < 0 }) {
+            throw SmeltError("\(url.path): imatrix entry \(k) holds non-finite or negative values")
         }
         weights = w; path = name ?? url.path; datasets = im.datasets; chunkCount = im.chunkCount
     }
@@ -198,13 +200,17 @@ public enum Quantizer {
                 progress?(k, plan.tensors.count, c.name)
                 let si = index[c.name]!
                 if !c.converts, let raw = source.rawData(si) {
+                    if !request.allowNonfinite, let (r, col, v) = NonFinite.firstInRows(raw, type: c.sourceType, rowLength: c.shape[0]) {
+                        let o = source.origin(si)
+                        throw NonFinite.weightError(file: o.file, tensor: o.tensor, row: r, column: col, value: v)
+                    }
                     enqueue { try writer.write(raw); source.release(si) }
                 } else {
                     let buf = pool.take()
                     let bytes: Int
                     do {
                         bytes = try convert(source: source, index: si, choice: c, importance: importance[k],
-                                            threads: threads, out: buf, scratch: scratch)
+                                            threads: threads, out: buf, scratch: scratch, allowNonfinite: request.allowNonfinite)
                     } catch { pool.give(buf); throw error }
                     enqueue {
                         defer { pool.give(buf) }
@@ -235,7 +241,8 @@ public enum Quantizer {
 
     /// Converts one tensor into its planned type, into `out`; returns the byte count.
     static func convert(source: TensorSource, index si: Int, choice c: TensorChoice, importance: [Float]?,
-                        threads: Int, out: UnsafeMutableRawPointer, scratch: [UnsafeMutablePointer<Float>]) throws -> Int {
+                        threads: Int, out: UnsafeMutableRawPointer, scratch: [UnsafeMutablePointer<Float>],
+                        allowNonfinite: Bool = false) throws -> Int {
         let n = c.shape[0]
         let rows = c.shape.dropFirst().reduce(1, *)
         let ne1 = c.shape.count > 1 ? c.shape[1] : 1
@@ -262,6 +269,10 @@ public enum Quantizer {
                     do {
                         if let kernel, let scratch {
                             try source.readRows(si, rows: r0..<r1, into: scratch)
+                            if !allowNonfinite, let (i, v) = NonFinite.first(scratch, count: (r1 - r0) * n) {
+                                let o = source.origin(si)
+                                throw NonFinite.weightError(file: o.file, tensor: o.tensor, row: r0 + i / n, column: i % n, value: v)
+                            }
                             for r in r0..<r1 {
                                 let w = imp.map { $0.baseAddress! + ((r / ne1) % ne2) * n }
                                 kernel.quantizeRow(scratch + (r - r0) * n, out + r * rowBytes, count: n, importance: w)
@@ -269,6 +280,10 @@ public enum Quantizer {
                         } else {
                             let dst = (out + r0 * rowBytes).assumingMemoryBound(to: Float.self)
                             try source.readRows(si, rows: r0..<r1, into: dst)
+                            if !allowNonfinite, let (i, v) = NonFinite.first(dst, count: (r1 - r0) * n) {
+                                let o = source.origin(si)
+                                throw NonFinite.weightError(file: o.file, tensor: o.tensor, row: r0 + i / n, column: i % n, value: v)
+                            }
                         }
                         source.release(si, rows: r0..<r1)
                     } catch {

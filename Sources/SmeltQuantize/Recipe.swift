@@ -1,5 +1,6 @@
 import Foundation
 import SmeltFormats
+import SmeltModel
 import Yams
 
 /// A recipe: which ggml type each tensor of a model gets. Parsed from YAML (format in
@@ -44,6 +45,62 @@ public struct RecipePattern: @unchecked Sendable {
     public var line: Int
     func matches(_ s: String) -> Bool {
         regex.firstMatch(in: s, range: NSRange(location: 0, length: (s as NSString).length)) != nil
+    }
+
+    /// Longest pattern accepted.
+    public static let maxLength = 512
+
+    /// Compiles a tensor-name pattern, refusing what can backtrack catastrophically (ICU's
+    /// matcher has no time limit): a repeated group (`*`, `+`, `{n,}`) that itself repeats or
+    /// alternates, as in `(a+)+` or `(a|aa)*`, and backreferences. Tensor names are short
+    /// (GGUF names at most `GGUF.maxNameLength` bytes), so what remains matches quickly.
+    public static func compile(_ p: String) throws -> NSRegularExpression {
+        guard p.utf8.count <= maxLength else { throw SmeltError("regular expression longer than \(maxLength) bytes") }
+        let c = Array(p.unicodeScalars)
+        var stack: [Bool] = []   // per open group: contains a repetition or an alternation
+        var i = 0
+        func isRepeat(_ k: Int) -> Bool {
+            guard k < c.count else { return false }
+            if c[k] == "*" || c[k] == "+" { return true }
+            if c[k] == "{" {   // {n} repeats a fixed number of times: only {n,} and {n,m} with m > 1 vary
+                var j = k + 1, text = ""
+                while j < c.count, c[j] != "}" { text.unicodeScalars.append(c[j]); j += 1 }
+                let parts = text.split(separator: ",", omittingEmptySubsequences: false)
+                return parts.count == 2 && (parts[1].isEmpty || (Int(parts[1]) ?? 2) > 1)
+            }
+            return false
+        }
+        while i < c.count {
+            let ch = c[i]
+            if ch == "\\" {
+                if i + 1 < c.count, ("1"..."9").contains(c[i + 1]) { throw SmeltError("backreferences are not supported in regular expressions") }
+                i += 2; continue
+            }
+            if ch == "[" {   // character class: skip to its end
+                i += 1
+                if i < c.count, c[i] == "^" { i += 1 }
+                if i < c.count, c[i] == "]" { i += 1 }
+                while i < c.count, c[i] != "]" { i += c[i] == "\\" ? 2 : 1 }
+                i += 1
+                if isRepeat(i), !stack.isEmpty { stack[stack.count - 1] = true }
+                continue
+            }
+            if ch == "(" { stack.append(false); i += 1; continue }
+            if ch == ")" {
+                let inner = stack.popLast() ?? false
+                if isRepeat(i + 1) {
+                    if inner { throw SmeltError("regular expression '\(p)' repeats a group that itself repeats or alternates (catastrophic backtracking)") }
+                    if !stack.isEmpty { stack[stack.count - 1] = true }
+                } else if inner, !stack.isEmpty {
+                    stack[stack.count - 1] = true
+                }
+                i += 1; continue
+            }
+            if ch == "|", !stack.isEmpty { stack[stack.count - 1] = true }
+            if isRepeat(i + 1), !stack.isEmpty { stack[stack.count - 1] = true }
+            i += 1
+        }
+        return try NSRegularExpression(pattern: p)
     }
 }
 
@@ -127,7 +184,7 @@ extension Recipe {
     public init(yaml text: String, source: String) throws {
         func fail(_ line: Int, _ m: String) -> SmeltError { SmeltError("\(source):\(line): \(m)") }
         let root: Node?
-        do { root = try Yams.compose(yaml: text) } catch let e as YamlError {
+        do { root = try SafeYAML.compose(text, source: source) } catch let e as YamlError {
             var line = 1
             switch e {
             case .scanner(_, _, let m, _), .parser(_, _, let m, _), .composer(_, _, let m, _): line = m.line
@@ -152,7 +209,9 @@ extension Recipe {
         }
         func regex(_ n: Node, _ what: String) throws -> RecipePattern {
             let p = try scalar(n, what)
-            do { return RecipePattern(pattern: p, regex: try NSRegularExpression(pattern: p), line: line(n)) } catch {
+            do { return RecipePattern(pattern: p, regex: try RecipePattern.compile(p), line: line(n)) } catch let e as SmeltError {
+                throw fail(line(n), "\(e.message) in \(what)")
+            } catch {
                 throw fail(line(n), "bad regular expression '\(p)' in \(what)")
             }
         }
@@ -257,8 +316,8 @@ extension Recipe {
             let words = item.split(separator: " ").map(String.init)
             func frac(_ s: String) throws -> (Int, Int) {
                 let parts = s.split(separator: "/")
-                if parts.count == 1, let a = Int(parts[0]), a >= 0 { return (a, 1) }
-                if parts.count == 2, let a = Int(parts[0]), let b = Int(parts[1]), a >= 0, b > 0, a <= b { return (a, b) }
+                if parts.count == 1, let a = Int(parts[0]), a >= 0, a <= 1 << 20 { return (a, 1) }
+                if parts.count == 2, let a = Int(parts[0]), let b = Int(parts[1]), a >= 0, b > 0, a <= b, b <= 1 << 20 { return (a, b) }
                 throw SmeltError("bad layer count '\(s)' in layers '\(item)' (a number or a fraction such as 1/8)")
             }
             if item == "use_more_bits" { out.append(.useMoreBits) }

@@ -35,8 +35,13 @@ public indirect enum RecipeExpr: Equatable, Sendable {
     /// Functions: name → argument count.
     public static let functions: [String: Int] = ["use_more_bits": 2, "min": 2, "max": 2]
 
+    /// Longest condition text and deepest nesting accepted (docs/RELIABILITY.md).
+    public static let maxLength = 4096
+    public static let maxDepth = 64
+
     /// Parses `text`; errors name the column.
     public static func parse(_ text: String) throws -> RecipeExpr {
+        guard text.count <= maxLength else { throw SmeltError("condition longer than \(maxLength) characters") }
         var p = ExprParser(text)
         let e = try p.parseTernary()
         p.skipSpace()
@@ -84,7 +89,9 @@ public indirect enum RecipeExpr: Equatable, Sendable {
             let x = try a.evaluate(env)
             switch (op, x) {
             case ("!", .bool(let b)): return .bool(!b)
-            case ("-", .int(let i)): return .int(-i)
+            case ("-", .int(let i)):
+                guard i != Int.min else { throw SmeltError("integer overflow in -(\(i))") }
+                return .int(-i)
             default: throw SmeltError("operator \(op) cannot apply to \(x)")
             }
         case .conditional(let c, let a, let b):
@@ -92,7 +99,9 @@ public indirect enum RecipeExpr: Equatable, Sendable {
         case .call(let f, let args):
             let v = try args.map { try $0.evaluate(env).asInt() }
             switch f {
-            case "use_more_bits": return .bool(LlamaPresets.useMoreBits(v[0], v[1]))
+            case "use_more_bits":
+                guard abs(v[0]) < 1 << 40, abs(v[1]) < 1 << 40 else { throw SmeltError("use_more_bits(\(v[0]), \(v[1])): arguments too large") }
+                return .bool(LlamaPresets.useMoreBits(v[0], v[1]))
             case "min": return .int(Swift.min(v[0], v[1]))
             default: return .int(Swift.max(v[0], v[1]))
             }
@@ -107,11 +116,18 @@ public indirect enum RecipeExpr: Equatable, Sendable {
             }
             let l = try x.asInt(), r = try y.asInt()
             switch op {
-            case "+": return .int(l &+ r)
-            case "-": return .int(l &- r)
-            case "*": return .int(l &* r)
-            case "/": guard r != 0 else { throw SmeltError("division by zero") }; return .int(l / r)
-            case "%": guard r != 0 else { throw SmeltError("division by zero") }; return .int(l % r)
+            case "+", "-", "*", "/", "%":
+                if (op == "/" || op == "%") && r == 0 { throw SmeltError("division by zero") }
+                let (v, o): (Int, Bool)
+                switch op {
+                case "+": (v, o) = l.addingReportingOverflow(r)
+                case "-": (v, o) = l.subtractingReportingOverflow(r)
+                case "*": (v, o) = l.multipliedReportingOverflow(by: r)
+                case "/": (v, o) = l.dividedReportingOverflow(by: r)
+                default: (v, o) = l.remainderReportingOverflow(dividingBy: r)
+                }
+                guard !o else { throw SmeltError("integer overflow in \(l) \(op) \(r)") }
+                return .int(v)
             case "<": return .bool(l < r)
             case "<=": return .bool(l <= r)
             case ">": return .bool(l > r)
@@ -137,7 +153,14 @@ extension RecipeValue {
 struct ExprParser {
     let s: [Character]
     var p = 0
+    /// Current nesting (parentheses, unary operators, `?:`), limited to `RecipeExpr.maxDepth`.
+    var depth = 0
     init(_ text: String) { s = Array(text) }
+
+    mutating func enter() throws {
+        depth += 1
+        guard depth <= RecipeExpr.maxDepth else { throw SmeltError("condition nested more than \(RecipeExpr.maxDepth) levels deep") }
+    }
     var atEnd: Bool { p >= s.count }
     var rest: String { String(s[min(p, s.count)...]) }
 
@@ -153,6 +176,8 @@ struct ExprParser {
     }
 
     mutating func parseTernary() throws -> RecipeExpr {
+        try enter()
+        defer { depth -= 1 }
         let c = try parseBinary(0)
         if eat("?") {
             let a = try parseTernary()
@@ -179,6 +204,8 @@ struct ExprParser {
     }
 
     mutating func parseUnary() throws -> RecipeExpr {
+        try enter()
+        defer { depth -= 1 }
         if eat("!") { return .unary("!", try parseUnary()) }
         if eat("-") { return .unary("-", try parseUnary()) }
         return try parsePrimary()

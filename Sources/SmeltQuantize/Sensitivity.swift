@@ -200,8 +200,12 @@ public enum Sensitivity {
     }
 
     public static func saveCache(_ table: SensitivityTable, _ url: URL) throws {
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try Data(table.json().serialized(pretty: false).utf8).write(to: url, options: .atomic)
+        do { try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true) } catch {
+            throw SmeltError("cannot create the cache folder \(url.deletingLastPathComponent().path): \(error.localizedDescription)")
+        }
+        let out = try OutputFile(url: url)  // temporary file + rename, removed on interruption
+        try out.write(Array(table.json().serialized(pretty: false).utf8))
+        try out.commit()
     }
 
     /// The default cache folder: `$SMELT_CACHE/sensitivity` or `~/.cache/smelt/sensitivity`.

@@ -1,5 +1,6 @@
 import Foundation
 import SmeltFormats
+import SmeltModel
 import SmeltQuant
 
 /// One tensor offered by a `TensorSource`.
@@ -36,10 +37,13 @@ public protocol TensorSource: AnyObject {
     /// Called when rows `rows` of tensor `index` have been read for the last time
     /// (memory stays bounded by chunks, not tensors). Optional.
     func release(_ index: Int, rows: Range<Int>)
+    /// The file and the tensor name in it that tensor `index` comes from (error messages).
+    func origin(_ index: Int) -> (file: String, tensor: String)
 }
 
 extension TensorSource {
     public func release(_ index: Int, rows: Range<Int>) {}
+    public func origin(_ index: Int) -> (file: String, tensor: String) { ("input", tensors[index].name) }
 }
 
 /// A GGUF file as a `TensorSource` (memory-mapped; pages dropped after each tensor).
@@ -52,6 +56,7 @@ public final class GGUFTensorSource: TensorSource, @unchecked Sendable {
 
     public init(url: URL) throws {
         file = try GGUFFile(url: url)
+        try HyperparameterLimits.check(file)
         map = try MappedFile(url: url)
         tensors = file.tensors.map { SourceTensor(name: $0.name, shape: $0.shape, type: $0.type) }
     }
@@ -64,6 +69,8 @@ public final class GGUFTensorSource: TensorSource, @unchecked Sendable {
     }
 
     public func rawData(_ index: Int) -> UnsafeRawBufferPointer? { file.data(for: file.tensors[index]) }
+
+    public func origin(_ index: Int) -> (file: String, tensor: String) { (file.url.path, file.tensors[index].name) }
 
     public func release(_ index: Int) {
         let t = file.tensors[index]

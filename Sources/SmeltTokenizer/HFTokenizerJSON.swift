@@ -27,6 +27,9 @@ public struct HFTokenizerJSON: Sendable {
     public var postProcessor: JSONValue?
     public var decoder: JSONValue?
 
+    /// Token ids above this are refused (llama.cpp's token ids are int32; no vocabulary comes close).
+    public static let maxTokenID = 1 << 24
+
     public init(contentsOf url: URL) throws {
         let j = try JSONValue.parse(contentsOf: url)
         try self.init(json: j, path: url.path)
@@ -38,7 +41,13 @@ public struct HFTokenizerJSON: Sendable {
         vocab = []
         if let o = model["vocab"]?.objectValue {
             vocab.reserveCapacity(o.count)
-            for (k, v) in o { if let id = v.intValue { vocab.append((k, id)) } }
+            for (k, v) in o {
+                guard let id = v.intValue else { continue }
+                guard id >= 0, id < HFTokenizerJSON.maxTokenID else {
+                    throw SmeltError("\(path): model.vocab token '\(k.prefix(40))' has id \(id) (ids are 0..<\(HFTokenizerJSON.maxTokenID))")
+                }
+                vocab.append((k, id))
+            }
         }
         merges = []
         for m in model["merges"]?.arrayValue ?? [] {
@@ -46,8 +55,11 @@ public struct HFTokenizerJSON: Sendable {
             else if let p = m.arrayValue, p.count == 2, let a = p[0].stringValue, let b = p[1].stringValue { merges.append(a + " " + b) }
             else { throw SmeltError("\(path): unknown merges format") }
         }
-        addedTokens = (j["added_tokens"]?.arrayValue ?? []).compactMap { a in
+        addedTokens = try (j["added_tokens"]?.arrayValue ?? []).enumerated().compactMap { (k, a) in
             guard let id = a["id"]?.intValue, let c = a["content"]?.stringValue else { return nil }
+            guard id >= 0, id < HFTokenizerJSON.maxTokenID else {
+                throw SmeltError("\(path): added_tokens[\(k)] '\(c.prefix(40))' has id \(id) (ids are 0..<\(HFTokenizerJSON.maxTokenID))")
+            }
             return AddedToken(id: id, content: c, special: a["special"]?.boolValue ?? false,
                               normalized: a["normalized"]?.boolValue ?? false)
         }
@@ -167,13 +179,16 @@ public struct HFTokenizerJSON: Sendable {
                         if item["Sequence"] != nil { out.append(contentsOf: ids); continue }
                         guard let sid = item["SpecialToken"]?["id"]?.stringValue else { continue }
                         let specialIds = proc["special_tokens"]?[sid]?["ids"]?.arrayValue?.compactMap { $0.intValue }
-                        out.append(contentsOf: (specialIds ?? [full[sid]].compactMap { $0 }).map { Int32($0) })
+                        out.append(contentsOf: (specialIds ?? [full[sid]].compactMap { $0 }).compactMap { Int32(exactly: $0) })
                     }
                     ids = out
                 case "RobertaProcessing", "BertProcessing":
-                    let cls = proc["cls"]?.arrayValue?[1].intValue, sep = proc["sep"]?.arrayValue?[1].intValue
-                    if let c = cls { ids.insert(Int32(c), at: 0) }
-                    if let s = sep { ids.append(Int32(s)) }
+                    func second(_ k: String) -> Int32? {
+                        guard let a = proc[k]?.arrayValue, a.count > 1, let v = a[1].intValue else { return nil }
+                        return Int32(exactly: v)
+                    }
+                    if let c = second("cls") { ids.insert(c, at: 0) }
+                    if let s = second("sep") { ids.append(s) }
                 default:
                     throw SmeltError("unsupported post-processor \(proc["type"]?.stringValue ?? "?")")
                 }

@@ -55,7 +55,7 @@ public struct SentencePieceModel: Sendable {
                 var t = ProtoReader(try r.bytes())
                 while let (f, w) = try t.nextField() {
                     switch (f, w) {
-                    case (3, 0): modelType = Int(try t.varint())
+                    case (3, 0): modelType = Int(truncatingIfNeeded: try t.varint())
                     case (4, 0): trainerVocabSize = Int(Int32(truncatingIfNeeded: try t.varint()))
                     case (35, 0): byteFallback = try t.varint() != 0
                     case (40, 0): unkId = Int(Int32(truncatingIfNeeded: try t.varint()))
@@ -81,6 +81,9 @@ public struct SentencePieceModel: Sendable {
             }
         }
         if pieces.isEmpty { throw SmeltError("not a SentencePiece model (no pieces)") }
+        for (name, id) in [("unk_id", unkId), ("bos_id", bosId), ("eos_id", eosId), ("pad_id", padId)] where id < -1 || id >= pieces.count {
+            throw SmeltError("trainer_spec \(name) = \(id) is not a piece id (the model has \(pieces.count) pieces)")
+        }
     }
 
     static func piece(_ b: ArraySlice<UInt8>) throws -> Piece {
@@ -116,25 +119,29 @@ struct ProtoReader {
         var v: UInt64 = 0
         var shift: UInt64 = 0
         while true {
-            guard i < b.endIndex else { throw SmeltError("truncated protobuf varint") }
+            guard i < b.endIndex else { throw SmeltError("truncated protobuf varint at byte \(i)") }
             let c = b[i]; i += 1
             v |= UInt64(c & 0x7F) << shift
             if c & 0x80 == 0 { return v }
             shift += 7
-            if shift > 63 { throw SmeltError("invalid protobuf varint") }
+            if shift > 63 { throw SmeltError("invalid protobuf varint at byte \(i)") }
         }
     }
 
     mutating func fixed32() throws -> UInt32 {
-        guard i + 4 <= b.endIndex else { throw SmeltError("truncated protobuf fixed32") }
+        guard b.endIndex - i >= 4 else { throw SmeltError("truncated protobuf fixed32 at byte \(i)") }
         let v = UInt32(b[i]) | UInt32(b[i + 1]) << 8 | UInt32(b[i + 2]) << 16 | UInt32(b[i + 3]) << 24
         i += 4
         return v
     }
 
     mutating func bytes() throws -> ArraySlice<UInt8> {
-        let n = Int(try varint())
-        guard n >= 0, i + n <= b.endIndex else { throw SmeltError("truncated protobuf field") }
+        let start = i
+        let v = try varint()
+        guard v <= UInt64(b.endIndex - i) else {
+            throw SmeltError("protobuf field at byte \(start) declares \(v) bytes, past the end of its message")
+        }
+        let n = Int(v)
         defer { i += n }
         return b[i..<(i + n)]
     }
@@ -142,10 +149,10 @@ struct ProtoReader {
     mutating func skip(_ wire: Int) throws {
         switch wire {
         case 0: _ = try varint()
-        case 1: guard i + 8 <= b.endIndex else { throw SmeltError("truncated protobuf") }; i += 8
+        case 1: guard b.endIndex - i >= 8 else { throw SmeltError("truncated protobuf at byte \(i)") }; i += 8
         case 2: _ = try bytes()
-        case 5: guard i + 4 <= b.endIndex else { throw SmeltError("truncated protobuf") }; i += 4
-        default: throw SmeltError("unsupported protobuf wire type \(wire)")
+        case 5: guard b.endIndex - i >= 4 else { throw SmeltError("truncated protobuf at byte \(i)") }; i += 4
+        default: throw SmeltError("unsupported protobuf wire type \(wire) before byte \(i)")
         }
     }
 }

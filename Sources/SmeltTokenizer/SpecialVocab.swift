@@ -28,8 +28,12 @@ struct SpecialVocab {
         self.loadMerges = loadMerges
         self.nVocab = nVocab
         self.specialTokenTypes = specialTokenTypes ?? ["bos", "eos", "unk", "sep", "pad", "cls", "mask"]
-        try loadFromTokenizerJSON(dir)
-        try loadFromConfigJSON(dir)
+        do {
+            try loadFromTokenizerJSON(dir)
+            try loadFromConfigJSON(dir)
+        } catch let e as SmeltError where !e.message.hasPrefix("/") {
+            throw SmeltError("\(dir.path): \(e.message) (tokenizer.json / tokenizer_config.json / config.json)")
+        }
         if loadMerges && merges.isEmpty { try loadMergesTxt(dir) }
     }
 

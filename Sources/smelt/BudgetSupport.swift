@@ -22,17 +22,18 @@ enum BudgetCommandSupport {
 
     static func makeRecipe(source: GGUFTensorSource, input: String, output: String, request: QuantizeRequest,
                            targetBpw: Double?, targetSize: String?, candidates: String?, cache: String?,
-                           dryRun: Bool) throws -> Recipe {
+                           dryRun: Bool) throws -> Budget.Outcome {
         let url = recipeURL(output: output)
         let name = url.deletingPathExtension().deletingPathExtension().lastPathComponent
         let o = try Budget.makeRecipe(source: source, request: request, targetBpw: targetBpw,
                                       targetFileSize: try targetSize.map(Budget.parseSize),
                                       candidates: try candidateTypes(candidates),
                                       cacheFolder: cache.map { URL(fileURLWithPath: $0) } ?? Sensitivity.defaultCacheFolder,
-                                      recipeURL: url, name: name,
+                                      recipeURL: url, name: name, writeRecipe: dryRun,
                                       log: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
-        FileHandle.standardError.write(Data(String(format: "budget: predicted loss %.4g, %.2f MiB of tensors; recipe written to %@\n",
-                                                   o.predictedLoss, Double(o.tensorBytes) / 1048576, o.recipeURL.path).utf8))
-        return o.recipe
+        FileHandle.standardError.write(Data(String(format: "budget: predicted loss %.4g, %.2f MiB of tensors; recipe %@ %@\n",
+                                                   o.predictedLoss, Double(o.tensorBytes) / 1048576, o.recipeURL.path,
+                                                   dryRun ? "written" : "written once the model is").utf8))
+        return o
     }
 }

@@ -30,6 +30,8 @@ struct ConvertCommand: ParsableCommand {
 
     @Flag(help: "List what would be written (tensors, types, metadata keys) and write nothing.")
     var dryRun = false
+    @Flag(help: "Write tensors holding NaN or infinity (refused by default, naming the tensor and row).")
+    var allowNonfinite = false
 
     func validate() throws {
         guard OutType(rawValue: outtype) != nil else {
@@ -41,6 +43,7 @@ struct ConvertCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            if let o = output, !dryRun { try OutputGuard.check(output: URL(fileURLWithPath: o), inputs: [URL(fileURLWithPath: model)]) }
             let plan = try ConversionPlan(folder: URL(fileURLWithPath: model), outType: OutType(rawValue: outtype)!, pre: pre, name: name)
             if dryRun {
                 print("architecture \(plan.architecture), outtype \(plan.outType.rawValue): \(plan.metadata.count) metadata keys, \(plan.tensors.count) tensors")
@@ -53,7 +56,7 @@ struct ConvertCommand: ParsableCommand {
                 FileHandle.standardError.write(Data("\(warning)\n".utf8))
             }
             let out = URL(fileURLWithPath: output!)
-            let s = try Converter.write(plan, to: out, threads: threads)
+            let s = try Converter.write(plan, to: out, threads: threads, allowNonfinite: allowNonfinite)
             print(String(format: "wrote %@: %d tensors, %d parameters, %.2f MiB (%@) in %.2f s", out.path, s.tensors, s.parameters,
                          Double(s.bytes) / 1048576, plan.outType.rawValue, s.seconds))
         }

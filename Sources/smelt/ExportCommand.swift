@@ -28,6 +28,7 @@ struct ExportCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            try OutputGuard.check(output: URL(fileURLWithPath: output), inputs: [URL(fileURLWithPath: model)])
             let s = try Exporter.export(gguf: URL(fileURLWithPath: model), to: URL(fileURLWithPath: output),
                                         dtype: Exporter.DType(rawValue: dtype)!, maxShardBytes: maxShardSize)
             print("wrote \(s.folder.path): \(s.tensors) tensors; \(s.files.joined(separator: ", "))")

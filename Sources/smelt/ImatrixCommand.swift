@@ -45,6 +45,7 @@ struct ImatrixCommand: ParsableCommand {
             }
             let recorder = try storeOptions.recorder()
             let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
+            try OutputGuard.check(output: URL(fileURLWithPath: output), inputs: [URL(fileURLWithPath: model), URL(fileURLWithPath: textPath)])
             let m = try InferenceModel(url: URL(fileURLWithPath: model), threads: threadCount, llamaRounding: !exactFloat)
             let text = try EvaluationText.read(URL(fileURLWithPath: textPath))
             let tokens = try m.makeTokenizer(pre: pre).encode(text, addSpecial: true, parseSpecial: false)

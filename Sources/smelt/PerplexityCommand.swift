@@ -50,6 +50,10 @@ struct PerplexityCommand: ParsableCommand {
         try reportingErrors {
             let recorder = try storeOptions.recorder()
             let options = EvaluationOptions(contextLength: context, batchSize: batch, chunks: chunks)
+            if let s = saveLogits {
+                try OutputGuard.check(output: URL(fileURLWithPath: s), inputs: [model, file].compactMap { $0 }.map { URL(fileURLWithPath: $0) },
+                                      what: "--save-logits")
+            }
             let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
             let m = try InferenceModel(url: URL(fileURLWithPath: model), threads: threadCount, llamaRounding: !exactFloat)
             let reporter = CommandProgress.reporter(printLines: !json, label: klDivergence == nil ? "perplexity" : "kl-divergence")

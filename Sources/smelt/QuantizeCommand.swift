@@ -38,6 +38,8 @@ struct QuantizeCommand: ParsableCommand {
     var leaveOutputTensor = false
     @Flag(help: "Allow quantized inputs (dequantized first).")
     var allowRequantize = false
+    @Flag(help: "Write tensors holding NaN or infinity (refused by default, naming the tensor and row).")
+    var allowNonfinite = false
     @Flag(help: "Compute the plan and sizes; write nothing.")
     var dryRun = false
     @Flag(help: "Print the per-tensor plan as JSON on stdout.")
@@ -124,6 +126,7 @@ struct QuantizeCommand: ParsableCommand {
             var req = QuantizeRequest(preset: preset)
             req.threads = threads
             req.allowRequantize = allowRequantize
+            req.allowNonfinite = allowNonfinite
             req.includeWeights = includeWeights
             req.excludeWeights = excludeWeights
             req.imatrixURL = imatrix.map { URL(fileURLWithPath: $0) }
@@ -139,6 +142,12 @@ struct QuantizeCommand: ParsableCommand {
                 req.options.tensorTypes.append((String(tt[..<eq]).lowercased(), try Self.ggmlType(String(tt[tt.index(after: eq)...]))))
             }
 
+            let inputs = ([input, imatrix] + [recipe].filter { $0.map { FileManager.default.fileExists(atPath: $0) } ?? false })
+                .compactMap { $0 }.map { URL(fileURLWithPath: $0) }
+            if let o = output, !dryRun { try OutputGuard.check(output: URL(fileURLWithPath: o), inputs: inputs) }
+            if budget, let o = output {
+                try OutputGuard.check(output: BudgetCommandSupport.recipeURL(output: o), inputs: inputs, what: "the budget recipe")
+            }
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: input, isDirectory: &isDir) else {
                 throw SmeltError("\(input): no such file")
@@ -150,13 +159,16 @@ struct QuantizeCommand: ParsableCommand {
             } else {
                 source = try GGUFTensorSource(url: URL(fileURLWithPath: input))
             }
+            var budgetOutcome: Budget.Outcome? = nil
             if budget {
                 guard let gguf = source as? GGUFTensorSource else {
                     throw SmeltError("budget mode needs a GGUF input: convert the checkpoint first (smelt convert)")
                 }
-                let r = try BudgetCommandSupport.makeRecipe(source: gguf, input: input, output: output!, request: req,
+                let o = try BudgetCommandSupport.makeRecipe(source: gguf, input: input, output: output!, request: req,
                                                             targetBpw: targetBpw, targetSize: targetSize,
                                                             candidates: candidates, cache: cache, dryRun: dryRun)
+                budgetOutcome = o
+                let r = o.recipe
                 chosen = r
                 preset = r.fileType
                 req.preset = preset
@@ -174,6 +186,7 @@ struct QuantizeCommand: ParsableCommand {
                     let line = done < total ? String(format: "[%4d/%4d] %@", done + 1, total, name) : ""
                     FileHandle.standardError.write(Data(("\r\u{1b}[K" + line).utf8))
                 } : nil)
+            if !dryRun { try budgetOutcome?.writeRecipe() }  // side files appear only when the run succeeded
             let seconds = Date().timeIntervalSince(start)
             var record = recorder.begin(.quantize)
             if !dryRun {

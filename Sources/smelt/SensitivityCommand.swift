@@ -89,7 +89,7 @@ struct SensitivityCommand: ParsableCommand {
                 var groupMembers: [String: [String]] = [:]
                 for t in quantizable { groupMembers[Budget.group(of: t.name, nLayer: facts.nLayer), default: []].append(t.name) }
                 let groupFilter = try groups.map { p -> NSRegularExpression in
-                    do { return try NSRegularExpression(pattern: p) } catch { throw SmeltError("--groups: bad regular expression '\(p)'") }
+                    do { return try RecipePattern.compile(p) } catch let e as SmeltError { throw SmeltError("--groups: \(e.message)") } catch { throw SmeltError("--groups: bad regular expression '\(p)'") }
                 }
                 for ty in try BudgetCommandSupport.candidateTypes(kldTypes) {
                     for (g, names) in groupMembers.sorted(by: { $0.key < $1.key }) {

@@ -73,6 +73,9 @@ final class MalformedFileTests: XCTestCase {
             ("data past the end", header(tensors: 1, kv: 0, rest: u64(1) + Array("t".utf8) + u32(1) + u64(1000) + u32(0) + u64(0) + Array(repeating: 0, count: 32))),
             ("misaligned offset", header(tensors: 1, kv: 0, rest: u64(1) + Array("t".utf8) + u32(1) + u64(1) + u32(0) + u64(3) + Array(repeating: 0, count: 64))),
             ("row not a whole block", header(tensors: 1, kv: 0, rest: u64(1) + Array("t".utf8) + u32(1) + u64(33) + u32(2) + u64(0) + Array(repeating: 0, count: 64))),
+            // found by `make fuzz`: an empty tensor whose data section would start past the end
+            ("data section past the end", header(tensors: 1, kv: 0, rest: u64(0) + u32(3) + u64(2) + u64(0) + u64(0) + u32(0) + u64(0)
+                                                 + [0, 0x03, 0, 0, 0, 0x02, 0, 0x2c, 0, 0, 0, 0x6d, 0, 0, 0x08])),
             ("bad magic", Array("GGML".utf8) + Array(repeating: 0, count: 20)),
             ("version 1", Array("GGUF".utf8) + u32(1) + Array(repeating: 0, count: 16)),
             ("empty", []),

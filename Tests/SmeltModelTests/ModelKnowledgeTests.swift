@@ -73,7 +73,7 @@ final class ModelCardTests: XCTestCase {
         ---
         # A model
         """.write(to: dir.appendingPathComponent("README.md"), atomically: true, encoding: .utf8)
-        let card = ModelCard.load(folder: dir, config: nil, totalParams: 8_000_000_000)
+        let card = try ModelCard.load(folder: dir, config: nil, totalParams: 8_000_000_000)
         XCTAssertEqual(card.license, "llama3.1")
         XCTAssertEqual(card.languages, ["en", "no"])  // the "Norway problem" is avoided as llama.cpp does
         XCTAssertEqual(card.tags, ["merge", "mergekit"])

@@ -1,0 +1,141 @@
+import Foundation
+import XCTest
+import SmeltFormats
+import SmeltTestSupport
+
+/// Nothing lost (docs/RELIABILITY.md): outputs that would destroy an input are refused before
+/// anything is written, interrupted runs remove their temporary files, stale temporary files of
+/// dead processes are swept, failures leave existing outputs alone; non-finite weights are
+/// refused naming the file, tensor and row.
+final class NothingLostTests: CLITestCase {
+    /// Every file's bytes under the work folder (following links), to show inputs are unchanged.
+    func contents() -> [String: Data] {
+        var out: [String: Data] = [:]
+        for p in SmeltCommand.listing(work) {
+            let u = work.appendingPathComponent(p)
+            var isDir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: u.path, isDirectory: &isDir), !isDir.boolValue {
+                out[p] = FileManager.default.contents(atPath: u.path)
+            }
+        }
+        return out
+    }
+
+    func testOutputOntoAnInputIsRefused() throws {
+        let m = try gguf("m.gguf", [])
+        let ck = try checkpoint("ck")
+        _ = try write("im.recipe.yaml", "not an imatrix")
+        let before = contents()
+        let cases: [([String], String)] = [
+            (["convert", "ck", "-o", "ck/model.safetensors"], "ck"),
+            (["convert", "ck", "-o", "ck/new.gguf"], "ck"),
+            (["export", "m.gguf", "-o", "m.gguf"], "m.gguf"),
+            (["quantize", "m.gguf", "m.gguf", "Q4_0"], "m.gguf"),
+            (["quantize", "m.gguf", "./m.gguf", "Q8_0"], "m.gguf"),
+            (["quantize", "m.gguf", "im.gguf", "--target-bpw", "5", "--imatrix", "im.recipe.yaml"], "im.recipe.yaml"),
+            (["imatrix", "m.gguf", "-f", "text.txt", "-o", "m.gguf"], "m.gguf"),
+            (["imatrix", "m.gguf", "-f", "text.txt", "-o", "text.txt"], "text.txt"),
+            (["perplexity", "m.gguf", "-f", "text.txt", "--save-logits", "text.txt"], "text.txt"),
+            (["perplexity", "m.gguf", "-f", "text.txt", "--save-logits", "m.gguf"], "m.gguf"),
+        ]
+        for (args, input) in cases {
+            try expectCleanFailure(args, naming: input, "output onto \(input)")
+            let r = try SmeltCommand.run(args, in: work)
+            XCTAssertTrue(r.stderr.contains("refusing to write"), "\(args): \(r.stderr)")
+        }
+        XCTAssertEqual(contents(), before, "an input changed")
+        _ = (m, ck)
+    }
+
+    /// A failing run leaves an existing output as it was.
+    func testFailureKeepsExistingOutput() throws {
+        let bad = try gguf("bad.gguf", [("llama.attention.head_count", .uint32(0))])
+        let out = try write("out.gguf", "previous output")
+        try expectCleanFailure(["quantize", bad.lastPathComponent, "out.gguf", "Q4_0"], naming: bad.lastPathComponent, "failing quantize")
+        XCTAssertEqual(try String(contentsOf: out, encoding: .utf8), "previous output")
+    }
+
+    /// SIGINT and SIGTERM during a quantization: exit 130 / 143, one error line, no temporary file.
+    func testInterruptionRemovesTemporaryFiles() throws {
+        let m = try gguf("m.gguf", [])
+        for (sig, status) in [(SIGINT, Int32(130)), (SIGTERM, Int32(143))] {
+            let before = SmeltCommand.listing(work)
+            // f32 → Q4_K_M of the tiny model takes seconds in a debug build: interrupt it while writing
+            let r = try SmeltCommand.run(["quantize", m.lastPathComponent, "q.gguf", "Q4_K_M", "1"], in: work, timeout: 120,
+                                         signal: sig, signalAfter: 0.8)
+            if r.status == 0 { continue }  // finished before the signal (fast machine): nothing to check
+            XCTAssertFalse(r.signalled, "killed by the signal instead of handling it")
+            XCTAssertEqual(r.status, status, r.stderr)
+            XCTAssertEqual(r.stderr.split(separator: "\n").filter { $0.hasPrefix("error: interrupted") }.count, 1, r.stderr)
+            XCTAssertEqual(SmeltCommand.listing(work), before, "temporary files left after signal \(sig)")
+        }
+    }
+
+    /// Temporary files of a process that is gone are removed at the next write into their folder;
+    /// those of a live process are kept.
+    func testStaleTemporaryFilesAreSwept() throws {
+        let ck = try checkpoint("ck")
+        var dead: pid_t = 4_000_000
+        while kill(dead, 0) == 0 || errno != ESRCH { dead -= 1 }
+        let stale = try write(".out.gguf.smelt-\(dead)-12345.tmp", "stale")
+        let staleDir = work.appendingPathComponent(".old-hf.smelt-\(dead).tmp")
+        try FileManager.default.createDirectory(at: staleDir, withIntermediateDirectories: true)
+        let live = try write(".out.gguf.smelt-\(getpid())-1.tmp", "a live process's file")
+        let other = try write(".notes.smelt-backup.tmp", "not ours")
+        let r = try SmeltCommand.run(["convert", ck.lastPathComponent, "-o", "out.gguf"], in: work)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: stale.path), "stale temporary file kept")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: staleDir.path), "stale temporary folder kept")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: live.path), "a live process's temporary file was removed")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: other.path))
+    }
+
+    // MARK: - numbers where they flow
+
+    func testNonFiniteWeights() throws {
+        // a NaN in blk.1.attn_q.weight row 5 of the GGUF
+        let src = try GGUFFile(url: llamaGGUF)
+        guard let t = src.tensor(named: "blk.1.attn_q.weight") else { return XCTFail("fixture changed") }
+        var bytes = [UInt8](try Data(contentsOf: llamaGGUF))
+        let at = src.fileOffset(of: t) + 4 * (5 * t.rowLength + 3)
+        bytes.replaceSubrange(at..<(at + 4), with: withUnsafeBytes(of: Float.nan.bitPattern.littleEndian) { Array($0) })
+        let nan = try write("nan.gguf", bytes: bytes)
+        try expectCleanFailure(["quantize", "nan.gguf", "q.gguf", "Q4_K_M"], naming: "nan.gguf", "NaN weight (quantize)")
+        let r = try SmeltCommand.run(["quantize", "nan.gguf", "q.gguf", "Q8_0"], in: work)
+        XCTAssertTrue(r.stderr.contains("blk.1.attn_q.weight row 5"), r.stderr)
+        try expectCleanFailure(["perplexity", "nan.gguf", "-f", "text.txt", "-c", "64", "--chunks", "1", "-t", "2"],
+                               naming: "nan.gguf", "NaN weight (perplexity)")
+        let p = try SmeltCommand.run(["perplexity", "nan.gguf", "-f", "text.txt", "-c", "64", "--chunks", "1", "-t", "2"], in: work)
+        XCTAssertTrue(p.stderr.contains("blk.1") && p.stderr.contains("chunk 1"), p.stderr)
+        // --allow-nonfinite writes it anyway
+        let ok = try SmeltCommand.run(["quantize", "nan.gguf", "q.gguf", "Q8_0", "--allow-nonfinite"], in: work)
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+        _ = nan
+
+        // an infinity in a checkpoint's safetensors: convert names the file, tensor and row
+        let st = try SafetensorsFile(url: llamaHF.appendingPathComponent("model.safetensors"))
+        guard let q = st.tensor(named: "model.layers.0.mlp.down_proj.weight"), q.dtype == .F32 else { return XCTFail("fixture changed") }
+        var sb = [UInt8](try Data(contentsOf: llamaHF.appendingPathComponent("model.safetensors")))
+        let off = q.range.lowerBound + 4 * (7 * q.shape[1])
+        sb.replaceSubrange(off..<(off + 4), with: withUnsafeBytes(of: Float.infinity.bitPattern.littleEndian) { Array($0) })
+        _ = try checkpoint("inf", replacing: ["model.safetensors": Data(sb)])
+        try expectCleanFailure(["convert", "inf", "-o", "inf.gguf"], naming: "inf/model.safetensors", "infinite weight (convert)")
+        let c = try SmeltCommand.run(["convert", "inf", "-o", "inf.gguf", "--outtype", "f32"], in: work)
+        XCTAssertTrue(c.stderr.contains("model.layers.0.mlp.down_proj.weight row 7"), c.stderr)
+    }
+
+    func testImatrixValues() throws {
+        let m = try gguf("m.gguf", [])
+        // legacy .dat: one entry with a negative value, one with NaN
+        func dat(_ v: Float) -> [UInt8] {
+            let name = Array("blk.0.attn_q.weight".utf8)
+            return le(Int32(1)) + le(Int32(name.count)) + name + le(Int32(1)) + le(Int32(256))
+                + (0..<256).flatMap { i in withUnsafeBytes(of: (i == 9 ? v : 1).bitPattern.littleEndian) { Array($0) } }
+        }
+        for (name, v) in [("negative", Float(-1)), ("nan", Float.nan)] {
+            let u = try write("\(name).dat", bytes: dat(v))
+            try expectCleanFailure(["quantize", m.lastPathComponent, "q.gguf", "Q4_K_M", "--imatrix", u.lastPathComponent],
+                                   naming: u.lastPathComponent, "imatrix \(name) value")
+        }
+    }
+}

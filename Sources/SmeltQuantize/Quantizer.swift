@@ -22,7 +22,24 @@ public struct QuantizeRequest: Sendable {
     public var recipe: Recipe? = nil
     /// Extra metadata appended at the end (recipe provenance, `RecipeProvenance`).
     public var extraMetadata: [(String, GGUFValue)] = []
+    /// A split output (nil: one file at the output path).
+    public var split: QuantizeSplit? = nil
     public init(preset: LlamaPreset) { self.preset = preset }
+}
+
+/// How `smelt quantize` splits its output.
+public enum QuantizeSplit: Equatable, Sendable {
+    /// `--split-max-size` / `--split-max-tensors`: cut as llama-gguf-split cuts, into
+    /// `PREFIX-0000k-of-0000n.gguf` (PREFIX: the output path without `.gguf`).
+    case limit(GGUFSplit.Limit)
+    /// `--keep-split` (llama-quantize's): one output shard per input shard, each tensor in
+    /// the shard it came from, in the input's order; split keys as llama-quantize writes them.
+    case keepInput
+
+    /// The prefix of the shard names for an output path (llama-quantize drops `.gguf`).
+    public static func prefix(of output: URL) -> String {
+        output.pathExtension.lowercased() == "gguf" ? output.deletingPathExtension().path : output.path
+    }
 }
 
 /// What a run did: the plan and llama-quantize's size totals.
@@ -158,14 +175,16 @@ public enum Quantizer {
                                     elementCount: plan.elementCount, imatrixEntries: imatrix?.weights.count ?? 0)
         guard let output else { return result }
 
-        if let src = source as? GGUFTensorSource,
-           src.file.url.standardizedFileURL.resolvingSymlinksInPath() == output.standardizedFileURL.resolvingSymlinksInPath() {
-            throw SmeltError("input and output files are the same: '\(output.path)'")
-        }
         var md = outputMetadata(source.metadata, fileType: plan.fileType, imatrix: imatrix)
         for (k, v) in request.extraMetadata { md[k] = nil; md[k] = v }
-        let writer = try GGUFWriter(url: output, metadata: md,
-                                    tensors: plan.tensors.map { GGUFTensorDescriptor(name: $0.name, shape: $0.shape, type: $0.type) })
+        let (files, order) = try outputFiles(source: source, plan: plan, metadata: md, output: output, split: request.split)
+        if let src = source as? GGUFTensorSource {
+            let inputs = Set(src.file.shards.map { $0.url.standardizedFileURL.resolvingSymlinksInPath().path })
+            for f in files where inputs.contains(f.url.standardizedFileURL.resolvingSymlinksInPath().path) {
+                throw SmeltError("input and output files are the same: '\(f.url.path)'")
+            }
+        }
+        let writer = try GGUFWriter(files: files)
         // Tensors are computed in order on the worker threads while a serial queue
         // writes the previous one (at most two converted tensors in memory).
         let threads = request.threads > 0 ? request.threads : ProcessInfo.processInfo.activeProcessorCount
@@ -191,9 +210,10 @@ public enum Quantizer {
             }
         }
         do {
-            for (k, c) in plan.tensors.enumerated() {
+            for (step, k) in order.enumerated() {
+                let c = plan.tensors[k]
                 if let e = pendingError() { throw e }
-                progress?(k, plan.tensors.count, c.name)
+                progress?(step, plan.tensors.count, c.name)
                 let si = index[c.name]!
                 if !c.converts, let raw = source.rawData(si) {
                     enqueue { try writer.write(raw); source.release(si) }
@@ -221,6 +241,42 @@ public enum Quantizer {
             throw error
         }
         return result
+    }
+
+    /// The output files and the order (indices into `plan.tensors`) in which tensors are written.
+    static func outputFiles(source: TensorSource, plan: QuantPlan, metadata md: GGUFMetadata, output: URL,
+                            split: QuantizeSplit?) throws -> ([GGUFWriter.FilePlan], [Int]) {
+        let descs = plan.tensors.map { GGUFTensorDescriptor(name: $0.name, shape: $0.shape, type: $0.type) }
+        let inOrder = Array(plan.tensors.indices)
+        switch split {
+        case nil:
+            return ([GGUFWriter.FilePlan(url: output, metadata: md, tensors: descs)], inOrder)
+        case let .limit(limit)?:
+            return (try GGUFSplit.plan(url: URL(fileURLWithPath: QuantizeSplit.prefix(of: output)), metadata: md,
+                                       tensors: descs, limit: limit, layout: .ggufSplit), inOrder)
+        case .keepInput?:
+            // llama-quantize: tensors sorted by (input shard, offset in it); shard k of the
+            // output holds the tensors of input shard k.
+            guard let src = source as? GGUFTensorSource else {
+                throw SmeltError("--keep-split needs a GGUF input (a split model given by its first shard)")
+            }
+            var key: [String: (Int, Int)] = [:]
+            for t in src.file.tensors { key[t.name] = (t.shard, t.offset) }
+            let order = inOrder.sorted {
+                let a = key[plan.tensors[$0].name] ?? (0, 0), b = key[plan.tensors[$1].name] ?? (0, 0)
+                return a.0 != b.0 ? a.0 < b.0 : a.1 < b.1
+            }
+            let n = src.file.shards.count
+            var counts = [Int](repeating: 0, count: n)
+            for k in order { counts[key[plan.tensors[k].name]?.0 ?? 0] += 1 }
+            let sorted = order.map { descs[$0] }
+            let prefix = QuantizeSplit.prefix(of: output)
+            if n == 1 {
+                return ([GGUFWriter.FilePlan(url: GGUFSplit.shardURL(prefix: prefix, index: 0, count: 1), metadata: md, tensors: sorted)], order)
+            }
+            // llama-quantize appends split.no, split.count, split.tensors.count (gguf-py's order).
+            return (GGUFSplit.files(prefix: prefix, metadata: md, tensors: sorted, counts: counts, layout: .ggufPy), order)
+        }
     }
 
     /// Rows per work item: about 64K values.

@@ -31,6 +31,8 @@ struct ConvertCommand: ParsableCommand {
     @Flag(help: "List what would be written (tensors, types, metadata keys) and write nothing.")
     var dryRun = false
 
+    @OptionGroup var split: SplitOptions
+
     func validate() throws {
         guard OutType(rawValue: outtype) != nil else {
             throw ValidationError("--outtype must be one of \(OutType.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -53,8 +55,11 @@ struct ConvertCommand: ParsableCommand {
                 FileHandle.standardError.write(Data("\(warning)\n".utf8))
             }
             let out = URL(fileURLWithPath: output!)
-            let s = try Converter.write(plan, to: out, threads: threads)
-            print(String(format: "wrote %@: %d tensors, %d parameters, %.2f MiB (%@) in %.2f s", out.path, s.tensors, s.parameters,
+            let limit = try split.limit()
+            let files = try Converter.outputFiles(plan, to: out, split: limit)
+            let s = try Converter.write(plan, to: out, split: limit, threads: threads)
+            let shown = files.count == 1 ? files[0].url.path : "\(files.count) shards \(files[0].url.path) …"
+            print(String(format: "wrote %@: %d tensors, %d parameters, %.2f MiB (%@) in %.2f s", shown, s.tensors, s.parameters,
                          Double(s.bytes) / 1048576, plan.outType.rawValue, s.seconds))
         }
     }

@@ -56,6 +56,9 @@ struct QuantizeCommand: ParsableCommand {
     var cache: String?
     @Flag(inversion: .prefixedNo, help: "Write the recipe provenance metadata (default: only for recipes that are not an unchanged llama.cpp preset).")
     var provenance: Bool?
+    @Flag(help: "Split input: write one output shard per input shard (OUT without .gguf + -0000k-of-0000n.gguf), as llama-quantize --keep-split.")
+    var keepSplit = false
+    @OptionGroup var split: SplitOptions
 
     func run() throws {
         try reportingErrors {
@@ -118,6 +121,12 @@ struct QuantizeCommand: ParsableCommand {
             }
 
             var req = QuantizeRequest(preset: preset)
+            if let limit = try split.limit() {
+                guard !keepSplit else { throw SmeltError("--keep-split cannot be combined with --split-max-size / --split-max-tensors") }
+                req.split = .limit(limit)
+            } else if keepSplit {
+                req.split = .keepInput
+            }
             req.threads = threads
             req.allowRequantize = allowRequantize
             req.includeWeights = includeWeights

@@ -17,6 +17,8 @@ let allSubcommands: [ParsableCommand.Type] = [
     ConvertCommand.self,
     ExportCommand.self,
     QuantizeCommand.self,
+    SplitCommand.self,
+    MergeCommand.self,
     PlanCommand.self,
     ImatrixCommand.self,
     SensitivityCommand.self,

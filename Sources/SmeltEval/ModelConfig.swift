@@ -1,6 +1,7 @@
 import Foundation
 import SmeltFormats
 import SmeltTokenizer
+import SmeltModel
 
 /// The decoder-only architectures the inference engine runs.
 public enum ModelArchitecture: String, Codable, Sendable, CaseIterable {
@@ -144,6 +145,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         let cfgURL = folder.appendingPathComponent("config.json")
         var cfg = try JSONValue.parse(contentsOf: cfgURL)
         if let text = cfg["text_config"], text["hidden_size"] != nil { cfg = text }
+        cfg = .object(ConfigDefaults.apply(to: cfg.objectValue ?? []))  // transformers' class defaults
         let archs = (try JSONValue.parse(contentsOf: cfgURL))["architectures"]?.arrayValue?.compactMap(\.stringValue) ?? []
         let table: [String: ModelArchitecture] = [
             "LlamaForCausalLM": .llama, "MistralForCausalLM": .llama, "Qwen2ForCausalLM": .qwen2,

@@ -168,8 +168,10 @@ public struct Imatrix: Equatable, Sendable {
             let e = raw[n]!
             let nmat = e.counts.count
             guard !e.sums.isEmpty, nmat > 0 else { continue }
-            descs.append(GGUFTensorDescriptor(name: n + ".in_sum2", shape: [e.sums.count / nmat, nmat], type: .f32))
-            descs.append(GGUFTensorDescriptor(name: n + ".counts", shape: [1, nmat], type: .f32))
+            // ggml writes ggml_n_dims dimensions: trailing 1s dropped ([256, 1] is written as [256]).
+            func dims(_ s: [Int]) -> [Int] { var d = s; while d.count > 1, d.last == 1 { d.removeLast() }; return d }
+            descs.append(GGUFTensorDescriptor(name: n + ".in_sum2", shape: dims([e.sums.count / nmat, nmat]), type: .f32))
+            descs.append(GGUFTensorDescriptor(name: n + ".counts", shape: dims([1, nmat]), type: .f32))
             blobs.append(e.sums)
             blobs.append(e.counts.map { Float($0) })
         }
@@ -216,5 +218,32 @@ public struct Imatrix: Equatable, Sendable {
         let out = try OutputFile(url: url)
         try out.write(b.bytes)
         try out.commit()
+    }
+}
+
+extension Imatrix {
+    /// Several importance matrices combined as llama-imatrix `--in-file A --in-file B …`
+    /// does: raw sums and counts added entry by entry (legacy files first turned back into
+    /// raw statistics with `chunkSize` tokens per chunk), datasets listed in order, chunk
+    /// counts added. Entries whose sizes differ between files are an error.
+    public static func combined(_ parts: [(Imatrix, String)], chunkSize: Int) throws -> Imatrix {
+        var entries: [String: Entry] = [:]
+        var datasets: [String] = [], chunks = 0, size = 0
+        for (im, path) in parts {
+            let cs = im.chunkSize > 0 ? im.chunkSize : chunkSize
+            for (n, e) in im.rawEntries(chunkSize: cs) {
+                guard var cur = entries[n] else { entries[n] = e; continue }
+                guard cur.sums.count == e.sums.count, cur.counts.count == e.counts.count else {
+                    throw SmeltError("\(path): entry \(n) has \(e.sums.count) values for \(e.counts.count) matrices, the files before have \(cur.sums.count) for \(cur.counts.count)")
+                }
+                for i in cur.sums.indices { cur.sums[i] += e.sums[i] }
+                for i in cur.counts.indices { cur.counts[i] += e.counts[i] }
+                entries[n] = cur
+            }
+            datasets += im.datasets
+            chunks += im.chunkCount
+            if size == 0 { size = cs }
+        }
+        return Imatrix(entries: entries, datasets: datasets, chunkCount: chunks, chunkSize: size > 0 ? size : chunkSize)
     }
 }

@@ -24,6 +24,10 @@ public struct QuantizeRequest: Sendable {
     public var extraMetadata: [(String, GGUFValue)] = []
     /// A split output (nil: one file at the output path).
     public var split: QuantizeSplit? = nil
+    /// `--override-kv`: keys set in the output (removed and appended, as ggml's `gguf_set_val`).
+    public var overrides: [(String, GGUFValue)] = []
+    /// `COPY` (llama-quantize's `only_copy`): every tensor keeps its type; `general.file_type` 0.
+    public var onlyCopy = false
     public init(preset: LlamaPreset) { self.preset = preset }
 }
 
@@ -101,12 +105,14 @@ public enum Quantizer {
     /// The output metadata as llama-quantize writes it: the input's keys in order,
     /// `general.quantization_version` and `general.file_type` moved to the end,
     /// split keys removed, then the `quantize.imatrix.*` keys.
-    public static func outputMetadata(_ input: GGUFMetadata, fileType: UInt32, imatrix: PreparedImatrix?) -> GGUFMetadata {
+    public static func outputMetadata(_ input: GGUFMetadata, fileType: UInt32, imatrix: PreparedImatrix?,
+                                      overrides: [(String, GGUFValue)] = []) -> GGUFMetadata {
         var md = input
         func set(_ k: String, _ v: GGUFValue) { md[k] = nil; md[k] = v }
         set("general.quantization_version", .uint32(2))
         set("general.file_type", .uint32(fileType))
         md["split.no"] = nil; md["split.count"] = nil; md["split.tensors.count"] = nil
+        for (k, v) in overrides { set(k, v) }  // --override-kv, before the imatrix keys (quantize.cpp appends those after)
         if let im = imatrix, !im.weights.isEmpty {
             func trunc(_ s: String) -> String {
                 let u = Array(s.utf8.prefix(127))
@@ -134,10 +140,20 @@ public enum Quantizer {
         var options = request.options
         options.hasImatrix = !(imatrix?.weights.isEmpty ?? true)
         options.dryRun = output == nil
-        let plan = try request.recipe.map {
+        var plan = try request.recipe.map {
             try $0.plan(tensors: source.tensors.map { PlanInput(name: $0.name, shape: $0.shape, type: $0.type) },
                         model: ModelFacts(metadata: source.metadata), options: options)
         } ?? plan(source: source, preset: request.preset, options: options)
+        if request.onlyCopy {
+            plan.fileType = 0  // LLAMA_FTYPE_ALL_F32, as llama-quantize's COPY
+            plan.fallbackCount = 0
+            plan.willRequireImatrix = false
+            for i in plan.tensors.indices {
+                plan.tensors[i].type = plan.tensors[i].sourceType
+                plan.tensors[i].requiresImatrix = false
+                plan.tensors[i].reason = "COPY"
+            }
+        }
         let index = Dictionary(uniqueKeysWithValues: source.tensors.enumerated().map { ($1.name, $0) })
 
         // Everything that can fail is checked before the output file is opened.
@@ -175,7 +191,7 @@ public enum Quantizer {
                                     elementCount: plan.elementCount, imatrixEntries: imatrix?.weights.count ?? 0)
         guard let output else { return result }
 
-        var md = outputMetadata(source.metadata, fileType: plan.fileType, imatrix: imatrix)
+        var md = outputMetadata(source.metadata, fileType: plan.fileType, imatrix: imatrix, overrides: request.overrides)
         for (k, v) in request.extraMetadata { md[k] = nil; md[k] = v }
         let (files, order) = try outputFiles(source: source, plan: plan, metadata: md, output: output, split: request.split)
         if let src = source as? GGUFTensorSource {

@@ -337,7 +337,8 @@ extension BuiltinRecipes {
             return try Recipe(yaml: text, source: nameOrPath)
         }
         if let r = try recipe(named: nameOrPath) { return r }
-        throw SmeltError("\(nameOrPath): no such recipe file or built-in recipe (built-in: \(texts.keys.sorted().joined(separator: ", ")))")
+        let hint = Suggestions.closest(to: nameOrPath, among: Array(texts.keys)).map { "; did you mean '\($0)'?" } ?? ""
+        throw SmeltError("\(nameOrPath): no such recipe file or built-in recipe\(hint) (built-in: \(texts.keys.sorted().joined(separator: ", ")))")
     }
 }
 

@@ -34,8 +34,8 @@ struct ConvertCommand: ParsableCommand {
     @OptionGroup var split: SplitOptions
 
     func validate() throws {
-        guard OutType(rawValue: outtype) != nil else {
-            throw ValidationError("--outtype must be one of \(OutType.allCases.map(\.rawValue).joined(separator: ", "))")
+        guard OutType(rawValue: outtype.lowercased()) != nil else {
+            throw ValidationError(Suggestions.unknown("--outtype", outtype, among: OutType.allCases.map(\.rawValue)))
         }
         if !dryRun && output == nil { throw ValidationError("give the output file with -o OUT.gguf (or --dry-run)") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
@@ -43,7 +43,7 @@ struct ConvertCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let plan = try ConversionPlan(folder: URL(fileURLWithPath: model), outType: OutType(rawValue: outtype)!, pre: pre, name: name)
+            let plan = try ConversionPlan(folder: URL(fileURLWithPath: model), outType: OutType(rawValue: outtype.lowercased())!, pre: pre, name: name)
             if dryRun {
                 print("architecture \(plan.architecture), outtype \(plan.outType.rawValue): \(plan.metadata.count) metadata keys, \(plan.tensors.count) tensors")
                 for t in plan.tensors {

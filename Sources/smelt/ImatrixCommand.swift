@@ -10,14 +10,27 @@ struct ImatrixCommand: ParsableCommand {
         abstract: "Compute an importance matrix (llama-imatrix's GGUF or legacy .dat format) for smelt/llama quantize --imatrix.",
         discussion: "Without -f, the calibration text shipped in calibration-data/ is used when it can be found.")
 
-    @Argument(help: "Model: a .gguf file or a Hugging Face checkpoint folder.")
-    var model: String
+    @Argument(help: ArgumentHelp("Model: a .gguf file (a split model by its first shard) or a Hugging Face checkpoint folder.", valueName: "model"))
+    var positionalModel: String?
+    @Option(name: [.short, .customLong("model")], help: "The model (llama.cpp's spelling; instead of the positional MODEL).")
+    var modelOption: String?
+    /// The model given positionally or with -m/--model.
+    var model: String { modelOption ?? positionalModel ?? "" }
+
+    func validate() throws {
+        if positionalModel != nil && modelOption != nil { throw ValidationError("give the model once: positionally or with -m/--model") }
+        if positionalModel == nil && modelOption == nil && (inFiles.isEmpty || file != nil) {
+            throw ValidationError("missing the model (MODEL or -m/--model)")
+        }
+    }
     @Option(name: [.short, .customLong("file")], help: "Calibration text.")
     var file: String?
     @Option(name: [.short, .customLong("output")], help: "Output file.")
     var output = "imatrix.gguf"
-    @Option(help: "gguf (default) or dat (legacy llama.cpp format).")
-    var outputFormat = "gguf"
+    @Option(help: "gguf or dat (legacy llama.cpp format); default: dat when the output name ends in .dat, else gguf.")
+    var outputFormat: String?
+    @Option(name: .customLong("in-file"), help: "Load an imatrix (GGUF or .dat) and add it to the result (repeatable); without -f the files are only combined or converted, as llama-imatrix --in-file.")
+    var inFiles: [String] = []
     @Option(name: [.short, .customLong("ctx-size")], help: "Tokens per chunk.")
     var context = 512
     @Option(name: [.short, .customLong("batch-size")], help: "Tokens per forward pass.")
@@ -37,7 +50,24 @@ struct ImatrixCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            guard outputFormat == "gguf" || outputFormat == "dat" else { throw SmeltError("--output-format must be gguf or dat") }
+            let out = URL(fileURLWithPath: output)
+            let isDat = out.pathExtension.lowercased() == "dat"
+            let format = outputFormat?.lowercased() ?? (isDat ? "dat" : "gguf")
+            guard format == "gguf" || format == "dat" else {
+                throw UsageError(Suggestions.unknown("--output-format", outputFormat ?? "", among: ["gguf", "dat"]))
+            }
+            if format == "gguf" && isDat {
+                throw UsageError("\(output): a .dat name for GGUF output; use --output-format dat (legacy format) or a .gguf name")
+            }
+            var loaded: [(Imatrix, String)] = []
+            for f in inFiles { loaded.append((try Imatrix(url: URL(fileURLWithPath: f)), f)) }
+            if !loaded.isEmpty && file == nil {
+                // llama-imatrix --in-file without a text: combine / convert and save.
+                let im = try Imatrix.combined(loaded, chunkSize: context)
+                if format == "dat" { try im.writeLegacy(to: out) } else { try im.writeGGUF(to: out) }
+                print("imatrix: \(im.entries.count) entries from \(loaded.count) file(s), \(im.chunkCount) chunks → \(output)")
+                return
+            }
             guard let textPath = file ?? ImatrixCommand.defaultCalibration() else {
                 throw SmeltError("missing -f CALIB.txt (no default calibration-data/calibration_data_v5_rc.txt found)")
             }
@@ -46,12 +76,12 @@ struct ImatrixCommand: ParsableCommand {
             let text = try EvaluationText.read(URL(fileURLWithPath: textPath))
             let tokens = try m.makeTokenizer(pre: pre).encode(text, addSpecial: true, parseSpecial: false)
             let reporter = CommandProgress.reporter(printLines: !json, label: "imatrix")
-            let (im, result) = try Evaluator.imatrix(model: m, tokens: tokens,
+            var (im, result) = try Evaluator.imatrix(model: m, tokens: tokens,
                                                      options: EvaluationOptions(contextLength: context, batchSize: batch, chunks: chunks),
                                                      dataset: textPath, processOutput: processOutput, reporter: reporter)
             CommandProgress.clear()
-            let out = URL(fileURLWithPath: output)
-            if outputFormat == "dat" { try im.writeLegacy(to: out, dataset: textPath) } else { try im.writeGGUF(to: out) }
+            if !loaded.isEmpty { im = try Imatrix.combined(loaded + [(im, textPath)], chunkSize: context) }
+            if format == "dat" { try im.writeLegacy(to: out, dataset: textPath) } else { try im.writeGGUF(to: out) }
             if json { print(try CommandProgress.json(result)) } else {
                 print("imatrix: \(result.entries) entries, \(result.chunks) chunks of \(result.contextLength) tokens → \(output)")
             }

@@ -21,8 +21,17 @@ struct PerplexityCommand: ParsableCommand {
         SMELT_NO_NATIVE_KERNELS=1 selects OpenBLAS float32 products instead (docs/EVALUATION.md).
         """)
 
-    @Argument(help: "Model: a .gguf file or a Hugging Face checkpoint folder.")
-    var model: String
+    @Argument(help: ArgumentHelp("Model: a .gguf file (a split model by its first shard) or a Hugging Face checkpoint folder.", valueName: "model"))
+    var positionalModel: String?
+    @Option(name: [.short, .customLong("model")], help: "The model (llama.cpp's spelling; instead of the positional MODEL).")
+    var modelOption: String?
+    /// The model given positionally or with -m/--model.
+    var model: String { modelOption ?? positionalModel ?? "" }
+
+    func validate() throws {
+        if positionalModel != nil && modelOption != nil { throw ValidationError("give the model once: positionally or with -m/--model") }
+        if positionalModel == nil && modelOption == nil { throw ValidationError("missing the model (MODEL or -m/--model)") }
+    }
     @Option(name: [.short, .customLong("file")], help: "Text to evaluate.")
     var file: String?
     @Option(name: [.short, .customLong("ctx-size")], help: "Tokens per chunk.")

@@ -56,6 +56,8 @@ struct QuantizeCommand: ParsableCommand {
     var cache: String?
     @Flag(inversion: .prefixedNo, help: "Write the recipe provenance metadata (default: only for recipes that are not an unchanged llama.cpp preset).")
     var provenance: Bool?
+    @Option(help: "KEY=TYPE:VALUE (TYPE int, float, bool or str): set a metadata key in the output (repeatable), as llama-quantize.")
+    var overrideKv: [String] = []
     @Flag(help: "Split input: write one output shard per input shard (OUT without .gguf + -0000k-of-0000n.gguf), as llama-quantize --keep-split.")
     var keepSplit = false
     @OptionGroup var split: SplitOptions
@@ -63,17 +65,18 @@ struct QuantizeCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             var args = arguments
-            guard !args.isEmpty else { throw SmeltError("usage: smelt quantize IN [OUT] TYPE [THREADS] | IN [OUT] --recipe R | IN [OUT] --target-bpw B") }
+            guard !args.isEmpty else { throw UsageError("usage: smelt quantize IN [OUT] TYPE [THREADS] | IN [OUT] --recipe R | IN [OUT] --target-bpw B") }
             let input = args.removeFirst()
             var output: String? = nil
             var preset: LlamaPreset
             var chosen: Recipe? = nil
+            var onlyCopy = false
             let budget = targetBpw != nil || targetSize != nil
             if recipe != nil || budget {
-                guard !(recipe != nil && budget) else { throw SmeltError("--recipe and --target-bpw/--target-size cannot be used together") }
-                guard targetBpw == nil || targetSize == nil else { throw SmeltError("give --target-bpw or --target-size, not both") }
+                guard !(recipe != nil && budget) else { throw UsageError("--recipe and --target-bpw/--target-size cannot be used together") }
+                guard targetBpw == nil || targetSize == nil else { throw UsageError("give --target-bpw or --target-size, not both") }
                 if let f = args.first, Int(f) == nil {
-                    if LlamaPreset(parsing: f) != nil { throw SmeltError("TYPE '\(f)' cannot be combined with --recipe or a budget") }
+                    if Self.preset(parsing: f) != nil { throw UsageError("TYPE '\(f)' cannot be combined with --recipe or a budget") }
                     output = args.removeFirst()
                 }
                 if let r = recipe {
@@ -87,23 +90,25 @@ struct QuantizeCommand: ParsableCommand {
                     output = dir.appendingPathComponent("ggml-model-\(chosen?.name ?? "budget").gguf").path
                 }
             } else {
-                guard args.count >= 1 else { throw SmeltError("usage: smelt quantize IN [OUT] TYPE [THREADS]") }
-                if let p = LlamaPreset(parsing: args[0]) {
+                guard args.count >= 1 else { throw UsageError("usage: smelt quantize IN [OUT] TYPE [THREADS]") }
+                if let (p, copy) = Self.preset(parsing: args[0]) {
                     let inputTypeArg = args[0]
                     preset = p
+                    onlyCopy = copy
                     args.removeFirst()
                     let dir = URL(fileURLWithPath: input).deletingLastPathComponent()
-                    output = dir.appendingPathComponent("ggml-model-\(LlamaPreset.optionName(parsing: inputTypeArg) ?? p.rawValue).gguf").path
+                    output = dir.appendingPathComponent("ggml-model-\(copy ? "COPY" : LlamaPreset.optionName(parsing: inputTypeArg) ?? p.rawValue).gguf").path
                 } else {
                     output = args.removeFirst()
-                    guard let t = args.first else { throw SmeltError("missing TYPE (a llama-quantize preset such as Q4_K_M)") }
-                    guard let p = LlamaPreset(parsing: t) else {
+                    guard let t = args.first else { throw UsageError("missing TYPE (a llama-quantize preset such as Q4_K_M)") }
+                    guard let (p, copy) = Self.preset(parsing: t) else {
                         if BuiltinRecipes.text(named: t) != nil {
-                            throw SmeltError("'\(t)' is a Smelt recipe, not a llama-quantize preset: use --recipe \(t)")
+                            throw UsageError("'\(t)' is a Smelt recipe, not a llama-quantize preset: use --recipe \(t)")
                         }
-                        throw SmeltError("invalid TYPE '\(t)'; presets: \(LlamaPreset.allCases.map(\.rawValue).joined(separator: ", "))")
+                        throw UsageError(Suggestions.unknown("TYPE", t, among: LlamaPreset.allCases.map(\.rawValue) + ["COPY"]))
                     }
                     preset = p
+                    onlyCopy = copy
                     args.removeFirst()
                 }
                 // Presets go through their built-in recipe (the same code path as --recipe).
@@ -111,13 +116,13 @@ struct QuantizeCommand: ParsableCommand {
             }
             var threads = 0
             if let t = args.first {
-                guard let n = Int(t), n >= 0 else { throw SmeltError("invalid THREADS '\(t)'") }
+                guard let n = Int(t), n >= 0 else { throw UsageError("invalid THREADS '\(t)'") }
                 threads = n
                 args.removeFirst()
             }
-            guard args.isEmpty else { throw SmeltError("unexpected argument '\(args[0])'") }
+            guard args.isEmpty else { throw UsageError("unexpected argument '\(args[0])'") }
             guard includeWeights.isEmpty || excludeWeights.isEmpty else {
-                throw SmeltError("--include-weights and --exclude-weights cannot be used together")
+                throw UsageError("--include-weights and --exclude-weights cannot be used together")
             }
 
             var req = QuantizeRequest(preset: preset)
@@ -128,6 +133,8 @@ struct QuantizeCommand: ParsableCommand {
                 req.split = .keepInput
             }
             req.threads = threads
+            req.onlyCopy = onlyCopy
+            req.overrides = try overrideKv.map(Self.parseOverride)
             req.allowRequantize = allowRequantize
             req.includeWeights = includeWeights
             req.excludeWeights = excludeWeights
@@ -150,7 +157,9 @@ struct QuantizeCommand: ParsableCommand {
             }
             let source: TensorSource
             if isDir.boolValue {
-                guard let ot = OutType(rawValue: outtype) else { throw SmeltError("--outtype must be f32, f16, bf16 or auto") }
+                guard let ot = OutType(rawValue: outtype.lowercased()) else {
+                    throw UsageError(Suggestions.unknown("--outtype", outtype, among: ["f32", "f16", "bf16", "auto"]))
+                }
                 source = try HFCheckpointSource(folder: URL(fileURLWithPath: input), outType: ot, pre: pre)
             } else {
                 source = try GGUFTensorSource(url: URL(fileURLWithPath: input))
@@ -194,7 +203,43 @@ struct QuantizeCommand: ParsableCommand {
     }
 
     static func ggmlType(_ s: String) throws -> GGMLType {
-        guard let t = GGMLType(name: s) else { throw SmeltError("invalid ggml type '\(s)'") }
+        guard let t = GGMLType(name: s) else { throw UsageError(Suggestions.unknown("ggml type", s, among: GGMLType.allCases.map(\.name))) }
         return t
+    }
+
+    /// A llama-quantize TYPE (case-insensitive), or `COPY` (tensors copied: F32's file type, nothing converted).
+    static func preset(parsing s: String) -> (LlamaPreset, Bool)? {
+        if s.uppercased() == "COPY" { return (.F32, true) }
+        return LlamaPreset(parsing: s).map { ($0, false) }
+    }
+
+    /// `--override-kv KEY=TYPE:VALUE` as llama.cpp's `string_parse_kv_override` reads it and
+    /// llama-quantize writes it: int → uint32 (absolute value), float → float32, bool, str.
+    static func parseOverride(_ s: String) throws -> (String, GGUFValue) {
+        guard let eq = s.firstIndex(of: "="), eq != s.startIndex else {
+            throw UsageError("--override-kv: expected KEY=TYPE:VALUE (TYPE int, float, bool or str), got '\(s)'")
+        }
+        let key = String(s[..<eq]), rest = s[s.index(after: eq)...]
+        guard key.utf8.count < 128 else { throw UsageError("--override-kv: key '\(key)' is longer than 127 bytes") }
+        guard let colon = rest.firstIndex(of: ":") else {
+            throw UsageError("--override-kv: expected KEY=TYPE:VALUE, got '\(s)'")
+        }
+        let type = String(rest[..<colon]), value = String(rest[rest.index(after: colon)...])
+        switch type {
+        case "int":
+            guard let v = Int64(value) else { throw UsageError("--override-kv \(key): '\(value)' is not an integer") }
+            return (key, .uint32(UInt32(truncatingIfNeeded: v.magnitude)))
+        case "float":
+            guard let v = Double(value) else { throw UsageError("--override-kv \(key): '\(value)' is not a number") }
+            return (key, .float32(Float(v)))
+        case "bool":
+            guard value == "true" || value == "false" else { throw UsageError("--override-kv \(key): '\(value)' is not true or false") }
+            return (key, .bool(value == "true"))
+        case "str":
+            guard value.utf8.count < 128 else { throw UsageError("--override-kv \(key): value longer than 127 bytes") }
+            return (key, .string(value))
+        default:
+            throw UsageError(Suggestions.unknown("--override-kv type", type, among: ["int", "float", "bool", "str"]))
+        }
     }
 }

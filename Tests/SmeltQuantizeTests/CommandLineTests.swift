@@ -1,0 +1,120 @@
+import Foundation
+import XCTest
+import SmeltFormats
+import SmeltTestSupport
+
+/// The command line as a llama.cpp user meets it, through the real binary: exit statuses,
+/// one-line errors with "did you mean", llama.cpp's spellings, case-insensitive names.
+final class CommandLineTests: XCTestCase {
+    static let golden = "models/tiny/tiny-llama.golden"
+
+    func assertUsageError(_ args: [String], contains: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let r = try SmeltBinary.run(args)
+        XCTAssertEqual(r.status, 2, "\(args): \(r.stderr)", file: file, line: line)
+        XCTAssertTrue(r.stderr.hasPrefix("error: ") && r.stderr.contains(contains), r.stderr, file: file, line: line)
+        XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, "one line: \(r.stderr)", file: file, line: line)
+    }
+
+    /// 2 for usage (with the closest name), 1 for bad input, 0 for success; `smelt help nope` fails.
+    func testExitStatusesAndSuggestions() throws {
+        let f32 = try Fixtures.sharedFile(Self.golden + "/tiny-llama-f32.gguf").path
+        let dir = try Fixtures.tempDir(self)
+        let out = dir.appendingPathComponent("o.gguf").path
+        try assertUsageError(["quantise", f32], contains: "unknown command 'quantise'; did you mean 'quantize'?")
+        try assertUsageError(["help", "nope"], contains: "unknown command 'nope'")
+        try assertUsageError(["quantize", f32, out, "Q4_KM"], contains: "unknown TYPE 'Q4_KM'; did you mean 'Q4_K_M'?")
+        try assertUsageError(["quantize", f32, out, "Q4_K_M", "--token-embedding-type", "q6k"], contains: "did you mean 'q6_K'?")
+        try assertUsageError(["quantize", f32, out, "Q4_K_M", "--override-kv", "a=ints:1"], contains: "did you mean 'int'?")
+        try assertUsageError(["quantize", f32, out, "--recipe", "Q4_K_M", "--target-bpw", "4"], contains: "cannot be used together")
+        try assertUsageError(["convert", f32, "-o", out, "--outtype", "f61"], contains: "unknown --outtype 'f61'; did you mean 'f16'?")
+        try assertUsageError(["perplexity", f32, "--nonsense"], contains: "nonsense")
+        try assertUsageError(["perplexity"], contains: "missing the model")
+        try assertUsageError(["imatrix", "-m", f32, "-o", dir.appendingPathComponent("x.dat").path, "--output-format", "gguf"],
+                             contains: "a .dat name for GGUF output")
+        let recipe = try SmeltBinary.run(["plan", f32, "--recipe", "Q4_K_XLL"])
+        XCTAssertEqual(recipe.status, 1)
+        XCTAssertTrue(recipe.stderr.contains("did you mean 'Q4_K_XL'?"), recipe.stderr)
+        let missing = try SmeltBinary.run(["inspect", dir.appendingPathComponent("absent.gguf").path])
+        XCTAssertEqual(missing.status, 1)
+        XCTAssertTrue(missing.stderr.hasPrefix("error: ") && missing.stderr.contains("absent.gguf"), missing.stderr)
+        XCTAssertEqual(try SmeltBinary.run(["inspect", f32]).status, 0)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+    }
+
+    /// Case-insensitive names, `COPY`, `--override-kv` placed as llama-quantize places them.
+    func testQuantizeFamiliarOptions() throws {
+        let g = try Fixtures.sharedFile(Self.golden)
+        let dir = try Fixtures.tempDir(self)
+        // lower-case preset and upper-case ggml type name: same bytes as llama-quantize's Q4_K_M
+        let q = dir.appendingPathComponent("q.gguf")
+        let r = try SmeltBinary.run(["quantize", g.appendingPathComponent("tiny-llama-f32.gguf").path, q.path, "q4_k_m", "2",
+                                     "--output-tensor-type", "Q6_K"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(try GGUFFile(url: q).tensor(named: "output.weight")?.type, .q6_K)
+
+        // COPY: every tensor as it is, general.file_type 0 (LLAMA_FTYPE_ALL_F32) appended
+        let src = try GGUFFile(url: g.appendingPathComponent("tiny-llama-q8_0.gguf"))
+        let c = dir.appendingPathComponent("c.gguf")
+        XCTAssertEqual(try SmeltBinary.run(["quantize", src.url.path, c.path, "COPY"]).status, 0)
+        let copy = try GGUFFile(url: c)
+        for t in src.tensors {
+            let u = try XCTUnwrap(copy.tensor(named: t.name))
+            XCTAssertEqual(u.type, t.type)
+            XCTAssertTrue(copy.data(for: u).elementsEqual(src.data(for: t)), t.name)
+        }
+        XCTAssertEqual(Array(copy.metadata.keys.suffix(2)), ["general.quantization_version", "general.file_type"])
+        XCTAssertEqual(copy.metadata["general.file_type"], .uint32(0))
+
+        // --override-kv: int → uint32 of the absolute value, float32, bool, str; removed and appended in order
+        let o = dir.appendingPathComponent("o.gguf")
+        let ov = try SmeltBinary.run(["quantize", g.appendingPathComponent("tiny-llama-f32.gguf").path, o.path, "Q8_0",
+                                      "--override-kv", "general.name=str:Renamed", "--override-kv", "llama.context_length=int:-4096",
+                                      "--override-kv", "x.f=float:0.5", "--override-kv", "x.b=bool:true"])
+        XCTAssertEqual(ov.status, 0, ov.stderr)
+        let md = try GGUFFile(url: o).metadata
+        XCTAssertEqual(Array(md.keys.suffix(5)), ["general.file_type", "general.name", "llama.context_length", "x.f", "x.b"])
+        XCTAssertEqual(md["general.name"], .string("Renamed"))
+        XCTAssertEqual(md["llama.context_length"], .uint32(4096))
+        XCTAssertEqual(md["x.f"], .float32(0.5))
+        XCTAssertEqual(md["x.b"], .bool(true))
+    }
+
+    /// perplexity/imatrix take -m; --kl-divergence-base alone writes the base file, with the
+    /// flag --kl-divergence reads it (llama-perplexity); imatrix --in-file converts and combines.
+    func testEvaluationFamiliarOptions() throws {
+        let g = try Fixtures.sharedFile(Self.golden)
+        let dir = try Fixtures.tempDir(self)
+        let f32 = g.appendingPathComponent("tiny-llama-f32.gguf").path, q4 = g.appendingPathComponent("tiny-llama-Q4_K_M.gguf").path
+        let text = g.appendingPathComponent("eval-sample.txt").path
+        let base = dir.appendingPathComponent("base.kld").path
+        let w = try SmeltBinary.run(["perplexity", "-m", f32, "-f", text, "-c", "128", "--chunks", "4", "-t", "2", "--kl-divergence-base", base])
+        XCTAssertEqual(w.status, 0, w.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: base))
+        let k1 = try SmeltBinary.run(["perplexity", "-m", q4, "--kl-divergence-base", base, "--kl-divergence", "-t", "2"])
+        XCTAssertEqual(k1.status, 0, k1.stderr)
+        let k2 = try SmeltBinary.run(["perplexity", q4, "--kl-divergence", base, "-t", "2"])
+        XCTAssertEqual(k2.status, 0, k2.stderr)
+        XCTAssertTrue(k1.stdout.contains("KL divergence") || k1.stdout.contains("KLD"), k1.stdout)
+        XCTAssertEqual(k1.stdout, k2.stdout, "llama-perplexity's spelling and Smelt's give the same run")
+
+        // imatrix --in-file: GGUF → .dat (by name) is llama-imatrix's own .dat of the same run, and back
+        for m in ["tiny-mixtral", "tiny-qwen3moe"] {
+            let mg = try Fixtures.sharedFile("models/tiny/\(m).golden")
+            let dat = dir.appendingPathComponent("\(m).dat"), gguf = dir.appendingPathComponent("\(m).gguf")
+            XCTAssertEqual(try SmeltBinary.run(["imatrix", "--in-file", mg.appendingPathComponent("\(m).imatrix.gguf").path, "-o", dat.path]).status, 0)
+            XCTAssertEqual(try Data(contentsOf: dat), try Data(contentsOf: mg.appendingPathComponent("\(m).imatrix.dat")))
+            XCTAssertEqual(try SmeltBinary.run(["imatrix", "--in-file", mg.appendingPathComponent("\(m).imatrix.gguf").path, "-o", gguf.path]).status, 0)
+            XCTAssertEqual(try Data(contentsOf: gguf), try Data(contentsOf: mg.appendingPathComponent("\(m).imatrix.gguf")))
+        }
+        // combining a file with itself: sums and counts double, chunk counts add, weights unchanged
+        let one = try Fixtures.sharedFile("models/tiny/tiny-mixtral.golden/tiny-mixtral.imatrix.gguf").path
+        let two = dir.appendingPathComponent("two.gguf")
+        XCTAssertEqual(try SmeltBinary.run(["imatrix", "--in-file", one, "--in-file", one, "-o", two.path]).status, 0)
+        let a = try Imatrix(url: URL(fileURLWithPath: one)), b = try Imatrix(url: two)
+        XCTAssertEqual(b.chunkCount, 2 * a.chunkCount)
+        XCTAssertEqual(b.datasets, a.datasets + a.datasets)
+        XCTAssertEqual(b.entries["blk.0.ffn_down_exps.weight"]?.counts, a.entries["blk.0.ffn_down_exps.weight"]?.counts.map { 2 * $0 })
+        let wa = a.importanceWeights(), wb = b.importanceWeights()
+        for (k, v) in wa { XCTAssertEqual(wb[k], v, k) }
+    }
+}

@@ -177,10 +177,11 @@ extension Budget {
     }
 
     /// Budget mode end to end: sensitivities (from the cache, measuring what is missing),
-    /// the knapsack, and the chosen plan written as a recipe file at `recipeURL`.
+    /// the knapsack, and the chosen plan written as a recipe file at `recipeURL` (with `dryRun`
+    /// neither the recipe nor newly measured sensitivities are written).
     public static func makeRecipe(source: GGUFTensorSource, request: QuantizeRequest, targetBpw: Double?, targetFileSize: Int?,
                                   candidates: [GGMLType], cacheFolder: URL, recipeURL: URL, name: String,
-                                  log: (String) -> Void) throws -> Outcome {
+                                  dryRun: Bool = false, log: (String) -> Void) throws -> Outcome {
         var imatrix: PreparedImatrix? = nil
         if let u = request.imatrixURL {
             imatrix = try PreparedImatrix(url: u, include: request.includeWeights, exclude: request.excludeWeights)
@@ -203,7 +204,7 @@ extension Budget {
         try Sensitivity.measureErrors(source: source, tensors: quantizable.map { index[$0.name]! }, types: candidates,
                                       importance: imatrix?.weights ?? [:], table: &table, threads: request.threads)
         let measured = table.entries.values.reduce(0) { $0 + $1.count } - before
-        if measured > 0 { try Sensitivity.saveCache(table, cacheURL) }
+        if measured > 0 && !dryRun { try Sensitivity.saveCache(table, cacheURL) }  // a dry run writes nothing
         log("sensitivity: \(measured) measured, \(before) from \(cacheURL.path)")
 
         let items = Budget.items(table: table, tensors: quantizable.map { ($0.name, $0.shape) }, candidates: candidates,
@@ -235,7 +236,7 @@ extension Budget {
             "Review it, then reuse it with: smelt quantize IN OUT --recipe THIS_FILE",
         ]
         let text = recipeText(name: name, items: items, choice: choice, fileType: fileType, header: header)
-        try Data(text.utf8).write(to: recipeURL, options: .atomic)
+        if !dryRun { try Data(text.utf8).write(to: recipeURL, options: .atomic) }
         let recipe = try Recipe(yaml: text, source: recipeURL.lastPathComponent)
         return Outcome(recipe: recipe, recipeURL: recipeURL, predictedLoss: loss, tensorBytes: bytes, measured: measured, calibrated: calibrated)
     }

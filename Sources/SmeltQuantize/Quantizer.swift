@@ -145,7 +145,7 @@ public enum Quantizer {
                         model: ModelFacts(metadata: source.metadata), options: options)
         } ?? plan(source: source, preset: request.preset, options: options)
         if request.onlyCopy {
-            plan.fileType = 0  // LLAMA_FTYPE_ALL_F32, as llama-quantize's COPY
+            plan.fileType = inputFileType(source)  // llama-quantize's COPY: ftype = ml.ftype
             plan.fallbackCount = 0
             plan.willRequireImatrix = false
             for i in plan.tensors.indices {
@@ -162,10 +162,13 @@ public enum Quantizer {
             if c.sourceType.isQuantized && !request.allowRequantize {
                 throw SmeltError("requantizing from type \(c.sourceType.name) is disabled (tensor \(c.name)); use --allow-requantize")
             }
-            guard !c.sourceType.isQuantized || QuantRegistry.kernel(for: c.sourceType) != nil || output == nil else {
+            guard !c.sourceType.isQuantized || QuantRegistry.kernel(for: c.sourceType) != nil else {
                 throw SmeltError("tensor \(c.name): cannot dequantize type \(c.sourceType.name)")
             }
-            guard c.type == .f32 || QuantRegistry.kernel(for: c.type) != nil || output == nil else {
+            guard GGUF.byteCount(shape: c.shape, type: c.type) != nil else {
+                throw SmeltError("tensor '\(c.name)': row length \(c.shape.first ?? 0) is not a multiple of \(c.type.name)'s block size \(c.type.blockSize)")
+            }
+            guard c.type == .f32 || QuantRegistry.kernel(for: c.type) != nil else {
                 throw SmeltError("tensor \(c.name): Smelt has no kernel for type \(c.type.name) yet")
             }
             guard [.f32, .f16, .bf16].contains(c.sourceType) || c.sourceType.isQuantized else {
@@ -293,6 +296,20 @@ public enum Quantizer {
             // llama-quantize appends split.no, split.count, split.tensors.count (gguf-py's order).
             return (GGUFSplit.files(prefix: prefix, metadata: md, tensors: sorted, counts: counts, layout: .ggufPy), order)
         }
+    }
+
+    /// The input's file type as llama.cpp's loader sees it (`ml.ftype`): `general.file_type`,
+    /// else guessed from the most common tensor type with `LLAMA_FTYPE_GUESSED` (1024) set.
+    static func inputFileType(_ source: TensorSource) -> UInt32 {
+        if let v = source.metadata["general.file_type"]?.intValue, let u = UInt32(exactly: v) { return u }
+        var n: [GGMLType: Int] = [:]
+        for t in source.tensors { n[t.type, default: 0] += 1 }
+        let guess: [GGMLType: UInt32] = [.f32: 0, .f16: 1, .q4_0: 2, .q4_1: 3, .q8_0: 7, .q5_0: 8, .q5_1: 9, .q2_K: 10,
+                                         .q3_K: 12, .q4_K: 15, .q5_K: 17, .q6_K: 18, .iq2_xxs: 19, .iq2_xs: 20, .iq3_xxs: 23,
+                                         .iq1_s: 24, .iq4_nl: 25, .iq3_s: 26, .iq4_xs: 30, .iq1_m: 31, .bf16: 32]
+        // the first type with the highest count, in ggml type order, as the loader's loop
+        let top = n.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key.rawValue < $1.key.rawValue }.first?.key
+        return (top.flatMap { guess[$0] } ?? 0) | 1024
     }
 
     /// Rows per work item: about 64K values.

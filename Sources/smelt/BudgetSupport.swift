@@ -29,10 +29,11 @@ enum BudgetCommandSupport {
                                       targetFileSize: try targetSize.map(Budget.parseSize),
                                       candidates: try candidateTypes(candidates),
                                       cacheFolder: cache.map { URL(fileURLWithPath: $0) } ?? Sensitivity.defaultCacheFolder,
-                                      recipeURL: url, name: name,
+                                      recipeURL: url, name: name, dryRun: dryRun,
                                       log: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
-        FileHandle.standardError.write(Data(String(format: "budget: predicted loss %.4g, %.2f MiB of tensors; recipe written to %@\n",
-                                                   o.predictedLoss, Double(o.tensorBytes) / 1048576, o.recipeURL.path).utf8))
+        FileHandle.standardError.write(Data(String(format: "budget: predicted loss %.4g, %.2f MiB of tensors; %@\n",
+                                                   o.predictedLoss, Double(o.tensorBytes) / 1048576,
+                                                   dryRun ? "dry run: no recipe written" : "recipe written to \(o.recipeURL.path)").utf8))
         return o.recipe
     }
 }

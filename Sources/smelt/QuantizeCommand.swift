@@ -177,6 +177,14 @@ struct QuantizeCommand: ParsableCommand {
             }
             req.recipe = chosen
             if let c = chosen, provenance ?? !c.isBuiltinPreset { req.extraMetadata = RecipeProvenance.metadata(c) }
+            if dryRun, let o = output {
+                // the checks the real run makes before writing (Quantizer checks the plan itself)
+                let dir = URL(fileURLWithPath: o).deletingLastPathComponent()
+                var isDir: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDir), isDir.boolValue else {
+                    throw SmeltError("cannot write \(o): folder \(dir.path) does not exist")
+                }
+            }
             let tty = isatty(2) != 0 && !json
             let start = Date()
             if !dryRun, let warning = ConversionLicenseInfo.check(URL(fileURLWithPath: input)).warning {

@@ -117,4 +117,32 @@ final class CommandLineTests: XCTestCase {
         let wa = a.importanceWeights(), wb = b.importanceWeights()
         for (k, v) in wa { XCTAssertEqual(wb[k], v, k) }
     }
+
+    /// `--dry-run` fails where the real run fails, with the same message, and writes nothing
+    /// (budget mode: no recipe file, no sensitivity cache).
+    func testHonestDryRun() throws {
+        let demo = try Fixtures.sharedFile("models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf").path
+        let f32 = try Fixtures.sharedFile(Self.golden + "/tiny-llama-f32.gguf").path
+        let dir = try Fixtures.tempDir(self)
+        let out = dir.appendingPathComponent("o.gguf").path
+        // 576-wide token embeddings cannot be q6_K (256-blocks): the real run refuses before writing, and so does the dry run
+        let args = ["quantize", demo, out, "Q4_K_M", "--token-embedding-type", "q6_K", "--allow-requantize"]
+        let real = try SmeltBinary.run(args), dry = try SmeltBinary.run(args + ["--dry-run"])
+        XCTAssertEqual(real.status, 1)
+        XCTAssertEqual(dry.status, 1)
+        XCTAssertTrue(real.stderr.contains("row length 576 is not a multiple of q6_K's block size 256"), real.stderr)
+        XCTAssertEqual(dry.stderr, real.stderr)
+        let noDir = try SmeltBinary.run(["quantize", f32, dir.appendingPathComponent("nope/o.gguf").path, "Q4_0", "--dry-run"])
+        XCTAssertEqual(noDir.status, 1)
+        XCTAssertTrue(noDir.stderr.contains("does not exist"), noDir.stderr)
+
+        let cache = dir.appendingPathComponent("cache")
+        try FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true)
+        let b = try SmeltBinary.run(["quantize", f32, out, "--target-bpw", "6", "--candidates", "q4_0,q8_0",
+                                     "--cache", cache.path, "--dry-run", "2"])
+        XCTAssertEqual(b.status, 0, b.stderr)
+        XCTAssertTrue(b.stderr.contains("dry run: no recipe written"), b.stderr)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: cache.path), [], "no sensitivity cache written")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted(), ["cache"], "nothing else written")
+    }
 }

@@ -205,3 +205,8 @@ struct ByteWriter {
         }
     }
 }
+
+extension GGUFValue {
+    /// Bytes of this value in a GGUF file (without its key and type id).
+    public var encodedSize: Int { var b = ByteWriter(); b.value(self); return b.bytes.count }
+}

@@ -179,9 +179,10 @@ extension Budget {
     /// Budget mode end to end: sensitivities (from the cache, measuring what is missing),
     /// the knapsack, and the chosen plan written as a recipe file at `recipeURL` (with `dryRun`
     /// neither the recipe nor newly measured sensitivities are written).
-    public static func makeRecipe(source: GGUFTensorSource, request: QuantizeRequest, targetBpw: Double?, targetFileSize: Int?,
+    public static func makeRecipe(source: TensorSource, request: QuantizeRequest, targetBpw: Double?, targetFileSize: Int?,
                                   candidates: [GGMLType], cacheFolder: URL, recipeURL: URL, name: String,
-                                  dryRun: Bool = false, log: (String) -> Void) throws -> Outcome {
+                                  dryRun: Bool = false, modelName: String? = nil, log: (String) -> Void) throws -> Outcome {
+        let modelName = modelName ?? (source as? GGUFTensorSource)?.file.url.lastPathComponent ?? "?"
         var imatrix: PreparedImatrix? = nil
         if let u = request.imatrixURL {
             imatrix = try PreparedImatrix(url: u, include: request.includeWeights, exclude: request.excludeWeights)
@@ -215,7 +216,9 @@ extension Budget {
             budget = Int(b * Double(elements) / 8) - fixedBytes
         } else {
             // The whole file: header (as the input's, plus the provenance text) and alignment padding.
-            let header = source.file.dataOffset + 4096 + 2 * (1024 + items.count * 110) + 32 * probe.tensors.count
+            // (a checkpoint folder has no GGUF header yet: its metadata's size instead)
+            let inputHeader = (source as? GGUFTensorSource)?.file.dataOffset ?? source.metadata.reduce(0) { $0 + $1.key.utf8.count + 12 + $1.value.encodedSize }
+            let header = inputHeader + 4096 + 2 * (1024 + items.count * 110) + 32 * probe.tensors.count
             budget = (targetFileSize ?? 0) - header - fixedBytes
         }
         let choice = try solve(items, budget: budget)
@@ -229,7 +232,7 @@ extension Budget {
         let target = targetBpw.map { String(format: "--target-bpw %.3f", $0) } ?? "--target-size \(targetFileSize ?? 0) bytes"
         let header = [
             "Budget plan written by smelt \(SmeltVersion.string) (smelt quantize \(target)).",
-            "Model: \(source.file.url.lastPathComponent); imatrix: \(request.imatrixURL?.lastPathComponent ?? "none").",
+            "Model: \(modelName); imatrix: \(request.imatrixURL?.lastPathComponent ?? "none").",
             "Candidates: \(candidates.map(\.name).joined(separator: ", ")).",
             "Loss model: relative importance-weighted error per tensor" + (calibrated ? ", scaled per group by measured KLD (smelt sensitivity --kld)." : " (no KLD calibration in the cache)."),
             String(format: "Predicted loss %.4g; tensor data %.2f MiB (%.3f BPW).", loss, Double(bytes) / 1048576, Double(bytes) * 8 / Double(elements)),

@@ -210,7 +210,7 @@ extension Recipe {
                 for n in list(v) {
                     let s = try scalar(n, "role")
                     guard RecipeRoles.all.contains(s) else {
-                        throw fail(n.mark?.line ?? kl, "unknown role '\(s)' (known: \(RecipeRoles.all.joined(separator: ", ")))")
+                        throw fail(n.mark?.line ?? kl, Suggestions.unknown("role", s, among: RecipeRoles.all))
                     }
                     roles.insert(s)
                 }
@@ -241,7 +241,9 @@ extension Recipe {
             case "fallback": rule.fallback = try type(v, "fallback")
             case "why": rule.why = try scalar(v, "why")
             default:
-                throw fail(kl, "unknown key '\(key)' in rule (known: role, name, layers, experts, when, type, fallback, why)")
+                let known = ["role", "name", "layers", "experts", "when", "type", "fallback", "why"]
+                let hint = Suggestions.closest(to: key, among: known).map { "; did you mean '\($0)'?" } ?? ""
+                throw fail(kl, "unknown key '\(key)' in rule\(hint) (known: \(known.joined(separator: ", ")))")
             }
         }
         guard hasType else { throw fail(ln, "rule without 'type:'") }

@@ -20,7 +20,7 @@ enum BudgetCommandSupport {
         return URL(fileURLWithPath: base + ".recipe.yaml")
     }
 
-    static func makeRecipe(source: GGUFTensorSource, input: String, output: String, request: QuantizeRequest,
+    static func makeRecipe(source: TensorSource, input: String, output: String, request: QuantizeRequest,
                            targetBpw: Double?, targetSize: String?, candidates: String?, cache: String?,
                            dryRun: Bool) throws -> Recipe {
         let url = recipeURL(output: output)
@@ -30,6 +30,7 @@ enum BudgetCommandSupport {
                                       candidates: try candidateTypes(candidates),
                                       cacheFolder: cache.map { URL(fileURLWithPath: $0) } ?? Sensitivity.defaultCacheFolder,
                                       recipeURL: url, name: name, dryRun: dryRun,
+                                      modelName: URL(fileURLWithPath: input).lastPathComponent,
                                       log: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
         FileHandle.standardError.write(Data(String(format: "budget: predicted loss %.4g, %.2f MiB of tensors; %@\n",
                                                    o.predictedLoss, Double(o.tensorBytes) / 1048576,

@@ -8,7 +8,7 @@ struct ImatrixCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "imatrix",
         abstract: "Compute an importance matrix (llama-imatrix's GGUF or legacy .dat format) for smelt/llama quantize --imatrix.",
-        discussion: "Without -f, the calibration text shipped in calibration-data/ is used when it can be found.")
+        discussion: "Without -f, the calibration text built into smelt (calibration-data/calibration_data_v5_rc.txt) is used.")
 
     @Argument(help: ArgumentHelp("Model: a .gguf file (a split model by its first shard) or a Hugging Face checkpoint folder.", valueName: "model"))
     var positionalModel: String?
@@ -68,12 +68,11 @@ struct ImatrixCommand: ParsableCommand {
                 print("imatrix: \(im.entries.count) entries from \(loaded.count) file(s), \(im.chunkCount) chunks → \(output)")
                 return
             }
-            guard let textPath = file ?? ImatrixCommand.defaultCalibration() else {
-                throw SmeltError("missing -f CALIB.txt (no default calibration-data/calibration_data_v5_rc.txt found)")
-            }
+            // Without -f: the calibration text built into the binary (calibration-data/README.md).
+            let textPath = file ?? CalibrationText.name
             let m = try InferenceModel(url: URL(fileURLWithPath: model), threads: threads ?? ProcessInfo.processInfo.activeProcessorCount,
                                        llamaRounding: !exactFloat)
-            let text = try EvaluationText.read(URL(fileURLWithPath: textPath))
+            let text = try file.map { try EvaluationText.read(URL(fileURLWithPath: $0)) } ?? CalibrationText.text
             let tokens = try m.makeTokenizer(pre: pre).encode(text, addSpecial: true, parseSpecial: false)
             let reporter = CommandProgress.reporter(printLines: !json, label: "imatrix")
             var (im, result) = try Evaluator.imatrix(model: m, tokens: tokens,
@@ -86,14 +85,5 @@ struct ImatrixCommand: ParsableCommand {
                 print("imatrix: \(result.entries) entries, \(result.chunks) chunks of \(result.contextLength) tokens → \(output)")
             }
         }
-    }
-
-    /// calibration-data/calibration_data_v5_rc.txt next to the executable's repository, or in the working directory.
-    static func defaultCalibration() -> String? {
-        let name = "calibration-data/calibration_data_v5_rc.txt"
-        var candidates = [URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(name)]
-        var exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        for _ in 0..<5 { exe.deleteLastPathComponent(); candidates.append(exe.appendingPathComponent(name)) }
-        return candidates.first { FileManager.default.fileExists(atPath: $0.path) }?.path
     }
 }

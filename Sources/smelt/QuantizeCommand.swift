@@ -151,24 +151,9 @@ struct QuantizeCommand: ParsableCommand {
                 req.options.tensorTypes.append((String(tt[..<eq]).lowercased(), try Self.ggmlType(String(tt[tt.index(after: eq)...]))))
             }
 
-            var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: input, isDirectory: &isDir) else {
-                throw SmeltError("\(input): no such file")
-            }
-            let source: TensorSource
-            if isDir.boolValue {
-                guard let ot = OutType(rawValue: outtype.lowercased()) else {
-                    throw UsageError(Suggestions.unknown("--outtype", outtype, among: ["f32", "f16", "bf16", "auto"]))
-                }
-                source = try HFCheckpointSource(folder: URL(fileURLWithPath: input), outType: ot, pre: pre)
-            } else {
-                source = try GGUFTensorSource(url: URL(fileURLWithPath: input))
-            }
+            let source = try Self.source(input, outtype: outtype, pre: pre)
             if budget {
-                guard let gguf = source as? GGUFTensorSource else {
-                    throw SmeltError("budget mode needs a GGUF input: convert the checkpoint first (smelt convert)")
-                }
-                let r = try BudgetCommandSupport.makeRecipe(source: gguf, input: input, output: output!, request: req,
+                let r = try BudgetCommandSupport.makeRecipe(source: source, input: input, output: output!, request: req,
                                                             targetBpw: targetBpw, targetSize: targetSize,
                                                             candidates: candidates, cache: cache, dryRun: dryRun)
                 chosen = r
@@ -210,12 +195,26 @@ struct QuantizeCommand: ParsableCommand {
         }
     }
 
+    /// The model to quantize or plan: a GGUF file (a split model by its first shard) or an HF
+    /// checkpoint folder (converted on the fly with `outtype`).
+    static func source(_ input: String, outtype: String, pre: String?) throws -> TensorSource {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: input, isDirectory: &isDir) else {
+            throw SmeltError("\(input): no such file")
+        }
+        guard isDir.boolValue else { return try GGUFTensorSource(url: URL(fileURLWithPath: input)) }
+        guard let ot = OutType(rawValue: outtype.lowercased()) else {
+            throw UsageError(Suggestions.unknown("--outtype", outtype, among: ["f32", "f16", "bf16", "auto"]))
+        }
+        return try HFCheckpointSource(folder: URL(fileURLWithPath: input), outType: ot, pre: pre)
+    }
+
     static func ggmlType(_ s: String) throws -> GGMLType {
         guard let t = GGMLType(name: s) else { throw UsageError(Suggestions.unknown("ggml type", s, among: GGMLType.allCases.map(\.name))) }
         return t
     }
 
-    /// A llama-quantize TYPE (case-insensitive), or `COPY` (tensors copied: F32's file type, nothing converted).
+    /// A llama-quantize TYPE (case-insensitive), or `COPY` (tensors copied as they are, the input's file type).
     static func preset(parsing s: String) -> (LlamaPreset, Bool)? {
         if s.uppercased() == "COPY" { return (.F32, true) }
         return LlamaPreset(parsing: s).map { ($0, false) }

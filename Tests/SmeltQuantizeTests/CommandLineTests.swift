@@ -52,7 +52,7 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertEqual(try GGUFFile(url: q).tensor(named: "output.weight")?.type, .q6_K)
 
-        // COPY: every tensor as it is, general.file_type 0 (LLAMA_FTYPE_ALL_F32) appended
+        // COPY: every tensor as it is, the input's general.file_type (llama-quantize's ml.ftype) moved last
         let src = try GGUFFile(url: g.appendingPathComponent("tiny-llama-q8_0.gguf"))
         let c = dir.appendingPathComponent("c.gguf")
         XCTAssertEqual(try SmeltBinary.run(["quantize", src.url.path, c.path, "COPY"]).status, 0)
@@ -63,7 +63,8 @@ final class CommandLineTests: XCTestCase {
             XCTAssertTrue(copy.data(for: u).elementsEqual(src.data(for: t)), t.name)
         }
         XCTAssertEqual(Array(copy.metadata.keys.suffix(2)), ["general.quantization_version", "general.file_type"])
-        XCTAssertEqual(copy.metadata["general.file_type"], .uint32(0))
+        XCTAssertEqual(copy.metadata["general.file_type"], src.metadata["general.file_type"], "llama-quantize: ftype = the input's")
+        XCTAssertEqual(src.metadata["general.file_type"], .uint32(7))
 
         // --override-kv: int → uint32 of the absolute value, float32, bool, str; removed and appended in order
         let o = dir.appendingPathComponent("o.gguf")
@@ -144,5 +145,28 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(b.stderr.contains("dry run: no recipe written"), b.stderr)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: cache.path), [], "no sensitivity cache written")
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted(), ["cache"], "nothing else written")
+    }
+
+    /// Wherever quantize takes a checkpoint folder, plan, sensitivity and budget mode take it too:
+    /// the folder (converted on the fly, auto = f16 here) gives what llama.cpp's f16 conversion gives.
+    func testCheckpointFolderAcceptedEverywhere() throws {
+        let folder = try Fixtures.sharedFile("models/tiny/tiny-llama").path
+        let f16 = try Fixtures.sharedFile(Self.golden + "/tiny-llama-f16.gguf").path
+        let dir = try Fixtures.tempDir(self)
+        let p1 = try SmeltBinary.run(["plan", folder, "--recipe", "Q4_K_M", "--json"])
+        let p2 = try SmeltBinary.run(["plan", f16, "--recipe", "Q4_K_M", "--json"])
+        XCTAssertEqual(p1.status, 0, p1.stderr)
+        XCTAssertEqual(p1.stdout, p2.stdout)
+        func sens(_ m: String, _ cache: String) throws -> String {
+            let r = try SmeltBinary.run(["sensitivity", m, "--candidates", "q4_0,q8_0", "-t", "2", "--cache", dir.appendingPathComponent(cache).path, "--json"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            return r.stdout
+        }
+        XCTAssertEqual(try sens(folder, "a"), try sens(f16, "b"))
+        let b = try SmeltBinary.run(["quantize", folder, dir.appendingPathComponent("q.gguf").path, "--target-bpw", "6",
+                                     "--candidates", "q4_0,q8_0", "--cache", dir.appendingPathComponent("c").path, "2"])
+        XCTAssertEqual(b.status, 0, b.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("q.recipe.yaml").path))
+        XCTAssertGreaterThan(try GGUFFile(url: dir.appendingPathComponent("q.gguf")).tensors.count, 0)
     }
 }

@@ -5,7 +5,7 @@ import SmeltTokenizer
 
 /// `--outtype`: the type of the converted matrices (1-D tensors and norms stay F32).
 public enum OutType: String, CaseIterable, Sendable {
-    case f32, f16, bf16, q8_0, auto
+    case f32, f16, bf16, q8_0, tq1_0, tq2_0, auto
 
     /// llama.cpp's `LlamaFileType` value written as `general.file_type`.
     var fileType: UInt32 {
@@ -14,6 +14,8 @@ public enum OutType: String, CaseIterable, Sendable {
         case .f16, .auto: return 1
         case .bf16: return 32
         case .q8_0: return 7
+        case .tq1_0: return 36
+        case .tq2_0: return 37
         }
     }
     var ggmlType: GGMLType {
@@ -22,6 +24,8 @@ public enum OutType: String, CaseIterable, Sendable {
         case .f16, .auto: return .f16
         case .bf16: return .bf16
         case .q8_0: return .q8_0
+        case .tq1_0: return .tq1_0
+        case .tq2_0: return .tq2_0
         }
     }
 }
@@ -129,7 +133,11 @@ public struct ConversionPlan: Sendable {
     /// - Parameters:
     ///   - pre: forces `tokenizer.ggml.pre` (BPE) instead of detecting it by hash.
     ///   - name: overrides `general.name`.
-    public init(folder: URL, outType requested: OutType, pre: String? = nil, name: String? = nil) throws {
+    /// True for `--vocab-only`: metadata only, no tensors (convert_hf_to_gguf.py `write_vocab`).
+    public let vocabOnly: Bool
+
+    public init(folder: URL, outType requested: OutType, pre: String? = nil, name: String? = nil, vocabOnly: Bool = false) throws {
+        self.vocabOnly = vocabOnly
         let config = try HFConfig(folder: folder)
         let arch = try Architecture.find(hfClass: config.architecture)
         architecture = arch.name
@@ -197,13 +205,14 @@ public struct ConversionPlan: Sendable {
         for p in planned where !names.insert(p.name).inserted {
             throw SmeltError("two checkpoint tensors map to '\(p.name)'")
         }
-        tensors = planned
+        // --vocab-only: no tensors are added, so gguf-py counts 0 parameters (no size label).
+        tensors = vocabOnly ? [] : planned
 
         // Metadata in gguf-py's order.
         var md = GGUFMetadata()
         md["general.architecture"] = .string(arch.name)
         md["general.type"] = .string("model")
-        let totalParams = planned.reduce(0) { $0 + $1.elementCount }
+        let totalParams = tensors.reduce(0) { $0 + $1.elementCount }
         var card = ModelCard.load(folder: folder, config: config.json, totalParams: totalParams, nameOverride: name)
         if card.sizeLabel == nil && totalParams > 0 { card.sizeLabel = ModelCard.sizeLabel(totalParams: totalParams) }
         if card.name == nil { card.name = folder.standardizedFileURL.lastPathComponent }
@@ -232,6 +241,9 @@ public struct ConversionPlan: Sendable {
         if nDims <= 1 || name.hasSuffix("_norm.weight") { return .f32 }
         if !name.hasSuffix(".weight") { return .f32 }
         let t = outType.ggmlType
+        // ternary outtypes keep the token embeddings and the output head F16 ("TODO: use Q4_K and Q6_K")
+        if t == .tq1_0 || t == .tq2_0,
+           ["token_embd.weight", "per_layer_token_embd.weight", "output.weight"].contains(name) { return .f16 }
         // gguf-py cannot quantize a row that is not a whole number of blocks: F16 instead.
         if t.blockSize > 1 && rowLength % t.blockSize != 0 { return .f16 }
         return t

@@ -44,6 +44,11 @@ public enum Converter {
     /// (convert_hf_to_gguf.py --split-max-*) makes: `STEM-0000k-of-0000n.gguf`.
     public static func outputFiles(_ plan: ConversionPlan, to url: URL, split: GGUFSplit.Limit? = nil) throws -> [GGUFWriter.FilePlan] {
         let descs = plan.tensors.map { GGUFTensorDescriptor(name: $0.name, shape: $0.shape, type: $0.type) }
+        if plan.vocabOnly {
+            // write_vocab: header and metadata only (no tensor infos, no padding)
+            guard split == nil else { throw SmeltError("splitting the vocabulary is not supported (--vocab-only with --split-max-*)") }
+            return [GGUFWriter.FilePlan(url: url, metadata: plan.metadata, tensors: [], headerOnly: true)]
+        }
         guard let split else { return [GGUFWriter.FilePlan(url: url, metadata: plan.metadata, tensors: descs)] }
         return try GGUFSplit.plan(url: url, metadata: plan.metadata, tensors: descs, limit: split, layout: .ggufPy)
     }

@@ -23,8 +23,10 @@ public final class GGUFWriter {
         public let url: URL
         public let metadata: GGUFMetadata
         public let tensors: [GGUFTensorDescriptor]
-        public init(url: URL, metadata: GGUFMetadata, tensors: [GGUFTensorDescriptor]) {
-            self.url = url; self.metadata = metadata; self.tensors = tensors
+        /// No tensors and no padding after the metadata (gguf-py's vocab-only files).
+        public let headerOnly: Bool
+        public init(url: URL, metadata: GGUFMetadata, tensors: [GGUFTensorDescriptor], headerOnly: Bool = false) {
+            self.url = url; self.metadata = metadata; self.tensors = headerOnly ? [] : tensors; self.headerOnly = headerOnly
         }
     }
 
@@ -111,7 +113,7 @@ public final class GGUFWriter {
             h.u64(UInt64(offset))
             offset += GGUF.pad(t.byteCount ?? 0, align)
         }
-        h.bytes.append(contentsOf: [UInt8](repeating: 0, count: GGUF.pad(h.bytes.count, align) - h.bytes.count))
+        if !f.headerOnly { h.bytes.append(contentsOf: [UInt8](repeating: 0, count: GGUF.pad(h.bytes.count, align) - h.bytes.count)) }
         try out.write(h.bytes)
     }
 

@@ -16,7 +16,7 @@ struct ConvertCommand: ParsableCommand {
     @Option(name: [.short, .customLong("outfile")], help: "The GGUF file to write.")
     var output: String?
 
-    @Option(help: "f32, f16, bf16, q8_0 or auto (the checkpoint's 16-bit type).")
+    @Option(help: "f32, f16, bf16, q8_0, tq1_0, tq2_0 or auto (the checkpoint's 16-bit type).")
     var outtype: String = "auto"
 
     @Option(help: "Force the BPE pre-tokenizer name (tokenizer.ggml.pre) instead of detecting it.")
@@ -33,6 +33,9 @@ struct ConvertCommand: ParsableCommand {
 
     @OptionGroup var split: SplitOptions
 
+    @Flag(help: "Write only the metadata and the vocabulary, no tensors (convert_hf_to_gguf.py --vocab-only).")
+    var vocabOnly = false
+
     func validate() throws {
         guard OutType(rawValue: outtype.lowercased()) != nil else {
             throw ValidationError(Suggestions.unknown("--outtype", outtype, among: OutType.allCases.map(\.rawValue)))
@@ -43,7 +46,8 @@ struct ConvertCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let plan = try ConversionPlan(folder: URL(fileURLWithPath: model), outType: OutType(rawValue: outtype.lowercased())!, pre: pre, name: name)
+            let plan = try ConversionPlan(folder: URL(fileURLWithPath: model), outType: OutType(rawValue: outtype.lowercased())!, pre: pre, name: name,
+                                         vocabOnly: vocabOnly)
             if dryRun {
                 print("architecture \(plan.architecture), outtype \(plan.outType.rawValue): \(plan.metadata.count) metadata keys, \(plan.tensors.count) tensors")
                 for t in plan.tensors {

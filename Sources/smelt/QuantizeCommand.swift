@@ -203,7 +203,7 @@ struct QuantizeCommand: ParsableCommand {
             throw SmeltError("\(input): no such file")
         }
         guard isDir.boolValue else { return try GGUFTensorSource(url: URL(fileURLWithPath: input)) }
-        guard let ot = OutType(rawValue: outtype.lowercased()) else {
+        guard let ot = OutType(rawValue: outtype.lowercased()), ot != .tq1_0, ot != .tq2_0 else {
             throw UsageError(Suggestions.unknown("--outtype", outtype, among: ["f32", "f16", "bf16", "auto"]))
         }
         return try HFCheckpointSource(folder: URL(fileURLWithPath: input), outType: ot, pre: pre)

@@ -22,7 +22,10 @@ enum BudgetCommandSupport {
 
     static func makeRecipe(source: TensorSource, input: String, output: String, request: QuantizeRequest,
                            targetBpw: Double?, targetSize: String?, candidates: String?, cache: String?,
-                           dryRun: Bool) throws -> Recipe {
+                           dryRun: Bool, loss: String = "weighted", useCache: Bool = true) throws -> Recipe {
+        guard let lossModel = LossModel(rawValue: loss.lowercased()) else {
+            throw UsageError(Suggestions.unknown("--loss", loss, among: LossModel.allCases.map(\.rawValue)))
+        }
         let url = recipeURL(output: output)
         let name = url.deletingPathExtension().deletingPathExtension().lastPathComponent
         let o = try Budget.makeRecipe(source: source, request: request, targetBpw: targetBpw,
@@ -30,7 +33,7 @@ enum BudgetCommandSupport {
                                       candidates: try candidateTypes(candidates),
                                       cacheFolder: cache.map { URL(fileURLWithPath: $0) } ?? Sensitivity.defaultCacheFolder,
                                       recipeURL: url, name: name, dryRun: dryRun,
-                                      modelName: URL(fileURLWithPath: input).lastPathComponent,
+                                      modelName: URL(fileURLWithPath: input).lastPathComponent, loss: lossModel, useCache: useCache,
                                       log: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
         FileHandle.standardError.write(Data(String(format: "budget: predicted loss %.4g, %.2f MiB of tensors; %@\n",
                                                    o.predictedLoss, Double(o.tensorBytes) / 1048576,

@@ -54,6 +54,10 @@ struct QuantizeCommand: ParsableCommand {
     var candidates: String?
     @Option(help: "Budget mode: sensitivity cache folder (default: ~/.cache/smelt/sensitivity).")
     var cache: String?
+    @Flag(help: "Budget mode: measure everything again; neither read nor write the sensitivity cache.")
+    var noCache = false
+    @Option(help: "Budget mode: the loss model, weighted (importance-weighted error, default) or kld (scaled by the KLD smelt sensitivity -f measured).")
+    var loss = "weighted"
     @Flag(inversion: .prefixedNo, help: "Write the recipe provenance metadata (default: only for recipes that are not an unchanged llama.cpp preset).")
     var provenance: Bool?
     @Option(help: "KEY=TYPE:VALUE (TYPE int, float, bool or str): set a metadata key in the output (repeatable), as llama-quantize.")
@@ -155,7 +159,8 @@ struct QuantizeCommand: ParsableCommand {
             if budget {
                 let r = try BudgetCommandSupport.makeRecipe(source: source, input: input, output: output!, request: req,
                                                             targetBpw: targetBpw, targetSize: targetSize,
-                                                            candidates: candidates, cache: cache, dryRun: dryRun)
+                                                            candidates: candidates, cache: cache, dryRun: dryRun,
+                                                            loss: loss, useCache: !noCache)
                 chosen = r
                 preset = r.fileType
                 req.preset = preset

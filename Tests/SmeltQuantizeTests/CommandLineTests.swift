@@ -169,4 +169,36 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("q.recipe.yaml").path))
         XCTAssertGreaterThan(try GGUFFile(url: dir.appendingPathComponent("q.gguf")).tensors.count, 0)
     }
+
+    /// Budget mode without hidden state: an impossible budget is refused before any measurement
+    /// naming the smallest reachable size; no imatrix warns; the loss model is the flag's and is
+    /// printed (kld without measurements is an error, not a silent switch); --no-cache writes no cache.
+    func testBudgetModeStatesItsChoices() throws {
+        let f32 = try Fixtures.sharedFile(Self.golden + "/tiny-llama-f32.gguf").path
+        let dir = try Fixtures.tempDir(self)
+        let cache = dir.appendingPathComponent("cache")
+        let out = dir.appendingPathComponent("o.gguf").path
+        let start = Date()
+        let tiny = try SmeltBinary.run(["quantize", f32, out, "--target-size", "95", "--cache", cache.path])
+        XCTAssertEqual(tiny.status, 1)
+        XCTAssertTrue(tiny.stderr.contains("--target-size 95 bytes cannot be reached: the smallest file with these candidates is about"), tiny.stderr)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 10, "refused before measuring")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: cache.path), "nothing measured or written")
+        let bpw = try SmeltBinary.run(["quantize", f32, out, "--target-bpw", "1.5", "--candidates", "q4_0,q8_0", "--cache", cache.path])
+        XCTAssertEqual(bpw.status, 1)
+        XCTAssertTrue(bpw.stderr.contains("--target-bpw 1.500 cannot be reached: the smallest plan with these candidates is"), bpw.stderr)
+
+        let kld = try SmeltBinary.run(["quantize", f32, out, "--target-bpw", "6", "--candidates", "q4_0,q8_0", "--loss", "kld", "--no-cache", "2"])
+        XCTAssertEqual(kld.status, 1)
+        XCTAssertTrue(kld.stderr.contains("--loss kld: no KLD measurements"), kld.stderr)
+        XCTAssertTrue(kld.stderr.contains("warning: budget mode without --imatrix"), kld.stderr)
+        try assertUsageError(["quantize", f32, out, "--target-bpw", "6", "--loss", "kdl"], contains: "did you mean 'kld'?")
+
+        let ok = try SmeltBinary.run(["quantize", f32, out, "--target-bpw", "6", "--candidates", "q4_0,q8_0", "--no-cache", "2"])
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+        XCTAssertTrue(ok.stderr.contains("loss model: relative importance-weighted error per tensor (--loss weighted)"), ok.stderr)
+        XCTAssertTrue(ok.stderr.contains("(cache off)"), ok.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: cache.path))
+        XCTAssertTrue(try String(contentsOfFile: dir.appendingPathComponent("o.recipe.yaml").path, encoding: .utf8).contains("(--loss weighted)"))
+    }
 }

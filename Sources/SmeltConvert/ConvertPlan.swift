@@ -30,6 +30,14 @@ public enum OutType: String, CaseIterable, Sendable {
     }
 }
 
+/// `general.license`, `general.license.name`, `general.license.link` values (from `smelt license`'s lineage).
+public struct LicenseKeys: Sendable, Equatable {
+    public var license: String?
+    public var name: String?
+    public var link: String?
+    public init(license: String?, name: String?, link: String?) { self.license = license; self.name = name; self.link = link }
+}
+
 /// Where a converted tensor's values come from.
 public enum TensorOrigin: Sendable {
     /// A checkpoint tensor, its rows optionally reordered (`rowMap[i]` is the source row of row `i`).
@@ -136,7 +144,11 @@ public struct ConversionPlan: Sendable {
     /// True for `--vocab-only`: metadata only, no tensors (convert_hf_to_gguf.py `write_vocab`).
     public let vocabOnly: Bool
 
-    public init(folder: URL, outType requested: OutType, pre: String? = nil, name: String? = nil, vocabOnly: Bool = false) throws {
+    /// `license`: `general.license` / `.name` / `.link` to write when the model card declares no
+    /// license (from the lineage `smelt license` works out); a declared license is written as
+    /// llama.cpp writes it.
+    public init(folder: URL, outType requested: OutType, pre: String? = nil, name: String? = nil, vocabOnly: Bool = false,
+                license: LicenseKeys? = nil) throws {
         self.vocabOnly = vocabOnly
         let config = try HFConfig(folder: folder)
         let arch = try Architecture.find(hfClass: config.architecture)
@@ -216,6 +228,9 @@ public struct ConversionPlan: Sendable {
         var card = ModelCard.load(folder: folder, config: config.json, totalParams: totalParams, nameOverride: name)
         if card.sizeLabel == nil && totalParams > 0 { card.sizeLabel = ModelCard.sizeLabel(totalParams: totalParams) }
         if card.name == nil { card.name = folder.standardizedFileURL.lastPathComponent }
+        if card.license == nil, let l = license, let id = l.license {
+            card.license = id; card.licenseName = l.name; card.licenseLink = l.link
+        }
         for (k, v) in card.ggufKeys() { md[k] = v }
         try HParamWriter(arch: arch, config: config, fileType: outType.fileType).write(into: &md)
         md["general.quantization_version"] = .uint32(2)

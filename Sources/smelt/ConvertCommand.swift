@@ -33,6 +33,8 @@ struct ConvertCommand: ParsableCommand {
 
     @OptionGroup var split: SplitOptions
 
+    @OptionGroup var licensePolicy: LicensePolicyOptions
+
     @Flag(help: "Write only the metadata and the vocabulary, no tensors (convert_hf_to_gguf.py --vocab-only).")
     var vocabOnly = false
 
@@ -46,17 +48,16 @@ struct ConvertCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            // the license check comes first: --license-policy refuse stops before anything is written (dry run too)
+            let license = try licensePolicy.check(model, quiet: dryRun)
             let plan = try ConversionPlan(folder: URL(fileURLWithPath: model), outType: OutType(rawValue: outtype.lowercased())!, pre: pre, name: name,
-                                         vocabOnly: vocabOnly)
+                                         vocabOnly: vocabOnly, license: license)
             if dryRun {
                 print("architecture \(plan.architecture), outtype \(plan.outType.rawValue): \(plan.metadata.count) metadata keys, \(plan.tensors.count) tensors")
                 for t in plan.tensors {
                     print("\(t.name.padding(toLength: 36, withPad: " ", startingAt: 0)) \(t.type.name.padding(toLength: 5, withPad: " ", startingAt: 0)) \(t.shape.map(String.init).joined(separator: " x ").padding(toLength: 16, withPad: " ", startingAt: 0)) <- \(t.sourceName)")
                 }
                 return
-            }
-            if let warning = ConversionLicenseInfo.check(URL(fileURLWithPath: model)).warning {
-                FileHandle.standardError.write(Data("\(warning)\n".utf8))
             }
             let out = URL(fileURLWithPath: output!)
             let limit = try split.limit()

@@ -20,6 +20,12 @@ struct UsageError: Error {
     init(_ message: String) { self.message = message }
 }
 
+/// Refused by policy (`--license-policy refuse`): `error: <message>`, exit status 3.
+struct PolicyRefusal: Error {
+    let message: String
+    init(_ message: String) { self.message = message }
+}
+
 /// Runs a command body; a `SmeltError` becomes one line `error: …` on stderr and
 /// exit status 1, a `UsageError` the same line and exit status 2.
 func reportingErrors(_ body: () throws -> Void) throws {
@@ -29,6 +35,9 @@ func reportingErrors(_ body: () throws -> Void) throws {
     } catch let e as UsageError {
         FileHandle.standardError.write(Data("error: \(oneLine(e.message))\n".utf8))
         throw ExitCode(ExitStatus.usage)
+    } catch let e as PolicyRefusal {
+        FileHandle.standardError.write(Data("error: \(oneLine(e.message))\n".utf8))
+        throw ExitCode(ExitStatus.refused)
     }
 }
 

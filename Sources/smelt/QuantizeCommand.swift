@@ -62,6 +62,7 @@ struct QuantizeCommand: ParsableCommand {
     var provenance: Bool?
     @Option(help: "KEY=TYPE:VALUE (TYPE int, float, bool or str): set a metadata key in the output (repeatable), as llama-quantize.")
     var overrideKv: [String] = []
+    @OptionGroup var licensePolicy: LicensePolicyOptions
     @Flag(help: "Split input: write one output shard per input shard (OUT without .gguf + -0000k-of-0000n.gguf), as llama-quantize --keep-split.")
     var keepSplit = false
     @OptionGroup var split: SplitOptions
@@ -155,7 +156,9 @@ struct QuantizeCommand: ParsableCommand {
                 req.options.tensorTypes.append((String(tt[..<eq]).lowercased(), try Self.ggmlType(String(tt[tt.index(after: eq)...]))))
             }
 
-            let source = try Self.source(input, outtype: outtype, pre: pre)
+            // the license check comes first: --license-policy refuse stops before anything is measured or written
+            let license = try licensePolicy.check(input, quiet: dryRun)
+            let source = try Self.source(input, outtype: outtype, pre: pre, license: license)
             if budget {
                 let r = try BudgetCommandSupport.makeRecipe(source: source, input: input, output: output!, request: req,
                                                             targetBpw: targetBpw, targetSize: targetSize,
@@ -177,9 +180,6 @@ struct QuantizeCommand: ParsableCommand {
             }
             let tty = isatty(2) != 0 && !json
             let start = Date()
-            if !dryRun, let warning = ConversionLicenseInfo.check(URL(fileURLWithPath: input)).warning {
-                FileHandle.standardError.write(Data("\(warning)\n".utf8))
-            }
             let result = try Quantizer.run(
                 source: source, output: dryRun ? nil : output.map { URL(fileURLWithPath: $0) }, request: req,
                 progress: tty ? { done, total, name in
@@ -202,7 +202,7 @@ struct QuantizeCommand: ParsableCommand {
 
     /// The model to quantize or plan: a GGUF file (a split model by its first shard) or an HF
     /// checkpoint folder (converted on the fly with `outtype`).
-    static func source(_ input: String, outtype: String, pre: String?) throws -> TensorSource {
+    static func source(_ input: String, outtype: String, pre: String?, license: LicenseKeys? = nil) throws -> TensorSource {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: input, isDirectory: &isDir) else {
             throw SmeltError("\(input): no such file")
@@ -211,7 +211,7 @@ struct QuantizeCommand: ParsableCommand {
         guard let ot = OutType(rawValue: outtype.lowercased()), ot != .tq1_0, ot != .tq2_0 else {
             throw UsageError(Suggestions.unknown("--outtype", outtype, among: ["f32", "f16", "bf16", "auto"]))
         }
-        return try HFCheckpointSource(folder: URL(fileURLWithPath: input), outType: ot, pre: pre)
+        return try HFCheckpointSource(folder: URL(fileURLWithPath: input), outType: ot, pre: pre, license: license)
     }
 
     static func ggmlType(_ s: String) throws -> GGMLType {

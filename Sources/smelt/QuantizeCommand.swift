@@ -70,6 +70,10 @@ struct QuantizeCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             var args = arguments
+            // usage first: every name on the command line is checked before any file is read
+            guard LossModel(rawValue: loss.lowercased()) != nil else {
+                throw UsageError(Suggestions.unknown("--loss", loss, among: LossModel.allCases.map(\.rawValue)))
+            }
             guard !args.isEmpty else { throw UsageError("usage: smelt quantize IN [OUT] TYPE [THREADS] | IN [OUT] --recipe R | IN [OUT] --target-bpw B") }
             let input = args.removeFirst()
             var output: String? = nil

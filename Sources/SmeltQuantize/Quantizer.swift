@@ -131,7 +131,8 @@ public enum Quantizer {
     /// before each tensor.
     @discardableResult
     public static func run(source: TensorSource, output: URL?, request: QuantizeRequest,
-                           progress: ((Int, Int, String) -> Void)? = nil) throws -> QuantizeResult {
+                           progress: ((Int, Int, String) -> Void)? = nil,
+                           tensorLine: ((String) -> Void)? = nil) throws -> QuantizeResult {
         var imatrix: PreparedImatrix? = nil
         if let u = request.imatrixURL {
             imatrix = try PreparedImatrix(url: u, include: request.includeWeights, exclude: request.excludeWeights,
@@ -233,6 +234,7 @@ public enum Quantizer {
                 let c = plan.tensors[k]
                 if let e = pendingError() { throw e }
                 progress?(step, plan.tensors.count, c.name)
+                tensorLine?(Self.llamaLine(step + 1, plan.tensors.count, c))
                 let si = index[c.name]!
                 if !c.converts, let raw = source.rawData(si) {
                     enqueue { try writer.write(raw); source.release(si) }
@@ -310,6 +312,23 @@ public enum Quantizer {
         // the first type with the highest count, in ggml type order, as the loader's loop
         let top = n.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key.rawValue < $1.key.rawValue }.first?.key
         return (top.flatMap { guess[$0] } ?? 0) | 1024
+    }
+
+    /// llama-quantize's per-tensor log line: `[  12/ 272] NAME - [ ne0,  ne1,  ne2,  ne3], type =   bf16,
+    /// converting to q6_K .. size =     1.69 MiB ->     0.69 MiB` (or `size =    0.002 MiB` when copied).
+    public static func llamaLine(_ i: Int, _ n: Int, _ c: TensorChoice) -> String {
+        var ne = c.shape.map { String(format: "%5lld", Int64($0)) }
+        while ne.count < GGUF.maxDimensions { ne.append(String(format: "%5d", 1)) }
+        let inBytes = Double(GGUF.byteCount(shape: c.shape, type: c.sourceType) ?? 0) / 1048576
+        let ty = c.sourceType.name, padded = String(repeating: " ", count: max(0, 6 - ty.count)) + ty
+        var s = String(format: "[%4d/%4d] %@ - [%@], type = %@, ", i, n, c.name.padding(toLength: max(36, c.name.count), withPad: " ", startingAt: 0),
+                       ne.joined(separator: ", "), padded)
+        if c.converts {
+            s += String(format: "converting to %@ .. size = %8.2f MiB -> %8.2f MiB", c.type.name, inBytes, Double(c.outputBytes) / 1048576)
+        } else {
+            s += String(format: "size = %8.3f MiB", inBytes)
+        }
+        return s
     }
 
     /// Rows per work item: about 64K values.

@@ -189,7 +189,9 @@ struct QuantizeCommand: ParsableCommand {
                 progress: tty ? { done, total, name in
                     let line = done < total ? String(format: "[%4d/%4d] %@", done + 1, total, name) : ""
                     FileHandle.standardError.write(Data(("\r\u{1b}[K" + line).utf8))
-                } : nil)
+                } : nil,
+                // in logs (stderr not a terminal): llama-quantize's line per tensor
+                tensorLine: isatty(2) == 0 && !dryRun ? { FileHandle.standardError.write(Data(($0 + "\n").utf8)) } : nil)
             if json { print(result.plan.json().serialized(pretty: true)) }
             var lines = result.summaryLines
             if !dryRun && !json { lines.append(String(format: "quantize time = %8.2f ms", Date().timeIntervalSince(start) * 1000)) }

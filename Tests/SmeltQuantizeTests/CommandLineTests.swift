@@ -201,4 +201,16 @@ final class CommandLineTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: cache.path))
         XCTAssertTrue(try String(contentsOfFile: dir.appendingPathComponent("o.recipe.yaml").path, encoding: .utf8).contains("(--loss weighted)"))
     }
+
+    /// In logs (stderr not a terminal) quantize prints llama-quantize's line per tensor.
+    func testQuantizeLogLines() throws {
+        let f32 = try Fixtures.sharedFile(Self.golden + "/tiny-llama-f32.gguf").path
+        let dir = try Fixtures.tempDir(self)
+        let r = try SmeltBinary.run(["quantize", f32, dir.appendingPathComponent("q.gguf").path, "Q4_K_M", "2"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = r.stderr.split(separator: "\n").map(String.init)
+        XCTAssertTrue(lines.contains("[   1/  21] output.weight                        - [  256,  1000,     1,     1], type =    f32, converting to q6_K .. size =     0.98 MiB ->     0.20 MiB"), r.stderr)
+        XCTAssertTrue(lines.contains("[   2/  21] output_norm.weight                   - [  256,     1,     1,     1], type =    f32, size =    0.001 MiB"), r.stderr)
+        XCTAssertEqual(lines.filter { $0.hasPrefix("[") && $0.contains("/  21] ") }.count, 21)
+    }
 }

@@ -3,6 +3,7 @@ import Foundation
 import SmeltConvert
 import SmeltFormats
 import SmeltLicense
+import SmeltModel
 
 /// `smelt convert HF_FOLDER -o OUT.gguf [--outtype T]`.
 struct ConvertCommand: ParsableCommand {
@@ -48,7 +49,9 @@ struct ConvertCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            // the license check comes first: --license-policy refuse stops before anything is written (dry run too)
+            // a folder that is no checkpoint is one error line; then the license check: --license-policy
+            // refuse stops before anything is written (dry run too)
+            _ = try HFConfig(folder: URL(fileURLWithPath: model))
             let license = try licensePolicy.check(model, quiet: dryRun)
             let plan = try ConversionPlan(folder: URL(fileURLWithPath: model), outType: OutType(rawValue: outtype.lowercased())!, pre: pre, name: name,
                                          vocabOnly: vocabOnly, license: license)

@@ -160,9 +160,13 @@ struct QuantizeCommand: ParsableCommand {
                 req.options.tensorTypes.append((String(tt[..<eq]).lowercased(), try Self.ggmlType(String(tt[tt.index(after: eq)...]))))
             }
 
-            // the license check comes first: --license-policy refuse stops before anything is measured or written
-            let license = try licensePolicy.check(input, quiet: dryRun)
-            let source = try Self.source(input, outtype: outtype, pre: pre, license: license)
+            // the input is read first (a bad input is one error line), then the license is checked:
+            // --license-policy refuse stops before anything is measured or written
+            var isFolder: ObjCBool = false
+            let exists = FileManager.default.fileExists(atPath: input, isDirectory: &isFolder)
+            let folderLicense = exists && isFolder.boolValue ? try licensePolicy.check(input, quiet: dryRun) : nil
+            let source = try Self.source(input, outtype: outtype, pre: pre, license: folderLicense)
+            if !isFolder.boolValue { try licensePolicy.check(input, quiet: dryRun) }
             if budget {
                 let r = try BudgetCommandSupport.makeRecipe(source: source, input: input, output: output!, request: req,
                                                             targetBpw: targetBpw, targetSize: targetSize,

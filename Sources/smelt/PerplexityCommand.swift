@@ -65,6 +65,7 @@ struct PerplexityCommand: ParsableCommand {
                 }
                 let r = try Evaluator.klDivergence(model: m, base: URL(fileURLWithPath: base), options: options, reporter: reporter)
                 CommandProgress.clear()
+                CommandProgress.summary("kl-divergence", chunks: r.chunks, context: r.contextLength, seconds: r.seconds, tokensPerSecond: r.tokensPerSecond)
                 if json { print(try CommandProgress.json(r)) }
                 return
             }
@@ -74,6 +75,7 @@ struct PerplexityCommand: ParsableCommand {
             let r = try Evaluator.perplexity(model: m, tokens: tokens, options: options,
                                              saveLogits: saveLogits.map { URL(fileURLWithPath: $0) }, reporter: reporter)
             CommandProgress.clear()
+            CommandProgress.summary("perplexity", chunks: r.chunks, context: r.contextLength, seconds: r.seconds, tokensPerSecond: r.tokensPerSecond)
             if json { print(try CommandProgress.json(r)) }
         }
     }
@@ -97,6 +99,14 @@ enum CommandProgress {
                 FileHandle.standardError.write(Data(msg.utf8))
                 shown = true
             })
+    }
+
+    /// The closing line on stderr, as llama-perplexity states its token count and time:
+    /// `perplexity: 512 tokens (4 chunks of 128) in 0.35 s, 1463 tokens/s`.
+    static func summary(_ label: String, chunks: Int, context: Int, seconds: Double, tokensPerSecond: Double) {
+        let line = String(format: "%@: %d tokens (%d chunks of %d) in %.2f s, %.0f tokens/s\n",
+                          label, chunks * context, chunks, context, seconds, tokensPerSecond)
+        FileHandle.standardError.write(Data(line.utf8))
     }
 
     static func clear() {

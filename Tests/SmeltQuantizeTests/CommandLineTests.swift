@@ -213,4 +213,14 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(lines.contains("[   2/  21] output_norm.weight                   - [  256,     1,     1,     1], type =    f32, size =    0.001 MiB"), r.stderr)
         XCTAssertEqual(lines.filter { $0.hasPrefix("[") && $0.contains("/  21] ") }.count, 21)
     }
+
+    /// perplexity states tokens, chunks and time at the end (stderr), as llama-perplexity does.
+    func testPerplexitySummaryLine() throws {
+        let g = try Fixtures.sharedFile(Self.golden)
+        let r = try SmeltBinary.run(["perplexity", g.appendingPathComponent("tiny-llama-f32.gguf").path,
+                                     "-f", g.appendingPathComponent("eval-sample.txt").path, "-c", "128", "--chunks", "4", "-t", "2"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertNotNil(r.stderr.range(of: #"perplexity: 512 tokens \(4 chunks of 128\) in [0-9.]+ s, [0-9]+ tokens/s"#, options: .regularExpression), r.stderr)
+        XCTAssertTrue(r.stdout.contains("Final estimate: PPL = "), r.stdout)
+    }
 }

@@ -19,7 +19,7 @@ struct ImatrixCommand: ParsableCommand {
 
     func validate() throws {
         if positionalModel != nil && modelOption != nil { throw ValidationError("give the model once: positionally or with -m/--model") }
-        if positionalModel == nil && modelOption == nil && (inFiles.isEmpty || file != nil) {
+        if positionalModel == nil && modelOption == nil && (inFiles.isEmpty || file != nil) && !showStatistics {
             throw ValidationError("missing the model (MODEL or -m/--model)")
         }
     }
@@ -29,6 +29,8 @@ struct ImatrixCommand: ParsableCommand {
     var output = "imatrix.gguf"
     @Option(help: "gguf or dat (legacy llama.cpp format); default: dat when the output name ends in .dat, else gguf.")
     var outputFormat: String?
+    @Flag(help: "Print llama-imatrix's per-tensor and per-layer statistics of the one --in-file imatrix and exit.")
+    var showStatistics = false
     @Option(name: .customLong("in-file"), help: "Load an imatrix (GGUF or .dat) and add it to the result (repeatable); without -f the files are only combined or converted, as llama-imatrix --in-file.")
     var inFiles: [String] = []
     @Option(name: [.short, .customLong("ctx-size")], help: "Tokens per chunk.")
@@ -58,6 +60,11 @@ struct ImatrixCommand: ParsableCommand {
             }
             if format == "gguf" && isDat {
                 throw UsageError("\(output): a .dat name for GGUF output; use --output-format dat (legacy format) or a .gguf name")
+            }
+            if showStatistics {
+                guard inFiles.count == 1 else { throw UsageError("--show-statistics needs exactly one --in-file imatrix") }
+                print(try Imatrix(url: URL(fileURLWithPath: inFiles[0])).statisticsText(file: inFiles[0]), terminator: "")
+                return
             }
             var loaded: [(Imatrix, String)] = []
             for f in inFiles { loaded.append((try Imatrix(url: URL(fileURLWithPath: f)), f)) }

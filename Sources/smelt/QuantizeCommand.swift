@@ -48,7 +48,7 @@ struct QuantizeCommand: ParsableCommand {
     var recipe: String?
     @Option(help: "Budget mode: choose a type per tensor to minimise the predicted loss at this many bits per weight.")
     var targetBpw: Double?
-    @Option(help: "Budget mode: at most this file size of tensor data (bytes, or with KiB/MiB/GiB/KB/MB/GB).")
+    @Option(help: "Budget mode: at most this size of the whole output file, header included (bytes, or with KiB/MiB/GiB/KB/MB/GB).")
     var targetSize: String?
     @Option(help: "Budget mode: candidate types, comma-separated (default: q4_0,q4_1,iq4_nl,q5_0,q5_1,q8_0 and the k-quants the rows allow).")
     var candidates: String?

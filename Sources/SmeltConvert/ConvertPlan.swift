@@ -5,7 +5,7 @@ import SmeltTokenizer
 
 /// `--outtype`: the type of the converted matrices (1-D tensors and norms stay F32).
 public enum OutType: String, CaseIterable, Sendable {
-    case f32, f16, bf16, q8_0, auto
+    case f32, f16, bf16, q8_0, tq1_0, tq2_0, auto
 
     /// llama.cpp's `LlamaFileType` value written as `general.file_type`.
     var fileType: UInt32 {
@@ -14,6 +14,8 @@ public enum OutType: String, CaseIterable, Sendable {
         case .f16, .auto: return 1
         case .bf16: return 32
         case .q8_0: return 7
+        case .tq1_0: return 36
+        case .tq2_0: return 37
         }
     }
     var ggmlType: GGMLType {
@@ -22,8 +24,18 @@ public enum OutType: String, CaseIterable, Sendable {
         case .f16, .auto: return .f16
         case .bf16: return .bf16
         case .q8_0: return .q8_0
+        case .tq1_0: return .tq1_0
+        case .tq2_0: return .tq2_0
         }
     }
+}
+
+/// `general.license`, `general.license.name`, `general.license.link` values (from `smelt license`'s lineage).
+public struct LicenseKeys: Sendable, Equatable {
+    public var license: String?
+    public var name: String?
+    public var link: String?
+    public init(license: String?, name: String?, link: String?) { self.license = license; self.name = name; self.link = link }
 }
 
 /// Where a converted tensor's values come from.
@@ -139,7 +151,15 @@ public struct ConversionPlan: Sendable {
     /// - Parameters:
     ///   - pre: forces `tokenizer.ggml.pre` (BPE) instead of detecting it by hash.
     ///   - name: overrides `general.name`.
-    public init(folder: URL, outType requested: OutType, pre: String? = nil, name: String? = nil) throws {
+    /// True for `--vocab-only`: metadata only, no tensors (convert_hf_to_gguf.py `write_vocab`).
+    public let vocabOnly: Bool
+
+    /// `license`: `general.license` / `.name` / `.link` to write when the model card declares no
+    /// license (from the lineage `smelt license` works out); a declared license is written as
+    /// llama.cpp writes it.
+    public init(folder: URL, outType requested: OutType, pre: String? = nil, name: String? = nil, vocabOnly: Bool = false,
+                license: LicenseKeys? = nil) throws {
+        self.vocabOnly = vocabOnly
         let config = try HFConfig(folder: folder)
         let arch = try Architecture.find(hfClass: config.architecture)
         architecture = arch.name
@@ -207,16 +227,20 @@ public struct ConversionPlan: Sendable {
         for p in planned where !names.insert(p.name).inserted {
             throw SmeltError("two checkpoint tensors map to '\(p.name)'")
         }
-        tensors = planned
+        // --vocab-only: no tensors are added, so gguf-py counts 0 parameters (no size label).
+        tensors = vocabOnly ? [] : planned
 
         // Metadata in gguf-py's order.
         var md = GGUFMetadata()
         md["general.architecture"] = .string(arch.name)
         md["general.type"] = .string("model")
-        let totalParams = planned.reduce(0) { $0 + $1.elementCount }
+        let totalParams = tensors.reduce(0) { $0 + $1.elementCount }
         var card = try ModelCard.load(folder: folder, config: config.json, totalParams: totalParams, nameOverride: name)
         if card.sizeLabel == nil && totalParams > 0 { card.sizeLabel = ModelCard.sizeLabel(totalParams: totalParams) }
         if card.name == nil { card.name = folder.standardizedFileURL.lastPathComponent }
+        if card.license == nil, let l = license, let id = l.license {
+            card.license = id; card.licenseName = l.name; card.licenseLink = l.link
+        }
         for (k, v) in card.ggufKeys() { md[k] = v }
         try HParamWriter(arch: arch, config: config, fileType: outType.fileType).write(into: &md)
         // the keys every evaluator of these architectures divides by or loops over
@@ -248,6 +272,9 @@ public struct ConversionPlan: Sendable {
         if nDims <= 1 || name.hasSuffix("_norm.weight") { return .f32 }
         if !name.hasSuffix(".weight") { return .f32 }
         let t = outType.ggmlType
+        // ternary outtypes keep the token embeddings and the output head F16 ("TODO: use Q4_K and Q6_K")
+        if t == .tq1_0 || t == .tq2_0,
+           ["token_embd.weight", "per_layer_token_embd.weight", "output.weight"].contains(name) { return .f16 }
         // gguf-py cannot quantize a row that is not a whole number of blocks: F16 instead.
         if t.blockSize > 1 && rowLength % t.blockSize != 0 { return .f16 }
         return t

@@ -40,13 +40,26 @@ public enum Converter {
     /// Floats per chunk (16 MiB of float32).
     static let chunkFloats = 4 << 20
 
+    /// The files a conversion writes: `url`, or with `split` the shards gguf-py's writer
+    /// (convert_hf_to_gguf.py --split-max-*) makes: `STEM-0000k-of-0000n.gguf`.
+    public static func outputFiles(_ plan: ConversionPlan, to url: URL, split: GGUFSplit.Limit? = nil) throws -> [GGUFWriter.FilePlan] {
+        let descs = plan.tensors.map { GGUFTensorDescriptor(name: $0.name, shape: $0.shape, type: $0.type) }
+        if plan.vocabOnly {
+            // write_vocab: header and metadata only (no tensor infos, no padding)
+            guard split == nil else { throw SmeltError("splitting the vocabulary is not supported (--vocab-only with --split-max-*)") }
+            return [GGUFWriter.FilePlan(url: url, metadata: plan.metadata, tensors: [], headerOnly: true)]
+        }
+        guard let split else { return [GGUFWriter.FilePlan(url: url, metadata: plan.metadata, tensors: descs)] }
+        return try GGUFSplit.plan(url: url, metadata: plan.metadata, tensors: descs, limit: split, layout: .ggufPy)
+    }
+
     /// NaN and infinity in a tensor are an error naming the tensor and its first bad row unless
     /// `allowNonfinite`.
-    public static func write(_ plan: ConversionPlan, to url: URL, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
+    public static func write(_ plan: ConversionPlan, to url: URL, split: GGUFSplit.Limit? = nil,
+                             threads: Int = ProcessInfo.processInfo.activeProcessorCount,
                              progress: Bool = ProgressBar.isTerminal, allowNonfinite: Bool = false) throws -> ConvertSummary {
         let start = Date()
-        let writer = try GGUFWriter(url: url, metadata: plan.metadata,
-                                    tensors: plan.tensors.map { GGUFTensorDescriptor(name: $0.name, shape: $0.shape, type: $0.type) })
+        let writer = try GGUFWriter(files: outputFiles(plan, to: url, split: split))
         let totalBytes = plan.tensors.reduce(0) { $0 + $1.byteCount }
         let bar = ProgressBar("convert", total: totalBytes, enabled: progress)
         var floatBuf = [Float](repeating: 0, count: 0)

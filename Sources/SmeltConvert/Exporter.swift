@@ -26,7 +26,7 @@ public enum Exporter {
     }
 
     public static func export(gguf url: URL, to folder: URL, dtype: DType = .bf16, maxShardBytes: Int = 2_000_000_000,
-                              progress: Bool = ProgressBar.isTerminal) throws -> ExportSummary {
+                              progress: Bool = true) throws -> ExportSummary {
         let g = try GGUFFile(url: url)
         guard let archName = g.metadata["general.architecture"]?.stringValue else {
             throw SmeltError("\(url.path): no general.architecture")

@@ -151,6 +151,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         _ = try HFConfig(folder: folder)  // types and ranges of the hyperparameters
         var cfg = try JSONValue.parse(contentsOf: cfgURL)
         if let text = cfg["text_config"], text["hidden_size"] != nil { cfg = text }
+        cfg = .object(ConfigDefaults.apply(to: cfg.objectValue ?? []))  // transformers' class defaults
         let archs = (try JSONValue.parse(contentsOf: cfgURL))["architectures"]?.arrayValue?.compactMap(\.stringValue) ?? []
         let table: [String: ModelArchitecture] = [
             "LlamaForCausalLM": .llama, "MistralForCausalLM": .llama, "Qwen2ForCausalLM": .qwen2,

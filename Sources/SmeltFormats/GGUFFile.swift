@@ -10,6 +10,13 @@ public struct GGUFTensorInfo: Equatable, Sendable {
     public let offset: Int
     /// Bytes of data (whole blocks).
     public let byteCount: Int
+    /// Index of the file that holds the data in a split model (`GGUFFile.shards`); 0 otherwise.
+    public let shard: Int
+
+    public init(name: String, shape: [Int], type: GGMLType, offset: Int, byteCount: Int, shard: Int = 0) {
+        self.name = name; self.shape = shape; self.type = type; self.offset = offset
+        self.byteCount = byteCount; self.shard = shard
+    }
 
     public var elementCount: Int { shape.reduce(1, *) }
     /// Row length (ne0) and number of rows (product of the other dimensions).
@@ -42,29 +49,105 @@ public enum GGUF {
     @inline(__always) static func pad(_ x: Int, _ a: Int) -> Int { (x + a - 1) / a * a }
 }
 
-/// A GGUF file, memory-mapped. Parsing validates every count, length, type,
-/// dimension, offset and size against the file before trusting it; tensor
-/// data is only touched when asked for.
-public final class GGUFFile: @unchecked Sendable {
+/// One file of a GGUF model: its own header, as parsed and validated.
+public struct GGUFShard: @unchecked Sendable {
     public let url: URL
     public let version: UInt32
+    /// This file's metadata (for the 2nd… shard of a split model only the `split.*` keys).
     public let metadata: GGUFMetadata
+    /// This file's tensors (offsets relative to its data section, `shard` = its index).
     public let tensors: [GGUFTensorInfo]
     public let alignment: Int
     /// Absolute file offset of the data section.
     public let dataOffset: Int
-    private let map: MappedFile
+    let map: MappedFile
+}
+
+/// A GGUF model, memory-mapped: one file, or all shards of a split model
+/// (`NAME-00001-of-0000N.gguf` … with `split.count`, `split.no`,
+/// `split.tensors.count`, as llama-gguf-split, llama-quantize --keep-split and
+/// convert_hf_to_gguf.py --split-max-* write them) read as one model from its
+/// first shard. Parsing validates every count, length, type, dimension, offset
+/// and size against the file before trusting it; tensor data is only touched
+/// when asked for.
+public final class GGUFFile: @unchecked Sendable {
+    /// The file given (the first shard of a split model).
+    public let url: URL
+    public let version: UInt32
+    /// The first file's metadata: all of the model's keys (and its `split.*` keys when split).
+    public let metadata: GGUFMetadata
+    /// Every tensor of the model, shard after shard, each in its file's order.
+    public let tensors: [GGUFTensorInfo]
+    /// The first file's alignment.
+    public let alignment: Int
+    /// Absolute offset of the first file's data section.
+    public let dataOffset: Int
+    /// The files of the model: one, or each shard in order.
+    public let shards: [GGUFShard]
     private let byName: [String: Int]
 
-    public init(url: URL) throws {
+    /// Opens `url`; when it is the first shard of a split model (and `followSplits`),
+    /// every shard is opened and checked: a missing shard, one of another model
+    /// (different `split.count` / `split.tensors.count`, wrong `split.no`), tensors
+    /// in two shards or a total that differs from `split.tensors.count` are errors.
+    public init(url: URL, followSplits: Bool = true) throws {
         self.url = url
-        map = try MappedFile(url: url)
+        let first = try GGUFFile.parse(url: url, shard: 0)
+        version = first.version
+        metadata = first.metadata
+        alignment = first.alignment
+        dataOffset = first.dataOffset
+        var shards = [first]
+        if followSplits, let split = try GGUFSplit.info(first.metadata, url: url), split.count > 1 {
+            guard split.index == 0 else {
+                throw SmeltError("\(url.path): this is shard \(split.index + 1) of \(split.count) of a split model; give the first shard (\(GGUFSplit.firstShardName(of: url, count: split.count) ?? "NAME-00001-of-\(String(format: "%05d", split.count)).gguf"))")
+            }
+            guard let prefix = GGUFSplit.prefix(ofShard: url, index: 0, count: split.count) else {
+                throw SmeltError("\(url.path): first shard of a split model of \(split.count) files, but its name does not end in -00001-of-\(String(format: "%05d", split.count)).gguf, so the other shards cannot be found")
+            }
+            for i in 1..<split.count {
+                let u = GGUFSplit.shardURL(prefix: prefix, index: i, count: split.count)
+                guard FileManager.default.fileExists(atPath: u.path) else {
+                    throw SmeltError("\(u.path): missing shard \(i + 1) of \(split.count) of the split model \(url.lastPathComponent)")
+                }
+                let s = try GGUFFile.parse(url: u, shard: i)
+                guard let si = try GGUFSplit.info(s.metadata, url: u) else {
+                    throw SmeltError("\(u.path): not a shard of a split model (no split.count / split.no), expected shard \(i + 1) of \(split.count) of \(url.lastPathComponent)")
+                }
+                guard si.index == i, si.count == split.count, si.tensorCount == split.tensorCount else {
+                    throw SmeltError("\(u.path): shard of another model: split.no \(si.index), split.count \(si.count), split.tensors.count \(si.tensorCount.map(String.init) ?? "absent"); expected \(i), \(split.count), \(split.tensorCount.map(String.init) ?? "absent") as in \(url.lastPathComponent)")
+                }
+                shards.append(s)
+            }
+        }
+        var all: [GGUFTensorInfo] = []
+        var names: [String: Int] = [:]
+        for s in shards {
+            for t in s.tensors {
+                if let prev = names[t.name] {
+                    throw SmeltError("\(s.url.path): tensor '\(t.name)' is also in \(shards[all[prev].shard].url.lastPathComponent): shards of different models?")
+                }
+                names[t.name] = all.count
+                all.append(t)
+            }
+        }
+        if shards.count > 1, let expected = try GGUFSplit.info(first.metadata, url: url)?.tensorCount, expected != all.count {
+            throw SmeltError("\(url.path): split.tensors.count is \(expected) but the \(shards.count) shards hold \(all.count) tensors")
+        }
+        self.shards = shards
+        tensors = all
+        byName = names
+    }
+
+    /// Parses and validates one file.
+    static func parse(url: URL, shard: Int) throws -> GGUFShard {
+        let map = try MappedFile(url: url)
         var r = ByteReader(map.bytes, what: url.path)
         let magic = try r.read(UInt32.self, "magic")
         guard magic == GGUF.magic else {
             throw SmeltError("\(url.path): not a GGUF file (magic \(String(format: "0x%08x", magic)))")
         }
-        version = try r.read(UInt32.self, "version")
+        let version = try r.read(UInt32.self, "version")
         guard version == 2 || version == 3 else {
             throw SmeltError("\(url.path): unsupported GGUF version \(version) (Smelt reads versions 2 and 3)")
         }
@@ -82,7 +165,6 @@ public final class GGUFFile: @unchecked Sendable {
             guard let t = GGUFValueType(rawValue: rawType) else { throw r.fail("metadata '\(key)' has unknown value type \(rawType)") }
             md[key] = try GGUFFile.readValue(&r, type: t, key: key, depth: 0)
         }
-        metadata = md
 
         var align = GGUF.defaultAlignment
         if let a = md["general.alignment"] {
@@ -91,7 +173,6 @@ public final class GGUFFile: @unchecked Sendable {
             }
             align = Int(v)
         }
-        alignment = align
 
         var infos: [GGUFTensorInfo] = []
         infos.reserveCapacity(Int(nTensors))
@@ -130,9 +211,9 @@ public final class GGUFFile: @unchecked Sendable {
                 throw r.fail("tensor '\(name)' offset \(off) is not a multiple of the alignment \(align)")
             }
             names[name] = infos.count
-            infos.append(GGUFTensorInfo(name: name, shape: shape, type: type, offset: Int(off), byteCount: bytes))
+            infos.append(GGUFTensorInfo(name: name, shape: shape, type: type, offset: Int(off), byteCount: bytes, shard: shard))
         }
-        dataOffset = GGUF.pad(r.pos, align)
+        let dataOffset = GGUF.pad(r.pos, align)
         guard infos.isEmpty || dataOffset <= map.count else {
             throw SmeltError("\(url.path): truncated: the data section would start at byte \(dataOffset), past the end of the file (\(map.count) bytes)")
         }
@@ -148,8 +229,8 @@ public final class GGUFFile: @unchecked Sendable {
         for (a, b) in zip(sorted, sorted.dropFirst()) where a.offset + a.byteCount > b.offset {
             throw SmeltError("\(url.path): tensors '\(a.name)' and '\(b.name)' overlap")
         }
-        tensors = infos
-        byName = names
+        return GGUFShard(url: url, version: version, metadata: md, tensors: infos, alignment: align,
+                         dataOffset: dataOffset, map: map)
     }
 
     static func readValue(_ r: inout ByteReader, type: GGUFValueType, key: String, depth: Int) throws -> GGUFValue {
@@ -187,16 +268,26 @@ public final class GGUFFile: @unchecked Sendable {
     /// The tensor named `name`, if present.
     public func tensor(named name: String) -> GGUFTensorInfo? { byName[name].map { tensors[$0] } }
 
+    /// Whether the model is split over several files.
+    public var isSplit: Bool { shards.count > 1 }
+
     /// The bytes of a tensor (memory-mapped; valid while this file is alive).
     public func data(for t: GGUFTensorInfo) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(rebasing: map.bytes[(dataOffset + t.offset)..<(dataOffset + t.offset + t.byteCount)])
+        let s = shards[t.shard]
+        return UnsafeRawBufferPointer(rebasing: s.map.bytes[(s.dataOffset + t.offset)..<(s.dataOffset + t.offset + t.byteCount)])
     }
 
     /// Releases the pages of a tensor once it has been processed (streaming).
     public func dropPages(for t: GGUFTensorInfo) {
-        map.dropPages((dataOffset + t.offset)..<(dataOffset + t.offset + t.byteCount))
+        dropPages(for: t, bytes: 0..<t.byteCount)
     }
 
-    /// Absolute file offset of a tensor's data.
-    public func fileOffset(of t: GGUFTensorInfo) -> Int { dataOffset + t.offset }
+    /// Releases the pages of bytes `bytes` (relative to the start of the tensor's data).
+    public func dropPages(for t: GGUFTensorInfo, bytes: Range<Int>) {
+        let s = shards[t.shard], base = s.dataOffset + t.offset
+        s.map.dropPages((base + bytes.lowerBound)..<(base + min(bytes.upperBound, t.byteCount)))
+    }
+
+    /// Absolute offset of a tensor's data in its file (`shards[t.shard].url`).
+    public func fileOffset(of t: GGUFTensorInfo) -> Int { shards[t.shard].dataOffset + t.offset }
 }

@@ -179,8 +179,10 @@ public struct Imatrix: Equatable, Sendable {
             let e = raw[n]!
             let nmat = e.counts.count
             guard !e.sums.isEmpty, nmat > 0 else { continue }
-            descs.append(GGUFTensorDescriptor(name: n + ".in_sum2", shape: [e.sums.count / nmat, nmat], type: .f32))
-            descs.append(GGUFTensorDescriptor(name: n + ".counts", shape: [1, nmat], type: .f32))
+            // ggml writes ggml_n_dims dimensions: trailing 1s dropped ([256, 1] is written as [256]).
+            func dims(_ s: [Int]) -> [Int] { var d = s; while d.count > 1, d.last == 1 { d.removeLast() }; return d }
+            descs.append(GGUFTensorDescriptor(name: n + ".in_sum2", shape: dims([e.sums.count / nmat, nmat]), type: .f32))
+            descs.append(GGUFTensorDescriptor(name: n + ".counts", shape: dims([1, nmat]), type: .f32))
             blobs.append(e.sums)
             blobs.append(e.counts.map { Float($0) })
         }
@@ -227,5 +229,160 @@ public struct Imatrix: Equatable, Sendable {
         let out = try OutputFile(url: url)
         try out.write(b.bytes)
         try out.commit()
+    }
+}
+
+extension Imatrix {
+    /// Several importance matrices combined as llama-imatrix `--in-file A --in-file B …`
+    /// does: raw sums and counts added entry by entry (legacy files first turned back into
+    /// raw statistics with `chunkSize` tokens per chunk), datasets listed in order, chunk
+    /// counts added. Entries whose sizes differ between files are an error.
+    public static func combined(_ parts: [(Imatrix, String)], chunkSize: Int) throws -> Imatrix {
+        var entries: [String: Entry] = [:]
+        var datasets: [String] = [], chunks = 0, size = 0
+        for (im, path) in parts {
+            let cs = im.chunkSize > 0 ? im.chunkSize : chunkSize
+            for (n, e) in im.rawEntries(chunkSize: cs) {
+                guard var cur = entries[n] else { entries[n] = e; continue }
+                guard cur.sums.count == e.sums.count, cur.counts.count == e.counts.count else {
+                    throw SmeltError("\(path): entry \(n) has \(e.sums.count) values for \(e.counts.count) matrices, the files before have \(cur.sums.count) for \(cur.counts.count)")
+                }
+                for i in cur.sums.indices { cur.sums[i] += e.sums[i] }
+                for i in cur.counts.indices { cur.counts[i] += e.counts[i] }
+                entries[n] = cur
+            }
+            datasets += im.datasets
+            chunks += im.chunkCount
+            if size == 0 { size = cs }
+        }
+        return Imatrix(entries: entries, datasets: datasets, chunkCount: chunks, chunkSize: size > 0 ? size : chunkSize)
+    }
+}
+
+/// One row of llama-imatrix's `--show-statistics` table (legacy mode: statistics of the
+/// per-column mean squared activations `E[x²] = sum / count`).
+public struct ImatrixTensorStatistics: Sendable, Equatable {
+    public var name: String
+    /// The block number as text (`-` outside blocks) and the short tensor name (`attn_q`).
+    public var layer: String, tensor: String
+    public var sum: Float, min: Float, max: Float, mean: Float, std: Float
+    /// Columns with data (matrices with a zero count are skipped).
+    public var elements: Int
+    /// Shannon entropy (bits) of the columns' share of Σ E[x²].
+    public var entropy: Float
+    /// Fraction of columns more than one standard deviation from the mean.
+    public var zd: Float
+    /// Cosine similarity with the same tensor of the previous block (0 when there is none).
+    public var cossim: Float
+}
+
+extension Imatrix {
+    /// llama-imatrix `--show-statistics` (tools/imatrix `compute_vector_statistics`,
+    /// `compute_tensor_statistics`), sorted as it prints them: by short tensor name, then by
+    /// Σ E[x²] descending.
+    public func statistics() -> [ImatrixTensorStatistics] {
+        let raw = rawEntries(chunkSize: max(chunkSize, 1))
+        func split(_ name: String) -> (String, String) {
+            let parts = name.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+            var layer = "", tensor = ""
+            if let i = parts.firstIndex(of: "blk"), i + 1 < parts.count { layer = parts[i + 1] }
+            if let i = parts.firstIndex(of: "weight"), i > 0 { tensor = parts[i - 1] }
+            return (layer.isEmpty ? "-" : layer, tensor.isEmpty ? name : tensor)
+        }
+        func averages(_ e: Entry) -> [Float] {
+            let nmat = e.counts.count
+            guard nmat > 0, !e.sums.isEmpty, e.sums.count % nmat == 0 else { return [] }
+            let row = e.sums.count / nmat
+            var v: [Float] = []
+            for m in 0..<nmat {
+                let c = Float(e.counts[m])
+                for j in 0..<row { v.append(c <= 0 ? 0 : e.sums[m * row + j] / c) }
+            }
+            return v
+        }
+        var out: [ImatrixTensorStatistics] = []
+        for (name, e) in raw {
+            let nmat = e.counts.count
+            guard nmat > 0, !e.sums.isEmpty, e.sums.count % nmat == 0 else { continue }
+            let row = e.sums.count / nmat
+            var mean = 0.0, m2 = 0.0, sum = 0.0, energy = 0.0
+            var vmin = Float.infinity, vmax = -Float.infinity
+            var n = 0
+            var values: [Double] = []
+            for m in 0..<nmat where e.counts[m] > 0 {
+                for j in 0..<row {
+                    let v = Double(e.sums[m * row + j]) / Double(Float(e.counts[m]))
+                    values.append(v)
+                    n += 1; sum += v
+                    vmin = Swift.min(vmin, Float(v)); vmax = Swift.max(vmax, Float(v))
+                    let d = v - mean
+                    mean += d / Double(n)
+                    m2 += d * (v - mean)
+                    energy += Swift.max(0, v)
+                }
+            }
+            guard n > 0 else { continue }
+            let variance = Swift.max(n > 1 ? m2 / Double(n - 1) : 0, 0)
+            let std = Float(variance).squareRoot()
+            var entropy: Float = 0
+            if energy > 0 {
+                for v in values {
+                    let p = Swift.max(0, v) / energy
+                    if p > 0 { entropy -= Float(p * log2(p)) }
+                }
+            }
+            var zd = 0.0
+            if std > 0 { for v in values where abs((Float(v) - Float(mean)) / std) > 1 { zd += 1 } }
+            let (layer, tensor) = split(name)
+            out.append(ImatrixTensorStatistics(name: name, layer: layer, tensor: tensor, sum: Float(sum), min: vmin, max: vmax,
+                                               mean: Float(mean), std: std, elements: n, entropy: entropy,
+                                               zd: Float(zd / Double(n)), cossim: 0))
+        }
+        // cosine similarity with the previous block's same tensor
+        for i in out.indices {
+            guard let r = out[i].name.range(of: #"blk\.[0-9]+\."#, options: .regularExpression),
+                  let blk = Int(out[i].name[r].dropFirst(4).dropLast()), blk > 0 else { continue }
+            let prev = out[i].name.replacingCharacters(in: r, with: "blk.\(blk - 1).")
+            guard let pe = raw[prev], let ce = raw[out[i].name] else { continue }
+            let a = averages(ce), b = averages(pe)
+            guard !a.isEmpty, a.count == b.count else { continue }
+            var dot: Float = 0, n1: Float = 0, n2: Float = 0
+            for k in a.indices { dot += a[k] * b[k]; n1 += a[k] * a[k]; n2 += b[k] * b[k] }
+            var cs: Float = 0
+            if n1 > 0 && n2 > 0 { cs = Swift.min(1, Swift.max(-1, dot / (n1.squareRoot() * n2.squareRoot()))) } else if n1 == 0 && n2 == 0 { cs = 1 }
+            out[i].cossim = cs
+        }
+        return out.sorted { $0.tensor != $1.tensor ? $0.tensor < $1.tensor : ($0.sum != $1.sum ? $0.sum > $1.sum : $0.name < $1.name) }
+    }
+
+    /// The `--show-statistics` tables as llama-imatrix prints them (tensor table, then per layer
+    /// Σ E[x²], ZD and the mean of the tensors' cosine similarities).
+    public func statisticsText(file: String) -> String {
+        let ts = statistics()
+        var out = "\nComputing tensor statistics for \(file) (\(ts.count) tensors)\n\n"
+        // (Foundation's %@ ignores widths: strings are padded here, as printf's %6s / %-20s)
+        out += zip(["Layer", "Tensor", "Σ E[Act²]", "Min", "Max", "μ", "σ", "N", "H Norm", "H", "ZD", "CosSim"],
+                   [6, 18, 13, 8, 8, 7, 15, 13, 11, 8, 5, 10]).map { lpad($0, $1) }.joined(separator: "\t") + "\n"
+        out += String(repeating: "=", count: 171) + "\n"
+        var layers: [Int: (sum: Float, zd: Float, n: Int, cs: Float, k: Int)] = [:]
+        for t in ts {
+            let hNorm: Float = t.elements > 1 ? 100 * (t.entropy / log2(Float(t.elements))) : 0
+            out += lpad(t.layer, 5) + "\t" + rpad(t.tensor, 20) + "\t"
+                + String(format: "%11.4f\t%10.4f\t%10.4f\t%8.4f\t%8.4f\t%7d\t%10.2f%%\t%10.4f\t%6.2f%%\t%10.4f\n",
+                         t.sum, t.min, t.max, t.mean, t.std, t.elements, hNorm, t.entropy, 100 * t.zd, t.cossim)
+            let blk = Int(t.layer) ?? -1
+            var l = layers[blk] ?? (0, 0, 0, 0, 0)
+            l.sum += t.sum; l.zd += Float(t.elements) * t.zd; l.n += t.elements; l.cs += t.cossim; l.k += 1
+            layers[blk] = l
+        }
+        let blocks = layers.keys.filter { $0 >= 0 }.sorted()
+        out += "\nComputing layer statistics (\(blocks.count) layers)\n\n"
+        out += zip(["Layer", "Σ E[Act²]", "ZD", "CosSim"], [6, 13, 6, 11]).map { lpad($0, $1) }.joined(separator: "\t") + "\n"
+        out += String(repeating: "=", count: 44) + "\n"
+        for b in blocks {
+            guard let l = layers[b], l.n > 0 else { continue }
+            out += String(format: "%5d\t%11.4f\t%6.2f%%\t%11.4f\n", b, l.sum, 100 * l.zd / Float(l.n), l.k > 0 ? l.cs / Float(l.k) : 0)
+        }
+        return out
     }
 }

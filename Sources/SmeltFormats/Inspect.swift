@@ -13,7 +13,7 @@ public struct InspectReport: Sendable {
         public let bytes: Int
         /// Absolute byte offset in its file.
         public let offset: Int
-        /// Shard file name (checkpoint folders only).
+        /// Shard file name (checkpoint folders and split GGUF models only).
         public let file: String?
     }
 
@@ -28,6 +28,8 @@ public struct InspectReport: Sendable {
     /// GGUF version and data alignment (GGUF files only).
     public private(set) var version: Int? = nil
     public private(set) var alignment: Int? = nil
+    /// Files of a split GGUF model (1 otherwise).
+    public private(set) var shardCount = 1
 
     /// Reads `url` (a .gguf file, a .safetensors file or a folder).
     public init(url: URL) throws {
@@ -53,12 +55,17 @@ public struct InspectReport: Sendable {
         let head = try FileHandle(forReadingFrom: url).read(upToCount: 4) ?? Data()
         if head == Data("GGUF".utf8) {
             format = "gguf"
-            let g = try GGUFFile(url: url)
+            // A later shard of a split model is shown alone; the first shard shows the whole model.
+            var g = try GGUFFile(url: url, followSplits: false)
+            if let si = try GGUFSplit.info(g.metadata, url: url), si.count > 1, si.index == 0 { g = try GGUFFile(url: url) }
             version = Int(g.version)
             alignment = g.alignment
             metadata = g.metadata.map { ($0.key, $0.value.json(), $0.value.type == .array ? "array" : $0.value.type.name.lowercased()) }
             ggufValues = Dictionary(uniqueKeysWithValues: g.metadata.map { ($0.key, $0.value) })
-            tensors = g.tensors.map { Tensor(name: $0.name, type: $0.type.name, shape: $0.shape, bytes: $0.byteCount, offset: g.fileOffset(of: $0), file: nil) }
+            // A split model is shown whole (given its first shard); each tensor names its shard.
+            tensors = g.tensors.map { Tensor(name: $0.name, type: $0.type.name, shape: $0.shape, bytes: $0.byteCount, offset: g.fileOffset(of: $0),
+                                             file: g.isSplit ? g.shards[$0.shard].url.lastPathComponent : nil) }
+            shardCount = g.shards.count
         } else if url.pathExtension == "safetensors" {
             format = "safetensors"
             let f = try SafetensorsFile(url: url)
@@ -73,7 +80,7 @@ public struct InspectReport: Sendable {
 
     /// Human-readable report; arrays longer than `maxItems` are abbreviated.
     public func text(maxItems: Int = 8) -> String {
-        var out = "\(path): \(format)\(version.map { " v\($0), alignment \(alignment!)" } ?? ""), \(metadata.count) metadata keys, \(tensors.count) tensors\n\n"
+        var out = "\(path): \(format)\(version.map { " v\($0), alignment \(alignment!)" } ?? "")\(shardCount > 1 ? ", split model of \(shardCount) files" : ""), \(metadata.count) metadata keys, \(tensors.count) tensors\n\n"
         let kw = min(48, metadata.map { $0.0.count }.max() ?? 0)
         out += "metadata:\n"
         for (i, (k, v, t)) in metadata.enumerated() {

@@ -74,6 +74,13 @@ public final class OutputFile {
         }
     }
 
+    /// Flushes and frees the write buffer when nothing more will be written but the
+    /// file is not committed yet (the shards of a split model are committed together).
+    public func finishWriting() throws {
+        try flush()
+        buffer = []
+    }
+
     /// Flushes, closes and renames the temporary file to its final name.
     public func commit() throws {
         guard !done else { return }

@@ -87,8 +87,8 @@ extension LicenseReport {
     static func show(_ o: Outcome) -> String {
         switch o {
         case .allowed: return "ALLOWED (exit 0)"
-        case .notAllowed: return "NOT ALLOWED (exit 1)"
-        case .cannotConclude: return "CANNOT CONCLUDE (exit 2)"
+        case .notAllowed: return "NOT ALLOWED (exit 3)"
+        case .cannotConclude: return "CANNOT CONCLUDE (exit 4)"
         }
     }
 

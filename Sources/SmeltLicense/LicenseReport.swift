@@ -15,17 +15,17 @@ public enum IntendedUse: String, Codable, Sendable, CaseIterable {
 public enum Outcome: String, Codable, Sendable {
     /// Allowed (possibly under printed conditions): exit 0.
     case allowed
-    /// Not allowed without a separate agreement, or impossible because of a conflict: exit 1.
+    /// Not allowed without a separate agreement, or impossible because of a conflict: exit 3 (refused by policy).
     case notAllowed = "not-allowed"
-    /// An unknown license, parent or cycle could restrict it: exit 2.
+    /// An unknown license, parent or cycle could restrict it: exit 4 (undetermined).
     case cannotConclude = "cannot-conclude"
 
-    /// `smelt license` exit status: 0 allowed, 1 not allowed, 2 cannot conclude.
+    /// `smelt license` exit status (Smelt's convention, docs/COMMANDS.md): 0 allowed, 3 not allowed, 4 cannot conclude.
     public var exitCode: Int32 {
         switch self {
         case .allowed: return 0
-        case .notAllowed: return 1
-        case .cannotConclude: return 2
+        case .notAllowed: return 3
+        case .cannotConclude: return 4
         }
     }
 }

@@ -2,7 +2,8 @@ import Foundation
 import SmeltFormats
 
 /// A checkpoint's `config.json`, with `text_config` merged into the root as
-/// llama.cpp's converter does, and lookups by a list of candidate names.
+/// llama.cpp's converter does, the config class's defaults filled in
+/// (`ConfigDefaults`), and lookups by a list of candidate names.
 public struct HFConfig: Sendable {
     /// The merged hyperparameters, in file order.
     public let json: JSONValue
@@ -25,7 +26,8 @@ public struct HFConfig: Sendable {
                 if let i = members.firstIndex(where: { $0.0 == k }) { members[i].1 = v } else { members.append((k, v)) }
             }
         }
-        json = .object(members)
+        // The defaults transformers' config class fills in (llama.cpp reads config.json through AutoConfig).
+        json = .object(ConfigDefaults.apply(to: members))
         guard let arch = raw["architectures"]?.arrayValue?.first?.stringValue else {
             throw SmeltError("\(source): no \"architectures\" entry: cannot tell which model this is")
         }

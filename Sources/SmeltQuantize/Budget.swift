@@ -1,6 +1,14 @@
 import Foundation
 import SmeltFormats
 
+/// How budget mode predicts the loss of a plan (`--loss`), chosen by the user, never by the cache's contents.
+public enum LossModel: String, CaseIterable, Sendable {
+    /// The relative importance-weighted quantization error per tensor (default).
+    case weightedError = "weighted"
+    /// That error scaled per tensor group by the KL-divergence `smelt sensitivity -f` measured.
+    case kld
+}
+
 /// Budget mode: a type per tensor that minimises the predicted loss under a size budget
 /// (a multiple-choice knapsack, docs/RECIPES.md "Budget mode").
 public enum Budget {
@@ -25,7 +33,7 @@ public enum Budget {
     /// group by measured KLD when `table.groupKLD` has the group
     /// (loss = KLD_g(ref) · rows·relErr(t, type) / Σ_{t'∈g} rows·relErr(t', ref)).
     public static func items(table: SensitivityTable, tensors: [(name: String, shape: [Int])], candidates: [GGMLType],
-                             nLayer: Int) -> [Item] {
+                             nLayer: Int, useKLD: Bool = true) -> [Item] {
         var groupErr: [String: [GGMLType: Double]] = [:]
         for t in tensors {
             let g = group(of: t.name, nLayer: nLayer)
@@ -35,7 +43,7 @@ public enum Budget {
         // Per-group scale from measured KLD; groups without a measurement get the median scale
         // of the measured ones (1 when none is measured).
         var scales: [String: Double] = [:]
-        for (g, k) in table.groupKLD {
+        for (g, k) in table.groupKLD where useKLD {
             if let (ref, kld) = k.min(by: { $0.key.rawValue < $1.key.rawValue }), let ge = groupErr[g]?[ref], ge > 0 {
                 scales[g] = kld / ge
             }
@@ -186,10 +194,14 @@ extension Budget {
     }
 
     /// Budget mode end to end: sensitivities (from the cache, measuring what is missing),
-    /// the knapsack, and the chosen plan written as a recipe file at `recipeURL`.
-    public static func makeRecipe(source: GGUFTensorSource, request: QuantizeRequest, targetBpw: Double?, targetFileSize: Int?,
+    /// the knapsack, and the chosen plan written as a recipe file at `recipeURL` (with `dryRun`
+    /// neither the recipe nor newly measured sensitivities are written).
+    public static func makeRecipe(source: TensorSource, request: QuantizeRequest, targetBpw: Double?, targetFileSize: Int?,
                                   candidates: [GGMLType], cacheFolder: URL, recipeURL: URL, name: String,
-                                  writeRecipe: Bool = true, log: (String) -> Void) throws -> Outcome {
+                                  writeRecipe: Bool = true, dryRun: Bool = false, modelName: String? = nil,
+                                  loss: LossModel = .weightedError, useCache: Bool = true,
+                                  log: (String) -> Void) throws -> Outcome {
+        let modelName = modelName ?? (source as? GGUFTensorSource)?.file.url.lastPathComponent ?? "?"
         var imatrix: PreparedImatrix? = nil
         if let u = request.imatrixURL {
             imatrix = try PreparedImatrix(url: u, include: request.includeWeights, exclude: request.excludeWeights)
@@ -205,31 +217,60 @@ extension Budget {
         let fixedBytes = probe.tensors.filter { !$0.allowsQuantization }.reduce(0) { $0 + $1.outputBytes }
         let index = Dictionary(uniqueKeysWithValues: source.tensors.enumerated().map { ($1.name, $0) })
 
+        let elements = probe.elementCount
+        // The smallest plan the candidates allow, known before measuring anything: an impossible
+        // budget is refused at once.
+        let hasImportance = !(imatrix?.weights.isEmpty ?? true)
+        var smallest = fixedBytes
+        for t in quantizable {
+            let sizes = candidates.filter { Sensitivity.fits($0, ncols: t.shape[0], hasImportance: hasImportance) }
+                .compactMap { GGUF.byteCount(shape: t.shape, type: $0) }
+            guard let m = sizes.min() else { throw SmeltError("tensor \(t.name): no candidate type fits its row length \(t.shape[0])") }
+            smallest += m
+        }
+        let headerEstimate: Int = {
+            // The whole file: header (as the input's, plus the provenance text) and alignment padding
+            // (a checkpoint folder has no GGUF header yet: its metadata's size instead).
+            let inputHeader = (source as? GGUFTensorSource)?.file.dataOffset ?? source.metadata.reduce(0) { $0 + $1.key.utf8.count + 12 + $1.value.encodedSize }
+            return inputHeader + 4096 + 2 * (1024 + quantizable.count * 110) + 32 * probe.tensors.count
+        }()
+        if let b = targetBpw, Double(smallest) * 8 / Double(elements) > b {
+            throw SmeltError(String(format: "--target-bpw %.3f cannot be reached: the smallest plan with these candidates is %.3f BPW (%d bytes of tensors)",
+                                    b, Double(smallest) * 8 / Double(elements), smallest))
+        }
+        if targetBpw == nil, let size = targetFileSize, size < smallest + headerEstimate {
+            throw SmeltError("--target-size \(size) bytes cannot be reached: the smallest file with these candidates is about \(smallest + headerEstimate) bytes (\(String(format: "%.2f", Double(smallest + headerEstimate) / 1048576)) MiB)")
+        }
+        if !hasImportance {
+            log("warning: budget mode without --imatrix: quantization errors are weighted uniformly, not by activation importance")
+        }
         let cacheURL = Sensitivity.cacheURL(folder: cacheFolder, modelKey: Sensitivity.modelKey(source),
                                             imatrixKey: Sensitivity.fileKey(request.imatrixURL))
-        var table = Sensitivity.loadCache(cacheURL)
+        var table = useCache ? Sensitivity.loadCache(cacheURL) : SensitivityTable()
         let before = table.entries.values.reduce(0) { $0 + $1.count }
         try Sensitivity.measureErrors(source: source, tensors: quantizable.map { index[$0.name]! }, types: candidates,
                                       importance: imatrix?.weights ?? [:], table: &table, threads: request.threads)
         let measured = table.entries.values.reduce(0) { $0 + $1.count } - before
-        if measured > 0 { try Sensitivity.saveCache(table, cacheURL) }
-        log("sensitivity: \(measured) measured, \(before) from \(cacheURL.path)")
+        if measured > 0 && !dryRun && useCache { try Sensitivity.saveCache(table, cacheURL) }  // a dry run writes nothing
+        log(useCache ? "sensitivity: \(measured) measured, \(before) from \(cacheURL.path)" : "sensitivity: \(measured) measured (cache off)")
+        if loss == .kld && table.groupKLD.isEmpty {
+            throw SmeltError("--loss kld: no KLD measurements for this model and imatrix in \(useCache ? cacheURL.path : "the cache (off)"); run smelt sensitivity MODEL -f TEXT first")
+        }
+        log("loss model: " + (loss == .kld ? "importance-weighted error scaled per group by measured KLD (\(table.groupKLD.count) groups measured)"
+                                             : "relative importance-weighted error per tensor (--loss weighted)"))
 
         let items = Budget.items(table: table, tensors: quantizable.map { ($0.name, $0.shape) }, candidates: candidates,
-                                 nLayer: facts.nLayer)
-        let elements = probe.elementCount
+                                 nLayer: facts.nLayer, useKLD: loss == .kld)
         var budget: Int
         if let b = targetBpw {
             budget = Int(b * Double(elements) / 8) - fixedBytes
         } else {
-            // The whole file: header (as the input's, plus the provenance text) and alignment padding.
-            let header = source.file.dataOffset + 4096 + 2 * (1024 + items.count * 110) + 32 * probe.tensors.count
-            budget = (targetFileSize ?? 0) - header - fixedBytes
+            budget = (targetFileSize ?? 0) - headerEstimate - fixedBytes
         }
         let choice = try solve(items, budget: budget)
+        let calibrated = loss == .kld
         let loss = zip(items, choice).reduce(0.0) { $0 + $1.0.options[$1.1].loss }
         let bytes = zip(items, choice).reduce(0) { $0 + $1.0.options[$1.1].bytes } + fixedBytes
-        let calibrated = !table.groupKLD.isEmpty
         var counts: [GGMLType: Int] = [:]
         for (it, c) in zip(items, choice) { counts[it.options[c].type, default: 0] += 1 }
         let def = counts.max { ($0.value, $1.key.rawValue) < ($1.value, $0.key.rawValue) }?.key ?? .q8_0
@@ -237,9 +278,9 @@ extension Budget {
         let target = targetBpw.map { String(format: "--target-bpw %.3f", $0) } ?? "--target-size \(targetFileSize ?? 0) bytes"
         let header = [
             "Budget plan written by smelt \(SmeltVersion.string) (smelt quantize \(target)).",
-            "Model: \(source.file.url.lastPathComponent); imatrix: \(request.imatrixURL?.lastPathComponent ?? "none").",
+            "Model: \(modelName); imatrix: \(request.imatrixURL?.lastPathComponent ?? "none").",
             "Candidates: \(candidates.map(\.name).joined(separator: ", ")).",
-            "Loss model: relative importance-weighted error per tensor" + (calibrated ? ", scaled per group by measured KLD (smelt sensitivity --kld)." : " (no KLD calibration in the cache)."),
+            "Loss model: relative importance-weighted error per tensor" + (calibrated ? ", scaled per group by measured KLD (--loss kld)." : " (--loss weighted)."),
             String(format: "Predicted loss %.4g; tensor data %.2f MiB (%.3f BPW).", loss, Double(bytes) / 1048576, Double(bytes) * 8 / Double(elements)),
             "Review it, then reuse it with: smelt quantize IN OUT --recipe THIS_FILE",
         ]

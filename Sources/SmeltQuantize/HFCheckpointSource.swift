@@ -13,11 +13,11 @@ public final class HFCheckpointSource: TensorSource, @unchecked Sendable {
 
     /// `outType` is the type the intermediate GGUF would have (`auto`: the checkpoint's
     /// 16-bit type); values are rounded to it before quantization, as in the two-step flow.
-    public init(folder: URL, outType: OutType = .auto, pre: String? = nil, name: String? = nil) throws {
+    public init(folder: URL, outType: OutType = .auto, pre: String? = nil, name: String? = nil, license: LicenseKeys? = nil) throws {
         guard outType != .q8_0 else {
             throw SmeltError("quantizing a checkpoint through a q8_0 intermediate is not supported: use --outtype f32, f16, bf16 or auto")
         }
-        plan = try ConversionPlan(folder: folder, outType: outType, pre: pre, name: name)
+        plan = try ConversionPlan(folder: folder, outType: outType, pre: pre, name: name, license: license)
         tensors = plan.tensors.map { SourceTensor(name: $0.name, shape: $0.shape, type: $0.type) }
     }
 

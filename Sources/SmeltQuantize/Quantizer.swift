@@ -24,7 +24,28 @@ public struct QuantizeRequest: Sendable {
     public var extraMetadata: [(String, GGUFValue)] = []
     /// `--allow-nonfinite`: write tensors holding NaN or infinity instead of refusing them.
     public var allowNonfinite = false
+    /// A split output (nil: one file at the output path).
+    public var split: QuantizeSplit? = nil
+    /// `--override-kv`: keys set in the output (removed and appended, as ggml's `gguf_set_val`).
+    public var overrides: [(String, GGUFValue)] = []
+    /// `COPY` (llama-quantize's `only_copy`): every tensor keeps its type; `general.file_type` 0.
+    public var onlyCopy = false
     public init(preset: LlamaPreset) { self.preset = preset }
+}
+
+/// How `smelt quantize` splits its output.
+public enum QuantizeSplit: Equatable, Sendable {
+    /// `--split-max-size` / `--split-max-tensors`: cut as llama-gguf-split cuts, into
+    /// `PREFIX-0000k-of-0000n.gguf` (PREFIX: the output path without `.gguf`).
+    case limit(GGUFSplit.Limit)
+    /// `--keep-split` (llama-quantize's): one output shard per input shard, each tensor in
+    /// the shard it came from, in the input's order; split keys as llama-quantize writes them.
+    case keepInput
+
+    /// The prefix of the shard names for an output path (llama-quantize drops `.gguf`).
+    public static func prefix(of output: URL) -> String {
+        output.pathExtension.lowercased() == "gguf" ? output.deletingPathExtension().path : output.path
+    }
 }
 
 /// What a run did: the plan and llama-quantize's size totals.
@@ -88,12 +109,14 @@ public enum Quantizer {
     /// The output metadata as llama-quantize writes it: the input's keys in order,
     /// `general.quantization_version` and `general.file_type` moved to the end,
     /// split keys removed, then the `quantize.imatrix.*` keys.
-    public static func outputMetadata(_ input: GGUFMetadata, fileType: UInt32, imatrix: PreparedImatrix?) -> GGUFMetadata {
+    public static func outputMetadata(_ input: GGUFMetadata, fileType: UInt32, imatrix: PreparedImatrix?,
+                                      overrides: [(String, GGUFValue)] = []) -> GGUFMetadata {
         var md = input
         func set(_ k: String, _ v: GGUFValue) { md[k] = nil; md[k] = v }
         set("general.quantization_version", .uint32(2))
         set("general.file_type", .uint32(fileType))
         md["split.no"] = nil; md["split.count"] = nil; md["split.tensors.count"] = nil
+        for (k, v) in overrides { set(k, v) }  // --override-kv, before the imatrix keys (quantize.cpp appends those after)
         if let im = imatrix, !im.weights.isEmpty {
             func trunc(_ s: String) -> String {
                 let u = Array(s.utf8.prefix(127))
@@ -112,7 +135,8 @@ public enum Quantizer {
     /// before each tensor.
     @discardableResult
     public static func run(source: TensorSource, output: URL?, request: QuantizeRequest,
-                           progress: ((Int, Int, String) -> Void)? = nil) throws -> QuantizeResult {
+                           progress: ((Int, Int, String) -> Void)? = nil,
+                           tensorLine: ((String) -> Void)? = nil) throws -> QuantizeResult {
         var imatrix: PreparedImatrix? = nil
         if let u = request.imatrixURL {
             imatrix = try PreparedImatrix(url: u, include: request.includeWeights, exclude: request.excludeWeights,
@@ -121,10 +145,20 @@ public enum Quantizer {
         var options = request.options
         options.hasImatrix = !(imatrix?.weights.isEmpty ?? true)
         options.dryRun = output == nil
-        let plan = try request.recipe.map {
+        var plan = try request.recipe.map {
             try $0.plan(tensors: source.tensors.map { PlanInput(name: $0.name, shape: $0.shape, type: $0.type) },
                         model: ModelFacts(metadata: source.metadata), options: options)
         } ?? plan(source: source, preset: request.preset, options: options)
+        if request.onlyCopy {
+            plan.fileType = inputFileType(source)  // llama-quantize's COPY: ftype = ml.ftype
+            plan.fallbackCount = 0
+            plan.willRequireImatrix = false
+            for i in plan.tensors.indices {
+                plan.tensors[i].type = plan.tensors[i].sourceType
+                plan.tensors[i].requiresImatrix = false
+                plan.tensors[i].reason = "COPY"
+            }
+        }
         let index = Dictionary(uniqueKeysWithValues: source.tensors.enumerated().map { ($1.name, $0) })
 
         // Everything that can fail is checked before the output file is opened.
@@ -133,10 +167,13 @@ public enum Quantizer {
             if c.sourceType.isQuantized && !request.allowRequantize {
                 throw SmeltError("requantizing from type \(c.sourceType.name) is disabled (tensor \(c.name)); use --allow-requantize")
             }
-            guard !c.sourceType.isQuantized || QuantRegistry.kernel(for: c.sourceType) != nil || output == nil else {
+            guard !c.sourceType.isQuantized || QuantRegistry.kernel(for: c.sourceType) != nil else {
                 throw SmeltError("tensor \(c.name): cannot dequantize type \(c.sourceType.name)")
             }
-            guard c.type == .f32 || QuantRegistry.kernel(for: c.type) != nil || output == nil else {
+            guard GGUF.byteCount(shape: c.shape, type: c.type) != nil else {
+                throw SmeltError("tensor '\(c.name)': row length \(c.shape.first ?? 0) is not a multiple of \(c.type.name)'s block size \(c.type.blockSize)")
+            }
+            guard c.type == .f32 || QuantRegistry.kernel(for: c.type) != nil else {
                 throw SmeltError("tensor \(c.name): Smelt has no kernel for type \(c.type.name) yet")
             }
             guard [.f32, .f16, .bf16].contains(c.sourceType) || c.sourceType.isQuantized else {
@@ -162,14 +199,16 @@ public enum Quantizer {
                                     elementCount: plan.elementCount, imatrixEntries: imatrix?.weights.count ?? 0)
         guard let output else { return result }
 
-        if let src = source as? GGUFTensorSource,
-           src.file.url.standardizedFileURL.resolvingSymlinksInPath() == output.standardizedFileURL.resolvingSymlinksInPath() {
-            throw SmeltError("input and output files are the same: '\(output.path)'")
-        }
-        var md = outputMetadata(source.metadata, fileType: plan.fileType, imatrix: imatrix)
+        var md = outputMetadata(source.metadata, fileType: plan.fileType, imatrix: imatrix, overrides: request.overrides)
         for (k, v) in request.extraMetadata { md[k] = nil; md[k] = v }
-        let writer = try GGUFWriter(url: output, metadata: md,
-                                    tensors: plan.tensors.map { GGUFTensorDescriptor(name: $0.name, shape: $0.shape, type: $0.type) })
+        let (files, order) = try outputFiles(source: source, plan: plan, metadata: md, output: output, split: request.split)
+        if let src = source as? GGUFTensorSource {
+            let inputs = Set(src.file.shards.map { $0.url.standardizedFileURL.resolvingSymlinksInPath().path })
+            for f in files where inputs.contains(f.url.standardizedFileURL.resolvingSymlinksInPath().path) {
+                throw SmeltError("input and output files are the same: '\(f.url.path)'")
+            }
+        }
+        let writer = try GGUFWriter(files: files)
         // Tensors are computed in order on the worker threads while a serial queue
         // writes the previous one (at most two converted tensors in memory).
         let threads = request.threads > 0 ? request.threads : ProcessInfo.processInfo.activeProcessorCount
@@ -195,9 +234,11 @@ public enum Quantizer {
             }
         }
         do {
-            for (k, c) in plan.tensors.enumerated() {
+            for (step, k) in order.enumerated() {
+                let c = plan.tensors[k]
                 if let e = pendingError() { throw e }
-                progress?(k, plan.tensors.count, c.name)
+                progress?(step, plan.tensors.count, c.name)
+                tensorLine?(Self.llamaLine(step + 1, plan.tensors.count, c))
                 let si = index[c.name]!
                 if !c.converts, let raw = source.rawData(si) {
                     if !request.allowNonfinite, let (r, col, v) = NonFinite.firstInRows(raw, type: c.sourceType, rowLength: c.shape[0]) {
@@ -231,6 +272,73 @@ public enum Quantizer {
         var written = result
         written.outputSHA256 = writer.sha256
         return written
+    }
+
+    /// The output files and the order (indices into `plan.tensors`) in which tensors are written.
+    static func outputFiles(source: TensorSource, plan: QuantPlan, metadata md: GGUFMetadata, output: URL,
+                            split: QuantizeSplit?) throws -> ([GGUFWriter.FilePlan], [Int]) {
+        let descs = plan.tensors.map { GGUFTensorDescriptor(name: $0.name, shape: $0.shape, type: $0.type) }
+        let inOrder = Array(plan.tensors.indices)
+        switch split {
+        case nil:
+            return ([GGUFWriter.FilePlan(url: output, metadata: md, tensors: descs)], inOrder)
+        case let .limit(limit)?:
+            return (try GGUFSplit.plan(url: URL(fileURLWithPath: QuantizeSplit.prefix(of: output)), metadata: md,
+                                       tensors: descs, limit: limit, layout: .ggufSplit), inOrder)
+        case .keepInput?:
+            // llama-quantize: tensors sorted by (input shard, offset in it); shard k of the
+            // output holds the tensors of input shard k.
+            guard let src = source as? GGUFTensorSource else {
+                throw SmeltError("--keep-split needs a GGUF input (a split model given by its first shard)")
+            }
+            var key: [String: (Int, Int)] = [:]
+            for t in src.file.tensors { key[t.name] = (t.shard, t.offset) }
+            let order = inOrder.sorted {
+                let a = key[plan.tensors[$0].name] ?? (0, 0), b = key[plan.tensors[$1].name] ?? (0, 0)
+                return a.0 != b.0 ? a.0 < b.0 : a.1 < b.1
+            }
+            let n = src.file.shards.count
+            var counts = [Int](repeating: 0, count: n)
+            for k in order { counts[key[plan.tensors[k].name]?.0 ?? 0] += 1 }
+            let sorted = order.map { descs[$0] }
+            let prefix = QuantizeSplit.prefix(of: output)
+            if n == 1 {
+                return ([GGUFWriter.FilePlan(url: GGUFSplit.shardURL(prefix: prefix, index: 0, count: 1), metadata: md, tensors: sorted)], order)
+            }
+            // llama-quantize appends split.no, split.count, split.tensors.count (gguf-py's order).
+            return (GGUFSplit.files(prefix: prefix, metadata: md, tensors: sorted, counts: counts, layout: .ggufPy), order)
+        }
+    }
+
+    /// The input's file type as llama.cpp's loader sees it (`ml.ftype`): `general.file_type`,
+    /// else guessed from the most common tensor type with `LLAMA_FTYPE_GUESSED` (1024) set.
+    static func inputFileType(_ source: TensorSource) -> UInt32 {
+        if let v = source.metadata["general.file_type"]?.intValue, let u = UInt32(exactly: v) { return u }
+        var n: [GGMLType: Int] = [:]
+        for t in source.tensors { n[t.type, default: 0] += 1 }
+        let guess: [GGMLType: UInt32] = [.f32: 0, .f16: 1, .q4_0: 2, .q4_1: 3, .q8_0: 7, .q5_0: 8, .q5_1: 9, .q2_K: 10,
+                                         .q3_K: 12, .q4_K: 15, .q5_K: 17, .q6_K: 18, .iq2_xxs: 19, .iq2_xs: 20, .iq3_xxs: 23,
+                                         .iq1_s: 24, .iq4_nl: 25, .iq3_s: 26, .iq4_xs: 30, .iq1_m: 31, .bf16: 32]
+        // the first type with the highest count, in ggml type order, as the loader's loop
+        let top = n.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key.rawValue < $1.key.rawValue }.first?.key
+        return (top.flatMap { guess[$0] } ?? 0) | 1024
+    }
+
+    /// llama-quantize's per-tensor log line: `[  12/ 272] NAME - [ ne0,  ne1,  ne2,  ne3], type =   bf16,
+    /// converting to q6_K .. size =     1.69 MiB ->     0.69 MiB` (or `size =    0.002 MiB` when copied).
+    public static func llamaLine(_ i: Int, _ n: Int, _ c: TensorChoice) -> String {
+        var ne = c.shape.map { String(format: "%5lld", Int64($0)) }
+        while ne.count < GGUF.maxDimensions { ne.append(String(format: "%5d", 1)) }
+        let inBytes = Double(GGUF.byteCount(shape: c.shape, type: c.sourceType) ?? 0) / 1048576
+        let ty = c.sourceType.name, padded = String(repeating: " ", count: max(0, 6 - ty.count)) + ty
+        var s = String(format: "[%4d/%4d] %@ - [%@], type = %@, ", i, n, c.name.padding(toLength: max(36, c.name.count), withPad: " ", startingAt: 0),
+                       ne.joined(separator: ", "), padded)
+        if c.converts {
+            s += String(format: "converting to %@ .. size = %8.2f MiB -> %8.2f MiB", c.type.name, inBytes, Double(c.outputBytes) / 1048576)
+        } else {
+            s += String(format: "size = %8.3f MiB", inBytes)
+        }
+        return s
     }
 
     /// Rows per work item: about 64K values.

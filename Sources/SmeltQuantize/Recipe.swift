@@ -269,7 +269,7 @@ extension Recipe {
                 for n in list(v) {
                     let s = try scalar(n, "role")
                     guard RecipeRoles.all.contains(s) else {
-                        throw fail(n.mark?.line ?? kl, "unknown role '\(s)' (known: \(RecipeRoles.all.joined(separator: ", ")))")
+                        throw fail(n.mark?.line ?? kl, Suggestions.unknown("role", s, among: RecipeRoles.all))
                     }
                     roles.insert(s)
                 }
@@ -300,7 +300,9 @@ extension Recipe {
             case "fallback": rule.fallback = try type(v, "fallback")
             case "why": rule.why = try scalar(v, "why")
             default:
-                throw fail(kl, "unknown key '\(key)' in rule (known: role, name, layers, experts, when, type, fallback, why)")
+                let known = ["role", "name", "layers", "experts", "when", "type", "fallback", "why"]
+                let hint = Suggestions.closest(to: key, among: known).map { "; did you mean '\($0)'?" } ?? ""
+                throw fail(kl, "unknown key '\(key)' in rule\(hint) (known: \(known.joined(separator: ", ")))")
             }
         }
         guard hasType else { throw fail(ln, "rule without 'type:'") }
@@ -396,7 +398,8 @@ extension BuiltinRecipes {
             return try Recipe(yaml: text, source: nameOrPath)
         }
         if let r = try recipe(named: nameOrPath) { return r }
-        throw SmeltError("\(nameOrPath): no such recipe file or built-in recipe (built-in: \(texts.keys.sorted().joined(separator: ", ")))")
+        let hint = Suggestions.closest(to: nameOrPath, among: Array(texts.keys)).map { "; did you mean '\($0)'?" } ?? ""
+        throw SmeltError("\(nameOrPath): no such recipe file or built-in recipe\(hint) (built-in: \(texts.keys.sorted().joined(separator: ", ")))")
     }
 }
 

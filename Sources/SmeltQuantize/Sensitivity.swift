@@ -81,8 +81,9 @@ public enum Sensitivity {
         return hasImportance || !(k.requiresImportance || Recipe.defaultRequiresImatrix.contains(t))
     }
 
-    /// A key for the model: FNV-1a over the tensor table and sampled data bytes.
-    public static func modelKey(_ source: GGUFTensorSource) -> String {
+    /// A key for the model: FNV-1a over the tensor table and sampled data bytes (for a
+    /// checkpoint folder, whose tensors are converted on the fly, the first row as float32).
+    public static func modelKey(_ source: TensorSource) -> String {
         var h: UInt64 = 0xcbf29ce484222325
         func mix<S: Sequence>(_ s: S) where S.Element == UInt8 { for b in s { h = (h ^ UInt64(b)) &* 0x100000001b3 } }
         for (i, t) in source.tensors.enumerated() {
@@ -91,6 +92,15 @@ public enum Sensitivity {
                 let step = max(1, d.count / 64)
                 var k = 0
                 while k < d.count { mix(CollectionOfOne(d[k])); k += step }
+            } else if t.rowCount > 0, t.rowLength > 0 {
+                var row = [Float](repeating: 0, count: t.rowLength)
+                if (try? row.withUnsafeMutableBufferPointer { try source.readRows(i, rows: 0..<1, into: $0.baseAddress!) }) != nil {
+                    row.withUnsafeBytes { b in
+                        let step = max(1, b.count / 64)
+                        var k = 0
+                        while k < b.count { mix(CollectionOfOne(b[k])); k += step }
+                    }
+                }
             }
         }
         return String(format: "%016llx", h)

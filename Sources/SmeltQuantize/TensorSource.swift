@@ -46,26 +46,23 @@ extension TensorSource {
     public func origin(_ index: Int) -> (file: String, tensor: String) { ("input", tensors[index].name) }
 }
 
-/// A GGUF file as a `TensorSource` (memory-mapped; pages dropped after each tensor).
+/// A GGUF model (one file or all shards of a split model) as a `TensorSource`
+/// (memory-mapped; pages dropped after each tensor).
 public final class GGUFTensorSource: TensorSource, @unchecked Sendable {
     public let file: GGUFFile
     public let tensors: [SourceTensor]
     public var metadata: GGUFMetadata { file.metadata }
-    /// A second map of the file for row-range page release.
-    private let map: MappedFile
 
     public init(url: URL) throws {
         file = try GGUFFile(url: url)
         try HyperparameterLimits.check(file)
-        map = try MappedFile(url: url)
         tensors = file.tensors.map { SourceTensor(name: $0.name, shape: $0.shape, type: $0.type) }
     }
 
     public func release(_ index: Int, rows: Range<Int>) {
         let t = file.tensors[index]
         guard let rb = t.type.rowBytes(t.rowLength) else { return }
-        let start = file.fileOffset(of: t) + rows.lowerBound * rb
-        map.dropPages(start..<(start + rows.count * rb))
+        file.dropPages(for: t, bytes: (rows.lowerBound * rb)..<(rows.upperBound * rb))
     }
 
     public func rawData(_ index: Int) -> UnsafeRawBufferPointer? { file.data(for: file.tensors[index]) }
@@ -73,16 +70,13 @@ public final class GGUFTensorSource: TensorSource, @unchecked Sendable {
     public func origin(_ index: Int) -> (file: String, tensor: String) { (file.url.path, file.tensors[index].name) }
 
     public func release(_ index: Int) {
-        let t = file.tensors[index]
-        file.dropPages(for: t)
-        map.dropPages(file.fileOffset(of: t)..<(file.fileOffset(of: t) + t.byteCount))
+        file.dropPages(for: file.tensors[index])
     }
 
     public func readRows(_ index: Int, rows: Range<Int>, into dst: UnsafeMutablePointer<Float>) throws {
         let info = file.tensors[index]
         let n = info.rowLength
-        guard let mb = map.bytes.baseAddress else { return }
-        let base = mb + file.fileOffset(of: info)
+        guard let base = file.data(for: info).baseAddress else { return }
         let count = rows.count * n
         switch info.type {
         case .f32:

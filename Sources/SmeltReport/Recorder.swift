@@ -197,13 +197,14 @@ extension Recorder {
     }
 
     /// An imatrix run.
-    public func imatrix(_ res: ImatrixResult, model: URL, text: URL, tokens: Int, output: URL, options: EvaluationOptions,
-                        threads: Int) throws -> RunRecord {
+    /// An imatrix run; `text` nil: the calibration text built into the binary, recorded by `textName`.
+    public func imatrix(_ res: ImatrixResult, model: URL, text: URL?, textName: String, tokens: Int, output: URL,
+                        options: EvaluationOptions, threads: Int) throws -> RunRecord {
         var r = begin(.imatrix)
         let m = try identify(model)
         try recordPlan(of: model, identity: m)
         r.model = m
-        r.text = try identify(text)
+        if let text { r.text = try identify(text) } else { r.text = FileIdentity(sha256: nil, path: textName, bytes: nil) }
         r.textTokens = tokens
         r.imatrix = try identify(output)
         r.contextLength = res.contextLength; r.chunks = res.chunks; r.batchSize = options.batchSize; r.threads = threads

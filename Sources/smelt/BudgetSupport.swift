@@ -20,20 +20,24 @@ enum BudgetCommandSupport {
         return URL(fileURLWithPath: base + ".recipe.yaml")
     }
 
-    static func makeRecipe(source: GGUFTensorSource, input: String, output: String, request: QuantizeRequest,
+    static func makeRecipe(source: TensorSource, input: String, output: String, request: QuantizeRequest,
                            targetBpw: Double?, targetSize: String?, candidates: String?, cache: String?,
-                           dryRun: Bool) throws -> Budget.Outcome {
+                           dryRun: Bool, loss: String = "weighted", useCache: Bool = true) throws -> Budget.Outcome {
+        guard let lossModel = LossModel(rawValue: loss.lowercased()) else {
+            throw UsageError(Suggestions.unknown("--loss", loss, among: LossModel.allCases.map(\.rawValue)))
+        }
         let url = recipeURL(output: output)
         let name = url.deletingPathExtension().deletingPathExtension().lastPathComponent
         let o = try Budget.makeRecipe(source: source, request: request, targetBpw: targetBpw,
                                       targetFileSize: try targetSize.map(Budget.parseSize),
                                       candidates: try candidateTypes(candidates),
                                       cacheFolder: cache.map { URL(fileURLWithPath: $0) } ?? Sensitivity.defaultCacheFolder,
-                                      recipeURL: url, name: name, writeRecipe: dryRun,
+                                      recipeURL: url, name: name, writeRecipe: false, dryRun: dryRun,
+                                      modelName: URL(fileURLWithPath: input).lastPathComponent, loss: lossModel, useCache: useCache,
                                       log: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
-        FileHandle.standardError.write(Data(String(format: "budget: predicted loss %.4g, %.2f MiB of tensors; recipe %@ %@\n",
-                                                   o.predictedLoss, Double(o.tensorBytes) / 1048576, o.recipeURL.path,
-                                                   dryRun ? "written" : "written once the model is").utf8))
+        FileHandle.standardError.write(Data(String(format: "budget: predicted loss %.4g, %.2f MiB of tensors; %@\n",
+                                                   o.predictedLoss, Double(o.tensorBytes) / 1048576,
+                                                   dryRun ? "dry run: no recipe written" : "recipe \(o.recipeURL.path) written once the model is").utf8))
         return o
     }
 }

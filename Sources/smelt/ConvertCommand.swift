@@ -3,6 +3,7 @@ import Foundation
 import SmeltConvert
 import SmeltFormats
 import SmeltLicense
+import SmeltModel
 
 /// `smelt convert HF_FOLDER -o OUT.gguf [--outtype T]`.
 struct ConvertCommand: ParsableCommand {
@@ -16,7 +17,7 @@ struct ConvertCommand: ParsableCommand {
     @Option(name: [.short, .customLong("outfile")], help: "The GGUF file to write.")
     var output: String?
 
-    @Option(help: "f32, f16, bf16, q8_0 or auto (the checkpoint's 16-bit type).")
+    @Option(help: "f32, f16, bf16, q8_0, tq1_0, tq2_0 or auto (the checkpoint's 16-bit type).")
     var outtype: String = "auto"
 
     @Option(help: "Force the BPE pre-tokenizer name (tokenizer.ggml.pre) instead of detecting it.")
@@ -33,9 +34,16 @@ struct ConvertCommand: ParsableCommand {
     @Flag(help: "Write tensors holding NaN or infinity (refused by default, naming the tensor and row).")
     var allowNonfinite = false
 
+    @OptionGroup var split: SplitOptions
+
+    @OptionGroup var licensePolicy: LicensePolicyOptions
+
+    @Flag(help: "Write only the metadata and the vocabulary, no tensors (convert_hf_to_gguf.py --vocab-only).")
+    var vocabOnly = false
+
     func validate() throws {
-        guard OutType(rawValue: outtype) != nil else {
-            throw ValidationError("--outtype must be one of \(OutType.allCases.map(\.rawValue).joined(separator: ", "))")
+        guard OutType(rawValue: outtype.lowercased()) != nil else {
+            throw ValidationError(Suggestions.unknown("--outtype", outtype, among: OutType.allCases.map(\.rawValue)))
         }
         if !dryRun && output == nil { throw ValidationError("give the output file with -o OUT.gguf (or --dry-run)") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
@@ -44,7 +52,12 @@ struct ConvertCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             if let o = output, !dryRun { try OutputGuard.check(output: URL(fileURLWithPath: o), inputs: [URL(fileURLWithPath: model)]) }
-            let plan = try ConversionPlan(folder: URL(fileURLWithPath: model), outType: OutType(rawValue: outtype)!, pre: pre, name: name)
+            // a folder that is no checkpoint is one error line; then the license check: --license-policy
+            // refuse stops before anything is written (dry run too)
+            _ = try HFConfig(folder: URL(fileURLWithPath: model))
+            let license = try licensePolicy.check(model, quiet: dryRun)
+            let plan = try ConversionPlan(folder: URL(fileURLWithPath: model), outType: OutType(rawValue: outtype.lowercased())!, pre: pre, name: name,
+                                         vocabOnly: vocabOnly, license: license)
             if dryRun {
                 print("architecture \(plan.architecture), outtype \(plan.outType.rawValue): \(plan.metadata.count) metadata keys, \(plan.tensors.count) tensors")
                 for t in plan.tensors {
@@ -52,12 +65,12 @@ struct ConvertCommand: ParsableCommand {
                 }
                 return
             }
-            if let warning = ConversionLicenseInfo.check(URL(fileURLWithPath: model)).warning {
-                FileHandle.standardError.write(Data("\(warning)\n".utf8))
-            }
             let out = URL(fileURLWithPath: output!)
-            let s = try Converter.write(plan, to: out, threads: threads, allowNonfinite: allowNonfinite)
-            print(String(format: "wrote %@: %d tensors, %d parameters, %.2f MiB (%@) in %.2f s", out.path, s.tensors, s.parameters,
+            let limit = try split.limit()
+            let files = try Converter.outputFiles(plan, to: out, split: limit)
+            let s = try Converter.write(plan, to: out, split: limit, threads: threads, allowNonfinite: allowNonfinite)
+            let shown = files.count == 1 ? files[0].url.path : "\(files.count) shards \(files[0].url.path) …"
+            print(String(format: "wrote %@: %d tensors, %d parameters, %.2f MiB (%@) in %.2f s", shown, s.tensors, s.parameters,
                          Double(s.bytes) / 1048576, plan.outType.rawValue, s.seconds))
         }
     }

@@ -22,7 +22,9 @@ struct ExportCommand: ParsableCommand {
     var maxShardSize: Int = 2_000_000_000
 
     func validate() throws {
-        guard Exporter.DType(rawValue: dtype) != nil else { throw ValidationError("--dtype must be bf16, f16 or f32") }
+        guard Exporter.DType(rawValue: dtype.lowercased()) != nil else {
+            throw ValidationError(Suggestions.unknown("--dtype", dtype, among: Exporter.DType.allCases.map(\.rawValue)))
+        }
         guard maxShardSize > 0 else { throw ValidationError("--max-shard-size must be positive") }
     }
 
@@ -30,7 +32,7 @@ struct ExportCommand: ParsableCommand {
         try reportingErrors {
             try OutputGuard.check(output: URL(fileURLWithPath: output), inputs: [URL(fileURLWithPath: model)])
             let s = try Exporter.export(gguf: URL(fileURLWithPath: model), to: URL(fileURLWithPath: output),
-                                        dtype: Exporter.DType(rawValue: dtype)!, maxShardBytes: maxShardSize)
+                                        dtype: Exporter.DType(rawValue: dtype.lowercased())!, maxShardBytes: maxShardSize)
             print("wrote \(s.folder.path): \(s.tensors) tensors; \(s.files.joined(separator: ", "))")
             for n in s.notes { print("note: \(n)") }
             if !s.skipped.isEmpty { print("not exported (no Hugging Face name): \(s.skipped.joined(separator: ", "))") }

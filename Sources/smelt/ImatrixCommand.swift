@@ -9,16 +9,31 @@ struct ImatrixCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "imatrix",
         abstract: "Compute an importance matrix (llama-imatrix's GGUF or legacy .dat format) for smelt/llama quantize --imatrix.",
-        discussion: "Without -f, the calibration text shipped in calibration-data/ is used when it can be found.")
+        discussion: "Without -f, the calibration text built into smelt (calibration-data/calibration_data_v5_rc.txt) is used.")
 
-    @Argument(help: "Model: a .gguf file or a Hugging Face checkpoint folder.")
-    var model: String
+    @Argument(help: ArgumentHelp("Model: a .gguf file (a split model by its first shard) or a Hugging Face checkpoint folder.", valueName: "model"))
+    var positionalModel: String?
+    @Option(name: [.short, .customLong("model")], help: "The model (llama.cpp's spelling; instead of the positional MODEL).")
+    var modelOption: String?
+    /// The model given positionally or with -m/--model.
+    var model: String { modelOption ?? positionalModel ?? "" }
+
+    func validate() throws {
+        if positionalModel != nil && modelOption != nil { throw ValidationError("give the model once: positionally or with -m/--model") }
+        if positionalModel == nil && modelOption == nil && (inFiles.isEmpty || file != nil) && !showStatistics {
+            throw ValidationError("missing the model (MODEL or -m/--model)")
+        }
+    }
     @Option(name: [.short, .customLong("file")], help: "Calibration text.")
     var file: String?
     @Option(name: [.short, .customLong("output")], help: "Output file.")
     var output = "imatrix.gguf"
-    @Option(help: "gguf (default) or dat (legacy llama.cpp format).")
-    var outputFormat = "gguf"
+    @Option(help: "gguf or dat (legacy llama.cpp format); default: dat when the output name ends in .dat, else gguf.")
+    var outputFormat: String?
+    @Flag(help: "Print llama-imatrix's per-tensor and per-layer statistics of the one --in-file imatrix and exit.")
+    var showStatistics = false
+    @Option(name: .customLong("in-file"), help: "Load an imatrix (GGUF or .dat) and add it to the result (repeatable); without -f the files are only combined or converted, as llama-imatrix --in-file.")
+    var inFiles: [String] = []
     @Option(name: [.short, .customLong("ctx-size")], help: "Tokens per chunk.")
     var context = 512
     @Option(name: [.short, .customLong("batch-size")], help: "Tokens per forward pass.")
@@ -39,37 +54,50 @@ struct ImatrixCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            guard outputFormat == "gguf" || outputFormat == "dat" else { throw SmeltError("--output-format must be gguf or dat") }
-            guard let textPath = file ?? ImatrixCommand.defaultCalibration() else {
-                throw SmeltError("missing -f CALIB.txt (no default calibration-data/calibration_data_v5_rc.txt found)")
+            let out = URL(fileURLWithPath: output)
+            let isDat = out.pathExtension.lowercased() == "dat"
+            let format = outputFormat?.lowercased() ?? (isDat ? "dat" : "gguf")
+            guard format == "gguf" || format == "dat" else {
+                throw UsageError(Suggestions.unknown("--output-format", outputFormat ?? "", among: ["gguf", "dat"]))
             }
+            if format == "gguf" && isDat {
+                throw UsageError("\(output): a .dat name for GGUF output; use --output-format dat (legacy format) or a .gguf name")
+            }
+            if showStatistics {
+                guard inFiles.count == 1 else { throw UsageError("--show-statistics needs exactly one --in-file imatrix") }
+                print(try Imatrix(url: URL(fileURLWithPath: inFiles[0])).statisticsText(file: inFiles[0]), terminator: "")
+                return
+            }
+            var loaded: [(Imatrix, String)] = []
+            for f in inFiles { loaded.append((try Imatrix(url: URL(fileURLWithPath: f)), f)) }
+            if !loaded.isEmpty && file == nil {
+                // llama-imatrix --in-file without a text: combine / convert and save.
+                let im = try Imatrix.combined(loaded, chunkSize: context)
+                if format == "dat" { try im.writeLegacy(to: out) } else { try im.writeGGUF(to: out) }
+                print("imatrix: \(im.entries.count) entries from \(loaded.count) file(s), \(im.chunkCount) chunks → \(output)")
+                return
+            }
+            // Without -f: the calibration text built into the binary (calibration-data/README.md).
+            let textPath = file ?? CalibrationText.name
             let recorder = try storeOptions.recorder()
             let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
-            try OutputGuard.check(output: URL(fileURLWithPath: output), inputs: [URL(fileURLWithPath: model), URL(fileURLWithPath: textPath)])
+            try OutputGuard.check(output: out, inputs: [URL(fileURLWithPath: model)] + (file.map { [URL(fileURLWithPath: $0)] } ?? []))
             let m = try InferenceModel(url: URL(fileURLWithPath: model), threads: threadCount, llamaRounding: !exactFloat)
-            let text = try EvaluationText.read(URL(fileURLWithPath: textPath))
+            let text = try file.map { try EvaluationText.read(URL(fileURLWithPath: $0)) } ?? CalibrationText.text
             let tokens = try m.makeTokenizer(pre: pre).encode(text, addSpecial: true, parseSpecial: false)
             let reporter = CommandProgress.reporter(printLines: !json, label: "imatrix")
             let evalOptions = EvaluationOptions(contextLength: context, batchSize: batch, chunks: chunks)
-            let (im, result) = try Evaluator.imatrix(model: m, tokens: tokens, options: evalOptions,
+            var (im, result) = try Evaluator.imatrix(model: m, tokens: tokens, options: evalOptions,
                                                      dataset: textPath, processOutput: processOutput, reporter: reporter)
             CommandProgress.clear()
-            let out = URL(fileURLWithPath: output)
-            if outputFormat == "dat" { try im.writeLegacy(to: out, dataset: textPath) } else { try im.writeGGUF(to: out) }
-            let record = try recorder.imatrix(result, model: URL(fileURLWithPath: model), text: URL(fileURLWithPath: textPath),
-                                              tokens: tokens.count, output: out, options: evalOptions, threads: threadCount)
+            if !loaded.isEmpty { im = try Imatrix.combined(loaded + [(im, textPath)], chunkSize: context) }
+            if format == "dat" { try im.writeLegacy(to: out, dataset: textPath) } else { try im.writeGGUF(to: out) }
+            // The built-in calibration text has no file: it is recorded by its name only.
+            let record = try recorder.imatrix(result, model: URL(fileURLWithPath: model), text: file.map { URL(fileURLWithPath: $0) },
+                                              textName: textPath, tokens: tokens.count, output: out, options: evalOptions, threads: threadCount)
             if json { print(try Recorder.json(result: result, record: record)) } else {
                 print("imatrix: \(result.entries) entries, \(result.chunks) chunks of \(result.contextLength) tokens → \(output)")
             }
         }
-    }
-
-    /// calibration-data/calibration_data_v5_rc.txt next to the executable's repository, or in the working directory.
-    static func defaultCalibration() -> String? {
-        let name = "calibration-data/calibration_data_v5_rc.txt"
-        var candidates = [URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(name)]
-        var exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        for _ in 0..<5 { exe.deleteLastPathComponent(); candidates.append(exe.appendingPathComponent(name)) }
-        return candidates.first { FileManager.default.fileExists(atPath: $0.path) }?.path
     }
 }

@@ -4,8 +4,8 @@ import SmeltFormats
 import SmeltLicense
 
 /// `smelt license PATH [--use commercial|redistribute|redistribute-quantized] [--json] [--cards DIR]`.
-/// Exit status: 0 allowed (or no `--use`), 1 not allowed, 2 cannot conclude, 3 bad input;
-/// usage errors keep ArgumentParser's status (64).
+/// Exit status (Smelt's convention): 0 allowed (or no `--use`), 1 bad input, 2 usage error,
+/// 3 not allowed (refused by policy), 4 cannot conclude.
 struct LicenseCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "license",
@@ -14,7 +14,7 @@ struct LicenseCommand: ParsableCommand {
         Reads the model card front matter, LICENSE / NOTICE / USE_POLICY files, mergekit_config.yml, \
         adapter_config.json, config.json or a GGUF header, follows base models offline (model folder, \
         --cards folder, built-in table) and combines the most restrictive terms.
-        Exit status: 0 allowed (or no --use given), 1 not allowed, 2 cannot conclude, 3 error, 64 usage error.
+        Exit status: 0 allowed (or no --use given), 1 bad input, 2 usage error, 3 not allowed, 4 cannot conclude.
         """)
 
     @Argument(help: "A model folder, a model card (.md) or a .gguf file.")
@@ -44,7 +44,7 @@ struct LicenseCommand: ParsableCommand {
             let text = (error as? SmeltError)?.message ?? "\(error)"
             let line = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
             FileHandle.standardError.write(Data("error: \(line)\n".utf8))
-            throw ExitCode(3)
+            throw ExitCode(ExitStatus.failure)
         }
         if let u = use {
             let code = report.verdict(for: u).outcome.exitCode
@@ -53,4 +53,7 @@ struct LicenseCommand: ParsableCommand {
     }
 }
 
-extension IntendedUse: ExpressibleByArgument {}
+extension IntendedUse: ExpressibleByArgument {
+    /// Case-insensitive, as every name on Smelt's command line.
+    public init?(argument: String) { self.init(rawValue: argument.lowercased()) }
+}

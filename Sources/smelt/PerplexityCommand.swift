@@ -22,8 +22,17 @@ struct PerplexityCommand: ParsableCommand {
         SMELT_NO_NATIVE_KERNELS=1 selects OpenBLAS float32 products instead (docs/EVALUATION.md).
         """)
 
-    @Argument(help: "Model: a .gguf file or a Hugging Face checkpoint folder.")
-    var model: String
+    @Argument(help: ArgumentHelp("Model: a .gguf file (a split model by its first shard) or a Hugging Face checkpoint folder.", valueName: "model"))
+    var positionalModel: String?
+    @Option(name: [.short, .customLong("model")], help: "The model (llama.cpp's spelling; instead of the positional MODEL).")
+    var modelOption: String?
+    /// The model given positionally or with -m/--model.
+    var model: String { modelOption ?? positionalModel ?? "" }
+
+    func validate() throws {
+        if positionalModel != nil && modelOption != nil { throw ValidationError("give the model once: positionally or with -m/--model") }
+        if positionalModel == nil && modelOption == nil { throw ValidationError("missing the model (MODEL or -m/--model)") }
+    }
     @Option(name: [.short, .customLong("file")], help: "Text to evaluate.")
     var file: String?
     @Option(name: [.short, .customLong("ctx-size")], help: "Tokens per chunk.")
@@ -63,6 +72,7 @@ struct PerplexityCommand: ParsableCommand {
                 }
                 let r = try Evaluator.klDivergence(model: m, base: URL(fileURLWithPath: base), options: options, reporter: reporter)
                 CommandProgress.clear()
+                CommandProgress.summary("kl-divergence", chunks: r.chunks, context: r.contextLength, seconds: r.seconds, tokensPerSecond: r.tokensPerSecond)
                 let record = try recorder.klDivergence(r, model: URL(fileURLWithPath: model), base: URL(fileURLWithPath: base),
                                                        options: options, threads: threadCount)
                 if json { print(try Recorder.json(result: r, record: record)) }
@@ -74,6 +84,7 @@ struct PerplexityCommand: ParsableCommand {
             let r = try Evaluator.perplexity(model: m, tokens: tokens, options: options,
                                              saveLogits: saveLogits.map { URL(fileURLWithPath: $0) }, reporter: reporter)
             CommandProgress.clear()
+            CommandProgress.summary("perplexity", chunks: r.chunks, context: r.contextLength, seconds: r.seconds, tokensPerSecond: r.tokensPerSecond)
             let record = try recorder.perplexity(r, model: URL(fileURLWithPath: model), text: URL(fileURLWithPath: file),
                                                  tokens: tokens.count, options: options, threads: threadCount,
                                                  saveLogits: saveLogits.map { URL(fileURLWithPath: $0) })
@@ -100,6 +111,14 @@ enum CommandProgress {
                 FileHandle.standardError.write(Data(msg.utf8))
                 shown = true
             })
+    }
+
+    /// The closing line on stderr, as llama-perplexity states its token count and time:
+    /// `perplexity: 512 tokens (4 chunks of 128) in 0.35 s, 1463 tokens/s`.
+    static func summary(_ label: String, chunks: Int, context: Int, seconds: Double, tokensPerSecond: Double) {
+        let line = String(format: "%@: %d tokens (%d chunks of %d) in %.2f s, %.0f tokens/s\n",
+                          label, chunks * context, chunks, context, seconds, tokensPerSecond)
+        FileHandle.standardError.write(Data(line.utf8))
     }
 
     static func clear() {

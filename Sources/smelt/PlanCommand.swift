@@ -10,8 +10,10 @@ struct PlanCommand: ParsableCommand {
         abstract: "Show what a recipe does to a model: per tensor the type, size and the rule (file:line) that chose it.",
         discussion: "R is a recipe file or a built-in recipe (Q4_K_M, Q4_K_XL, …). Nothing is written.")
 
-    @Argument(help: "Input GGUF.")
+    @Argument(help: "Input GGUF (a split model by its first shard) or Hugging Face checkpoint folder, as smelt quantize takes.")
     var input: String
+    @Option(help: "Checkpoint input: the intermediate type, as smelt quantize --outtype (f32, f16, bf16, auto).")
+    var outtype: String = "auto"
     @Option(help: "Recipe file or built-in recipe name.")
     var recipe: String
     @Option(help: "Importance matrix (only whether it exists changes the plan: has_imatrix).")
@@ -22,7 +24,7 @@ struct PlanCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let r = try BuiltinRecipes.load(recipe)
-            let source = try GGUFTensorSource(url: URL(fileURLWithPath: input))
+            let source = try QuantizeCommand.source(input, outtype: outtype, pre: nil)
             var options = QuantizeOptions()
             options.dryRun = true
             if let im = imatrix {

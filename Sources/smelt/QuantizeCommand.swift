@@ -52,31 +52,46 @@ struct QuantizeCommand: ParsableCommand {
     var recipe: String?
     @Option(help: "Budget mode: choose a type per tensor to minimise the predicted loss at this many bits per weight.")
     var targetBpw: Double?
-    @Option(help: "Budget mode: at most this file size of tensor data (bytes, or with KiB/MiB/GiB/KB/MB/GB).")
+    @Option(help: "Budget mode: at most this size of the whole output file, header included (bytes, or with KiB/MiB/GiB/KB/MB/GB).")
     var targetSize: String?
     @Option(help: "Budget mode: candidate types, comma-separated (default: q4_0,q4_1,iq4_nl,q5_0,q5_1,q8_0 and the k-quants the rows allow).")
     var candidates: String?
     @Option(help: "Budget mode: sensitivity cache folder (default: ~/.cache/smelt/sensitivity).")
     var cache: String?
+    @Flag(help: "Budget mode: measure everything again; neither read nor write the sensitivity cache.")
+    var noCache = false
+    @Option(help: "Budget mode: the loss model, weighted (importance-weighted error, default) or kld (scaled by the KLD smelt sensitivity -f measured).")
+    var loss = "weighted"
     @Flag(inversion: .prefixedNo, help: "Write the recipe provenance metadata (default: only for recipes that are not an unchanged llama.cpp preset).")
     var provenance: Bool?
     @OptionGroup var storeOptions: StoreOptions
+    @Option(help: "KEY=TYPE:VALUE (TYPE int, float, bool or str): set a metadata key in the output (repeatable), as llama-quantize.")
+    var overrideKv: [String] = []
+    @OptionGroup var licensePolicy: LicensePolicyOptions
+    @Flag(help: "Split input: write one output shard per input shard (OUT without .gguf + -0000k-of-0000n.gguf), as llama-quantize --keep-split.")
+    var keepSplit = false
+    @OptionGroup var split: SplitOptions
 
     func run() throws {
         try reportingErrors {
             let recorder = try storeOptions.recorder()
             var args = arguments
-            guard !args.isEmpty else { throw SmeltError("usage: smelt quantize IN [OUT] TYPE [THREADS] | IN [OUT] --recipe R | IN [OUT] --target-bpw B") }
+            // usage first: every name on the command line is checked before any file is read
+            guard LossModel(rawValue: loss.lowercased()) != nil else {
+                throw UsageError(Suggestions.unknown("--loss", loss, among: LossModel.allCases.map(\.rawValue)))
+            }
+            guard !args.isEmpty else { throw UsageError("usage: smelt quantize IN [OUT] TYPE [THREADS] | IN [OUT] --recipe R | IN [OUT] --target-bpw B") }
             let input = args.removeFirst()
             var output: String? = nil
             var preset: LlamaPreset
             var chosen: Recipe? = nil
+            var onlyCopy = false
             let budget = targetBpw != nil || targetSize != nil
             if recipe != nil || budget {
-                guard !(recipe != nil && budget) else { throw SmeltError("--recipe and --target-bpw/--target-size cannot be used together") }
-                guard targetBpw == nil || targetSize == nil else { throw SmeltError("give --target-bpw or --target-size, not both") }
+                guard !(recipe != nil && budget) else { throw UsageError("--recipe and --target-bpw/--target-size cannot be used together") }
+                guard targetBpw == nil || targetSize == nil else { throw UsageError("give --target-bpw or --target-size, not both") }
                 if let f = args.first, Int(f) == nil {
-                    if LlamaPreset(parsing: f) != nil { throw SmeltError("TYPE '\(f)' cannot be combined with --recipe or a budget") }
+                    if Self.preset(parsing: f) != nil { throw UsageError("TYPE '\(f)' cannot be combined with --recipe or a budget") }
                     output = args.removeFirst()
                 }
                 if let r = recipe {
@@ -90,23 +105,25 @@ struct QuantizeCommand: ParsableCommand {
                     output = dir.appendingPathComponent("ggml-model-\(chosen?.name ?? "budget").gguf").path
                 }
             } else {
-                guard args.count >= 1 else { throw SmeltError("usage: smelt quantize IN [OUT] TYPE [THREADS]") }
-                if let p = LlamaPreset(parsing: args[0]) {
+                guard args.count >= 1 else { throw UsageError("usage: smelt quantize IN [OUT] TYPE [THREADS]") }
+                if let (p, copy) = Self.preset(parsing: args[0]) {
                     let inputTypeArg = args[0]
                     preset = p
+                    onlyCopy = copy
                     args.removeFirst()
                     let dir = URL(fileURLWithPath: input).deletingLastPathComponent()
-                    output = dir.appendingPathComponent("ggml-model-\(LlamaPreset.optionName(parsing: inputTypeArg) ?? p.rawValue).gguf").path
+                    output = dir.appendingPathComponent("ggml-model-\(copy ? "COPY" : LlamaPreset.optionName(parsing: inputTypeArg) ?? p.rawValue).gguf").path
                 } else {
                     output = args.removeFirst()
-                    guard let t = args.first else { throw SmeltError("missing TYPE (a llama-quantize preset such as Q4_K_M)") }
-                    guard let p = LlamaPreset(parsing: t) else {
+                    guard let t = args.first else { throw UsageError("missing TYPE (a llama-quantize preset such as Q4_K_M)") }
+                    guard let (p, copy) = Self.preset(parsing: t) else {
                         if BuiltinRecipes.text(named: t) != nil {
-                            throw SmeltError("'\(t)' is a Smelt recipe, not a llama-quantize preset: use --recipe \(t)")
+                            throw UsageError("'\(t)' is a Smelt recipe, not a llama-quantize preset: use --recipe \(t)")
                         }
-                        throw SmeltError("invalid TYPE '\(t)'; presets: \(LlamaPreset.allCases.map(\.rawValue).joined(separator: ", "))")
+                        throw UsageError(Suggestions.unknown("TYPE", t, among: LlamaPreset.allCases.map(\.rawValue) + ["COPY"]))
                     }
                     preset = p
+                    onlyCopy = copy
                     args.removeFirst()
                 }
                 // Presets go through their built-in recipe (the same code path as --recipe).
@@ -114,17 +131,25 @@ struct QuantizeCommand: ParsableCommand {
             }
             var threads = 0
             if let t = args.first {
-                guard let n = Int(t), n >= 0 else { throw SmeltError("invalid THREADS '\(t)'") }
+                guard let n = Int(t), n >= 0 else { throw UsageError("invalid THREADS '\(t)'") }
                 threads = n
                 args.removeFirst()
             }
-            guard args.isEmpty else { throw SmeltError("unexpected argument '\(args[0])'") }
+            guard args.isEmpty else { throw UsageError("unexpected argument '\(args[0])'") }
             guard includeWeights.isEmpty || excludeWeights.isEmpty else {
-                throw SmeltError("--include-weights and --exclude-weights cannot be used together")
+                throw UsageError("--include-weights and --exclude-weights cannot be used together")
             }
 
             var req = QuantizeRequest(preset: preset)
+            if let limit = try split.limit() {
+                guard !keepSplit else { throw SmeltError("--keep-split cannot be combined with --split-max-size / --split-max-tensors") }
+                req.split = .limit(limit)
+            } else if keepSplit {
+                req.split = .keepInput
+            }
             req.threads = threads
+            req.onlyCopy = onlyCopy
+            req.overrides = try overrideKv.map(Self.parseOverride)
             req.allowRequantize = allowRequantize
             req.allowNonfinite = allowNonfinite
             req.includeWeights = includeWeights
@@ -148,25 +173,19 @@ struct QuantizeCommand: ParsableCommand {
             if budget, let o = output {
                 try OutputGuard.check(output: BudgetCommandSupport.recipeURL(output: o), inputs: inputs, what: "the budget recipe")
             }
-            var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: input, isDirectory: &isDir) else {
-                throw SmeltError("\(input): no such file")
-            }
-            let source: TensorSource
-            if isDir.boolValue {
-                guard let ot = OutType(rawValue: outtype) else { throw SmeltError("--outtype must be f32, f16, bf16 or auto") }
-                source = try HFCheckpointSource(folder: URL(fileURLWithPath: input), outType: ot, pre: pre)
-            } else {
-                source = try GGUFTensorSource(url: URL(fileURLWithPath: input))
-            }
+            // the input is read first (a bad input is one error line), then the license is checked:
+            // --license-policy refuse stops before anything is measured or written
+            var isFolder: ObjCBool = false
+            let exists = FileManager.default.fileExists(atPath: input, isDirectory: &isFolder)
+            let folderLicense = exists && isFolder.boolValue ? try licensePolicy.check(input, quiet: dryRun) : nil
+            let source = try Self.source(input, outtype: outtype, pre: pre, license: folderLicense)
+            if !isFolder.boolValue { try licensePolicy.check(input, quiet: dryRun) }
             var budgetOutcome: Budget.Outcome? = nil
             if budget {
-                guard let gguf = source as? GGUFTensorSource else {
-                    throw SmeltError("budget mode needs a GGUF input: convert the checkpoint first (smelt convert)")
-                }
-                let o = try BudgetCommandSupport.makeRecipe(source: gguf, input: input, output: output!, request: req,
+                let o = try BudgetCommandSupport.makeRecipe(source: source, input: input, output: output!, request: req,
                                                             targetBpw: targetBpw, targetSize: targetSize,
-                                                            candidates: candidates, cache: cache, dryRun: dryRun)
+                                                            candidates: candidates, cache: cache, dryRun: dryRun,
+                                                            loss: loss, useCache: !noCache)
                 budgetOutcome = o
                 let r = o.recipe
                 chosen = r
@@ -175,17 +194,24 @@ struct QuantizeCommand: ParsableCommand {
             }
             req.recipe = chosen
             if let c = chosen, provenance ?? !c.isBuiltinPreset { req.extraMetadata = RecipeProvenance.metadata(c) }
+            if dryRun, let o = output {
+                // the checks the real run makes before writing (Quantizer checks the plan itself)
+                let dir = URL(fileURLWithPath: o).deletingLastPathComponent()
+                var isDir: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDir), isDir.boolValue else {
+                    throw SmeltError("cannot write \(o): folder \(dir.path) does not exist")
+                }
+            }
             let tty = isatty(2) != 0 && !json
             let start = Date()
-            if !dryRun, let warning = ConversionLicenseInfo.check(URL(fileURLWithPath: input)).warning {
-                FileHandle.standardError.write(Data("\(warning)\n".utf8))
-            }
             let result = try Quantizer.run(
                 source: source, output: dryRun ? nil : output.map { URL(fileURLWithPath: $0) }, request: req,
                 progress: tty ? { done, total, name in
                     let line = done < total ? String(format: "[%4d/%4d] %@", done + 1, total, name) : ""
                     FileHandle.standardError.write(Data(("\r\u{1b}[K" + line).utf8))
-                } : nil)
+                } : nil,
+                // in logs (stderr not a terminal): llama-quantize's line per tensor
+                tensorLine: isatty(2) == 0 && !dryRun ? { FileHandle.standardError.write(Data(($0 + "\n").utf8)) } : nil)
             if !dryRun { try budgetOutcome?.writeRecipe() }  // side files appear only when the run succeeded
             let seconds = Date().timeIntervalSince(start)
             var record = recorder.begin(.quantize)
@@ -210,8 +236,58 @@ struct QuantizeCommand: ParsableCommand {
         }
     }
 
+    /// The model to quantize or plan: a GGUF file (a split model by its first shard) or an HF
+    /// checkpoint folder (converted on the fly with `outtype`).
+    static func source(_ input: String, outtype: String, pre: String?, license: LicenseKeys? = nil) throws -> TensorSource {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: input, isDirectory: &isDir) else {
+            throw SmeltError("\(input): no such file")
+        }
+        guard isDir.boolValue else { return try GGUFTensorSource(url: URL(fileURLWithPath: input)) }
+        guard let ot = OutType(rawValue: outtype.lowercased()), ot != .tq1_0, ot != .tq2_0 else {
+            throw UsageError(Suggestions.unknown("--outtype", outtype, among: ["f32", "f16", "bf16", "auto"]))
+        }
+        return try HFCheckpointSource(folder: URL(fileURLWithPath: input), outType: ot, pre: pre, license: license)
+    }
+
     static func ggmlType(_ s: String) throws -> GGMLType {
-        guard let t = GGMLType(name: s) else { throw SmeltError("invalid ggml type '\(s)'") }
+        guard let t = GGMLType(name: s) else { throw UsageError(Suggestions.unknown("ggml type", s, among: GGMLType.allCases.map(\.name))) }
         return t
+    }
+
+    /// A llama-quantize TYPE (case-insensitive), or `COPY` (tensors copied as they are, the input's file type).
+    static func preset(parsing s: String) -> (LlamaPreset, Bool)? {
+        if s.uppercased() == "COPY" { return (.F32, true) }
+        return LlamaPreset(parsing: s).map { ($0, false) }
+    }
+
+    /// `--override-kv KEY=TYPE:VALUE` as llama.cpp's `string_parse_kv_override` reads it and
+    /// llama-quantize writes it: int → uint32 (absolute value), float → float32, bool, str.
+    static func parseOverride(_ s: String) throws -> (String, GGUFValue) {
+        guard let eq = s.firstIndex(of: "="), eq != s.startIndex else {
+            throw UsageError("--override-kv: expected KEY=TYPE:VALUE (TYPE int, float, bool or str), got '\(s)'")
+        }
+        let key = String(s[..<eq]), rest = s[s.index(after: eq)...]
+        guard key.utf8.count < 128 else { throw UsageError("--override-kv: key '\(key)' is longer than 127 bytes") }
+        guard let colon = rest.firstIndex(of: ":") else {
+            throw UsageError("--override-kv: expected KEY=TYPE:VALUE, got '\(s)'")
+        }
+        let type = String(rest[..<colon]), value = String(rest[rest.index(after: colon)...])
+        switch type {
+        case "int":
+            guard let v = Int64(value) else { throw UsageError("--override-kv \(key): '\(value)' is not an integer") }
+            return (key, .uint32(UInt32(truncatingIfNeeded: v.magnitude)))
+        case "float":
+            guard let v = Double(value) else { throw UsageError("--override-kv \(key): '\(value)' is not a number") }
+            return (key, .float32(Float(v)))
+        case "bool":
+            guard value == "true" || value == "false" else { throw UsageError("--override-kv \(key): '\(value)' is not true or false") }
+            return (key, .bool(value == "true"))
+        case "str":
+            guard value.utf8.count < 128 else { throw UsageError("--override-kv \(key): value longer than 127 bytes") }
+            return (key, .string(value))
+        default:
+            throw UsageError(Suggestions.unknown("--override-kv type", type, among: ["int", "float", "bool", "str"]))
+        }
     }
 }

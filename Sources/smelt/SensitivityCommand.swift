@@ -20,7 +20,7 @@ struct SensitivityCommand: ParsableCommand {
         (--cache, default ~/.cache/smelt/sensitivity) and reused; budget mode reads the same cache.
         """)
 
-    @Argument(help: "Model GGUF (F32/F16/BF16).")
+    @Argument(help: "Model: a GGUF file (F32/F16/BF16; a split model by its first shard) or a Hugging Face checkpoint folder.")
     var model: String
     @Option(help: "Importance matrix.")
     var imatrix: String?
@@ -51,7 +51,7 @@ struct SensitivityCommand: ParsableCommand {
             let recorder = try storeOptions.recorder()
             let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
             let url = URL(fileURLWithPath: model)
-            let source = try GGUFTensorSource(url: url)
+            let source = try QuantizeCommand.source(model, outtype: "auto", pre: nil)  // a GGUF or a checkpoint folder
             let imURL = imatrix.map { URL(fileURLWithPath: $0) }
             let im = try imURL.map { try PreparedImatrix(url: $0, include: [], exclude: []) }
             var options = QuantizeOptions(); options.dryRun = true; options.pure = true

@@ -37,8 +37,9 @@ final class ImatrixTests: XCTestCase {
         XCTAssertTrue(back.hasMetadata)
         let gguf = try GGUFFile(url: g)
         XCTAssertEqual(gguf.metadata["general.type"]?.stringValue, "imatrix")
-        XCTAssertEqual(gguf.tensor(named: "blk.0.attn_q.weight.in_sum2")?.shape, [256, 1])
-        XCTAssertEqual(gguf.tensor(named: "blk.0.attn_q.weight.counts")?.shape, [1, 1])
+        // ggml writes ggml_n_dims dimensions (llama-imatrix's files: [256] and [1] for a dense weight)
+        XCTAssertEqual(gguf.tensor(named: "blk.0.attn_q.weight.in_sum2")?.shape, [256])
+        XCTAssertEqual(gguf.tensor(named: "blk.0.attn_q.weight.counts")?.shape, [1])
 
         // legacy .dat round trip: values are per-token means × ncall
         let d = dir.appendingPathComponent("imatrix.dat")

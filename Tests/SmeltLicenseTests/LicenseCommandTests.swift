@@ -25,13 +25,13 @@ final class LicenseCommandTests: XCTestCase {
         XCTAssertTrue(ok.stdout.contains("commercial: ALLOWED (exit 0)"), ok.stdout)
 
         let no = try run(["license", luminum, "--use", "redistribute-quantized"])
-        XCTAssertEqual(no.status, 1, no.stderr)
-        XCTAssertTrue(no.stdout.contains("redistribute-quantized: NOT ALLOWED (exit 1)"), no.stdout)
+        XCTAssertEqual(no.status, 3, no.stderr)
+        XCTAssertTrue(no.stdout.contains("redistribute-quantized: NOT ALLOWED (exit 3)"), no.stdout)
         XCTAssertTrue(no.stdout.contains("mistralai/Mistral-Large-Instruct-2407"))
-        XCTAssertEqual(try run(["license", luminum, "--use", "commercial"]).status, 1)
+        XCTAssertEqual(try run(["license", luminum, "--use", "commercial"]).status, 3)
 
         let unsure = try run(["license", mystery, "--use", "redistribute"])
-        XCTAssertEqual(unsure.status, 2, unsure.stderr)
+        XCTAssertEqual(unsure.status, 4, unsure.stderr)
         XCTAssertTrue(unsure.stdout.contains("nobody/knows-7b"))
 
         // Without --use: a report, exit 0 whatever the terms.
@@ -39,36 +39,39 @@ final class LicenseCommandTests: XCTestCase {
 
         // With a cards folder naming the unknown parent, the answer becomes definite.
         let cards = try f.model("cards", ["nobody/knows-7b/README.md": F.card("license: cc-by-nc-4.0")]).path
-        XCTAssertEqual(try run(["license", mystery, "--use", "commercial", "--cards", cards]).status, 1)
+        XCTAssertEqual(try run(["license", mystery, "--use", "commercial", "--cards", cards]).status, 3)
         XCTAssertEqual(try run(["license", mystery, "--use", "redistribute", "--cards", cards]).status, 0)
     }
 
-    func testErrorsAreOneLineWithStatus3AndUsageErrorsKeepArgumentParserStatus() throws {
+    func testErrorsAreOneLineWithStatus1AndUsageErrorsStatus2() throws {
         let f = try F(self)
         let missing = try run(["license", f.root.appendingPathComponent("absent").path])
-        XCTAssertEqual(missing.status, 3)
+        XCTAssertEqual(missing.status, 1)
         XCTAssertTrue(missing.stderr.hasPrefix("error: "), missing.stderr)
         XCTAssertEqual(missing.stderr.split(separator: "\n").count, 1, missing.stderr)
         XCTAssertTrue(missing.stdout.isEmpty)
 
         let badCard = try f.model("bad", ["README.md": "---\nlicense: [oops\n---\n"]).path
         let bad = try run(["license", badCard])
-        XCTAssertEqual(bad.status, 3)
+        XCTAssertEqual(bad.status, 1)
         XCTAssertTrue(bad.stderr.hasPrefix("error: ") && bad.stderr.contains("invalid YAML front matter"), bad.stderr)
 
         let badCards = try run(["license", badCard, "--cards", f.root.appendingPathComponent("nope").path])
-        XCTAssertEqual(badCards.status, 3)
+        XCTAssertEqual(badCards.status, 1)
 
         let usage = try run(["license", f.root.path, "--use", "sell-it"])
-        XCTAssertEqual(usage.status, 64, "ArgumentParser's usage-error status (EX_USAGE)")
-        XCTAssertTrue(usage.stderr.contains("sell-it"), usage.stderr)
+        XCTAssertEqual(usage.status, 2, "usage error")
+        XCTAssertTrue(usage.stderr.hasPrefix("error: ") && usage.stderr.contains("sell-it"), usage.stderr)
+        XCTAssertEqual(usage.stderr.split(separator: "\n").count, 1, usage.stderr)
+        let apache = try f.model("apache", ["README.md": F.card("license: apache-2.0")]).path
+        XCTAssertEqual(try run(["license", apache, "--use", "COMMERCIAL"]).status, 0, "names are case-insensitive")
     }
 
     func testJSONOutput() throws {
         let f = try F(self)
         let luminum = try f.model("Luminum-123B", F.luminumFiles).path
         let r = try run(["license", luminum, "--json", "--use", "redistribute-quantized"])
-        XCTAssertEqual(r.status, 1)
+        XCTAssertEqual(r.status, 3)
         let j = try JSONValue.parse(r.stdout)
         XCTAssertEqual(j["lineage"]?["id"]?.stringValue, "Luminum-123B")
         XCTAssertEqual(j["effective"]?["commercial"]?["value"]?.stringValue, "forbidden")

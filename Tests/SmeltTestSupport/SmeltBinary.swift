@@ -1,43 +1,58 @@
 import Foundation
 import XCTest
 
-/// Runs the built `smelt` executable (next to the test bundle, or `.build/debug/smelt`).
+/// Runs the built `smelt` executable (`.build/debug/smelt`, next to the test bundle)
+/// for tests about the command line: exit status, stdout, stderr.
 public enum SmeltBinary {
-    public struct Result { public var status: Int32; public var stdout: String; public var stderr: String }
-
-    public static var url: URL {
-        get throws {
-            var candidates = [Bundle.main.bundleURL.appendingPathComponent("smelt")]
-            for b in Bundle.allBundles where b.bundlePath.hasSuffix(".xctest") {
-                candidates.append(b.bundleURL.deletingLastPathComponent().appendingPathComponent("smelt"))
-            }
-            candidates.append(Fixtures.repoRoot.appendingPathComponent(".build/debug/smelt"))
-            if let u = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) { return u }
-            if ProcessInfo.processInfo.environment["CI"] == "true" { XCTFail("smelt binary not built") }
-            throw XCTSkip("smelt binary not found (run `swift build --product smelt`)")
-        }
+    /// What a run printed and returned.
+    public struct Run {
+        public var status: Int32
+        public var stdout: String
+        public var stderr: String
     }
 
-    /// Runs `smelt args…` with extra environment variables; waits for it.
-    public static func run(_ args: [String], environment: [String: String] = [:], cwd: URL? = nil) throws -> Result {
+    public typealias Result = Run
+
+    /// The executable (as `executable()`).
+    public static var url: URL { get throws { try executable() } }
+
+    /// The executable, or XCTSkip (a failure on CI) when it is not built.
+    public static func executable() throws -> URL {
+        var candidates: [URL] = []
+        for b in Bundle.allBundles where b.bundlePath.hasSuffix(".xctest") {
+            candidates.append(b.bundleURL.deletingLastPathComponent().appendingPathComponent("smelt"))
+        }
+        candidates.append(Fixtures.repoRoot.appendingPathComponent(".build/debug/smelt"))
+        if let u = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) { return u }
+        if ProcessInfo.processInfo.environment["CI"] == "true" { XCTFail("smelt binary not built") }
+        throw XCTSkip("smelt binary not found (run `swift build --build-tests`)")
+    }
+
+    /// Runs `smelt ARGS` in `directory` (default: the current one) and waits for it.
+    public static func run(_ args: [String], in directory: URL? = nil, environment: [String: String]? = nil) throws -> Run {
+        try run(executable: executable(), args, in: directory, environment: environment)
+    }
+
+    /// Runs any executable (e.g. the venv's python) and collects its output.
+    public static func run(executable: URL, _ args: [String], in directory: URL? = nil,
+                           environment: [String: String]? = nil) throws -> Run {
         let p = Process()
-        p.executableURL = try url
+        p.executableURL = executable
         p.arguments = args
-        var env = ProcessInfo.processInfo.environment
-        for (k, v) in environment { env[k] = v }
-        p.environment = env
-        if let cwd { p.currentDirectoryURL = cwd }
+        if let directory { p.currentDirectoryURL = directory }
+        if let environment { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
         try p.run()
         final class Box: @unchecked Sendable { var data = Data() }
-        let o = Box()
-        let g = DispatchGroup()
-        g.enter(); DispatchQueue.global().async { o.data = out.fileHandleForReading.readDataToEndOfFile(); g.leave() }
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        g.wait()
+        let errBox = Box()
+        let t = Thread { errBox.data = err.fileHandleForReading.readDataToEndOfFile() }
+        t.start()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        return Result(status: p.terminationStatus, stdout: String(decoding: o.data, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+        while !t.isFinished { usleep(1000) }
+        return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+                   stderr: String(decoding: errBox.data, as: UTF8.self))
     }
 }

@@ -83,6 +83,13 @@ public enum ConfigDefaults {
 
     /// `members` (config.json's entries, `text_config` merged) with the defaults of its
     /// `model_type` appended for keys that are missing or null, in the table's order.
+    /// The model's sizes are never taken from a class default: a config.json without them
+    /// describes no model (transformers would build a 4096-wide Llama and llama.cpp would
+    /// write a header that contradicts the tensors), so they stay missing and the readers
+    /// refuse the config, naming the key (docs/RELIABILITY.md).
+    public static let structural: Set<String> = ["vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
+                                                 "num_attention_heads"]
+
     public static func apply(to members: [(String, JSONValue)]) -> [(String, JSONValue)] {
         var out = members
         guard let type = out.first(where: { $0.0 == "model_type" })?.1.stringValue,
@@ -91,7 +98,7 @@ public enum ConfigDefaults {
             guard let v = out.first(where: { $0.0 == k })?.1, !v.isNull else { return nil }
             return v
         }
-        for (key, def) in defaults where get(key) == nil {
+        for (key, def) in defaults where get(key) == nil && !structural.contains(key) {
             let value: JSONValue?
             switch def {
             case let .value(x): value = x

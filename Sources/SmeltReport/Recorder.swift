@@ -20,11 +20,12 @@ public final class Recorder {
     private var plans: [ModelPlanRecord] = []
 
     /// Opens the store chosen by `--store PATH`, `SMELT_STORE` or the default location;
-    /// `noStore` (`--no-store`) records nothing; `recordTo` appends the records to a file instead.
+    /// `noStore` (`--no-store`, or `SMELT_NO_STORE=1` without `--store`) records nothing;
+    /// `recordTo` appends the records to a file instead.
     public init(storePath: String?, noStore: Bool, recordTo: String? = nil, arguments: [String] = CommandLine.arguments) throws {
         commandLine = arguments.map(Self.shellQuoted).joined(separator: " ")
         recordFile = recordTo.map { URL(fileURLWithPath: $0) }
-        if recordTo != nil || noStore || ProcessInfo.processInfo.environment["SMELT_NO_STORE"] == "1" {
+        if recordTo != nil || noStore || (storePath == nil && ProcessInfo.processInfo.environment["SMELT_NO_STORE"] == "1") {
             store = nil
         } else {
             store = try ResultsStore(url: storePath.map { URL(fileURLWithPath: $0) } ?? ResultsStore.defaultURL())

@@ -29,8 +29,12 @@ public enum SmeltBinary {
     }
 
     /// Runs `smelt ARGS` in `directory` (default: the current one) and waits for it.
+    /// Runs record nothing in the user's results store unless the test names a store
+    /// (`SMELT_STORE` in `environment`, or `--store` among the arguments).
     public static func run(_ args: [String], in directory: URL? = nil, environment: [String: String]? = nil) throws -> Run {
-        try run(executable: executable(), args, in: directory, environment: environment)
+        var env = environment ?? [:]
+        if env["SMELT_STORE"] == nil { env["SMELT_NO_STORE"] = "1" }
+        return try run(executable: executable(), args, in: directory, environment: env)
     }
 
     /// Runs any executable (e.g. the venv's python) and collects its output.

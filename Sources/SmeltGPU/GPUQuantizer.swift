@@ -19,7 +19,7 @@ enum Shaders {
 /// Not thread-safe: one caller at a time.
 public final class GPUQuantizer: @unchecked Sendable {
     /// The types with a GPU kernel (quantize and dequantize).
-    public static let supportedTypes: [GGMLType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1]
+    public static let supportedTypes: [GGMLType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl]
 
     /// True when `type` has a GPU kernel.
     public static func supports(_ type: GGMLType) -> Bool { supportedTypes.contains(type) }

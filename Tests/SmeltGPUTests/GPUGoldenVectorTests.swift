@@ -54,7 +54,8 @@ final class GPUGoldenVectorTests: XCTestCase {
             }
             if out != expected {
                 let first = zip(out, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(out.count, expected.count)
-                failures.append("\(c.expected): first difference at byte \(first) (row \(first / max(rowBytes, 1)), block \((first % max(rowBytes, 1)) / c.type.bytesPerBlock))")
+                let hex = { (a: [UInt8]) in a[first..<min(a.count, first + 40)].map { String(format: "%02x", $0) }.joined() }
+                failures.append("\(c.expected): first difference at byte \(first) (row \(first / max(rowBytes, 1)), block \((first % max(rowBytes, 1)) / c.type.bytesPerBlock)): gpu \(hex(out)) ggml \(hex(expected))")
             }
             let want = try Fixtures.readFloats(root.appendingPathComponent(c.dequantized))
             var back = [Float](repeating: 0, count: c.rows * c.nPerRow)

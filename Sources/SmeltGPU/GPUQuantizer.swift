@@ -17,12 +17,14 @@ enum Shaders {
 /// buffers: while the GPU quantizes one chunk the host fills the next. Rows holding NaN,
 /// infinity or subnormal values are re-quantized on the CPU (drivers may flush subnormals).
 /// Not thread-safe: one caller at a time.
-public final class GPUQuantizer: @unchecked Sendable {
+public final class GPUQuantizer: QuantAccelerator, @unchecked Sendable {
     /// The types with a GPU kernel (quantize and dequantize).
     public static let supportedTypes: [GGMLType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl]
 
     /// True when `type` has a GPU kernel.
     public static func supports(_ type: GGMLType) -> Bool { supportedTypes.contains(type) }
+    public func supports(_ type: GGMLType) -> Bool { Self.supports(type) }
+    public var deviceDescription: String { "vulkan:\(device.info.index) \(device.info.name)" }
 
     public let device: GPUDevice
     /// Upper bound on the input floats of one chunk, in bytes (≤ the device's maxStorageBufferRange).
@@ -78,7 +80,7 @@ public final class GPUQuantizer: @unchecked Sendable {
     /// Quantizes `rows` rows of `n` values to `type` into `dst` (`rows × type.rowBytes(n)` bytes).
     /// `fill(range, buffer)` writes the floats of tensor rows `range` into `buffer`.
     /// `importance`, when given, holds `n × ne2` weights; row r uses weights `(r / ne1) % ne2`.
-    public func quantize(type: GGMLType, rows: Int, n: Int, importance: UnsafePointer<Float>?, ne1: Int = 1, ne2: Int = 1,
+    public func quantize(type: GGMLType, rows: Int, n: Int, importance: UnsafePointer<Float>?, ne1: Int, ne2: Int,
                          dst: UnsafeMutableRawPointer,
                          fill: (Range<Int>, UnsafeMutablePointer<Float>) throws -> Void) throws {
         guard Self.supports(type), let kernel = QuantRegistry.kernel(for: type) else {

@@ -22,6 +22,8 @@ public struct QuantizeRequest: Sendable {
     public var recipe: Recipe? = nil
     /// Extra metadata appended at the end (recipe provenance, `RecipeProvenance`).
     public var extraMetadata: [(String, GGUFValue)] = []
+    /// A device (the GPU) that quantizes the tensors whose type it supports; nil: all on the CPU.
+    public var accelerator: (any QuantAccelerator)? = nil
     public init(preset: LlamaPreset) { self.preset = preset }
 }
 
@@ -202,7 +204,7 @@ public enum Quantizer {
                     let bytes: Int
                     do {
                         bytes = try convert(source: source, index: si, choice: c, importance: importance[k],
-                                            threads: threads, out: buf, scratch: scratch)
+                                            threads: threads, out: buf, scratch: scratch, accelerator: request.accelerator)
                     } catch { pool.give(buf); throw error }
                     enqueue {
                         defer { pool.give(buf) }
@@ -231,7 +233,8 @@ public enum Quantizer {
 
     /// Converts one tensor into its planned type, into `out`; returns the byte count.
     static func convert(source: TensorSource, index si: Int, choice c: TensorChoice, importance: [Float]?,
-                        threads: Int, out: UnsafeMutableRawPointer, scratch: [UnsafeMutablePointer<Float>]) throws -> Int {
+                        threads: Int, out: UnsafeMutableRawPointer, scratch: [UnsafeMutablePointer<Float>],
+                        accelerator: (any QuantAccelerator)? = nil) throws -> Int {
         let n = c.shape[0]
         let rows = c.shape.dropFirst().reduce(1, *)
         let ne1 = c.shape.count > 1 ? c.shape[1] : 1
@@ -239,6 +242,16 @@ public enum Quantizer {
         guard let rowBytes = c.type.rowBytes(n) else { throw SmeltError("tensor \(c.name): bad row length \(n) for \(c.type.name)") }
         let total = rowBytes * rows
         let kernel = c.type == .f32 ? nil : QuantRegistry.kernel(for: c.type)
+        if let acc = accelerator, kernel != nil, acc.supports(c.type) {
+            try importance.withUnsafeBufferPointerOpt { imp in
+                try acc.quantize(type: c.type, rows: rows, n: n, importance: imp?.baseAddress, ne1: ne1, ne2: ne2,
+                                 dst: out) { range, buffer in
+                    try source.readRows(si, rows: range, into: buffer)
+                    source.release(si, rows: range)
+                }
+            }
+            return total
+        }
         let chunkRows = Self.chunkRows(c)
         let nChunks = (rows + chunkRows - 1) / chunkRows
         let workers = max(1, min(threads, nChunks))

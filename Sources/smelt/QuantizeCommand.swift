@@ -4,6 +4,7 @@ import SmeltFormats
 import SmeltQuantize
 import SmeltConvert
 import SmeltLicense
+import SmeltGPU
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -54,6 +55,8 @@ struct QuantizeCommand: ParsableCommand {
     var candidates: String?
     @Option(help: "Budget mode: sensitivity cache folder (default: ~/.cache/smelt/sensitivity).")
     var cache: String?
+    @Option(help: "Where to quantize: cpu (default), auto, vulkan or vulkan:N (smelt devices); default from SMELT_DEVICE. Same bytes on every device.")
+    var device: String?
     @Flag(inversion: .prefixedNo, help: "Write the recipe provenance metadata (default: only for recipes that are not an unchanged llama.cpp preset).")
     var provenance: Bool?
 
@@ -135,6 +138,7 @@ struct QuantizeCommand: ParsableCommand {
                 req.options.tensorTypes.append((String(tt[..<eq]).lowercased(), try Self.ggmlType(String(tt[tt.index(after: eq)...]))))
             }
 
+            let deviceChoice = try DeviceChoice.resolve(option: device)
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: input, isDirectory: &isDir) else {
                 throw SmeltError("\(input): no such file")
@@ -163,6 +167,11 @@ struct QuantizeCommand: ParsableCommand {
             let start = Date()
             if !dryRun, let warning = ConversionLicenseInfo.check(URL(fileURLWithPath: input)).warning {
                 FileHandle.standardError.write(Data("\(warning)\n".utf8))
+            }
+            if !dryRun {
+                let (gpu, note) = try deviceChoice.open()
+                if let note { FileHandle.standardError.write(Data("\(note)\n".utf8)) }
+                req.accelerator = gpu
             }
             let result = try Quantizer.run(
                 source: source, output: dryRun ? nil : output.map { URL(fileURLWithPath: $0) }, request: req,

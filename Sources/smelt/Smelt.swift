@@ -22,4 +22,5 @@ let allSubcommands: [ParsableCommand.Type] = [
     SensitivityCommand.self,
     PerplexityCommand.self,
     LicenseCommand.self,
+    DevicesCommand.self,
 ]

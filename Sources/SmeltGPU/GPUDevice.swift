@@ -113,7 +113,7 @@ public final class GPUDevice: @unchecked Sendable {
 
 /// A buffer in host-visible memory, mapped for the life of the object.
 public final class GPUBuffer: @unchecked Sendable {
-    unowned let device: GPUDevice
+    let device: GPUDevice
     let buffer: VkBuffer
     let memory: VkDeviceMemory
     /// The mapped bytes.
@@ -174,7 +174,7 @@ public final class GPUBuffer: @unchecked Sendable {
 /// A compute pipeline: shader module, descriptor layout (storage buffers 0..<bindings),
 /// push constants, and a small pool of descriptor sets.
 public final class GPUPipeline: @unchecked Sendable {
-    unowned let device: GPUDevice
+    let device: GPUDevice
     public let name: String
     let bindings: Int
     let pushBytes: Int
@@ -285,7 +285,7 @@ public final class GPUPipeline: @unchecked Sendable {
 /// One unit of work in flight: a command buffer, its fence and its descriptor sets.
 /// `record` a few dispatches, `submit`, then `wait` before touching the buffers again.
 public final class GPUSlot: @unchecked Sendable {
-    unowned let device: GPUDevice
+    let device: GPUDevice
     let cmd: VkCommandBuffer
     let fence: VkFence
     let pool: VkDescriptorPool

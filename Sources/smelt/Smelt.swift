@@ -23,4 +23,5 @@ let allSubcommands: [ParsableCommand.Type] = [
     PerplexityCommand.self,
     LicenseCommand.self,
     DevicesCommand.self,
+    BenchCommand.self,
 ]

@@ -46,8 +46,10 @@ final class GPUModelQuantizeTests: XCTestCase {
         let imatrix = try Fixtures.sharedFile("models/tiny/tiny-mixtral.golden/tiny-mixtral.imatrix.gguf")
         let dir = try Fixtures.tempDir(self)
         for preset in ["Q4_0"] {
+            let t0 = Date()
             let onGPU = try quantize(try GGUFTensorSource(url: q8), preset: preset, imatrix: imatrix, requantize: true,
                                      gpu: gpu, to: dir.appendingPathComponent("gpu-\(preset).gguf"))
+            print("tiny-mixtral \(preset) imatrix on the GPU: \(Date().timeIntervalSince(t0)) s")
             let onCPU = try quantize(try GGUFTensorSource(url: q8), preset: preset, imatrix: imatrix, requantize: true,
                                      gpu: nil, to: dir.appendingPathComponent("cpu-\(preset).gguf"))
             XCTAssertTrue(onGPU == onCPU, "\(preset) with imatrix: the GPU file differs from the CPU file")

@@ -117,3 +117,19 @@ final class GPUQuantizerTests: XCTestCase {
         }
     }
 }
+
+/// With SMELT_VULKAN_VALIDATION=1 the Khronos validation layer is on and its errors are caught
+/// (the other GPU tests then assert there were none).
+final class ValidationLayerTests: XCTestCase {
+    func testValidationLayerCatchesInvalidUsage() throws {
+        guard ProcessInfo.processInfo.environment["SMELT_VULKAN_VALIDATION"] == "1" else {
+            throw XCTSkip("run with SMELT_VULKAN_VALIDATION=1 (Debian: vulkan-validationlayers) to check the validation layer")
+        }
+        // A separate instance, so that the deliberate error does not fail the other tests.
+        let device = try GPUInstance(validation: true).open(index: nil)
+        XCTAssertTrue(device.instance.validating)
+        XCTAssertTrue(device.instance.validationErrors.isEmpty)
+        _ = try? GPUBuffer(device: device, bytes: 0)   // size 0 is invalid (VUID-VkBufferCreateInfo-size-00912)
+        XCTAssertFalse(device.instance.validationErrors.isEmpty, "the validation layer did not report a zero-sized buffer")
+    }
+}

@@ -19,7 +19,11 @@ enum Shaders {
 /// Not thread-safe: one caller at a time.
 public final class GPUQuantizer: QuantAccelerator, @unchecked Sendable {
     /// The types with a GPU kernel (quantize and dequantize).
-    public static let supportedTypes: [GGMLType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl]
+    public static let supportedTypes: [GGMLType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl, .iq4_xs]
+
+    /// Blocks one shader invocation quantizes: two where a block is not a whole number of 32-bit
+    /// words (then the pair is), one where it is (the shader is built with DIRECT_WORDS).
+    static func blocksPerInvocation(_ type: GGMLType) -> Int { type.bytesPerBlock % 4 == 0 && type == .iq4_xs ? 1 : 2 }
 
     /// True when `type` has a GPU kernel.
     public static func supports(_ type: GGMLType) -> Bool { supportedTypes.contains(type) }
@@ -94,6 +98,7 @@ public final class GPUQuantizer: QuantAccelerator, @unchecked Sendable {
             throw SmeltError("a row of \(n) floats exceeds the GPU chunk size of \(chunkBytes) bytes")
         }
         let bs = type.blockSize
+        let perInvocation = Self.blocksPerInvocation(type)
         let chunkRows = max(1, min(rows, chunkBytes / (n * 4)))
         let slots = try self.slots(inputBytes: chunkRows * n * 4, outputBytes: (chunkRows * rowBytes + 3) & ~3,
                                    rows: chunkRows)
@@ -127,7 +132,7 @@ public final class GPUQuantizer: QuantAccelerator, @unchecked Sendable {
                                                     (impBuffer, 0, impBuffer.bytes), (slot.rowInfo, 0, nr * 4)],
                                    push: [UInt32(n), UInt32(nBlocks), UInt32(r0), UInt32(max(1, ne1)), UInt32(max(1, ne2)),
                                           importance == nil ? 0 : 1],
-                                   groups: ((nBlocks + 1) / 2 + 63) / 64)
+                                   groups: ((nBlocks + perInvocation - 1) / perInvocation + 63) / 64)
             try slot.work.submit()
             let out = dst + r0 * rowBytes
             slot.pending = { [unowned self] in

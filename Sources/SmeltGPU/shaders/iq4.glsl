@@ -25,13 +25,27 @@ int best_index(float x) {
     return a < b ? mu - 1 : mu;
 }
 
-// The nibbles of block ib: best_index(id · x).
+// The nibbles of block ib: best_index(id · x). `base`: byte offset in W, or with DIRECT_WORDS the
+// block's first word in ys.
 void pack_block(uint base, int ib, float id, uint xo) {
+#ifdef DIRECT_WORDS
+    for (int k = 0; k < 4; k++) {
+        uint word = 0u;
+        for (int b = 0; b < 4; b++) {
+            int j = 4 * k + b;
+            F a0 = id * XS_(32 * ib + j);
+            F a1 = id * XS_(32 * ib + 16 + j);
+            word |= (uint(best_index(a0)) | (uint(best_index(a1)) << 4)) << uint(8 * b);
+        }
+        ys[base + uint(Q4_OFF / 4 + 4 * ib + k)] = word;
+    }
+#else
     for (int j = 0; j < 16; j++) {
         F a0 = id * XS_(32 * ib + j);
         F a1 = id * XS_(32 * ib + 16 + j);
         put8(base + uint(Q4_OFF + 16 * ib + j), uint(best_index(a0)) | (uint(best_index(a1)) << 4));
     }
+#endif
 }
 
 void quant_block(uint g, uint base) {
@@ -116,10 +130,9 @@ void quant_block(uint g, uint base) {
         if (ad > amax_scale) { amax_scale = ad; max_scale = d; }
     }
 #if SB > 32
-    uint sh = 0u;
+    uint sh = 0u, sl = 0u;
     F nms = -max_scale;
     F d = fdiv(nms, 32.0);
-    put16(base, f16_bits(d));
     F id = d != 0.0 ? fdiv(1.0, d) : 0.0;
     for (int ib = 0; ib < NBLK; ib++) {
         F t = id * SCALES[ib];
@@ -129,11 +142,11 @@ void quant_block(uint g, uint base) {
         F idl = dl != 0.0 ? fdiv(1.0, dl) : 0.0;
         pack_block(base, ib, idl, xo);
         l += 32;
-        uint lL = uint(l) & 15u, lH = uint(l >> 4) & 0xffffu;
-        put8(base + 4u + uint(ib / 2), (ib % 2 == 0) ? lL : (lL << 4));
-        sh |= lH << uint(2 * (ib % 8));
+        sl |= (uint(l) & 15u) << uint(4 * ib);              // scales_l[ib / 2], low nibble first
+        sh |= (uint(l >> 4) & 3u) << uint(2 * (ib % 8));
     }
-    put16(base + 2u, sh & 0xffffu);
+    ys[base] = f16_bits(d) | (sh << 16);
+    ys[base + 1u] = sl;
 #else
     put16(base, f16_bits(SCALES[0]));
     F id = SCALES[0] != 0.0 ? fdiv(1.0, SCALES[0]) : 0.0;

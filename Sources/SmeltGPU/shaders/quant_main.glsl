@@ -16,23 +16,32 @@ layout(push_constant) uniform Push {
     uint has_imp;     // 1: importance-weighted path
 } p;
 
-#define WORDS (BB / 2)
-uint W[WORDS];
-
-void put8(uint pos, uint v) { W[pos >> 2] |= (v & 0xffu) << ((pos & 3u) * 8u); }
-void put16(uint pos, uint v) { put8(pos, v); put8(pos + 1u, v >> 8); }
-void put32(uint pos, uint v) { put16(pos, v); put16(pos + 2u, v >> 16); }
-
+// Row (within the chunk) of block g.
+uint row_of(uint g) { return g / (p.n_per_row / BS); }
 // Index of block g's first importance weight.
 uint imp_index(uint g) {
     uint bpr = p.n_per_row / BS;
     uint row = p.row_base + g / bpr;
     return ((row / p.ne1) % p.ne2) * p.n_per_row + (g % bpr) * BS;
 }
-// Row (within the chunk) of block g.
-uint row_of(uint g) { return g / (p.n_per_row / BS); }
 
 void quant_block(uint g, uint base);
+
+#ifdef DIRECT_WORDS
+// BB is a multiple of 4: one invocation per block, quant_block writes whole words of ys itself
+// (no private byte buffer: Mesa 22's lavapipe miscompiles large private arrays).
+void main() {
+    uint g = gl_GlobalInvocationID.x;
+    if (g >= p.n_blocks) return;
+    quant_block(g, g * uint(BB / 4));
+}
+#else
+#define WORDS (BB / 2)
+uint W[WORDS];
+
+void put8(uint pos, uint v) { W[pos >> 2] |= (v & 0xffu) << ((pos & 3u) * 8u); }
+void put16(uint pos, uint v) { put8(pos, v); put8(pos + 1u, v >> 8); }
+void put32(uint pos, uint v) { put16(pos, v); put16(pos + 2u, v >> 16); }
 
 void main() {
     uint g0 = 2u * gl_GlobalInvocationID.x;
@@ -45,3 +54,4 @@ void main() {
     uint wo = g0 * uint(BB) / 4u;
     for (uint k = 0u; k < nwords; k++) ys[wo + k] = W[k];
 }
+#endif

@@ -19,7 +19,7 @@ enum Shaders {
 /// Not thread-safe: one caller at a time.
 public final class GPUQuantizer: QuantAccelerator, @unchecked Sendable {
     /// The types with a GPU kernel (quantize and dequantize).
-    public static let supportedTypes: [GGMLType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl, .iq4_xs]
+    public static let supportedTypes: [GGMLType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl, .iq4_xs, .q6_K]
 
     /// Blocks one shader invocation quantizes: two where a block is not a whole number of 32-bit
     /// words (then the pair is), one where it is (the shader is built with DIRECT_WORDS).

@@ -35,6 +35,8 @@ void main() {
     if (g >= p.n_blocks) return;
     quant_block(g, g * uint(BB / 4));
 }
+#elif defined(CUSTOM_MAIN)
+// The including file has its own main.
 #else
 #define WORDS (BB / 2)
 uint W[WORDS];

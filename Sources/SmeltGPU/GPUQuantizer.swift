@@ -19,11 +19,11 @@ enum Shaders {
 /// Not thread-safe: one caller at a time.
 public final class GPUQuantizer: QuantAccelerator, @unchecked Sendable {
     /// The types with a GPU kernel (quantize and dequantize).
-    public static let supportedTypes: [GGMLType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl, .iq4_xs, .q6_K]
+    public static let supportedTypes: [GGMLType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl, .iq4_xs, .q4_K, .q5_K, .q6_K]
 
     /// Blocks one shader invocation quantizes: two where a block is not a whole number of 32-bit
     /// words (then the pair is), one where it is (the shader is built with DIRECT_WORDS).
-    static func blocksPerInvocation(_ type: GGMLType) -> Int { type.bytesPerBlock % 4 == 0 && type == .iq4_xs ? 1 : 2 }
+    static func blocksPerInvocation(_ type: GGMLType) -> Int { [.iq4_xs, .q4_K, .q5_K].contains(type) ? 1 : 2 }
 
     /// True when `type` has a GPU kernel.
     public static func supports(_ type: GGMLType) -> Bool { supportedTypes.contains(type) }

@@ -6,7 +6,8 @@ import SmeltTestSupport
 @testable import SmeltGPU
 
 /// Whole models quantized with the GPU as accelerator (64 KiB chunks, so every tensor streams
-/// through several chunks) are byte-identical to the CPU path and to llama-quantize's files.
+/// through several chunks) are byte-identical to the CPU path and to llama-quantize's files
+/// (Q4_0, Q4_K_M, Q6_K of tiny-llama).
 final class GPUModelQuantizeTests: XCTestCase {
     func quantize(_ source: TensorSource, preset: String, imatrix: URL? = nil, requantize: Bool = false,
                   gpu: GPUQuantizer?, to url: URL) throws -> Data {
@@ -33,9 +34,16 @@ final class GPUModelQuantizeTests: XCTestCase {
                                      to: dir.appendingPathComponent("cpu-\(preset).gguf"))
             XCTAssertTrue(onGPU == onCPU, "\(preset): the GPU file differs from the CPU file")
         }
-        let ggml = try Data(contentsOf: golden.appendingPathComponent("tiny-llama-Q4_0.gguf"))
-        XCTAssertTrue(try Data(contentsOf: dir.appendingPathComponent("gpu-Q4_0.gguf")) == ggml,
+        XCTAssertTrue(try Data(contentsOf: dir.appendingPathComponent("gpu-Q4_0.gguf"))
+                      == Data(contentsOf: golden.appendingPathComponent("tiny-llama-Q4_0.gguf")),
                       "Q4_0 on the GPU differs from llama-quantize's file")
+        // k-quant mixtures: straight against llama-quantize's files.
+        for preset in ["Q4_K_M", "Q6_K"] {
+            let onGPU = try quantize(try GGUFTensorSource(url: f32), preset: preset, gpu: gpu,
+                                     to: dir.appendingPathComponent("gpu-\(preset).gguf"))
+            XCTAssertTrue(onGPU == (try Data(contentsOf: golden.appendingPathComponent("tiny-llama-\(preset).gguf"))),
+                          "\(preset) on the GPU differs from llama-quantize's file")
+        }
         GPUTestDevice.checkValidation()
     }
 
@@ -45,7 +53,7 @@ final class GPUModelQuantizeTests: XCTestCase {
         let q8 = try Fixtures.sharedFile("models/tiny/tiny-mixtral.golden/tiny-mixtral-q8_0.gguf")
         let imatrix = try Fixtures.sharedFile("models/tiny/tiny-mixtral.golden/tiny-mixtral.imatrix.gguf")
         let dir = try Fixtures.tempDir(self)
-        for preset in ["Q4_0"] {
+        for preset in ["Q4_0"] {   // (the CPU reference of a debug build is slow: one preset)
             let t0 = Date()
             let onGPU = try quantize(try GGUFTensorSource(url: q8), preset: preset, imatrix: imatrix, requantize: true,
                                      gpu: gpu, to: dir.appendingPathComponent("gpu-\(preset).gguf"))

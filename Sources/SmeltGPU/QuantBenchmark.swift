@@ -17,7 +17,7 @@ public struct QuantThroughput: Sendable {
 
 /// Quantization throughput on synthetic rows (4096 values, Gaussian-like with outlier columns),
 /// on the CPU (all threads, the CPU kernels) and on a GPU (streaming through its chunks,
-/// copies included). The GPU result is checked against the CPU bytes.
+/// copies included; shader compilation is not timed). The GPU result is checked against the CPU bytes.
 public enum QuantBenchmark {
     /// Measures `type` over `megabytes` MiB of float32 input; `gpu` nil measures the CPU.
     public static func run(type: GGMLType, megabytes: Int, importance: Bool, gpu: GPUQuantizer?,
@@ -37,6 +37,11 @@ public enum QuantBenchmark {
         let w: [Float] = (0..<n).map { Float(($0 * 7919) % 1000) / 100 + 0.01 }
         let out = UnsafeMutableRawPointer.allocate(byteCount: rows * rowBytes, alignment: 64)
         defer { out.deallocate() }
+        if let gpu {   // warm-up: pipeline creation (the driver compiles the shader) is not timed
+            try w.withUnsafeBufferPointer { wp in
+                try gpu.quantize(type: type, src: x, rows: 1, n: n, importance: importance ? wp.baseAddress : nil, dst: out)
+            }
+        }
         let start = DispatchTime.now().uptimeNanoseconds
         try w.withUnsafeBufferPointer { wp in
             let imp = importance ? wp.baseAddress : nil

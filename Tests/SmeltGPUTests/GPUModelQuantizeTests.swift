@@ -63,5 +63,6 @@ final class GPUModelQuantizeTests: XCTestCase {
             XCTAssertTrue(onGPU == onCPU, "\(preset) with imatrix: the GPU file differs from the CPU file")
         }
         XCTAssertEqual(gpu.cpuFallbackRows, 0)
+        GPUTestDevice.checkValidation()
     }
 }

@@ -25,7 +25,8 @@ if [ -n "$MODEL" ]; then
   for T in Q8_0 Q4_0 IQ4_XS; do
     for dev in cpu "$DEVICE"; do
       s=$(date +%s.%N)
-      $SMELT quantize "$MODEL" "$tmp/$T-${dev//:/_}.gguf" "$T" --device "$dev" >/dev/null
+      $SMELT quantize "$MODEL" "$tmp/$T-${dev//:/_}.gguf" "$T" --device "$dev" >/dev/null 2>"$tmp/err" \
+        || { cat "$tmp/err" >&2; exit 1; }
       e=$(date +%s.%N)
       awk -v t="$T" -v d="$dev" -v s="$s" -v e="$e" -v b="$in_bytes" \
         'BEGIN { printf "%-7s %-10s %8.2f s  %7.3f GB/s of input\n", t, d, e - s, b / (e - s) / 1e9 }'

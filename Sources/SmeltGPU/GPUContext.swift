@@ -62,7 +62,7 @@ public final class GPUInstance: @unchecked Sendable {
             _ = enumerate(&n, nil)
             var props = [VkLayerProperties](repeating: VkLayerProperties(), count: Int(n))
             _ = enumerate(&n, &props)
-            let names = props.map { p in withUnsafeBytes(of: p.layerName) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) } }
+            let names = props.prefix(Int(n)).map { cString($0.layerName) }
             guard names.contains("VK_LAYER_KHRONOS_validation") else {
                 throw SmeltError("SMELT_VULKAN_VALIDATION=1 but the Khronos validation layer is not installed (Debian: vulkan-validationlayers)")
             }

@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
-APT_PKGS := libopenblas-dev libzstd-dev libsqlite3-dev libvulkan-dev mesa-vulkan-drivers glslc pkg-config python3-venv unzip chromium slurm-wlm munge
+APT_PKGS := libopenblas-dev libzstd-dev libsqlite3-dev libvulkan-dev mesa-vulkan-drivers glslc vulkan-validationlayers vulkan-tools pkg-config python3-venv unzip chromium slurm-wlm munge
 PY_PKGS  := gguf numpy safetensors tokenizers
 VENV     := .venv
 CACHE    := .cache
@@ -10,7 +10,7 @@ DEMO     := $(CACHE)/demo
 SMELT    := .build/release/smelt
 DEMO_GGUF := $(DEMO)/SmolLM2-135M-Instruct.Q4_1.gguf
 
-.PHONY: deps venv build debug test demo sweep-demo clean
+.PHONY: deps venv build debug test test-gpu-validation shaders demo sweep-demo clean
 
 ## deps: install the Debian packages Smelt builds against (root), or say which are missing.
 deps:
@@ -51,6 +51,15 @@ test: deps venv
 	  n=$$(echo "$$summary" | sed -E 's/.*Executed ([0-9]+) tests?.*/\1/'); f=$$(echo "$$summary" | sed -E 's/.* ([0-9]+) failures?.*/\1/'); \
 	  k=$$(echo "$$summary" | grep -oE "[0-9]+ tests? skipped" | grep -oE "^[0-9]+" || echo 0); \
 	  [ -n "$$summary" ] && echo "tests: $$((n - f - k)) passed, $$f failed, $$k skipped"; exit $$rc
+
+## shaders: rebuild Sources/SmeltGPU/Generated/SPIRV.swift from the GLSL in Sources/SmeltGPU/shaders (glslc).
+shaders: deps
+	scripts/build-shaders.sh
+
+## test-gpu-validation: the GPU tests (lavapipe without a GPU) under the Khronos validation layer.
+test-gpu-validation: deps venv
+	swift build --build-tests
+	SMELT_VULKAN_VALIDATION=1 swift test --skip-build --disable-swift-testing --filter SmeltGPUTests
 
 ## demo: the whole pipeline on the small real demo model (SmolLM2-135M-Instruct).
 $(DEMO_GGUF):

@@ -41,8 +41,8 @@ let package = Package(
                        providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
-        .systemLibrary(name: "CVulkan", path: "Sources/CVulkan", pkgConfig: "vulkan",
-                       providers: [.apt(["libvulkan-dev"])]),
+        // Headers only: SmeltGPU loads libvulkan.so.1 at run time (no loader → a clear error, not a crash).
+        .systemLibrary(name: "CVulkan", path: "Sources/CVulkan", providers: [.apt(["libvulkan-dev"])]),
 
         // Smelt's own native inner loops (AVX-512 BF16, F16C) with run-time CPU checks
         .target(name: "CSmeltKernels", path: "Sources/CSmeltKernels",
@@ -50,6 +50,9 @@ let package = Package(
 
         .target(name: "SmeltFormats", dependencies: ["CSmeltKernels"], swiftSettings: swiftSettings),
         .target(name: "SmeltQuant", dependencies: ["SmeltFormats"], swiftSettings: kernelSettings),
+        // The only module that talks to Vulkan; GLSL sources in shaders/ (SPIR-V: scripts/build-shaders.sh)
+        .target(name: "SmeltGPU", dependencies: ["SmeltFormats", "SmeltQuant", "CVulkan"], exclude: ["shaders"],
+                swiftSettings: swiftSettings),
         .target(name: "SmeltTokenizer", dependencies: ["SmeltFormats"], swiftSettings: swiftSettings),
         .target(name: "SmeltModel", dependencies: ["SmeltFormats", "SmeltTokenizer",
                                                    .product(name: "Yams", package: "Yams")],
@@ -76,7 +79,7 @@ let package = Package(
                 swiftSettings: swiftSettings),
         .executableTarget(name: "smelt", dependencies: [
             "SmeltFormats", "SmeltQuant", "SmeltTokenizer", "SmeltModel", "SmeltConvert", "SmeltQuantize",
-            "SmeltEval", "SmeltLicense", "SmeltStore", "SmeltReport", "SmeltSweep",
+            "SmeltEval", "SmeltLicense", "SmeltStore", "SmeltReport", "SmeltSweep", "SmeltGPU",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: swiftSettings),
 
@@ -87,6 +90,8 @@ let package = Package(
         .testTarget(name: "SmeltModelTests", dependencies: ["SmeltModel", "SmeltFormats", "SmeltTestSupport"]),
         .testTarget(name: "SmeltConvertTests", dependencies: ["SmeltConvert", "SmeltQuantize", "SmeltFormats", "SmeltTestSupport"]),
         .testTarget(name: "SmeltQuantizeTests", dependencies: ["SmeltQuantize", "SmeltQuant", "SmeltFormats", "SmeltTestSupport"]),
+        .testTarget(name: "SmeltGPUTests", dependencies: ["SmeltGPU", "SmeltQuant", "SmeltQuantize", "SmeltFormats",
+                                                          "SmeltTestSupport"]),
         .testTarget(name: "SmeltLicenseTests", dependencies: ["SmeltLicense", "SmeltFormats", "SmeltTestSupport"]),
         .testTarget(name: "SmeltReportTests", dependencies: ["SmeltReport", "SmeltStore", "SmeltEval", "SmeltFormats",
                                                             "SmeltTestSupport"],

@@ -30,6 +30,8 @@ public struct QuantizeRequest: Sendable {
     public var overrides: [(String, GGUFValue)] = []
     /// `COPY` (llama-quantize's `only_copy`): every tensor keeps its type; `general.file_type` 0.
     public var onlyCopy = false
+    /// A device (the GPU) that quantizes the tensors whose type it supports; nil: all on the CPU.
+    public var accelerator: (any QuantAccelerator)? = nil
     public init(preset: LlamaPreset) { self.preset = preset }
 }
 
@@ -251,7 +253,8 @@ public enum Quantizer {
                     let bytes: Int
                     do {
                         bytes = try convert(source: source, index: si, choice: c, importance: importance[k],
-                                            threads: threads, out: buf, scratch: scratch, allowNonfinite: request.allowNonfinite)
+                                            threads: threads, out: buf, scratch: scratch, allowNonfinite: request.allowNonfinite,
+                                            accelerator: request.accelerator)
                     } catch { pool.give(buf); throw error }
                     enqueue {
                         defer { pool.give(buf) }
@@ -350,7 +353,7 @@ public enum Quantizer {
     /// Converts one tensor into its planned type, into `out`; returns the byte count.
     static func convert(source: TensorSource, index si: Int, choice c: TensorChoice, importance: [Float]?,
                         threads: Int, out: UnsafeMutableRawPointer, scratch: [UnsafeMutablePointer<Float>],
-                        allowNonfinite: Bool = false) throws -> Int {
+                        allowNonfinite: Bool = false, accelerator: (any QuantAccelerator)? = nil) throws -> Int {
         let n = c.shape[0]
         let rows = c.shape.dropFirst().reduce(1, *)
         let ne1 = c.shape.count > 1 ? c.shape[1] : 1
@@ -358,6 +361,16 @@ public enum Quantizer {
         guard let rowBytes = c.type.rowBytes(n) else { throw SmeltError("tensor \(c.name): bad row length \(n) for \(c.type.name)") }
         let total = rowBytes * rows
         let kernel = c.type == .f32 ? nil : QuantRegistry.kernel(for: c.type)
+        if let acc = accelerator, kernel != nil, acc.supports(c.type) {
+            try importance.withUnsafeBufferPointerOpt { imp in
+                try acc.quantize(type: c.type, rows: rows, n: n, importance: imp?.baseAddress, ne1: ne1, ne2: ne2,
+                                 dst: out) { range, buffer in
+                    try source.readRows(si, rows: range, into: buffer)
+                    source.release(si, rows: range)
+                }
+            }
+            return total
+        }
         let chunkRows = Self.chunkRows(c)
         let nChunks = (rows + chunkRows - 1) / chunkRows
         let workers = max(1, min(threads, nChunks))

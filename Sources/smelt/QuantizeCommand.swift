@@ -6,6 +6,7 @@ import SmeltConvert
 import SmeltLicense
 import SmeltReport
 import SmeltStore
+import SmeltGPU
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -62,6 +63,8 @@ struct QuantizeCommand: ParsableCommand {
     var noCache = false
     @Option(help: "Budget mode: the loss model, weighted (importance-weighted error, default) or kld (scaled by the KLD smelt sensitivity -f measured).")
     var loss = "weighted"
+    @Option(help: "Where to quantize: cpu (default), auto, vulkan or vulkan:N (smelt devices); default from SMELT_DEVICE. Same bytes on every device.")
+    var device: String?
     @Flag(inversion: .prefixedNo, help: "Write the recipe provenance metadata (default: only for recipes that are not an unchanged llama.cpp preset).")
     var provenance: Bool?
     @OptionGroup var storeOptions: StoreOptions
@@ -167,6 +170,7 @@ struct QuantizeCommand: ParsableCommand {
                 req.options.tensorTypes.append((String(tt[..<eq]).lowercased(), try Self.ggmlType(String(tt[tt.index(after: eq)...]))))
             }
 
+            let deviceChoice = try DeviceChoice.resolve(option: device)
             let inputs = ([input, imatrix] + [recipe].filter { $0.map { FileManager.default.fileExists(atPath: $0) } ?? false })
                 .compactMap { $0 }.map { URL(fileURLWithPath: $0) }
             if let o = output, !dryRun { try OutputGuard.check(output: URL(fileURLWithPath: o), inputs: inputs) }
@@ -204,6 +208,11 @@ struct QuantizeCommand: ParsableCommand {
             }
             let tty = isatty(2) != 0 && !json
             let start = Date()
+            if !dryRun {
+                let (gpu, note) = try deviceChoice.open()
+                if let note { FileHandle.standardError.write(Data("\(note)\n".utf8)) }
+                req.accelerator = gpu
+            }
             let result = try Quantizer.run(
                 source: source, output: dryRun ? nil : output.map { URL(fileURLWithPath: $0) }, request: req,
                 progress: tty ? { done, total, name in

@@ -60,6 +60,8 @@ let allSubcommands: [ParsableCommand.Type] = [
     ReportCommand.self,
     CardCommand.self,
     SweepCommand.self,
+    DevicesCommand.self,
+    BenchCommand.self,
 ]
 
 /// llama.cpp's spellings that ArgumentParser cannot express directly, rewritten to Smelt's.

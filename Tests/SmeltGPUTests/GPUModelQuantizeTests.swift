@@ -1,0 +1,68 @@
+import Foundation
+import XCTest
+import SmeltFormats
+import SmeltQuantize
+import SmeltTestSupport
+@testable import SmeltGPU
+
+/// Whole models quantized with the GPU as accelerator (64 KiB chunks, so every tensor streams
+/// through several chunks) are byte-identical to the CPU path and to llama-quantize's files
+/// (Q4_0, Q4_K_M, Q6_K of tiny-llama).
+final class GPUModelQuantizeTests: XCTestCase {
+    func quantize(_ source: TensorSource, preset: String, imatrix: URL? = nil, requantize: Bool = false,
+                  gpu: GPUQuantizer?, to url: URL) throws -> Data {
+        var req = QuantizeRequest(preset: try XCTUnwrap(LlamaPreset(parsing: preset)))
+        req.recipe = try BuiltinRecipes.recipe(named: req.preset.rawValue)
+        req.imatrixURL = imatrix
+        req.imatrixArgument = imatrix?.lastPathComponent
+        req.threads = 2
+        req.accelerator = gpu
+        req.allowRequantize = requantize
+        try Quantizer.run(source: source, output: url, request: req)
+        return try Data(contentsOf: url)
+    }
+
+    func testTinyLlamaOnTheGPUIsByteIdenticalToTheCPUAndToLlamaQuantize() throws {
+        let gpu = try GPUQuantizer(device: try GPUTestDevice.device(), chunkBytes: 65536)
+        let golden = try Fixtures.sharedFile("models/tiny/tiny-llama.golden")
+        let f32 = golden.appendingPathComponent("tiny-llama-f32.gguf")
+        let dir = try Fixtures.tempDir(self)
+        for preset in ["Q4_0", "Q8_0", "Q5_1", "IQ4_NL"] {
+            let onGPU = try quantize(try GGUFTensorSource(url: f32), preset: preset, gpu: gpu,
+                                     to: dir.appendingPathComponent("gpu-\(preset).gguf"))
+            let onCPU = try quantize(try GGUFTensorSource(url: f32), preset: preset, gpu: nil,
+                                     to: dir.appendingPathComponent("cpu-\(preset).gguf"))
+            XCTAssertTrue(onGPU == onCPU, "\(preset): the GPU file differs from the CPU file")
+        }
+        XCTAssertTrue(try Data(contentsOf: dir.appendingPathComponent("gpu-Q4_0.gguf"))
+                      == Data(contentsOf: golden.appendingPathComponent("tiny-llama-Q4_0.gguf")),
+                      "Q4_0 on the GPU differs from llama-quantize's file")
+        // k-quant mixtures: straight against llama-quantize's files.
+        for preset in ["Q4_K_M", "Q6_K"] {
+            let onGPU = try quantize(try GGUFTensorSource(url: f32), preset: preset, gpu: gpu,
+                                     to: dir.appendingPathComponent("gpu-\(preset).gguf"))
+            XCTAssertTrue(onGPU == (try Data(contentsOf: golden.appendingPathComponent("tiny-llama-\(preset).gguf"))),
+                          "\(preset) on the GPU differs from llama-quantize's file")
+        }
+        GPUTestDevice.checkValidation()
+    }
+
+    func testExpertTensorsWithAnImatrixOnTheGPU() throws {
+        // 3-D expert tensors (one imatrix slice per expert), requantized from llama.cpp's q8_0 file.
+        let gpu = try GPUQuantizer(device: try GPUTestDevice.device(), chunkBytes: 65536)
+        let q8 = try Fixtures.sharedFile("models/tiny/tiny-mixtral.golden/tiny-mixtral-q8_0.gguf")
+        let imatrix = try Fixtures.sharedFile("models/tiny/tiny-mixtral.golden/tiny-mixtral.imatrix.gguf")
+        let dir = try Fixtures.tempDir(self)
+        for preset in ["Q4_0"] {   // (the CPU reference of a debug build is slow: one preset)
+            let t0 = Date()
+            let onGPU = try quantize(try GGUFTensorSource(url: q8), preset: preset, imatrix: imatrix, requantize: true,
+                                     gpu: gpu, to: dir.appendingPathComponent("gpu-\(preset).gguf"))
+            print("tiny-mixtral \(preset) imatrix on the GPU: \(Date().timeIntervalSince(t0)) s")
+            let onCPU = try quantize(try GGUFTensorSource(url: q8), preset: preset, imatrix: imatrix, requantize: true,
+                                     gpu: nil, to: dir.appendingPathComponent("cpu-\(preset).gguf"))
+            XCTAssertTrue(onGPU == onCPU, "\(preset) with imatrix: the GPU file differs from the CPU file")
+        }
+        XCTAssertEqual(gpu.cpuFallbackRows, 0)
+        GPUTestDevice.checkValidation()
+    }
+}

@@ -58,12 +58,17 @@ final class NothingLostTests: CLITestCase {
     /// SIGINT and SIGTERM during a quantization: exit 130 / 143, one error line, no temporary file.
     func testInterruptionRemovesTemporaryFiles() throws {
         let m = try gguf("m.gguf", [])
+        var interrupted = 0
+        defer { XCTAssertGreaterThan(interrupted, 0, "no run was interrupted") }
         for (sig, status) in [(SIGINT, Int32(130)), (SIGTERM, Int32(143))] {
             let before = SmeltCommand.listing(work)
-            // f32 → Q4_K_M of the tiny model takes seconds in a debug build: interrupt it while writing
+            // f32 → Q4_K_M of the tiny model takes seconds in a debug build: interrupt it once it is writing
+            let writing = { SmeltCommand.listing(self.work).contains { $0.hasPrefix(".q.gguf.smelt-") } }
             let r = try SmeltCommand.run(["quantize", m.lastPathComponent, "q.gguf", "Q4_K_M", "1"], in: work, timeout: 120,
-                                         signal: sig, signalAfter: 0.8)
+                                         signal: sig, signalAfter: 0.2, signalWhen: writing)
             if r.status == 0 { continue }  // finished before the signal (fast machine): nothing to check
+            interrupted += 1
+            XCTAssertLessThan(r.seconds, 30, "the signal did not stop the run promptly")
             XCTAssertFalse(r.signalled, "killed by the signal instead of handling it")
             XCTAssertEqual(r.status, status, r.stderr)
             XCTAssertEqual(r.stderr.split(separator: "\n").filter { $0.hasPrefix("error: interrupted") }.count, 1, r.stderr)

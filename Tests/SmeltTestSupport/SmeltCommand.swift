@@ -28,9 +28,9 @@ public enum SmeltCommand {
     }
 
     /// Runs `smelt args…` in `directory`; kills it after `timeout` seconds. `signal` (SIGINT,
-    /// SIGTERM) is sent after `signalAfter` seconds when given.
+    /// SIGTERM) is sent after `signalAfter` seconds, once `signalWhen` (polled) holds.
     public static func run(_ args: [String], in directory: URL? = nil, timeout: Double = 60,
-                           signal: Int32? = nil, signalAfter: Double = 0) throws -> Run {
+                           signal: Int32? = nil, signalAfter: Double = 0, signalWhen: (() -> Bool)? = nil) throws -> Run {
         let p = Process()
         p.executableURL = try binary()
         p.arguments = args
@@ -47,7 +47,7 @@ public enum SmeltCommand {
         var timedOut = false, sent = false
         while p.isRunning {
             let t = Date().timeIntervalSince(start)
-            if let s = signal, !sent, t >= signalAfter { kill(p.processIdentifier, s); sent = true }
+            if let s = signal, !sent, t >= signalAfter, signalWhen?() ?? true { kill(p.processIdentifier, s); sent = true }
             if t > timeout { timedOut = true; kill(p.processIdentifier, SIGKILL); break }
             usleep(20_000)
         }

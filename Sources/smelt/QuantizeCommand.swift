@@ -170,6 +170,7 @@ struct QuantizeCommand: ParsableCommand {
                     let line = done < total ? String(format: "[%4d/%4d] %@", done + 1, total, name) : ""
                     FileHandle.standardError.write(Data(("\r\u{1b}[K" + line).utf8))
                 } : nil)
+            for w in result.imatrixWarnings { FileHandle.standardError.write(Data("\(w)\n".utf8)) }
             if json { print(result.plan.json().serialized(pretty: true)) }
             var lines = result.summaryLines
             if !dryRun && !json { lines.append(String(format: "quantize time = %8.2f ms", Date().timeIntervalSince(start) * 1000)) }

@@ -67,7 +67,7 @@ let package = Package(
         .testTarget(name: "SmeltConvertTests", dependencies: ["SmeltConvert", "SmeltQuantize", "SmeltFormats", "SmeltTestSupport"]),
         .testTarget(name: "SmeltQuantizeTests", dependencies: ["SmeltQuantize", "SmeltQuant", "SmeltFormats", "SmeltTestSupport"]),
         .testTarget(name: "SmeltLicenseTests", dependencies: ["SmeltLicense", "SmeltFormats", "SmeltTestSupport"]),
-        .testTarget(name: "SmeltEvalTests", dependencies: ["SmeltEval", "SmeltFormats", "SmeltQuant", "SmeltTestSupport",
+        .testTarget(name: "SmeltEvalTests", dependencies: ["SmeltEval", "SmeltFormats", "SmeltQuant", "SmeltTestSupport", "SmeltConvert",
                                                           "CSmeltKernels"]),
     ],
     swiftLanguageModes: [.v5]

@@ -4,8 +4,11 @@ import SmeltTokenizer
 
 /// The decoder-only architectures the inference engine runs.
 public enum ModelArchitecture: String, Codable, Sendable, CaseIterable {
-    case llama, qwen2, qwen3, gemma2, gemma3, phi3
+    case llama, qwen2, qwen3, gemma2, gemma3, phi3, qwen2moe, qwen3moe
 }
+
+/// How the router turns scores into expert probabilities (`{arch}.expert_gating_func`).
+public enum ExpertGating: String, Codable, Sendable { case softmax, sigmoid }
 
 /// How RoPE pairs dimensions: `normal` rotates (x[2i], x[2i+1]) (GGUF llama),
 /// `neox` rotates (x[i], x[i + n_rot/2]) (Hugging Face, qwen, gemma, phi3).
@@ -53,6 +56,12 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     public var bosToken: Int32?
     /// Tokens in the vocabulary (tokenizer list; falls back to the output rows).
     public var vocabularySize: Int
+    /// Mixture of experts: experts per layer (0: dense) and experts used per token.
+    public var expertCount: Int = 0
+    public var expertUsedCount: Int = 0
+    /// Whether the top-k weights are renormalised to sum to 1 (llama.cpp's `norm_w`).
+    public var expertWeightsNorm: Bool = false
+    public var expertGating: ExpertGating = .softmax
 
     /// True when layer `il` uses the sliding window.
     public func isSliding(_ il: Int) -> Bool { slidingWindow > 0 && il < slidingLayers.count && slidingLayers[il] }
@@ -131,6 +140,17 @@ public struct ModelConfig: Codable, Sendable, Equatable {
             attentionScale = layerCount == 62 ? 1 / Float(embeddingLength / headCount).squareRoot() : 1 / Float(headDim).squareRoot()
         default:
             break
+        }
+        // Mixture of experts (llama.cpp's build_moe_ffn arguments per architecture:
+        // llama (Mixtral) and qwen3moe renormalise the top-k weights, qwen2moe does not)
+        expertCount = int("expert_count") ?? 0
+        expertUsedCount = int("expert_used_count") ?? 0
+        expertWeightsNorm = md["\(archName).expert_weights_norm"]?.boolValue ?? (arch == .llama || arch == .qwen3moe)
+        if let g = int("expert_gating_func"), g == 2 { expertGating = .sigmoid }
+        if expertCount > 0 {
+            guard expertUsedCount > 0, expertUsedCount <= expertCount else {
+                throw SmeltError("\(gguf.url.lastPathComponent): \(archName).expert_used_count \(expertUsedCount) is not in 1...\(expertCount)")
+            }
         }
         let tokenizerModel = md["tokenizer.ggml.model"]?.stringValue
         addBOS = md["tokenizer.ggml.add_bos_token"]?.boolValue ?? (tokenizerModel == "llama")

@@ -105,10 +105,26 @@ struct LayerWeights {
     var attnPostNorm: [Float]?
     var ffnNorm: [Float]
     var gate: WeightMatrix?
-    var up: WeightMatrix
-    var down: WeightMatrix
+    /// Dense feed-forward (nil in a mixture-of-experts layer).
+    var up: WeightMatrix?
+    var down: WeightMatrix?
     var bGate, bUp, bDown: [Float]?
     var ffnPostNorm: [Float]?
+    var moe: MoEWeights? = nil
+}
+
+/// A mixture-of-experts feed-forward: the router, one 2-D slice per expert of the 3-D
+/// `ffn_{gate,up,down}_exps` tensors, and the optional shared expert with its gate (Qwen2-MoE).
+struct MoEWeights {
+    /// `ffn_gate_inp`: `n_expert` rows × `n_embd`.
+    var router: WeightMatrix
+    var gate: [WeightMatrix], up: [WeightMatrix], down: [WeightMatrix]
+    var sharedGate, sharedUp, sharedDown: WeightMatrix?
+    /// `ffn_gate_inp_shexp`: one row × `n_embd`.
+    var sharedExpertGate: WeightMatrix?
+    /// Expert FFN width.
+    var width: Int { up.first?.rows ?? 0 }
+    var all: [WeightMatrix] { [router] + gate + up + down + [sharedGate, sharedUp, sharedDown, sharedExpertGate].compactMap { $0 } }
 }
 
 /// Where tensors come from: a GGUF file or a Hugging Face checkpoint folder,
@@ -117,6 +133,8 @@ protocol TensorSource {
     func has(_ name: String) -> Bool
     func vector(_ name: String) throws -> [Float]
     func matrix(_ name: String) throws -> WeightMatrix
+    /// The 2-D slices of a 3-D expert tensor (`[cols, rows, n_expert]`), one per expert.
+    func experts(_ name: String) throws -> [WeightMatrix]
 }
 
 extension TensorSource {
@@ -149,6 +167,21 @@ struct GGUFTensorSource: TensorSource {
         guard t.shape.count <= 2 else { throw SmeltError("\(name): expected a matrix, got shape \(t.shape)") }
         return try WeightMatrix(name: name, rows: t.rowCount, cols: t.rowLength, type: t.type,
                                 raw: file.data(for: t).baseAddress!, owner: file)
+    }
+
+    func experts(_ name: String) throws -> [WeightMatrix] {
+        let t = try info(name)
+        guard t.shape.count == 3, t.shape[1] > 0, t.shape[2] > 0 else {
+            throw SmeltError("\(file.url.lastPathComponent): \(name): expected a 3-D expert tensor, got shape \(t.shape)")
+        }
+        let rows = t.shape[1]
+        guard let rb = t.type.rowBytes(t.rowLength) else {
+            throw SmeltError("\(name): row length \(t.rowLength) is not a whole number of \(t.type) blocks")
+        }
+        let base = file.data(for: t).baseAddress!
+        return try (0..<t.shape[2]).map { e in
+            try WeightMatrix(name: name, rows: rows, cols: t.rowLength, type: t.type, raw: base + e * rows * rb, owner: file)
+        }
     }
 }
 
@@ -203,6 +236,10 @@ struct HFTensorSource: TensorSource {
     }
 
     func has(_ name: String) -> Bool { map[name] != nil }
+
+    func experts(_ name: String) throws -> [WeightMatrix] {
+        throw SmeltError("\(checkpoint.folder.lastPathComponent): mixture-of-experts checkpoints are evaluated from GGUF files (convert first)")
+    }
 
     private func tensor(_ name: String) throws -> SafetensorsTensor {
         guard let hf = map[name], let t = checkpoint.tensor(named: hf) else {

@@ -580,7 +580,7 @@ final class Workspace {
     }
 }
 
-/// cos/sin of every position and rotated pair, as ggml's rope (no YaRN).
+/// cos/sin of every position and rotated pair, as ggml's rope (`ggml_rope_cache_init` / `rope_yarn`).
 struct RopeTable {
     let cos: [Float], sin: [Float]
     let pairs: Int
@@ -593,13 +593,25 @@ struct RopeTable {
         // float arithmetic in ggml's order (ggml_rope_cache_init / rope_yarn): the angle of
         // pair i is position × thetaScale^i by repeated float multiplication
         let thetaScale = powf(base, -2.0 / Float(c.ropeDimensions))
+        // ggml's rope_yarn: with ext_factor 0 the angle is freq_scale × theta; YaRN blends it with
+        // the unscaled angle by a ramp over the pairs and scales the magnitude
+        let ext = c.ropeExtFactor
+        var mscale = c.ropeAttnFactor
+        if ext != 0 { mscale *= 1 + 0.1 * logf(1 / scale) }
+        let low = c.ropeCorrDims.first ?? 0, high = c.ropeCorrDims.last ?? 0
         for p in 0..<length {
             var theta = Float(p)
             for i in 0..<pairs {
                 let ff = factors.map { $0[min(i, $0.count - 1)] } ?? 1
-                let t = scale * (theta / ff)
-                cs[p * pairs + i] = cosf(t) * c.ropeAttnFactor
-                sn[p * pairs + i] = sinf(t) * c.ropeAttnFactor
+                let extrap = theta / ff
+                var t = scale * extrap
+                if ext != 0 {
+                    let y = (Float(i) - low) / max(0.001, high - low)
+                    let rampMix = (1 - min(1, max(0, y))) * ext
+                    t = t * (1 - rampMix) + extrap * rampMix
+                }
+                cs[p * pairs + i] = cosf(t) * mscale
+                sn[p * pairs + i] = sinf(t) * mscale
                 theta *= thetaScale
             }
         }

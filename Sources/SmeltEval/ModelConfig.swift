@@ -62,9 +62,20 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     /// Whether the top-k weights are renormalised to sum to 1 (llama.cpp's `norm_w`).
     public var expertWeightsNorm: Bool = false
     public var expertGating: ExpertGating = .softmax
+    /// YaRN (`rope.scaling.type = yarn`): ggml's `ext_factor` (1 for YaRN, 0 otherwise), the
+    /// correction dimensions `[low, high]` of the extrapolation ramp, and the factor llama.cpp passes
+    /// as `attn_factor` (`cparams.yarn_attn_factor`; ggml multiplies it by `1 + 0.1 ln(1/freq_scale)`).
+    public var ropeExtFactor: Float = 0
+    public var ropeCorrDims: [Float] = [0, 0]
 
     /// True when layer `il` uses the sliding window.
     public func isSliding(_ il: Int) -> Bool { slidingWindow > 0 && il < slidingLayers.count && slidingLayers[il] }
+
+    /// `ggml_rope_yarn_corr_dims`: the first and last rotated pair of YaRN's ramp.
+    public static func yarnCorrDims(nDims: Int, nCtxOrig: Float, base: Float, betaFast: Float, betaSlow: Float) -> [Float] {
+        func dim(_ nRot: Float) -> Float { Float(nDims) * logf(nCtxOrig / (nRot * 2 * Float.pi)) / (2 * logf(base)) }
+        return [max(0, floorf(dim(betaFast))), min(Float(nDims - 1), ceilf(dim(betaSlow)))]
+    }
 
     /// Reads the hyperparameters as llama.cpp does (`llama_model::load_hparams` and the per-arch loaders).
     public init(gguf: GGUFFile) throws {
@@ -94,10 +105,24 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         ropeFreqBase = float("rope.freq_base") ?? 10000
         let factor = float("rope.scaling.factor") ?? float("rope.scale_linear") ?? 0
         ropeFreqScale = factor == 0 ? 1 : 1 / factor
-        if let t = md["\(archName).rope.scaling.type"]?.stringValue, t == "yarn" {
-            throw SmeltError("YaRN RoPE scaling is not supported by the evaluator yet")
-        }
         ropeAttnFactor = float("rope.scaling.attn_factor") ?? 1
+        let scalingType = md["\(archName).rope.scaling.type"]?.stringValue
+        if scalingType == "none" { ropeFreqScale = 1 }
+        if scalingType == "yarn" && ropeFreqScale != 1 {
+            // llama_context: ext_factor 1; yarn_attn_factor = get_mscale(factor) / (1 + 0.1 ln factor)
+            // × rope.scaling.attn_factor (ggml then multiplies by 1 + 0.1 ln(1/freq_scale));
+            // corr dims from ggml_rope_yarn_corr_dims (float arithmetic as ggml)
+            let factor = 1 / ropeFreqScale
+            if let lm = float("rope.scaling.yarn_log_multiplier"), lm != 0 {
+                throw SmeltError("\(gguf.url.lastPathComponent): YaRN with rope.scaling.yarn_log_multiplier is not supported by the evaluator")
+            }
+            ropeExtFactor = 1
+            let mscale: Float = factor <= 1 ? 1 : 0.1 * logf(factor) + 1
+            ropeAttnFactor = mscale * (1 / (1 + 0.1 * logf(factor))) * ropeAttnFactor
+            let nCtxOrig = Float(int("rope.scaling.original_context_length") ?? int("context_length") ?? 0)
+            let betaFast = float("rope.scaling.yarn_beta_fast") ?? 32, betaSlow = float("rope.scaling.yarn_beta_slow") ?? 1
+            ropeCorrDims = Self.yarnCorrDims(nDims: ropeDimensions, nCtxOrig: nCtxOrig, base: ropeFreqBase, betaFast: betaFast, betaSlow: betaSlow)
+        }
         ropeFreqBaseSWA = 10000
         ropeFreqScaleSWA = 1
         slidingWindow = 0

@@ -32,6 +32,9 @@ public enum Exporter {
             throw SmeltError("\(url.path): no general.architecture")
         }
         let arch = try Architecture.find(ggufName: archName)
+        if let n = g.metadata["\(archName).expert_count"]?.intValue, n > 0 {
+            throw SmeltError("\(url.path): exporting Mixture-of-Experts models (\(n) experts) to Hugging Face layout is not supported")
+        }
         let fm = FileManager.default
         if fm.fileExists(atPath: folder.path), !((try? fm.contentsOfDirectory(atPath: folder.path))?.isEmpty ?? true) {
             throw SmeltError("\(folder.path) already exists and is not empty")

@@ -108,4 +108,14 @@ final class ConvertMoETests: XCTestCase {
             XCTAssertTrue("\(e)".contains("block 1"), "\(e)")
         }
     }
+
+    /// `smelt export` of a MoE GGUF is refused with one line, and leaves nothing behind.
+    func testExportRefusesMoE() throws {
+        let out = try Fixtures.tempDir(self).appendingPathComponent("exported")
+        XCTAssertThrowsError(try Exporter.export(gguf: try Fixtures.sharedFile("models/tiny/tiny-qwen3moe.golden/tiny-qwen3moe-q8_0.gguf"),
+                                                 to: out, progress: false)) { e in
+            XCTAssertTrue("\(e)".contains("Mixture-of-Experts") && "\(e)".contains("tiny-qwen3moe-q8_0.gguf"), "\(e)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
+    }
 }

@@ -194,6 +194,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
             "LlamaForCausalLM": .llama, "MistralForCausalLM": .llama, "Qwen2ForCausalLM": .qwen2,
             "Qwen3ForCausalLM": .qwen3, "Gemma2ForCausalLM": .gemma2, "Gemma3ForCausalLM": .gemma3,
             "Gemma3ForConditionalGeneration": .gemma3, "Phi3ForCausalLM": .phi3,
+            "MixtralForCausalLM": .llama, "Qwen2MoeForCausalLM": .qwen2moe, "Qwen3MoeForCausalLM": .qwen3moe,
         ]
         guard let arch = archs.compactMap({ table[$0] }).first else {
             throw SmeltError("\(cfgURL.path): architectures \(archs) are not supported by the evaluator")
@@ -253,6 +254,15 @@ public struct ModelConfig: Codable, Sendable, Equatable {
                 ropeFreqBaseSWA = float("rope_local_base_freq") ?? 10000
             } else {
                 ropeFreqScaleSWA = ropeFreqScale
+            }
+        }
+        // mixture of experts, with llama.cpp's renormalisation per architecture (as on the converted GGUF)
+        expertCount = int("num_local_experts") ?? int("num_experts") ?? 0
+        expertUsedCount = int("num_experts_per_tok") ?? 0
+        expertWeightsNorm = arch == .llama || arch == .qwen3moe
+        if expertCount > 0 {
+            guard expertUsedCount > 0, expertUsedCount <= expertCount else {
+                throw SmeltError("\(cfgURL.path): num_experts_per_tok \(expertUsedCount) is not in 1...\(expertCount)")
             }
         }
         let tc = try? JSONValue.parse(contentsOf: folder.appendingPathComponent("tokenizer_config.json"))

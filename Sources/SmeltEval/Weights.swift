@@ -223,6 +223,9 @@ struct HFTensorSource: TensorSource {
                     "self_attn.q_norm": "attn_q_norm", "self_attn.k_norm": "attn_k_norm",
                     "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down",
                     "mlp.gate_up_proj": "ffn_up",
+                    "mlp.gate": "ffn_gate_inp", "block_sparse_moe.gate": "ffn_gate_inp",
+                    "mlp.shared_expert.gate_proj": "ffn_gate_shexp", "mlp.shared_expert.up_proj": "ffn_up_shexp",
+                    "mlp.shared_expert.down_proj": "ffn_down_shexp", "mlp.shared_expert_gate": "ffn_gate_inp_shexp",
                 ]
                 for suffix in [".weight", ".bias"] where key.hasSuffix(suffix) {
                     if let base = table[String(key.dropLast(suffix.count))] {
@@ -237,8 +240,22 @@ struct HFTensorSource: TensorSource {
 
     func has(_ name: String) -> Bool { map[name] != nil }
 
+    /// The per-expert 2-D tensors of a block (`mlp.experts.E.{gate,up,down}_proj`, Mixtral's
+    /// `block_sparse_moe.experts.E.{w1,w3,w2}`), each used as its own matrix: nothing is stacked.
     func experts(_ name: String) throws -> [WeightMatrix] {
-        throw SmeltError("\(checkpoint.folder.lastPathComponent): mixture-of-experts checkpoints are evaluated from GGUF files (convert first)")
+        let parts = name.split(separator: ".")
+        guard parts.count == 4, parts[0] == "blk", let il = Int(parts[1]) else { throw SmeltError("\(name): not an expert tensor") }
+        let names: [String: (String, String)] = ["ffn_gate_exps": ("gate_proj", "w1"), "ffn_up_exps": ("up_proj", "w3"), "ffn_down_exps": ("down_proj", "w2")]
+        guard let (qwen, mixtral) = names[String(parts[2])] else { throw SmeltError("\(name): not an expert tensor") }
+        var out: [WeightMatrix] = []
+        for e in 0..<config.expertCount {
+            let candidates = ["model.layers.\(il).mlp.experts.\(e).\(qwen).weight", "model.layers.\(il).block_sparse_moe.experts.\(e).\(mixtral).weight"]
+            guard let hf = candidates.first(where: { checkpoint.tensor(named: $0) != nil }) else {
+                throw SmeltError("\(checkpoint.folder.lastPathComponent): no tensor for expert \(e) of '\(name)'")
+            }
+            out.append(try hfMatrix(name, hf))
+        }
+        return out
     }
 
     private func tensor(_ name: String) throws -> SafetensorsTensor {
@@ -256,7 +273,12 @@ struct HFTensorSource: TensorSource {
     }
 
     func matrix(_ name: String) throws -> WeightMatrix {
-        let t = try tensor(name)
+        guard let hf = map[name] else { throw SmeltError("\(checkpoint.folder.lastPathComponent): no tensor for '\(name)'") }
+        return try hfMatrix(name, hf)
+    }
+
+    private func hfMatrix(_ name: String, _ hf: String) throws -> WeightMatrix {
+        guard let t = checkpoint.tensor(named: hf) else { throw SmeltError("\(checkpoint.folder.lastPathComponent): no tensor '\(hf)'") }
         guard t.shape.count == 2 else { throw SmeltError("\(t.name): expected a matrix, got shape \(t.shape)") }
         if t.dtype == .BF16 || t.dtype == .F16 {
             // 16-bit rows are used in place (memory-mapped), as the same tensor in a GGUF file

@@ -31,6 +31,19 @@ final class MoETests: XCTestCase {
         }
     }
 
+    /// The Hugging Face folders evaluated directly (per-expert tensors used as they are).
+    func testHFCheckpointLogitsMatchTransformers() throws {
+        for (model, _) in Self.models {
+            let g = try LogitsTests.golden(model)
+            let m = try InferenceModel(url: try Fixtures.sharedFile("models/tiny/\(model)"), threads: 2, llamaRounding: false)
+            XCTAssertEqual(m.config.expertCount, model == "tiny-mixtral" ? 4 : 8)
+            let out = try m.forward(tokens: g.tokens, sequenceLength: g.tokens.count)
+            let err = LogitsTests.relativeError(out, g.logits)
+            XCTAssertLessThan(err, 1e-4, "\(model) HF: relative error \(err)")
+            print("\(model) HF checkpoint: max rel error vs transformers \(err)")
+        }
+    }
+
     /// Tokens are grouped by expert across the whole batch: a sequence's logits do not depend
     /// on what else is in the batch.
     func testBatchedSequencesAreIndependent() throws {

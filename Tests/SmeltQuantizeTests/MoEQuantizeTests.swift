@@ -53,6 +53,19 @@ final class MoEQuantizeTests: XCTestCase {
         }
     }
 
+    /// The HF folder quantized in one pass (the converter's stacked-expert rows as the source)
+    /// gives llama-quantize's Q4_0 file made from convert_hf_to_gguf's f32 GGUF.
+    func testHFCheckpointOnePass() throws {
+        let dir = try Fixtures.tempDir(self)
+        for (model, pre) in Self.models {
+            let out = dir.appendingPathComponent("\(model)-hf-Q4_0.gguf")
+            var req = QuantizeRequest(preset: .Q4_0); req.threads = 2
+            let src = try HFCheckpointSource(folder: try Fixtures.sharedFile("models/tiny/\(model)"), outType: .f32, pre: pre)
+            try Quantizer.run(source: src, output: out, request: req)
+            try assertSame(out, try Fixtures.sharedFile("models/tiny/\(model).golden/\(model)-Q4_0.gguf"), "\(model) HF one pass")
+        }
+    }
+
     /// `llama-quantize --imatrix M.imatrix.gguf M-f32.gguf OUT Q4_K_M 2` (run inside the golden
     /// folder, so `quantize.imatrix.file` is the bare file name), the whole file. tiny-qwen3moe's
     /// file is identical too (measured: both in 457 s of a debug build on a shared machine); its

@@ -44,6 +44,26 @@ final class MoETests: XCTestCase {
         }
     }
 
+    /// KL-divergence of the MoE Q4_K_M file against its f32 base (llama-perplexity's method): runs,
+    /// is positive, and the base against itself is 0.
+    func testKLDivergence() throws {
+        let (model, pre) = Self.models[1]
+        let dir = try Fixtures.sharedFile("models/tiny/\(model).golden")
+        let base = try InferenceModel(url: try f32(model, pre: pre), threads: 2)
+        let text = try EvaluationText.read(dir.appendingPathComponent("eval-sample.txt"))
+        let tokens = try base.makeTokenizer().encode(text, addSpecial: true, parseSpecial: false)
+        let opts = EvaluationOptions(contextLength: 128, chunks: 6)
+        let url = try Fixtures.tempDir(self).appendingPathComponent("base.kld")
+        _ = try Evaluator.perplexity(model: base, tokens: tokens, options: opts, saveLogits: url)
+        let selfK = try Evaluator.klDivergence(model: base, base: url)
+        XCTAssertEqual(selfK.kld.value, 0, accuracy: 1e-6)
+        let q = try Evaluator.klDivergence(model: try InferenceModel(url: dir.appendingPathComponent("\(model)-Q4_K_M.gguf"), threads: 2), base: url)
+        XCTAssertEqual(q.chunks, 6)
+        XCTAssertGreaterThan(q.kld.value, 1e-4)
+        XCTAssertLessThan(q.sameTop.value, 1)
+        print(String(format: "%@ Q4_K_M vs f32: KLD %.5f, same top %.3f", model, q.kld.value, q.sameTop.value))
+    }
+
     /// Tokens are grouped by expert across the whole batch: a sequence's logits do not depend
     /// on what else is in the batch.
     func testBatchedSequencesAreIndependent() throws {

@@ -99,7 +99,7 @@ let package = Package(
         .testTarget(name: "SmeltSweepTests", dependencies: ["SmeltSweep", "SmeltReport", "SmeltStore", "SmeltFormats",
                                                            "SmeltTestSupport"]),
         .testTarget(name: "SmeltCLITests", dependencies: ["SmeltFormats", "SmeltTestSupport"]),
-        .testTarget(name: "SmeltEvalTests", dependencies: ["SmeltEval", "SmeltFormats", "SmeltQuant", "SmeltTestSupport",
+        .testTarget(name: "SmeltEvalTests", dependencies: ["SmeltEval", "SmeltFormats", "SmeltQuant", "SmeltTestSupport", "SmeltConvert",
                                                           "CSmeltKernels"]),
     ],
     swiftLanguageModes: [.v5]

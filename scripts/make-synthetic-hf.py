@@ -7,6 +7,13 @@ checkpoint folder (e.g. the SmolLM2 folder `smelt export` writes in `make demo`)
 
 Default shape (0.82B parameters): hidden 2048, 16 layers, 32 heads / 4 KV heads, FFN 5632,
 vocab 49152, untied output, 5 shards. Seeded: the same arguments give the same files.
+
+Mixture of experts: `--experts N` (with `--experts-used K`, `--expert-ffn F`) writes a
+Qwen3MoeForCausalLM checkpoint (q/k norms, router `mlp.gate`, `mlp.experts.E.{gate,up,down}_proj`,
+renormalised top-k) instead of the dense llama; e.g. ~1B parameters:
+
+    python3 scripts/make-synthetic-hf.py --out /tmp/synth-moe --tokenizer-from DIR --experts 32 \
+        --expert-ffn 1024 --hidden 1024 --layers 8 --heads 16 --kv-heads 4 --vocab 32000
 Needs numpy (PyPI). Writes safetensors by hand (no torch, no safetensors package).
 """
 import argparse, json, os, shutil, struct
@@ -30,6 +37,9 @@ def main():
     ap.add_argument("--vocab", type=int, default=49152)
     ap.add_argument("--shards", type=int, default=5)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--experts", type=int, default=0, help="experts per layer (0: dense llama)")
+    ap.add_argument("--experts-used", type=int, default=2)
+    ap.add_argument("--expert-ffn", type=int, default=768)
     a = ap.parse_args()
     h, L, nh, nkv, ff, V = a.hidden, a.layers, a.heads, a.kv_heads, a.ffn, a.vocab
     hd = h // nh
@@ -40,7 +50,15 @@ def main():
         tensors += [(p + "input_layernorm.weight", (h,)), (p + "post_attention_layernorm.weight", (h,)),
                     (p + "self_attn.q_proj.weight", (nh * hd, h)), (p + "self_attn.k_proj.weight", (nkv * hd, h)),
                     (p + "self_attn.v_proj.weight", (nkv * hd, h)), (p + "self_attn.o_proj.weight", (h, nh * hd)),
-                    (p + "mlp.gate_proj.weight", (ff, h)), (p + "mlp.up_proj.weight", (ff, h)), (p + "mlp.down_proj.weight", (h, ff))]
+                    ]
+        if a.experts:
+            ef = a.expert_ffn
+            tensors += [(p + "self_attn.q_norm.weight", (hd,)), (p + "self_attn.k_norm.weight", (hd,)), (p + "mlp.gate.weight", (a.experts, h))]
+            for e in range(a.experts):
+                q = f"{p}mlp.experts.{e}."
+                tensors += [(q + "gate_proj.weight", (ef, h)), (q + "up_proj.weight", (ef, h)), (q + "down_proj.weight", (h, ef))]
+        else:
+            tensors += [(p + "mlp.gate_proj.weight", (ff, h)), (p + "mlp.up_proj.weight", (ff, h)), (p + "mlp.down_proj.weight", (h, ff))]
     total = sum(2 * int(np.prod(s)) for _, s in tensors)
     per = total / a.shards
     shards, cur, size = [], [], 0
@@ -77,9 +95,13 @@ def main():
            "num_hidden_layers": L, "num_attention_heads": nh, "num_key_value_heads": nkv, "max_position_embeddings": 4096,
            "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "vocab_size": V, "tie_word_embeddings": False,
            "bos_token_id": 1, "eos_token_id": 2, "hidden_act": "silu", "torch_dtype": "bfloat16"}
+    if a.experts:
+        cfg.update({"architectures": ["Qwen3MoeForCausalLM"], "model_type": "qwen3_moe", "head_dim": hd,
+                    "num_experts": a.experts, "num_experts_per_tok": a.experts_used, "moe_intermediate_size": a.expert_ffn,
+                    "norm_topk_prob": True, "decoder_sparse_step": 1, "mlp_only_layers": []})
     with open(os.path.join(a.out, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
-    for fn in ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model"]:
+    for fn in ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model", "vocab.json", "merges.txt"]:
         src = os.path.join(a.tokenizer_from, fn)
         if os.path.exists(src):
             shutil.copy(src, a.out)

@@ -44,6 +44,10 @@ public enum TensorOrigin: Sendable {
     case checkpoint(SafetensorsTensor, rowMap: [Int]?, addOne: Bool, scale: FP8Scale? = nil)
     /// Values computed by the converter (e.g. llama 3 `rope_freqs`).
     case values([Float])
+    /// A block's per-expert 2-D checkpoint tensors stacked into one 3-D tensor, expert `e`
+    /// being the `e`-th slice. Rows are read from one expert at a time: the 3-D tensor is
+    /// never assembled in memory.
+    case experts([SafetensorsTensor])
 }
 
 /// The scales of an FP8 checkpoint tensor (`quantization_config.quant_method: fp8`,
@@ -115,6 +119,15 @@ public struct PlannedTensor: Sendable {
         switch origin {
         case let .values(v):
             v.withUnsafeBufferPointer { dst.update(from: $0.baseAddress! + row * n, count: count * n) }
+        case let .experts(slices):
+            let perExpert = shape.count > 1 ? shape[1] : 1
+            var r = row, done = 0
+            while done < count {
+                let e = r / perExpert, inner = r % perExpert
+                let take = min(count - done, perExpert - inner)
+                slices[e].readFloats(from: inner * n, count: take * n, into: dst + done * n)
+                r += take; done += take
+            }
         case let .checkpoint(t, rowMap, addOne, scale):
             if let rowMap {
                 for r in 0..<count { t.readFloats(from: rowMap[row + r] * n, count: n, into: dst + r * n) }
@@ -201,9 +214,48 @@ public struct ConversionPlan: Sendable {
 
         var planned: [PlannedTensor] = []
         for extra in try Self.extraTensors(arch: arch, config: config) { planned.append(extra) }
+        // Per-expert tensors wait until every expert tensor of their block has been read, then
+        // the block's stacked tensors are emitted in the table's order (llama.cpp's modify_tensors).
+        let expertRules = arch.expertRules
+        let nExpert = config.find(Architecture.expertCountKeys)?.intValue ?? 0
+        var pendingExperts: [Int: [String: [Int: SafetensorsTensor]]] = [:]
+        var pendingCount: [Int: Int] = [:]
         for t in ordered {
-            guard let (gname, transforms) = arch.map(t.name.replacingOccurrences(of: "language_model.", with: "")) else {
+            guard let (gname, transforms, expert, block) = arch.mapExpert(t.name.replacingOccurrences(of: "language_model.", with: "")) else {
                 throw SmeltError("\(t.url.lastPathComponent): cannot map tensor '\(t.name)' to a \(arch.name) GGUF tensor")
+            }
+            if let expert, let block {
+                guard nExpert > 0, expert < nExpert else {
+                    throw SmeltError("\(t.url.lastPathComponent): tensor '\(t.name)' names expert \(expert) but config.json has \(nExpert) experts")
+                }
+                guard t.shape.count == 2 else {
+                    throw SmeltError("\(t.url.lastPathComponent): expert tensor '\(t.name)' has shape \(t.shape), expected 2-D")
+                }
+                guard scales[t.name] == nil else {
+                    throw SmeltError("\(t.url.lastPathComponent): FP8 expert tensor '\(t.name)' is not supported (per-expert scales)")
+                }
+                if pendingExperts[block, default: [:]][gname, default: [:]].updateValue(t, forKey: expert) != nil {
+                    throw SmeltError("\(t.url.lastPathComponent): expert tensor '\(t.name)' appears twice")
+                }
+                pendingCount[block, default: 0] += 1
+                if pendingCount[block] == nExpert * expertRules.count {
+                    for rule in expertRules {
+                        let name = rule.gguf.replacingOccurrences(of: "{bid}", with: String(block)) + (t.name.hasSuffix(".bias") ? ".bias" : ".weight")
+                        guard let group = pendingExperts[block]?[name], group.count == nExpert else {
+                            throw SmeltError("\(t.url.lastPathComponent): block \(block) lacks experts for '\(name)'")
+                        }
+                        let slices = (0..<nExpert).compactMap { group[$0] }
+                        let s0 = slices[0].shape
+                        if let bad = slices.first(where: { $0.shape != s0 }) {
+                            throw SmeltError("\(bad.url.lastPathComponent): expert tensor '\(bad.name)' has shape \(bad.shape), expert 0 has \(s0)")
+                        }
+                        let shape = [s0[1], s0[0], nExpert]
+                        let type = Self.outputType(name: name, nDims: 3, rowLength: shape[0], outType: outType)
+                        planned.append(PlannedTensor(name: name, sourceName: slices[0].name, shape: shape, type: type, origin: .experts(slices)))
+                    }
+                    pendingExperts[block] = nil; pendingCount[block] = nil
+                }
+                continue
             }
             var hfShape = t.shape
             var rowMap: [Int]? = nil
@@ -223,6 +275,10 @@ public struct ConversionPlan: Sendable {
             planned.append(PlannedTensor(name: gname, sourceName: t.name, shape: shape, type: type,
                                          origin: .checkpoint(t, rowMap: rowMap, addOne: transforms.contains(.addOne), scale: scale)))
         }
+        if let (block, groups) = pendingExperts.min(by: { $0.key < $1.key }) {
+            let have = groups.values.reduce(0) { $0 + $1.count }
+            throw SmeltError("\(folder.lastPathComponent): block \(block) has \(have) expert tensors, expected \(nExpert * expertRules.count) (\(nExpert) experts)")
+        }
         var names = Set<String>()
         for p in planned where !names.insert(p.name).inserted {
             throw SmeltError("two checkpoint tensors map to '\(p.name)'")
@@ -236,7 +292,18 @@ public struct ConversionPlan: Sendable {
         md["general.type"] = .string("model")
         let totalParams = tensors.reduce(0) { $0 + $1.elementCount }
         var card = try ModelCard.load(folder: folder, config: config.json, totalParams: totalParams, nameOverride: name)
-        if card.sizeLabel == nil && totalParams > 0 { card.sizeLabel = ModelCard.sizeLabel(totalParams: totalParams) }
+        if card.sizeLabel == nil && totalParams > 0 {
+            // gguf-py get_total_parameter_count: expert tensors count once per expert
+            let experts = tensors.filter { $0.name.contains("_exps.") && $0.shape.count >= 3 }
+            if experts.isEmpty {
+                card.sizeLabel = ModelCard.sizeLabel(totalParams: totalParams)
+            } else {
+                let expertParams = experts.reduce(0) { $0 + $1.elementCount / max($1.shape[2], 1) }
+                let sharedParams = totalParams - experts.reduce(0) { $0 + $1.elementCount }
+                let count = experts.reduce(0) { $0 + $1.shape[2] } / experts.count
+                card.sizeLabel = "\(count)x" + ModelCard.sizeLabel(totalParams: sharedParams + expertParams)
+            }
+        }
         if card.name == nil { card.name = folder.standardizedFileURL.lastPathComponent }
         if card.license == nil, let l = license, let id = l.license {
             card.license = id; card.licenseName = l.name; card.licenseLink = l.link
@@ -270,6 +337,7 @@ public struct ConversionPlan: Sendable {
     /// llama.cpp's per-tensor type rule (convert_hf_to_gguf.py `prepare_tensors`).
     static func outputType(name: String, nDims: Int, rowLength: Int, outType: OutType) -> GGMLType {
         if nDims <= 1 || name.hasSuffix("_norm.weight") { return .f32 }
+        if Architecture.alwaysF32.contains(where: { name.hasSuffix(".\($0).weight") }) { return .f32 }
         if !name.hasSuffix(".weight") { return .f32 }
         let t = outType.ggmlType
         // ternary outtypes keep the token embeddings and the output head F16 ("TODO: use Q4_K and Q6_K")

@@ -105,11 +105,17 @@ public enum Converter {
                     if case let .checkpoint(src, rowMap, _, _) = t.origin, rowMap == nil, row + rows < t.rowCount {
                         src.dropPages(elements: (row * n)..<((row + rows) * n))
                     }
+                    // stacked experts: release each expert once all its rows are written
+                    if case let .experts(slices) = t.origin, t.shape.count > 1, t.shape[1] > 0 {
+                        let per = t.shape[1]
+                        for e in (row / per)..<min(slices.count, (row + rows) / per) where (e + 1) * per <= row + rows { slices[e].dropPages() }
+                    }
                     row += rows
                     bar.advance(outBytes, detail: t.name)
                 }
                 if t.rowCount == 0 || n == 0 { try writer.write([]) }
                 if case let .checkpoint(src, _, _, _) = t.origin { src.dropPages() }
+                if case let .experts(slices) = t.origin { slices.forEach { $0.dropPages() } }
             }
             try writer.finish()
         } catch {

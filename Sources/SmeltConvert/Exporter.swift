@@ -33,6 +33,9 @@ public enum Exporter {
         }
         let arch = try Architecture.find(ggufName: archName)
         try HyperparameterLimits.check(g)
+        if let n = g.metadata["\(archName).expert_count"]?.intValue, n > 0 {
+            throw SmeltError("\(url.path): exporting Mixture-of-Experts models (\(n) experts) to Hugging Face layout is not supported")
+        }
         let fm = FileManager.default
         var isDir: ObjCBool = false
         if fm.fileExists(atPath: folder.path, isDirectory: &isDir), !isDir.boolValue {

@@ -9,6 +9,9 @@ public final class ImatrixCollector: ActivationObserver {
     public let processOutput: Bool
     private var sums: [String: [Float]] = [:]
     private var counts: [String: Int64] = [:]
+    /// Expert tensors (MUL_MAT_ID): `n_expert × cols` sums and one count per expert.
+    private var expertSums: [String: [Float]] = [:]
+    private var expertCounts: [String: [Int64]] = [:]
     private let lock = NSLock()
     let threads: Int
 
@@ -39,6 +42,26 @@ public final class ImatrixCollector: ActivationObserver {
         counts[weight, default: 0] += Int64(rows)
     }
 
+    /// llama-imatrix's MUL_MAT_ID branch: every token routed to an expert adds its squared
+    /// input to that expert's sums and 1 to its count (no 16-token minimum).
+    public func observe(weight: String, expert: Int, of experts: Int, input: UnsafePointer<Float>, rows: Int, cols: Int) {
+        guard expert >= 0, expert < experts, rows > 0 else { return }
+        lock.lock(); defer { lock.unlock() }
+        var acc = expertSums[weight] ?? [Float](repeating: 0, count: cols * experts)
+        var cnt = expertCounts[weight] ?? [Int64](repeating: 0, count: experts)
+        guard acc.count == cols * experts, cnt.count == experts else { return }
+        acc.withUnsafeMutableBufferPointer { ap in
+            let a = ap.baseAddress! + expert * cols
+            for t in 0..<rows {
+                let x = input + t * cols
+                for j in 0..<cols { a[j] += x[j] * x[j] }
+            }
+        }
+        cnt[expert] += Int64(rows)
+        expertSums[weight] = acc
+        expertCounts[weight] = cnt
+    }
+
     /// The statistics in llama.cpp's GGUF form.
     public func imatrix(datasets: [String], chunkSize: Int) -> Imatrix {
         lock.lock(); defer { lock.unlock() }
@@ -48,6 +71,9 @@ public final class ImatrixCollector: ActivationObserver {
             let c = counts[k] ?? 0
             entries[k] = Imatrix.Entry(sums: v, counts: [c])
             lastChunk = max(lastChunk, Int(c) / max(chunkSize, 1))
+        }
+        for (k, v) in expertSums {
+            entries[k] = Imatrix.Entry(sums: v, counts: expertCounts[k] ?? [])
         }
         return Imatrix(entries: entries, datasets: datasets, chunkCount: lastChunk, chunkSize: chunkSize)
     }

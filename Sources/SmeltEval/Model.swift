@@ -6,6 +6,13 @@ import SmeltQuant
 /// blocks (for the importance matrix): `rows` tokens × `cols` input columns.
 public protocol ActivationObserver: AnyObject {
     func observe(weight: String, input: UnsafePointer<Float>, rows: Int, cols: Int)
+    /// The input rows routed to expert `expert` of the 3-D tensor `weight` (llama.cpp's
+    /// MUL_MAT_ID), gathered in llama-imatrix's order: by top-k slot, then by token.
+    func observe(weight: String, expert: Int, of experts: Int, input: UnsafePointer<Float>, rows: Int, cols: Int)
+}
+
+extension ActivationObserver {
+    public func observe(weight: String, expert: Int, of experts: Int, input: UnsafePointer<Float>, rows: Int, cols: Int) {}
 }
 
 /// A decoder-only transformer loaded for CPU inference: a GGUF file (any
@@ -82,8 +89,9 @@ public final class InferenceModel: @unchecked Sendable {
         for il in 0..<c.layerCount {
             func n(_ s: String) -> String { "blk.\(il).\(s)" }
             let wqkv = try src.optionalMatrix(n("attn_qkv.weight"))
-            let up = try src.matrix(n("ffn_up.weight"))
-            let l = LayerWeights(
+            let moe = c.expertCount > 0 && src.has(n("ffn_gate_inp.weight")) ? try Self.loadMoE(src, layer: il, config: c) : nil
+            let up = moe == nil ? try src.matrix(n("ffn_up.weight")) : nil
+            var l = LayerWeights(
                 attnNorm: try src.vector(n("attn_norm.weight")),
                 wq: wqkv == nil ? try src.matrix(n("attn_q.weight")) : nil,
                 wk: wqkv == nil ? try src.matrix(n("attn_k.weight")) : nil,
@@ -95,10 +103,12 @@ public final class InferenceModel: @unchecked Sendable {
                 wo: try src.matrix(n("attn_output.weight")), bo: try src.optionalVector(n("attn_output.bias")),
                 attnPostNorm: try src.optionalVector(n("post_attention_norm.weight")),
                 ffnNorm: try src.vector(n("ffn_norm.weight")),
-                gate: try src.optionalMatrix(n("ffn_gate.weight")), up: up, down: try src.matrix(n("ffn_down.weight")),
+                gate: moe == nil ? try src.optionalMatrix(n("ffn_gate.weight")) : nil, up: up,
+                down: moe == nil ? try src.matrix(n("ffn_down.weight")) : nil,
                 bGate: try src.optionalVector(n("ffn_gate.bias")), bUp: try src.optionalVector(n("ffn_up.bias")),
                 bDown: try src.optionalVector(n("ffn_down.bias")),
                 ffnPostNorm: try src.optionalVector(n("post_ffw_norm.weight")))
+            l.moe = moe
             // shape checks
             let qDim = c.headCount * c.headDim, kvDim = c.headCountKV * c.headDim
             if let w = l.wqkv {
@@ -121,9 +131,11 @@ public final class InferenceModel: @unchecked Sendable {
             for (name, v, count) in vectors {
                 if let v, v.count != count { throw SmeltError("\(url.path): tensor blk.\(il).\(name) has \(v.count) values, expected \(count)") }
             }
-            let ffRows = l.gate == nil ? 2 * c.feedForwardLength : c.feedForwardLength
-            guard l.up.rows == ffRows, l.up.cols == c.embeddingLength, l.down.cols == c.feedForwardLength,
-                  l.down.rows == c.embeddingLength else { throw SmeltError("blk.\(il): unexpected feed-forward shapes") }
+            if let up = l.up, let down = l.down {
+                let ffRows = l.gate == nil ? 2 * c.feedForwardLength : c.feedForwardLength
+                guard up.rows == ffRows, up.cols == c.embeddingLength, down.cols == c.feedForwardLength,
+                      down.rows == c.embeddingLength else { throw SmeltError("blk.\(il): unexpected feed-forward shapes") }
+            }
             ls.append(l)
         }
         layers = ls
@@ -138,7 +150,7 @@ public final class InferenceModel: @unchecked Sendable {
         }
         var all: [WeightMatrix] = [tokenEmbedding]
         if output !== tokenEmbedding { all.append(output) }
-        for l in ls { all += [l.wq, l.wk, l.wv, l.wqkv, l.wo, l.gate, l.up, l.down].compactMap { $0 } }
+        for l in ls { all += [l.wq, l.wk, l.wv, l.wqkv, l.wo, l.gate, l.up, l.down].compactMap { $0 } + (l.moe?.all ?? []) }
         // packed copies take 2 bytes per weight: only when they fit in a third of the memory
         let memory = Int(ProcessInfo.processInfo.physicalMemory)
         let packable = all.filter { $0.type == .bf16 || IntegerDecoding.layout(for: $0.type) != nil }
@@ -159,6 +171,36 @@ public final class InferenceModel: @unchecked Sendable {
         if cacheFloat32 ?? (total < memory / 3) {
             for m in all { m.cache(threads: self.threads) }
         }
+    }
+
+    /// A mixture-of-experts layer's tensors, shapes checked against the metadata.
+    static func loadMoE(_ src: TensorSource, layer il: Int, config c: ModelConfig) throws -> MoEWeights {
+        func n(_ s: String) -> String { "blk.\(il).\(s)" }
+        let E = c.embeddingLength
+        let m = MoEWeights(
+            router: try src.matrix(n("ffn_gate_inp.weight")),
+            gate: try src.experts(n("ffn_gate_exps.weight")), up: try src.experts(n("ffn_up_exps.weight")),
+            down: try src.experts(n("ffn_down_exps.weight")),
+            sharedGate: try src.optionalMatrix(n("ffn_gate_shexp.weight")), sharedUp: try src.optionalMatrix(n("ffn_up_shexp.weight")),
+            sharedDown: try src.optionalMatrix(n("ffn_down_shexp.weight")),
+            sharedExpertGate: try src.optionalMatrix(n("ffn_gate_inp_shexp.weight")))
+        let F = m.width
+        guard m.router.rows == c.expertCount, m.router.cols == E else {
+            throw SmeltError("\(m.router.name): shape [\(m.router.cols), \(m.router.rows)], expected [\(E), \(c.expertCount)]")
+        }
+        guard m.gate.count == c.expertCount, m.up.count == c.expertCount, m.down.count == c.expertCount, F > 0,
+              m.gate.allSatisfy({ $0.rows == F && $0.cols == E }), m.up.allSatisfy({ $0.cols == E }),
+              m.down.allSatisfy({ $0.rows == E && $0.cols == F }) else {
+            throw SmeltError("blk.\(il): expert tensors do not have the shapes [\(E), n_ff, \(c.expertCount)] / [n_ff, \(E), \(c.expertCount)]")
+        }
+        if m.sharedUp != nil || m.sharedGate != nil || m.sharedDown != nil {
+            guard let g = m.sharedGate, let u = m.sharedUp, let d = m.sharedDown, g.cols == E, u.cols == E, g.rows == u.rows,
+                  d.cols == u.rows, d.rows == E else { throw SmeltError("blk.\(il): incomplete or misshapen shared expert") }
+            if let sg = m.sharedExpertGate, sg.rows != 1 || sg.cols != E {
+                throw SmeltError("\(sg.name): shape [\(sg.cols), \(sg.rows)], expected [\(E), 1]")
+            }
+        }
+        return m
     }
 
     // MARK: - forward pass
@@ -199,7 +241,7 @@ public final class InferenceModel: @unchecked Sendable {
         let attn = ws.get("attn", T * qDim), o = ws.get("o", T * E)
         let fa = ws.get("fa", T * F), fb = ws.get("fb", T * F)
         let qkv = layers.first?.wqkv != nil ? ws.get("qkv", T * (qDim + 2 * kvDim)) : nil
-        let fused = layers.first?.gate == nil ? ws.get("fused", T * 2 * F) : nil
+        let fused = layers.first?.gate == nil && layers.first?.moe == nil ? ws.get("fused", T * 2 * F) : nil
 
         // embeddings
         Parallel.ranges(T, threads: threads) { _, r in
@@ -267,18 +309,21 @@ public final class InferenceModel: @unchecked Sendable {
             add(x.p, o.p, count: rows * E)
 
             rmsNorm(x.p, rows: rows, width: E, weight: lw.ffnNorm, eps: c.rmsEpsilon, out: h.p)
-            if let g = lw.gate {
+            if let moe = lw.moe {
+                moeFeedForward(h.p, rows: rows, moe, out: o.p, observer: observer, layer: il)
+            } else if let g = lw.gate, let up = lw.up, let down = lw.down {
                 matmul(h.p, rows: rows, g, out: fa.p, observer: observer, reuse: "ffn\(il)")
-                matmul(h.p, rows: rows, lw.up, out: fb.p, observer: observer, reuse: "ffn\(il)")
+                matmul(h.p, rows: rows, up, out: fb.p, observer: observer, reuse: "ffn\(il)")
                 if let b = lw.bGate { addBias(fa.p, rows: rows, width: F, bias: b) }
                 if let b = lw.bUp { addBias(fb.p, rows: rows, width: F, bias: b) }
                 gatedActivation(fa.p, fb.p, rows: rows, width: F, gateStride: F, upStride: F, out: fa.p)
-            } else if let fused {
-                matmul(h.p, rows: rows, lw.up, out: fused.p, observer: observer)
+                matmul(fa.p, rows: rows, down, out: o.p, observer: observer)
+            } else if let fused, let up = lw.up, let down = lw.down {
+                matmul(h.p, rows: rows, up, out: fused.p, observer: observer)
                 if let b = lw.bUp { addBias(fused.p, rows: rows, width: 2 * F, bias: b) }
                 gatedActivation(fused.p, fused.p + F, rows: rows, width: F, gateStride: 2 * F, upStride: 2 * F, out: fa.p)
+                matmul(fa.p, rows: rows, down, out: o.p, observer: observer)
             }
-            matmul(fa.p, rows: rows, lw.down, out: o.p, observer: observer)
             if let b = lw.bDown { addBias(o.p, rows: rows, width: E, bias: b) }
             if let w = lw.ffnPostNorm { rmsNorm(o.p, rows: rows, width: E, weight: w, eps: c.rmsEpsilon, out: o.p) }
             add(x.p, o.p, count: rows * E)
@@ -308,6 +353,88 @@ public final class InferenceModel: @unchecked Sendable {
             throw SmeltError("\(source.path): \(value) in the logits (tensors output_norm.weight / output.weight), row \(i / V) of the batch")
         }
         return try body(UnsafeBufferPointer(start: logitBuffer.p, count: nOut * V))
+    }
+
+    // MARK: - mixture of experts
+
+    /// llama.cpp's `build_moe_ffn`: router scores, softmax (or sigmoid), top-k, the selected
+    /// probabilities (renormalised when the model asks), each expert's SwiGLU on the tokens
+    /// routed to it (tokens grouped by expert: only the selected experts' products are done),
+    /// the weighted expert outputs added in slot order, plus the shared expert times
+    /// sigmoid(its gate) (Qwen2-MoE).
+    func moeFeedForward(_ h: UnsafePointer<Float>, rows: Int, _ m: MoEWeights, out: UnsafeMutablePointer<Float>,
+                        observer: ActivationObserver?, layer il: Int) {
+        let c = config
+        let E = c.embeddingLength, NE = c.expertCount, K = c.expertUsedCount, F = m.width
+        let ws = workspace
+        let scores = ws.get("moeScores", rows * NE)
+        matmul(h, rows: rows, m.router, out: scores.p, observer: observer, reuse: "ffn\(il)")
+        // routing: probabilities, the top-k experts (ties: lower index first) and their weights
+        var ids = [Int](repeating: 0, count: rows * K)
+        var weights = [Float](repeating: 0, count: rows * K)
+        for t in 0..<rows {
+            let p = scores.p + t * NE
+            if c.expertGating == .softmax {
+                var mx = -Float.infinity
+                for e in 0..<NE { mx = max(mx, p[e]) }
+                var sum: Double = 0
+                for e in 0..<NE { let v = expf(p[e] - mx); p[e] = v; sum += Double(v) }
+                let inv = Float(1 / sum)
+                for e in 0..<NE { p[e] *= inv }
+            } else {
+                for e in 0..<NE { p[e] = 1 / (1 + expf(-p[e])) }
+            }
+            var order = Array(0..<NE)
+            order.sort { p[$0] > p[$1] || (p[$0] == p[$1] && $0 < $1) }
+            var wsum: Float = 0
+            for j in 0..<K { ids[t * K + j] = order[j]; weights[t * K + j] = p[order[j]]; wsum += p[order[j]] }
+            if c.expertWeightsNorm { for j in 0..<K { weights[t * K + j] /= wsum } }
+        }
+        // tokens per expert, in llama-imatrix's order (slot, then token)
+        var routed = [[(token: Int, slot: Int)]](repeating: [], count: NE)
+        for j in 0..<K { for t in 0..<rows { routed[ids[t * K + j]].append((t, j)) } }
+        let maxRouted = routed.map(\.count).max() ?? 0
+        let xin = ws.get("moeIn", maxRouted * E), ga = ws.get("moeGate", maxRouted * F), ub = ws.get("moeUp", maxRouted * F)
+        let eo = ws.get("moeExpertOut", maxRouted * E)
+        let y = ws.get("moeSlots", rows * K * E)
+        for e in 0..<NE where !routed[e].isEmpty {
+            let list = routed[e], n = list.count
+            for (i, r) in list.enumerated() { (xin.p + i * E).update(from: h + r.token * E, count: E) }
+            observer?.observe(weight: m.gate[e].name, expert: e, of: NE, input: xin.p, rows: n, cols: E)
+            observer?.observe(weight: m.up[e].name, expert: e, of: NE, input: xin.p, rows: n, cols: E)
+            matmul(xin.p, rows: n, m.gate[e], out: ga.p, observer: nil, reuse: "moe\(il).\(e)")
+            matmul(xin.p, rows: n, m.up[e], out: ub.p, observer: nil, reuse: "moe\(il).\(e)")
+            gatedActivation(ga.p, ub.p, rows: n, width: F, gateStride: F, upStride: F, out: ga.p)
+            observer?.observe(weight: m.down[e].name, expert: e, of: NE, input: ga.p, rows: n, cols: F)
+            matmul(ga.p, rows: n, m.down[e], out: eo.p, observer: nil)
+            for (i, r) in list.enumerated() {
+                let w = weights[r.token * K + r.slot]
+                let dst = y.p + (r.token * K + r.slot) * E, src = eo.p + i * E
+                for j in 0..<E { dst[j] = src[j] * w }
+            }
+        }
+        // sum of the weighted experts in slot order (ggml_add of the views)
+        for t in 0..<rows {
+            let o = out + t * E
+            o.update(from: y.p + t * K * E, count: E)
+            for j in 1..<max(K, 1) { let s = y.p + (t * K + j) * E; for i in 0..<E { o[i] += s[i] } }
+        }
+        if let g = m.sharedGate, let u = m.sharedUp, let d = m.sharedDown {
+            let SF = u.rows
+            let sa = ws.get("shexpGate", rows * SF), sb = ws.get("shexpUp", rows * SF), so = ws.get("shexpOut", rows * E)
+            matmul(h, rows: rows, g, out: sa.p, observer: observer, reuse: "ffn\(il)")
+            matmul(h, rows: rows, u, out: sb.p, observer: observer, reuse: "ffn\(il)")
+            gatedActivation(sa.p, sb.p, rows: rows, width: SF, gateStride: SF, upStride: SF, out: sa.p)
+            matmul(sa.p, rows: rows, d, out: so.p, observer: observer)
+            var gate = [Float](repeating: 1, count: rows)
+            if let sg = m.sharedExpertGate {
+                let gp = ws.get("shexpGateInp", rows)
+                matmul(h, rows: rows, sg, out: gp.p, observer: observer, reuse: "ffn\(il)")
+                // silu(x) / x, as llama.cpp computes the sigmoid
+                for t in 0..<rows { let v = gp.p[t]; gate[t] = (v / (1 + expf(-v))) / v }
+            }
+            for t in 0..<rows { for i in 0..<E { out[t * E + i] += so.p[t * E + i] * gate[t] } }
+        }
     }
 
     // MARK: - kernels
@@ -487,7 +614,7 @@ final class Workspace {
     }
 }
 
-/// cos/sin of every position and rotated pair, as ggml's rope (no YaRN).
+/// cos/sin of every position and rotated pair, as ggml's rope (`ggml_rope_cache_init` / `rope_yarn`).
 struct RopeTable {
     let cos: [Float], sin: [Float]
     let pairs: Int
@@ -500,13 +627,25 @@ struct RopeTable {
         // float arithmetic in ggml's order (ggml_rope_cache_init / rope_yarn): the angle of
         // pair i is position × thetaScale^i by repeated float multiplication
         let thetaScale = powf(base, -2.0 / Float(c.ropeDimensions))
+        // ggml's rope_yarn: with ext_factor 0 the angle is freq_scale × theta; YaRN blends it with
+        // the unscaled angle by a ramp over the pairs and scales the magnitude
+        let ext = c.ropeExtFactor
+        var mscale = c.ropeAttnFactor
+        if ext != 0 { mscale *= 1 + 0.1 * logf(1 / scale) }
+        let low = c.ropeCorrDims.first ?? 0, high = c.ropeCorrDims.last ?? 0
         for p in 0..<length {
             var theta = Float(p)
             for i in 0..<pairs {
                 let ff = factors.map { $0[min(i, $0.count - 1)] } ?? 1
-                let t = scale * (theta / ff)
-                cs[p * pairs + i] = cosf(t) * c.ropeAttnFactor
-                sn[p * pairs + i] = sinf(t) * c.ropeAttnFactor
+                let extrap = theta / ff
+                var t = scale * extrap
+                if ext != 0 {
+                    let y = (Float(i) - low) / max(0.001, high - low)
+                    let rampMix = (1 - min(1, max(0, y))) * ext
+                    t = t * (1 - rampMix) + extrap * rampMix
+                }
+                cs[p * pairs + i] = cosf(t) * mscale
+                sn[p * pairs + i] = sinf(t) * mscale
                 theta *= thetaScale
             }
         }

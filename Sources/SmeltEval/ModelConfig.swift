@@ -5,8 +5,11 @@ import SmeltModel
 
 /// The decoder-only architectures the inference engine runs.
 public enum ModelArchitecture: String, Codable, Sendable, CaseIterable {
-    case llama, qwen2, qwen3, gemma2, gemma3, phi3
+    case llama, qwen2, qwen3, gemma2, gemma3, phi3, qwen2moe, qwen3moe
 }
+
+/// How the router turns scores into expert probabilities (`{arch}.expert_gating_func`).
+public enum ExpertGating: String, Codable, Sendable { case softmax, sigmoid }
 
 /// How RoPE pairs dimensions: `normal` rotates (x[2i], x[2i+1]) (GGUF llama),
 /// `neox` rotates (x[i], x[i + n_rot/2]) (Hugging Face, qwen, gemma, phi3).
@@ -54,9 +57,26 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     public var bosToken: Int32?
     /// Tokens in the vocabulary (tokenizer list; falls back to the output rows).
     public var vocabularySize: Int
+    /// Mixture of experts: experts per layer (0: dense) and experts used per token.
+    public var expertCount: Int = 0
+    public var expertUsedCount: Int = 0
+    /// Whether the top-k weights are renormalised to sum to 1 (llama.cpp's `norm_w`).
+    public var expertWeightsNorm: Bool = false
+    public var expertGating: ExpertGating = .softmax
+    /// YaRN (`rope.scaling.type = yarn`): ggml's `ext_factor` (1 for YaRN, 0 otherwise), the
+    /// correction dimensions `[low, high]` of the extrapolation ramp, and the factor llama.cpp passes
+    /// as `attn_factor` (`cparams.yarn_attn_factor`; ggml multiplies it by `1 + 0.1 ln(1/freq_scale)`).
+    public var ropeExtFactor: Float = 0
+    public var ropeCorrDims: [Float] = [0, 0]
 
     /// True when layer `il` uses the sliding window.
     public func isSliding(_ il: Int) -> Bool { slidingWindow > 0 && il < slidingLayers.count && slidingLayers[il] }
+
+    /// `ggml_rope_yarn_corr_dims`: the first and last rotated pair of YaRN's ramp.
+    public static func yarnCorrDims(nDims: Int, nCtxOrig: Float, base: Float, betaFast: Float, betaSlow: Float) -> [Float] {
+        func dim(_ nRot: Float) -> Float { Float(nDims) * logf(nCtxOrig / (nRot * 2 * Float.pi)) / (2 * logf(base)) }
+        return [max(0, floorf(dim(betaFast))), min(Float(nDims - 1), ceilf(dim(betaSlow)))]
+    }
 
     /// Reads the hyperparameters as llama.cpp does (`llama_model::load_hparams` and the per-arch loaders).
     public init(gguf: GGUFFile) throws {
@@ -90,10 +110,24 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         ropeFreqBase = float("rope.freq_base") ?? 10000
         let factor = float("rope.scaling.factor") ?? float("rope.scale_linear") ?? 0
         ropeFreqScale = factor == 0 ? 1 : 1 / factor
-        if let t = md["\(archName).rope.scaling.type"]?.stringValue, t == "yarn" {
-            throw SmeltError("YaRN RoPE scaling is not supported by the evaluator yet")
-        }
         ropeAttnFactor = float("rope.scaling.attn_factor") ?? 1
+        let scalingType = md["\(archName).rope.scaling.type"]?.stringValue
+        if scalingType == "none" { ropeFreqScale = 1 }
+        if scalingType == "yarn" && ropeFreqScale != 1 {
+            // llama_context: ext_factor 1; yarn_attn_factor = get_mscale(factor) / (1 + 0.1 ln factor)
+            // × rope.scaling.attn_factor (ggml then multiplies by 1 + 0.1 ln(1/freq_scale));
+            // corr dims from ggml_rope_yarn_corr_dims (float arithmetic as ggml)
+            let factor = 1 / ropeFreqScale
+            if let lm = float("rope.scaling.yarn_log_multiplier"), lm != 0 {
+                throw SmeltError("\(gguf.url.lastPathComponent): YaRN with rope.scaling.yarn_log_multiplier is not supported by the evaluator")
+            }
+            ropeExtFactor = 1
+            let mscale: Float = factor <= 1 ? 1 : 0.1 * logf(factor) + 1
+            ropeAttnFactor = mscale * (1 / (1 + 0.1 * logf(factor))) * ropeAttnFactor
+            let nCtxOrig = Float(int("rope.scaling.original_context_length") ?? int("context_length") ?? 0)
+            let betaFast = float("rope.scaling.yarn_beta_fast") ?? 32, betaSlow = float("rope.scaling.yarn_beta_slow") ?? 1
+            ropeCorrDims = Self.yarnCorrDims(nDims: ropeDimensions, nCtxOrig: nCtxOrig, base: ropeFreqBase, betaFast: betaFast, betaSlow: betaSlow)
+        }
         ropeFreqBaseSWA = 10000
         ropeFreqScaleSWA = 1
         slidingWindow = 0
@@ -137,6 +171,17 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         default:
             break
         }
+        // Mixture of experts (llama.cpp's build_moe_ffn arguments per architecture:
+        // llama (Mixtral) and qwen3moe renormalise the top-k weights, qwen2moe does not)
+        expertCount = int("expert_count") ?? 0
+        expertUsedCount = int("expert_used_count") ?? 0
+        expertWeightsNorm = md["\(archName).expert_weights_norm"]?.boolValue ?? (arch == .llama || arch == .qwen3moe)
+        if let g = int("expert_gating_func"), g == 2 { expertGating = .sigmoid }
+        if expertCount > 0 {
+            guard expertUsedCount > 0, expertUsedCount <= expertCount else {
+                throw SmeltError("\(gguf.url.lastPathComponent): \(archName).expert_used_count \(expertUsedCount) is not in 1...\(expertCount)")
+            }
+        }
         let tokenizerModel = md["tokenizer.ggml.model"]?.stringValue
         addBOS = md["tokenizer.ggml.add_bos_token"]?.boolValue ?? (tokenizerModel == "llama")
         bosToken = md["tokenizer.ggml.bos_token_id"]?.intValue.map { Int32($0) }
@@ -157,6 +202,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
             "LlamaForCausalLM": .llama, "MistralForCausalLM": .llama, "Qwen2ForCausalLM": .qwen2,
             "Qwen3ForCausalLM": .qwen3, "Gemma2ForCausalLM": .gemma2, "Gemma3ForCausalLM": .gemma3,
             "Gemma3ForConditionalGeneration": .gemma3, "Phi3ForCausalLM": .phi3,
+            "MixtralForCausalLM": .llama, "Qwen2MoeForCausalLM": .qwen2moe, "Qwen3MoeForCausalLM": .qwen3moe,
         ]
         guard let arch = archs.compactMap({ table[$0] }).first else {
             throw SmeltError("\(cfgURL.path): architectures \(archs) are not supported by the evaluator")
@@ -221,6 +267,15 @@ public struct ModelConfig: Codable, Sendable, Equatable {
                 ropeFreqBaseSWA = float("rope_local_base_freq") ?? 10000
             } else {
                 ropeFreqScaleSWA = ropeFreqScale
+            }
+        }
+        // mixture of experts, with llama.cpp's renormalisation per architecture (as on the converted GGUF)
+        expertCount = int("num_local_experts") ?? int("num_experts") ?? 0
+        expertUsedCount = int("num_experts_per_tok") ?? 0
+        expertWeightsNorm = arch == .llama || arch == .qwen3moe
+        if expertCount > 0 {
+            guard expertUsedCount > 0, expertUsedCount <= expertCount else {
+                throw SmeltError("\(cfgURL.path): num_experts_per_tok \(expertUsedCount) is not in 1...\(expertCount)")
             }
         }
         let tc = try? JSONValue.parse(contentsOf: folder.appendingPathComponent("tokenizer_config.json"))

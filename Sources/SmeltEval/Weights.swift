@@ -105,10 +105,26 @@ struct LayerWeights {
     var attnPostNorm: [Float]?
     var ffnNorm: [Float]
     var gate: WeightMatrix?
-    var up: WeightMatrix
-    var down: WeightMatrix
+    /// Dense feed-forward (nil in a mixture-of-experts layer).
+    var up: WeightMatrix?
+    var down: WeightMatrix?
     var bGate, bUp, bDown: [Float]?
     var ffnPostNorm: [Float]?
+    var moe: MoEWeights? = nil
+}
+
+/// A mixture-of-experts feed-forward: the router, one 2-D slice per expert of the 3-D
+/// `ffn_{gate,up,down}_exps` tensors, and the optional shared expert with its gate (Qwen2-MoE).
+struct MoEWeights {
+    /// `ffn_gate_inp`: `n_expert` rows × `n_embd`.
+    var router: WeightMatrix
+    var gate: [WeightMatrix], up: [WeightMatrix], down: [WeightMatrix]
+    var sharedGate, sharedUp, sharedDown: WeightMatrix?
+    /// `ffn_gate_inp_shexp`: one row × `n_embd`.
+    var sharedExpertGate: WeightMatrix?
+    /// Expert FFN width.
+    var width: Int { up.first?.rows ?? 0 }
+    var all: [WeightMatrix] { [router] + gate + up + down + [sharedGate, sharedUp, sharedDown, sharedExpertGate].compactMap { $0 } }
 }
 
 /// Where tensors come from: a GGUF file or a Hugging Face checkpoint folder,
@@ -117,6 +133,8 @@ protocol TensorSource {
     func has(_ name: String) -> Bool
     func vector(_ name: String) throws -> [Float]
     func matrix(_ name: String) throws -> WeightMatrix
+    /// The 2-D slices of a 3-D expert tensor (`[cols, rows, n_expert]`), one per expert.
+    func experts(_ name: String) throws -> [WeightMatrix]
 }
 
 extension TensorSource {
@@ -149,6 +167,21 @@ struct GGUFTensorSource: TensorSource {
         guard t.shape.count <= 2 else { throw SmeltError("\(name): expected a matrix, got shape \(t.shape)") }
         return try WeightMatrix(name: name, rows: t.rowCount, cols: t.rowLength, type: t.type,
                                 raw: file.data(for: t).baseAddress!, owner: file)
+    }
+
+    func experts(_ name: String) throws -> [WeightMatrix] {
+        let t = try info(name)
+        guard t.shape.count == 3, t.shape[1] > 0, t.shape[2] > 0 else {
+            throw SmeltError("\(file.url.lastPathComponent): \(name): expected a 3-D expert tensor, got shape \(t.shape)")
+        }
+        let rows = t.shape[1]
+        guard let rb = t.type.rowBytes(t.rowLength) else {
+            throw SmeltError("\(name): row length \(t.rowLength) is not a whole number of \(t.type) blocks")
+        }
+        let base = file.data(for: t).baseAddress!
+        return try (0..<t.shape[2]).map { e in
+            try WeightMatrix(name: name, rows: rows, cols: t.rowLength, type: t.type, raw: base + e * rows * rb, owner: file)
+        }
     }
 }
 
@@ -190,6 +223,9 @@ struct HFTensorSource: TensorSource {
                     "self_attn.q_norm": "attn_q_norm", "self_attn.k_norm": "attn_k_norm",
                     "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down",
                     "mlp.gate_up_proj": "ffn_up",
+                    "mlp.gate": "ffn_gate_inp", "block_sparse_moe.gate": "ffn_gate_inp",
+                    "mlp.shared_expert.gate_proj": "ffn_gate_shexp", "mlp.shared_expert.up_proj": "ffn_up_shexp",
+                    "mlp.shared_expert.down_proj": "ffn_down_shexp", "mlp.shared_expert_gate": "ffn_gate_inp_shexp",
                 ]
                 for suffix in [".weight", ".bias"] where key.hasSuffix(suffix) {
                     if let base = table[String(key.dropLast(suffix.count))] {
@@ -203,6 +239,24 @@ struct HFTensorSource: TensorSource {
     }
 
     func has(_ name: String) -> Bool { map[name] != nil }
+
+    /// The per-expert 2-D tensors of a block (`mlp.experts.E.{gate,up,down}_proj`, Mixtral's
+    /// `block_sparse_moe.experts.E.{w1,w3,w2}`), each used as its own matrix: nothing is stacked.
+    func experts(_ name: String) throws -> [WeightMatrix] {
+        let parts = name.split(separator: ".")
+        guard parts.count == 4, parts[0] == "blk", let il = Int(parts[1]) else { throw SmeltError("\(name): not an expert tensor") }
+        let names: [String: (String, String)] = ["ffn_gate_exps": ("gate_proj", "w1"), "ffn_up_exps": ("up_proj", "w3"), "ffn_down_exps": ("down_proj", "w2")]
+        guard let (qwen, mixtral) = names[String(parts[2])] else { throw SmeltError("\(name): not an expert tensor") }
+        var out: [WeightMatrix] = []
+        for e in 0..<config.expertCount {
+            let candidates = ["model.layers.\(il).mlp.experts.\(e).\(qwen).weight", "model.layers.\(il).block_sparse_moe.experts.\(e).\(mixtral).weight"]
+            guard let hf = candidates.first(where: { checkpoint.tensor(named: $0) != nil }) else {
+                throw SmeltError("\(checkpoint.folder.lastPathComponent): no tensor for expert \(e) of '\(name)'")
+            }
+            out.append(try hfMatrix(name, hf))
+        }
+        return out
+    }
 
     private func tensor(_ name: String) throws -> SafetensorsTensor {
         guard let hf = map[name], let t = checkpoint.tensor(named: hf) else {
@@ -219,7 +273,12 @@ struct HFTensorSource: TensorSource {
     }
 
     func matrix(_ name: String) throws -> WeightMatrix {
-        let t = try tensor(name)
+        guard let hf = map[name] else { throw SmeltError("\(checkpoint.folder.lastPathComponent): no tensor for '\(name)'") }
+        return try hfMatrix(name, hf)
+    }
+
+    private func hfMatrix(_ name: String, _ hf: String) throws -> WeightMatrix {
+        guard let t = checkpoint.tensor(named: hf) else { throw SmeltError("\(checkpoint.folder.lastPathComponent): no tensor '\(hf)'") }
         guard t.shape.count == 2 else { throw SmeltError("\(t.name): expected a matrix, got shape \(t.shape)") }
         if t.dtype == .BF16 || t.dtype == .F16 {
             // 16-bit rows are used in place (memory-mapped), as the same tensor in a GGUF file

@@ -13,7 +13,9 @@ public enum WeightTransform: Sendable, Equatable {
 }
 
 /// One HF → GGUF tensor name rule. `{bid}` stands for the block index. The
-/// `.weight`/`.bias` suffix is kept as it is.
+/// `.weight`/`.bias` suffix is kept as it is. An HF name with `{xid}` (the expert
+/// index, the second number of the name) is a per-expert tensor: the experts of a
+/// block are stacked into one 3-D GGUF tensor, expert `xid` being its `xid`-th 2-D slice.
 public struct TensorRule: Sendable {
     public let hf: String
     public let gguf: String
@@ -21,6 +23,8 @@ public struct TensorRule: Sendable {
     public init(_ hf: String, _ gguf: String, _ transforms: [WeightTransform] = []) {
         self.hf = hf; self.gguf = gguf; self.transforms = transforms
     }
+    /// True for per-expert rules (`{xid}` in the HF name).
+    public var stacksExperts: Bool { hf.contains("{xid}") }
 }
 
 /// How an architecture's hyperparameters are written: a sequence of steps,
@@ -82,6 +86,17 @@ public struct Architecture: Sendable {
     public let vocab: VocabStyle
     /// Emits `rope_freqs.weight` for rope_type llama3 (`LlamaModel.generate_extra_tensors`).
     public let llama3RopeFreqs: Bool
+
+    /// The per-expert rules, in the order llama.cpp's converter emits the stacked tensors
+    /// of a block (once every expert tensor of the block has been read).
+    public var expertRules: [TensorRule] { tensors.filter(\.stacksExperts) }
+
+    /// config.json names of the expert count (`num_local_experts` for Mixtral, `num_experts` for Qwen).
+    public static let expertCountKeys = ["num_local_experts", "num_experts", "n_routed_experts"]
+
+    /// GGUF tensors the converter always writes as F32 whatever the outtype
+    /// (gguf-py `prepare_tensors`: the MoE routers).
+    public static let alwaysF32: [String] = ["ffn_gate_inp", "ffn_gate_inp_shexp"]
 }
 
 extension Architecture {
@@ -120,12 +135,40 @@ extension Architecture {
         TensorRule("model.layers.{bid}.mlp.down_proj", "blk.{bid}.ffn_down"),
     ]
 
+    /// Mixtral's sparse MoE block (`LlamaModel.modify_tensors`: w1, w2, w3 stacked in that order).
+    static let mixtralExperts: [TensorRule] = [
+        TensorRule("model.layers.{bid}.block_sparse_moe.gate", "blk.{bid}.ffn_gate_inp"),
+        TensorRule("model.layers.{bid}.block_sparse_moe.experts.{xid}.w1", "blk.{bid}.ffn_gate_exps"),
+        TensorRule("model.layers.{bid}.block_sparse_moe.experts.{xid}.w2", "blk.{bid}.ffn_down_exps"),
+        TensorRule("model.layers.{bid}.block_sparse_moe.experts.{xid}.w3", "blk.{bid}.ffn_up_exps"),
+    ]
+
+    /// Qwen2-MoE / Qwen3-MoE blocks (`Qwen2MoeModel.modify_tensors`: down, gate, up stacked in
+    /// that order), the shared expert and its gate (Qwen2-MoE).
+    static let qwenMoeBlock: [TensorRule] = llamaBlock.filter { !$0.hf.contains(".mlp.") } + [
+        TensorRule("model.layers.{bid}.mlp.gate", "blk.{bid}.ffn_gate_inp"),
+        TensorRule("model.layers.{bid}.mlp.experts.{xid}.down_proj", "blk.{bid}.ffn_down_exps"),
+        TensorRule("model.layers.{bid}.mlp.experts.{xid}.gate_proj", "blk.{bid}.ffn_gate_exps"),
+        TensorRule("model.layers.{bid}.mlp.experts.{xid}.up_proj", "blk.{bid}.ffn_up_exps"),
+        TensorRule("model.layers.{bid}.mlp.shared_expert.gate_proj", "blk.{bid}.ffn_gate_shexp"),
+        TensorRule("model.layers.{bid}.mlp.shared_expert.up_proj", "blk.{bid}.ffn_up_shexp"),
+        TensorRule("model.layers.{bid}.mlp.shared_expert.down_proj", "blk.{bid}.ffn_down_shexp"),
+        TensorRule("model.layers.{bid}.mlp.shared_expert_gate", "blk.{bid}.ffn_gate_inp_shexp"),
+    ]
+
+    /// `Qwen2MoeModel.set_gguf_parameters`.
+    static let qwenMoeHParams: [HParamStep] = [
+        .textModelBase,
+        .uint32("expert_feed_forward_length", ["moe_intermediate_size"]),
+        .uint32("expert_shared_feed_forward_length", ["shared_expert_intermediate_size"]),
+    ]
+
     /// The architectures Smelt converts (gguf-py tensor_mapping.py and
     /// conversion/{llama,qwen,gemma,phi}.py at llama.cpp 34af94cd9).
     public static let all: [Architecture] = [
         Architecture(
-            hfClasses: ["LlamaForCausalLM", "MistralForCausalLM", "LLaMAForCausalLM"], name: "llama",
-            tensors: withTransforms(llamaBlock, ["blk.{bid}.attn_q": [.permuteQ], "blk.{bid}.attn_k": [.permuteK]]),
+            hfClasses: ["LlamaForCausalLM", "MistralForCausalLM", "LLaMAForCausalLM", "MixtralForCausalLM"], name: "llama",
+            tensors: withTransforms(llamaBlock, ["blk.{bid}.attn_q": [.permuteQ], "blk.{bid}.attn_k": [.permuteK]]) + mixtralExperts,
             skip: [], hparams: [.textModelBase, .vocabSize, .ropeDimensionCount], vocab: .llama, llama3RopeFreqs: true),
         Architecture(
             hfClasses: ["Qwen2ForCausalLM"], name: "qwen2",
@@ -136,6 +179,15 @@ extension Architecture {
                 TensorRule("model.layers.{bid}.self_attn.q_norm", "blk.{bid}.attn_q_norm"),
                 TensorRule("model.layers.{bid}.self_attn.k_norm", "blk.{bid}.attn_k_norm"),
             ], skip: [], hparams: [.textModelBase], vocab: .sentencePieceOrBPE, llama3RopeFreqs: false),
+        Architecture(
+            hfClasses: ["Qwen2MoeForCausalLM"], name: "qwen2moe",
+            tensors: qwenMoeBlock, skip: [], hparams: qwenMoeHParams, vocab: .sentencePieceOrBPE, llama3RopeFreqs: false),
+        Architecture(
+            hfClasses: ["Qwen3MoeForCausalLM"], name: "qwen3moe",
+            tensors: qwenMoeBlock + [
+                TensorRule("model.layers.{bid}.self_attn.q_norm", "blk.{bid}.attn_q_norm"),
+                TensorRule("model.layers.{bid}.self_attn.k_norm", "blk.{bid}.attn_k_norm"),
+            ], skip: [], hparams: qwenMoeHParams, vocab: .sentencePieceOrBPE, llama3RopeFreqs: false),
         Architecture(
             hfClasses: ["Gemma2ForCausalLM"], name: "gemma2",
             tensors: gemmaBlock, skip: ["lm_head.weight"],
@@ -206,26 +258,36 @@ extension Architecture {
         throw SmeltError("unsupported architecture \(hfClass) (supported: \(known))")
     }
 
-    /// Maps an HF tensor name to its GGUF name and transforms (nil: not in the table).
+    /// Maps an HF tensor name to its GGUF name and transforms (nil: not in the table,
+    /// or a per-expert tensor: see `mapExpert`).
     public func map(_ hfName: String) -> (name: String, transforms: [WeightTransform])? {
+        guard let m = mapExpert(hfName), m.expert == nil else { return nil }
+        return (m.name, m.transforms)
+    }
+
+    /// Maps an HF tensor name to its GGUF name, transforms, and, for a per-expert
+    /// tensor, the expert index and block index (nil: not in the table).
+    public func mapExpert(_ hfName: String) -> (name: String, transforms: [WeightTransform], expert: Int?, block: Int?)? {
         var base = hfName, suffix = ""
         for s in [".weight", ".bias"] where hfName.hasSuffix(s) {
             base = String(hfName.dropLast(s.count)); suffix = s
         }
-        // the first number-like part is the block id (as llama.cpp does)
-        let parts = base.split(separator: ".", omittingEmptySubsequences: false)
-        let bidIndex = parts.firstIndex { !$0.isEmpty && $0.allSatisfy(\.isNumber) && $0.allSatisfy(\.isASCII) }
-        var key = base
-        var bid: Substring? = nil
-        if let i = bidIndex {
-            bid = parts[i]
-            var p = parts.map(String.init)
-            p[i] = "{bid}"
-            key = p.joined(separator: ".")
+        // the first number-like part is the block id (as llama.cpp does), the second the expert id
+        let parts = base.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        let numeric = parts.indices.filter { !parts[$0].isEmpty && parts[$0].allSatisfy { $0.isASCII && $0.isNumber } }
+        var p = parts
+        var bid: String? = nil
+        if let i = numeric.first { bid = parts[i]; p[i] = "{bid}" }
+        let key = p.joined(separator: ".")
+        if let rule = tensors.first(where: { $0.hf == key && !$0.stacksExperts }) {
+            let name = bid.map { rule.gguf.replacingOccurrences(of: "{bid}", with: $0) } ?? rule.gguf
+            return (name + suffix, rule.transforms, nil, bid.flatMap { Int($0) })
         }
-        guard let rule = tensors.first(where: { $0.hf == key }) else { return nil }
-        let name = bid.map { rule.gguf.replacingOccurrences(of: "{bid}", with: String($0)) } ?? rule.gguf
-        return (name + suffix, rule.transforms)
+        guard numeric.count >= 2, let b = bid, let xid = Int(parts[numeric[1]]) else { return nil }
+        p[numeric[1]] = "{xid}"
+        let ekey = p.joined(separator: ".")
+        guard let rule = tensors.first(where: { $0.hf == ekey }) else { return nil }
+        return (rule.gguf.replacingOccurrences(of: "{bid}", with: b) + suffix, rule.transforms, xid, Int(b))
     }
 }
 
@@ -248,7 +310,7 @@ extension Architecture {
             bid = parts[1]
             key = (["blk", "{bid}"] + parts.dropFirst(2)).joined(separator: ".")
         }
-        guard let rule = tensors.first(where: { $0.gguf == key }) else { return nil }
+        guard let rule = tensors.first(where: { $0.gguf == key && !$0.stacksExperts }) else { return nil }
         let name = bid.map { rule.hf.replacingOccurrences(of: "{bid}", with: $0) } ?? rule.hf
         return (name + suffix, rule.transforms)
     }
@@ -257,6 +319,8 @@ extension Architecture {
     public var hfModelType: String {
         switch name {
         case "gemma3": return "gemma3_text"
+        case "qwen2moe": return "qwen2_moe"
+        case "qwen3moe": return "qwen3_moe"
         default: return name
         }
     }

@@ -41,5 +41,6 @@ public final class HFCheckpointSource: TensorSource, @unchecked Sendable {
 
     public func release(_ index: Int) {
         if case let .checkpoint(t, _, _, _) = plan.tensors[index].origin { t.dropPages() }
+        if case let .experts(slices) = plan.tensors[index].origin { slices.forEach { $0.dropPages() } }
     }
 }

@@ -62,6 +62,8 @@ public struct QuantizeResult: Sendable {
     public var imatrixEntries: Int
     /// SHA-256 of the file written (computed while writing); nil for a dry run.
     public var outputSHA256: String? = nil
+    /// One line per imatrix entry with matrices (experts) that saw no tokens (`PreparedImatrix.warnings`).
+    public var imatrixWarnings: [String] = []
 
     /// llama-quantize's two closing lines (`model size  = … MiB (… BPW)` / `quant size  = …`).
     public var summaryLines: [String] {
@@ -80,6 +82,10 @@ public struct PreparedImatrix: Sendable {
     public var path: String
     public var datasets: [String]
     public var chunkCount: Int
+    /// Entries (after the filters) with matrices that saw no tokens — typically experts the
+    /// calibration text never routed to: their importance is 1, as llama-quantize's
+    /// `load_imatrix` makes it (it says nothing; Smelt names the tensor and the experts).
+    public var warnings: [String] = []
 
     /// Loads `url`, normalises, then applies `--exclude-weights` and `--include-weights`.
     public init(url: URL, include: [String], exclude: [String], name: String? = nil) throws {
@@ -96,6 +102,15 @@ public struct PreparedImatrix: Sendable {
             throw SmeltError("\(url.path): imatrix entry \(k) holds non-finite or negative values")
         }
         weights = w; path = name ?? url.path; datasets = im.datasets; chunkCount = im.chunkCount
+        if !im.isLegacy {
+            for k in w.keys.sorted() {
+                guard let counts = im.entries[k]?.counts else { continue }
+                let zero = counts.indices.filter { counts[$0] == 0 }
+                guard !zero.isEmpty else { continue }
+                let what = counts.count > 1 ? "expert\(zero.count > 1 ? "s" : "") \(zero.map(String.init).joined(separator: ", ")) of \(counts.count)" : "the tensor"
+                warnings.append("warning: imatrix entry \(k): \(what) saw no tokens; importance 1 used there (as llama-quantize)")
+            }
+        }
     }
 }
 
@@ -198,7 +213,8 @@ public enum Quantizer {
         }
 
         let result = QuantizeResult(plan: plan, inputBytes: plan.inputBytes, outputBytes: plan.outputBytes,
-                                    elementCount: plan.elementCount, imatrixEntries: imatrix?.weights.count ?? 0)
+                                    elementCount: plan.elementCount, imatrixEntries: imatrix?.weights.count ?? 0,
+                                    imatrixWarnings: imatrix?.warnings ?? [])
         guard let output else { return result }
 
         var md = outputMetadata(source.metadata, fileType: plan.fileType, imatrix: imatrix, overrides: request.overrides)

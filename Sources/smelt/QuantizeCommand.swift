@@ -221,6 +221,7 @@ struct QuantizeCommand: ParsableCommand {
                 } : nil,
                 // in logs (stderr not a terminal): llama-quantize's line per tensor
                 tensorLine: isatty(2) == 0 && !dryRun ? { FileHandle.standardError.write(Data(($0 + "\n").utf8)) } : nil)
+            for w in result.imatrixWarnings { FileHandle.standardError.write(Data("\(w)\n".utf8)) }
             if !dryRun { try budgetOutcome?.writeRecipe() }  // side files appear only when the run succeeded
             let seconds = Date().timeIntervalSince(start)
             var record = recorder.begin(.quantize)

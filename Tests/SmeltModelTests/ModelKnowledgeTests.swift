@@ -9,6 +9,15 @@ final class ArchitectureTableTests: XCTestCase {
         for arch in Architecture.all {
             for rule in arch.tensors {
                 for suffix in [".weight", ".bias"] {
+                    if rule.stacksExperts {
+                        // per-expert tensors: stacked by the converter, no inverse
+                        let hf = rule.hf.replacingOccurrences(of: "{bid}", with: "17").replacingOccurrences(of: "{xid}", with: "5") + suffix
+                        let m = try XCTUnwrap(arch.mapExpert(hf), "\(arch.name) \(hf)")
+                        XCTAssertEqual(m.name, rule.gguf.replacingOccurrences(of: "{bid}", with: "17") + suffix)
+                        XCTAssertEqual(m.expert, 5); XCTAssertEqual(m.block, 17)
+                        XCTAssertNil(arch.map(hf)); XCTAssertNil(arch.unmap(m.name))
+                        continue
+                    }
                     let hf = rule.hf.replacingOccurrences(of: "{bid}", with: "17") + suffix
                     let (g, t) = try XCTUnwrap(arch.map(hf), "\(arch.name) \(hf)")
                     XCTAssertEqual(g, rule.gguf.replacingOccurrences(of: "{bid}", with: "17") + suffix)

@@ -74,7 +74,7 @@ let package = Package(
         .target(name: "SmeltReport", dependencies: ["SmeltFormats", "SmeltStore", "SmeltEval", "SmeltQuantize"],
                 swiftSettings: swiftSettings),
         // Sweeps: many quants of one model, evaluated against one base, locally or as a Slurm job array.
-        .target(name: "SmeltSweep", dependencies: ["SmeltFormats", "SmeltStore", "SmeltReport", "SmeltQuantize",
+        .target(name: "SmeltSweep", dependencies: ["SmeltFormats", "SmeltStore", "SmeltReport", "SmeltQuantize", "SmeltModel",
                                                    .product(name: "Yams", package: "Yams")],
                 swiftSettings: swiftSettings),
         .executableTarget(name: "smelt", dependencies: [

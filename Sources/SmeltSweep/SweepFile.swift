@@ -1,5 +1,6 @@
 import Foundation
 import SmeltFormats
+import SmeltModel
 import SmeltQuantize
 import Yams
 
@@ -72,7 +73,8 @@ public struct SweepFile: Sendable {
         func fail(_ line: Int, _ m: String) -> SmeltError { SmeltError("\(source):\(line): \(m)") }
         guard yaml.utf8.count <= 1 << 20 else { throw fail(1, "sweep file larger than 1 MiB") }
         let root: Node?
-        do { root = try Yams.compose(yaml: yaml) } catch let e as YamlError {
+        // SafeYAML: size, depth and alias-expansion limits (docs/RELIABILITY.md); syntax errors are Yams'.
+        do { root = try SafeYAML.compose(yaml, source: source) } catch let e as YamlError {
             var line = 1
             switch e {
             case .scanner(_, _, let m, _), .parser(_, _, let m, _), .composer(_, _, let m, _): line = m.line

@@ -16,16 +16,7 @@ public enum SmeltCommand {
     }
 
     /// The executable, or a skip (a failure on CI) when it is not built.
-    public static func binary() throws -> URL {
-        var candidates: [URL] = []
-        for b in Bundle.allBundles where b.bundlePath.hasSuffix(".xctest") {
-            candidates.append(b.bundleURL.deletingLastPathComponent().appendingPathComponent("smelt"))
-        }
-        candidates.append(Fixtures.repoRoot.appendingPathComponent(".build/debug/smelt"))
-        if let u = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) { return u }
-        if ProcessInfo.processInfo.environment["CI"] == "true" { XCTFail("smelt binary not built") }
-        throw XCTSkip("smelt binary not found (run `swift build --build-tests`)")
-    }
+    public static func binary() throws -> URL { try SmeltBinary.executable() }
 
     /// Runs `smelt args…` in `directory`; kills it after `timeout` seconds. `signal` (SIGINT,
     /// SIGTERM) is sent after `signalAfter` seconds, once `signalWhen` (polled) holds.
@@ -34,6 +25,10 @@ public enum SmeltCommand {
         let p = Process()
         p.executableURL = try binary()
         p.arguments = args
+        // Nothing is recorded in the user's results store by these runs.
+        var env = ProcessInfo.processInfo.environment
+        if env["SMELT_STORE"] == nil { env["SMELT_NO_STORE"] = "1" }
+        p.environment = env
         if let directory { p.currentDirectoryURL = directory }
         let outURL = FileManager.default.temporaryDirectory.appendingPathComponent("smelt-run-\(UUID().uuidString).out")
         let errURL = outURL.appendingPathExtension("err")

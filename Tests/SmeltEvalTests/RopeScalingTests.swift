@@ -30,7 +30,8 @@ final class RopeScalingTests: XCTestCase {
         var md = GGUFMetadata()
         md["general.architecture"] = .string("qwen3")
         for (k, v) in [("block_count", 1), ("embedding_length", 256), ("attention.head_count", 4), ("attention.head_count_kv", 2),
-                       ("attention.key_length", 64), ("feed_forward_length", 512), ("context_length", 2048)] {
+                       ("attention.key_length", 64), ("feed_forward_length", 512), ("context_length", 2048),
+                       ("vocab_size", 1000)] {
             md["qwen3.\(k)"] = .uint32(UInt32(v))
         }
         md["qwen3.rope.freq_base"] = .float32(10000)

@@ -26,6 +26,19 @@ public enum SafeYAML {
         return root
     }
 
+    /// `compose`, with Yams' syntax errors turned into one `source:line: invalid YAML: …` line
+    /// (recipes and sweep files).
+    public static func composeReportingLine(_ text: String, source: String) throws -> Node? {
+        do { return try compose(text, source: source) } catch let e as YamlError {
+            var line = 1
+            switch e {
+            case .scanner(_, _, let m, _), .parser(_, _, let m, _), .composer(_, _, let m, _): line = m.line
+            default: break
+            }
+            throw SmeltError("\(source):\(line): invalid YAML: \(String(describing: e).split(separator: "\n").first ?? "")")
+        }
+    }
+
     /// `Yams.load` after the same checks: plain Swift values (`[String: Any]`, `[Any]`, scalars).
     public static func load(_ text: String, source: String) throws -> Any? {
         guard try compose(text, source: source) != nil else { return nil }

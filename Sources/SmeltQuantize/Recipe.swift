@@ -184,14 +184,7 @@ extension Recipe {
     public init(yaml text: String, source: String) throws {
         func fail(_ line: Int, _ m: String) -> SmeltError { SmeltError("\(source):\(line): \(m)") }
         let root: Node?
-        do { root = try SafeYAML.compose(text, source: source) } catch let e as YamlError {
-            var line = 1
-            switch e {
-            case .scanner(_, _, let m, _), .parser(_, _, let m, _), .composer(_, _, let m, _): line = m.line
-            default: break
-            }
-            throw fail(line, "invalid YAML: \(String(describing: e).split(separator: "\n").first ?? "")")
-        }
+        root = try SafeYAML.composeReportingLine(text, source: source)
         guard let root, case .mapping(let top) = root else { throw fail(1, "a recipe is a YAML mapping (name:, default:, rules: …)") }
         func line(_ n: Node) -> Int { n.mark?.line ?? 1 }
         func scalar(_ n: Node, _ what: String) throws -> String {

@@ -73,15 +73,8 @@ public struct SweepFile: Sendable {
         func fail(_ line: Int, _ m: String) -> SmeltError { SmeltError("\(source):\(line): \(m)") }
         guard yaml.utf8.count <= 1 << 20 else { throw fail(1, "sweep file larger than 1 MiB") }
         let root: Node?
-        // SafeYAML: size, depth and alias-expansion limits (docs/RELIABILITY.md); syntax errors are Yams'.
-        do { root = try SafeYAML.compose(yaml, source: source) } catch let e as YamlError {
-            var line = 1
-            switch e {
-            case .scanner(_, _, let m, _), .parser(_, _, let m, _), .composer(_, _, let m, _): line = m.line
-            default: break
-            }
-            throw fail(line, "invalid YAML: \(String(describing: e).split(separator: "\n").first ?? "")")
-        }
+        // SafeYAML: size, depth and alias-expansion limits (docs/RELIABILITY.md).
+        root = try SafeYAML.composeReportingLine(yaml, source: source)
         guard let root, case .mapping(let top) = root else { throw fail(1, "a sweep file is a mapping (model:, text:, variants: …)") }
         func line(_ n: Node) -> Int { n.mark?.line ?? 1 }
         func scalar(_ n: Node, _ what: String) throws -> String {

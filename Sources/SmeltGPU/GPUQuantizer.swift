@@ -19,11 +19,11 @@ enum Shaders {
 /// Not thread-safe: one caller at a time.
 public final class GPUQuantizer: QuantAccelerator, @unchecked Sendable {
     /// The types with a GPU kernel (quantize and dequantize).
-    public static let supportedTypes: [GGMLType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl, .iq4_xs, .q4_K, .q5_K, .q6_K]
+    public static let supportedTypes: [GGMLType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl, .iq4_xs, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K]
 
     /// Blocks one shader invocation quantizes: two where a block is not a whole number of 32-bit
     /// words (then the pair is), one where it is (the shader is built with DIRECT_WORDS).
-    static func blocksPerInvocation(_ type: GGMLType) -> Int { [.iq4_xs, .q4_K, .q5_K].contains(type) ? 1 : 2 }
+    static func blocksPerInvocation(_ type: GGMLType) -> Int { [.iq4_xs, .q2_K, .q4_K, .q5_K].contains(type) ? 1 : 2 }
 
     /// True when `type` has a GPU kernel.
     public static func supports(_ type: GGMLType) -> Bool { supportedTypes.contains(type) }
@@ -37,8 +37,12 @@ public final class GPUQuantizer: QuantAccelerator, @unchecked Sendable {
     private var pipelines: [String: GPUPipeline] = [:]
     private var slots: [Slot] = []
     private var dummy: GPUBuffer? = nil
-    /// Rows quantized on the CPU because they held NaN, infinity or subnormal values.
+    /// Rows quantized on the CPU because they held NaN, infinity or subnormal values (or, on
+    /// lavapipe, because the shader ran out of the driver's loop budget: shaders/exact.glsl).
     public private(set) var cpuFallbackRows = 0
+    /// Test switch: loop iterations each quantization invocation spends before its work
+    /// (enough of them exhaust lavapipe's loop budget, which the shaders must then report).
+    var debugBurnLoopIterations: UInt32 = 0
 
     /// `chunkBytes` nil: 64 MiB or the device limit, whichever is smaller. `hardwareOps`
     /// replaces the emulated division, square root and f16/bf16 rounding by the GPU's own
@@ -103,7 +107,7 @@ public final class GPUQuantizer: QuantAccelerator, @unchecked Sendable {
         let slots = try self.slots(inputBytes: chunkRows * n * 4, outputBytes: (chunkRows * rowBytes + 3) & ~3,
                                    rows: chunkRows)
         let prep = try pipeline("rowprep", bindings: 3, pushWords: 2)
-        let quant = try pipeline(type.name, bindings: 4, pushWords: 6)
+        let quant = try pipeline(type.name, bindings: 5, pushWords: 7)
         let impBuffer: GPUBuffer
         if let importance {
             impBuffer = try device.buffer(bytes: n * ne2 * 4)
@@ -129,9 +133,10 @@ public final class GPUQuantizer: QuantAccelerator, @unchecked Sendable {
             try slot.work.dispatch(prep, buffers: [(slot.input, 0, nr * n * 4), (slot.rowInfo, 0, nr * 4), (slot.flags, 0, nr * 4)],
                                    push: [UInt32(n), UInt32(nr)], groups: (nr + 63) / 64)
             try slot.work.dispatch(quant, buffers: [(slot.input, 0, nr * n * 4), (slot.output, 0, (nr * rowBytes + 3) & ~3),
-                                                    (impBuffer, 0, impBuffer.bytes), (slot.rowInfo, 0, nr * 4)],
+                                                    (impBuffer, 0, impBuffer.bytes), (slot.rowInfo, 0, nr * 4),
+                                                    (slot.flags, 0, nr * 4)],
                                    push: [UInt32(n), UInt32(nBlocks), UInt32(r0), UInt32(max(1, ne1)), UInt32(max(1, ne2)),
-                                          importance == nil ? 0 : 1],
+                                          importance == nil ? 0 : 1, debugBurnLoopIterations],
                                    groups: ((nBlocks + perInvocation - 1) / perInvocation + 63) / 64)
             try slot.work.submit()
             let out = dst + r0 * rowBytes

@@ -382,6 +382,12 @@ public enum Quantizer {
                 try acc.quantize(type: c.type, rows: rows, n: n, importance: imp?.baseAddress, ne1: ne1, ne2: ne2,
                                  dst: out) { range, buffer in
                     try source.readRows(si, rows: range, into: buffer)
+                    // As on the CPU path: NaN or infinity is refused before anything is quantized.
+                    if !allowNonfinite, let (i, v) = NonFinite.first(buffer, count: range.count * n) {
+                        let o = source.origin(si)
+                        throw NonFinite.weightError(file: o.file, tensor: o.tensor, row: range.lowerBound + i / n,
+                                                    column: i % n, value: v)
+                    }
                     source.release(si, rows: range)
                 }
             }

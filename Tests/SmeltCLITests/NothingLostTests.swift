@@ -97,6 +97,39 @@ final class NothingLostTests: CLITestCase {
 
     // MARK: - numbers where they flow
 
+    /// `--device vulkan` refuses non-finite weights exactly as the CPU path does: the same error
+    /// line, the same exit status, nothing left behind; `--allow-nonfinite` writes the same bytes.
+    func testNonFiniteWeightsOnTheGPU() throws {
+        let devices = try SmeltCommand.run(["devices"], in: work)
+        guard devices.status == 0, devices.stdout.contains("vulkan:0") else {
+            throw XCTSkip("no Vulkan device: \(devices.stderr)")
+        }
+        let src = try GGUFFile(url: llamaGGUF)
+        guard let t = src.tensor(named: "blk.1.attn_q.weight") else { return XCTFail("fixture changed") }
+        var bytes = [UInt8](try Data(contentsOf: llamaGGUF))
+        let at = src.fileOffset(of: t) + 4 * (5 * t.rowLength + 3)
+        bytes.replaceSubrange(at..<(at + 4), with: withUnsafeBytes(of: Float.infinity.bitPattern.littleEndian) { Array($0) })
+        _ = try write("inf.gguf", bytes: bytes)
+        for type in ["Q8_0", "Q4_K_M"] {
+            try expectCleanFailure(["quantize", "inf.gguf", "q.gguf", type, "--device", "vulkan"], naming: "inf.gguf",
+                                   "infinite weight (quantize \(type) on the GPU)")
+            let cpu = try SmeltCommand.run(["quantize", "inf.gguf", "q.gguf", type, "--device", "cpu"], in: work)
+            let gpu = try SmeltCommand.run(["quantize", "inf.gguf", "q.gguf", type, "--device", "vulkan"], in: work)
+            XCTAssertEqual(gpu.status, cpu.status)
+            let line = { (s: String) in s.split(separator: "\n").first { $0.hasPrefix("error:") }.map(String.init) }
+            XCTAssertNotNil(line(cpu.stderr), cpu.stderr)
+            XCTAssertEqual(line(gpu.stderr), line(cpu.stderr))
+            XCTAssertTrue(gpu.stderr.contains("blk.1.attn_q.weight row 5 holds inf (column 3)"), gpu.stderr)
+        }
+        let c = try SmeltCommand.run(["quantize", "inf.gguf", "c.gguf", "Q8_0", "--allow-nonfinite", "--device", "cpu"], in: work)
+        let g = try SmeltCommand.run(["quantize", "inf.gguf", "g.gguf", "Q8_0", "--allow-nonfinite", "--device", "vulkan"], in: work)
+        XCTAssertEqual(c.status, 0, c.stderr)
+        XCTAssertEqual(g.status, 0, g.stderr)
+        XCTAssertEqual(try Data(contentsOf: work.appendingPathComponent("g.gguf")),
+                       try Data(contentsOf: work.appendingPathComponent("c.gguf")))
+    }
+
+
     func testNonFiniteWeights() throws {
         // a NaN in blk.1.attn_q.weight row 5 of the GGUF
         let src = try GGUFFile(url: llamaGGUF)

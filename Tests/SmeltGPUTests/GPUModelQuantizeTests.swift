@@ -7,7 +7,7 @@ import SmeltTestSupport
 
 /// Whole models quantized with the GPU as accelerator (64 KiB chunks, so every tensor streams
 /// through several chunks) are byte-identical to the CPU path and to llama-quantize's files
-/// (Q4_0, Q4_K_M, Q6_K of tiny-llama).
+/// (Q4_0, Q4_K_M, Q6_K of tiny-llama); Q2_K and Q3_K_M (q2_K, q3_K) equal the CPU's.
 final class GPUModelQuantizeTests: XCTestCase {
     func quantize(_ source: TensorSource, preset: String, imatrix: URL? = nil, requantize: Bool = false,
                   gpu: GPUQuantizer?, to url: URL) throws -> Data {
@@ -27,7 +27,7 @@ final class GPUModelQuantizeTests: XCTestCase {
         let golden = try Fixtures.sharedFile("models/tiny/tiny-llama.golden")
         let f32 = golden.appendingPathComponent("tiny-llama-f32.gguf")
         let dir = try Fixtures.tempDir(self)
-        for preset in ["Q4_0", "Q8_0", "Q5_1", "IQ4_NL"] {
+        for preset in ["Q4_0", "Q8_0", "Q5_1", "IQ4_NL", "Q2_K", "Q3_K_M"] {
             let onGPU = try quantize(try GGUFTensorSource(url: f32), preset: preset, gpu: gpu,
                                      to: dir.appendingPathComponent("gpu-\(preset).gguf"))
             let onCPU = try quantize(try GGUFTensorSource(url: f32), preset: preset, gpu: nil,
@@ -53,7 +53,7 @@ final class GPUModelQuantizeTests: XCTestCase {
         let q8 = try Fixtures.sharedFile("models/tiny/tiny-mixtral.golden/tiny-mixtral-q8_0.gguf")
         let imatrix = try Fixtures.sharedFile("models/tiny/tiny-mixtral.golden/tiny-mixtral.imatrix.gguf")
         let dir = try Fixtures.tempDir(self)
-        for preset in ["Q4_0"] {   // (the CPU reference of a debug build is slow: one preset)
+        for preset in ["Q4_0"] {   // (the CPU reference of a debug build is slow: one preset; q2_K/q3_K: GPUSensitivityTests)
             let t0 = Date()
             let onGPU = try quantize(try GGUFTensorSource(url: q8), preset: preset, imatrix: imatrix, requantize: true,
                                      gpu: gpu, to: dir.appendingPathComponent("gpu-\(preset).gguf"))

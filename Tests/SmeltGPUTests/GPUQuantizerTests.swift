@@ -87,6 +87,32 @@ final class GPUQuantizerTests: XCTestCase {
         XCTAssertEqual(q.cpuFallbackRows, 3 * GPUQuantizer.supportedTypes.count)
     }
 
+    /// lavapipe stops every loop of an invocation after 65,535 iterations in all (shaders/exact.glsl):
+    /// burning them before the work must make the shaders flag their rows, which the CPU then
+    /// quantizes, so the bytes stay the CPU's. Without the flag they would be partial.
+    func testExhaustedLoopBudgetSendsTheRowsToTheCPU() throws {
+        let device = try GPUTestDevice.device()
+        let q = try GPUQuantizer(device: device, chunkBytes: 8192)
+        q.debugBurnLoopIterations = 70_000
+        let rows = 6, n = 256
+        let x = randomRows(rows * n, seed: 11)
+        let w = (0..<n).map { Float($0 % 5) + 0.25 }
+        let lavapipe = device.info.name.contains("llvmpipe")
+        for type in GPUQuantizer.supportedTypes {
+            let before = q.cpuFallbackRows
+            XCTAssertEqual(try gpu(q, type, x, rows: rows, n: n, w, ne1: 1, ne2: 1), cpu(type, x, rows: rows, n: n, w, ne1: 1, ne2: 1),
+                           type.name)
+            if lavapipe { XCTAssertEqual(q.cpuFallbackRows - before, rows, "\(type.name): rows not flagged") }
+        }
+        q.debugBurnLoopIterations = 0
+        let before = q.cpuFallbackRows
+        for type in GPUQuantizer.supportedTypes {
+            XCTAssertEqual(try gpu(q, type, x, rows: rows, n: n, w, ne1: 1, ne2: 1), cpu(type, x, rows: rows, n: n, w, ne1: 1, ne2: 1),
+                           type.name)
+        }
+        XCTAssertEqual(q.cpuFallbackRows, before, "rows flagged without an exhausted budget")
+    }
+
     func testErrorsAreOneLine() throws {
         let q = try GPUQuantizer(device: try GPUTestDevice.device())
         let x = [Float](repeating: 1, count: 64)

@@ -8,6 +8,16 @@
 // f16/bf16 (ggml's rounding), C's truncating float→int cast (x86 cvttss2si: INT_MIN when out of
 // range) and roundf. Specialization constant 0 (HW_OPS) swaps in the hardware operations: a debug
 // switch that shows the emulation tests can fail.
+//
+// LOOP BUDGET. Mesa's llvmpipe (lavapipe, the Vulkan driver CI and machines without a GPU use)
+// gives each group of SIMD lanes (8 invocations on AVX2) 65,535 loop iterations in all, counted
+// over every loop of the shader (gallivm's LP_MAX_TGSI_LOOP_ITERATIONS, one counter shared by all
+// loops); past that, every loop silently stops after its current iteration, so a shader that
+// iterates too much writes partial or no results without any error. Real GPUs have no such limit.
+// The shaders therefore keep their loop iterations per invocation well under that (the division
+// and square root below take 9 iterations, three bits each), and the quantization shaders end
+// with a canary loop (quant_main.glsl) that reports an exhausted budget so that the host
+// re-quantizes those rows on the CPU.
 #extension GL_EXT_control_flow_attributes : enable
 
 layout(constant_id = 0) const bool HW_OPS = false;
@@ -53,12 +63,15 @@ uint exact_div_bits(uint a, uint b) {
     if (eb != 0u) { mb |= 0x800000u; xb = int(eb) - 150; }
     int sa = 23 - findMSB(ma); ma <<= uint(sa); xa -= sa;
     int sb = 23 - findMSB(mb); mb <<= uint(sb); xb -= sb;
-    // q = floor(ma·2^26 / mb), one bit per step; r < 2·mb < 2^25.
+    // q = floor(ma·2^26 / mb), one bit per step, three steps per loop iteration (see LOOP BUDGET
+    // above); r < 2·mb < 2^25.
     uint r = ma, q = 0u;
-    [[dont_unroll]] for (int i = 0; i < 27; i++) {
-        q <<= 1;
-        if (r >= mb) { r -= mb; q |= 1u; }
-        r <<= 1;
+    [[dont_unroll]] for (int i = 0; i < 9; i++) {
+        [[unroll]] for (int t = 0; t < 3; t++) {
+            q <<= 1;
+            if (r >= mb) { r -= mb; q |= 1u; }
+            r <<= 1;
+        }
     }
     return exact_round_pack(sign, q, xa - xb - 26, r != 0u);
 }
@@ -76,10 +89,10 @@ uint exact_sqrt_bits(uint a) {
     if (e != 0u) { m |= 0x800000u; x = int(e) - 150; }
     int s = 23 - findMSB(m); m <<= uint(s); x -= s;
     if ((x & 1) != 0) { m <<= 1; x -= 1; }
-    // root = floor(sqrt(m·2^28)), digit by digit over 27 bit pairs.
+    // root = floor(sqrt(m·2^28)), digit by digit over 27 bit pairs, three per loop iteration.
     uint rem = 0u, root = 0u;
-    [[dont_unroll]] for (int i = 26; i >= 0; i--) {
-        int k = 2 * i;
+    [[dont_unroll]] for (int o = 0; o < 9; o++) [[unroll]] for (int t = 0; t < 3; t++) {
+        int k = 2 * (26 - 3 * o - t);
         uint two = k >= 28 ? (m >> uint(k - 28)) & 3u : 0u;
         rem = (rem << 2) | two;
         uint trial = (root << 2) | 1u;

@@ -177,6 +177,7 @@ void quant_block(uint g, uint base) {}
 void main() {
     uint g0 = 2u * gl_GlobalInvocationID.x;
     if (g0 >= p.n_blocks) return;
+    burn();
     prepare(0, g0);
     uint nb = 1u;
     if (g0 + 1u < p.n_blocks) { prepare(1, g0 + 1u); nb = 2u; }
@@ -190,5 +191,6 @@ void main() {
         }
         ys[wo + k] = word;
     }
+    canary(g0, nb);
 }
 #endif

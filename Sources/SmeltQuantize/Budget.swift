@@ -249,7 +249,8 @@ extension Budget {
         var table = useCache ? Sensitivity.loadCache(cacheURL) : SensitivityTable()
         let before = table.entries.values.reduce(0) { $0 + $1.count }
         try Sensitivity.measureErrors(source: source, tensors: quantizable.map { index[$0.name]! }, types: candidates,
-                                      importance: imatrix?.weights ?? [:], table: &table, threads: request.threads)
+                                      importance: imatrix?.weights ?? [:], table: &table, threads: request.threads,
+                                      accelerator: request.accelerator)
         let measured = table.entries.values.reduce(0) { $0 + $1.count } - before
         if measured > 0 && !dryRun && useCache { try Sensitivity.saveCache(table, cacheURL) }  // a dry run writes nothing
         log(useCache ? "sensitivity: \(measured) measured, \(before) from \(cacheURL.path)" : "sensitivity: \(measured) measured (cache off)")

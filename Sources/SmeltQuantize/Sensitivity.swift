@@ -116,36 +116,44 @@ public enum Sensitivity {
 
     /// Measures the weighted error of every (tensor, type) pair not already in `table`.
     /// `tensors`: indices into `source.tensors`; at most `maxRows` rows per tensor are used.
+    /// With an `accelerator` (the GPU), the pairs whose type it supports are quantized there by
+    /// one worker while the others take the rest on the CPU; the quantized bytes, and so every
+    /// number in the table, are the same as without it.
     public static func measureErrors(source: TensorSource, tensors: [Int], types: [GGMLType],
                                      importance: [String: [Float]], table: inout SensitivityTable,
-                                     maxRows: Int = 256, threads: Int = 0,
+                                     maxRows: Int = 256, threads: Int = 0, accelerator: (any QuantAccelerator)? = nil,
                                      progress: ((Int, Int) -> Void)? = nil) throws {
-        var jobs: [(Int, GGMLType)] = []
+        var cpuJobs: [(Int, GGMLType)] = [], gpuJobs: [(Int, GGMLType)] = []
         for i in tensors {
             let t = source.tensors[i]
             let imp = importance[t.name]
             for ty in types where fits(ty, ncols: t.rowLength, hasImportance: imp != nil) && table[t.name, ty] == nil {
-                jobs.append((i, ty))
+                if let acc = accelerator, acc.supports(ty) { gpuJobs.append((i, ty)) } else { cpuJobs.append((i, ty)) }
             }
         }
-        guard !jobs.isEmpty else { return }
+        let total = cpuJobs.count + gpuJobs.count
+        guard total > 0 else { return }
         let lock = NSLock()
-        var next = 0, done = 0
+        var next = 0, nextGPU = 0, done = 0
         var results: [SensitivityEntry] = []
         var failure: Error? = nil
-        let workers = max(1, min(threads > 0 ? threads : ProcessInfo.processInfo.activeProcessorCount, jobs.count))
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+        let workers = max(gpuJobs.isEmpty ? 1 : 2, min(threads > 0 ? threads : ProcessInfo.processInfo.activeProcessorCount, total))
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
             while true {
                 lock.lock()
-                let j = next; next += 1
+                // worker 0 feeds the accelerator (used from one thread at a time), then helps the CPU
+                let onGPU = worker == 0 && nextGPU < gpuJobs.count
+                let j: Int
+                if onGPU { j = nextGPU; nextGPU += 1 } else { j = next; next += 1 }
                 let stop = failure != nil
                 lock.unlock()
-                if stop || j >= jobs.count { return }
-                let (i, ty) = jobs[j]
+                if stop || (!onGPU && j >= cpuJobs.count) { return }
+                let (i, ty) = onGPU ? gpuJobs[j] : cpuJobs[j]
                 do {
-                    let e = try measure(source: source, index: i, type: ty, importance: importance[source.tensors[i].name], maxRows: maxRows)
+                    let e = try measure(source: source, index: i, type: ty, importance: importance[source.tensors[i].name], maxRows: maxRows,
+                                        accelerator: onGPU ? accelerator : nil)
                     lock.lock(); results.append(e); done += 1; let d = done; lock.unlock()
-                    progress?(d, jobs.count)
+                    progress?(d, total)
                 } catch {
                     lock.lock(); failure = failure ?? error; lock.unlock()
                 }
@@ -156,8 +164,9 @@ public enum Sensitivity {
     }
 
     /// Quantizes sampled rows of one tensor to `type` and back; returns the weighted error.
+    /// `accelerator`: quantizes the sampled rows (all in one call) on that device instead.
     public static func measure(source: TensorSource, index: Int, type: GGMLType, importance: [Float]?,
-                               maxRows: Int) throws -> SensitivityEntry {
+                               maxRows: Int, accelerator: (any QuantAccelerator)? = nil) throws -> SensitivityEntry {
         let t = source.tensors[index]
         let n = t.rowLength, rows = t.rowCount
         let ne1 = t.shape.count > 1 ? t.shape[1] : 1
@@ -169,11 +178,31 @@ public enum Sensitivity {
         defer { q.deallocate() }
         let kernel = QuantRegistry.kernel(for: type)
         var err = 0.0, sig = 0.0, sampled = 0
-        var r = 0
-        while r < rows {
+        // On the accelerator: every sampled row at once, each with its own importance slice.
+        let sampledRows = Array(stride(from: 0, to: rows, by: step))
+        var deviceBytes: UnsafeMutableRawPointer? = nil
+        defer { deviceBytes?.deallocate() }
+        if let acc = accelerator, kernel != nil, acc.supports(type), let rb = type.rowBytes(n) {
+            let out = UnsafeMutableRawPointer.allocate(byteCount: max(1, rb * sampledRows.count), alignment: 64)
+            deviceBytes = out
+            let weights: [Float]? = importance.map { imp in
+                sampledRows.flatMap { r in imp[(((r / ne1) % ne2) * n)..<(((r / ne1) % ne2) * n + n)] }
+            }
+            try weights.withUnsafeBufferPointerOpt { w in
+                try acc.quantize(type: type, rows: sampledRows.count, n: n, importance: w?.baseAddress, ne1: 1,
+                                 ne2: w == nil ? 1 : sampledRows.count, dst: out) { range, buffer in
+                    for (k, i) in range.enumerated() {
+                        try source.readRows(index, rows: sampledRows[i]..<(sampledRows[i] + 1), into: buffer + k * n)
+                    }
+                }
+            }
+        }
+        for (k, r) in sampledRows.enumerated() {
             try source.readRows(index, rows: r..<(r + 1), into: x)
             let wOff = importance == nil ? 0 : ((r / ne1) % ne2) * n
-            if let kernel {
+            if let kernel, let dev = deviceBytes, let rb = type.rowBytes(n) {
+                kernel.dequantizeRow(dev + k * rb, y, count: n)
+            } else if let kernel {
                 if let imp = importance {
                     imp.withUnsafeBufferPointer { kernel.quantizeRow(x, q, count: n, importance: $0.baseAddress! + wOff) }
                 } else {
@@ -192,7 +221,6 @@ public enum Sensitivity {
                 for j in 0..<n { let d = Double(x[j] - y[j]); e += d * d; s += Double(x[j]) * Double(x[j]) }
             }
             err += e; sig += s; sampled += 1
-            r += step
         }
         let scale = Double(rows) / Double(max(1, sampled))
         return SensitivityEntry(tensor: t.name, type: type, bytes: GGUF.byteCount(shape: t.shape, type: type) ?? 0,

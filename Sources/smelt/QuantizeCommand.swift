@@ -185,6 +185,12 @@ struct QuantizeCommand: ParsableCommand {
             let source = try Self.source(input, outtype: outtype, pre: pre, license: folderLicense)
             if !isFolder.boolValue { try licensePolicy.check(input, quiet: dryRun) }
             var budgetOutcome: Budget.Outcome? = nil
+            // the device serves budget mode's error measurements too
+            if budget || !dryRun {
+                let (gpu, note) = try deviceChoice.open()
+                if let note { FileHandle.standardError.write(Data("\(note)\n".utf8)) }
+                req.accelerator = gpu
+            }
             if budget {
                 let o = try BudgetCommandSupport.makeRecipe(source: source, input: input, output: output!, request: req,
                                                             targetBpw: targetBpw, targetSize: targetSize,
@@ -208,11 +214,6 @@ struct QuantizeCommand: ParsableCommand {
             }
             let tty = isatty(2) != 0 && !json
             let start = Date()
-            if !dryRun {
-                let (gpu, note) = try deviceChoice.open()
-                if let note { FileHandle.standardError.write(Data("\(note)\n".utf8)) }
-                req.accelerator = gpu
-            }
             let result = try Quantizer.run(
                 source: source, output: dryRun ? nil : output.map { URL(fileURLWithPath: $0) }, request: req,
                 progress: tty ? { done, total, name in

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SmeltEval
 import SmeltFormats
+import SmeltGPU
 import SmeltQuantize
 import SmeltReport
 
@@ -42,6 +43,8 @@ struct SensitivityCommand: ParsableCommand {
     var cache: String?
     @Option(name: [.short, .long], help: "Worker threads (default: all cores).")
     var threads: Int?
+    @Option(help: "Where to quantize for the error measurements: cpu (default), auto, vulkan or vulkan:N; default from SMELT_DEVICE. Same results on every device.")
+    var device: String?
     @Flag(help: "Print the table as JSON.")
     var json = false
     @OptionGroup var storeOptions: StoreOptions
@@ -51,6 +54,7 @@ struct SensitivityCommand: ParsableCommand {
             let recorder = try storeOptions.recorder()
             let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
             let url = URL(fileURLWithPath: model)
+            let deviceChoice = try DeviceChoice.resolve(option: device)
             let source = try QuantizeCommand.source(model, outtype: "auto", pre: nil)  // a GGUF or a checkpoint folder
             let imURL = imatrix.map { URL(fileURLWithPath: $0) }
             let im = try imURL.map { try PreparedImatrix(url: $0, include: [], exclude: []) }
@@ -68,7 +72,12 @@ struct SensitivityCommand: ParsableCommand {
             let log = { (s: String) in FileHandle.standardError.write(Data((s + "\n").utf8)) }
             let before = table.entries.values.reduce(0) { $0 + $1.count }
             try Sensitivity.measureErrors(source: source, tensors: quantizable.map { index[$0.name]! }, types: types,
-                                          importance: im?.weights ?? [:], table: &table, threads: threadCount)
+                                          importance: im?.weights ?? [:], table: &table, threads: threadCount,
+                                          accelerator: try {
+                                              let (gpu, note) = try deviceChoice.open()
+                                              if let note { log(note) }
+                                              return gpu
+                                          }())
             try Sensitivity.saveCache(table, cacheURL)
             log("weighted errors: \(table.entries.values.reduce(0) { $0 + $1.count } - before) measured, \(before) cached (\(cacheURL.path))")
 

@@ -64,6 +64,8 @@ public struct QuantizeResult: Sendable {
     public var outputSHA256: String? = nil
     /// One line per imatrix entry with matrices (experts) that saw no tokens (`PreparedImatrix.warnings`).
     public var imatrixWarnings: [String] = []
+    /// With an accelerator: tensors quantized on the CPU while a tensor was on the device.
+    public var cpuTensorsBesideDevice = 0
 
     /// llama-quantize's two closing lines (`model size  = … MiB (… BPW)` / `quant size  = …`).
     public var summaryLines: [String] {
@@ -239,7 +241,17 @@ public enum Quantizer {
             maxOut = max(maxOut, c.outputBytes)
             maxScratch = max(maxScratch, Self.chunkRows(c) * c.shape[0])
         }
-        let pool = BufferPool(count: 2, bytes: maxOut)
+        // With an accelerator, a tensor whose type it supports is quantized on a device thread while
+        // the main loop goes on with the next tensors on the CPU (one more buffer: the device's);
+        // the writer still writes in order, after the device tensor is done.
+        let accelerator = request.accelerator
+        let pool = BufferPool(count: accelerator == nil ? 2 : 3, bytes: maxOut)
+        let deviceQueue = DispatchQueue(label: "smelt.quantize.device")
+        let deviceWork = DeviceCounter()
+        func onDevice(_ c: TensorChoice) -> Bool {
+            guard let acc = accelerator, c.type != .f32, QuantRegistry.kernel(for: c.type) != nil else { return false }
+            return acc.supports(c.type)
+        }
         let scratch = (0..<threads).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: maxScratch) }
         defer { scratch.forEach { $0.deallocate() } }
         let writeError = FirstError()
@@ -264,13 +276,42 @@ public enum Quantizer {
                         throw NonFinite.weightError(file: o.file, tensor: o.tensor, row: r, column: col, value: v)
                     }
                     enqueue { try writer.write(raw); source.release(si) }
+                } else if onDevice(c) {
+                    let buf = pool.take()
+                    let done = DispatchSemaphore(value: 0)
+                    let outcome = DeviceOutcome()
+                    deviceWork.started()
+                    let imp = importance[k]
+                    deviceQueue.async {
+                        if writeError.value == nil {
+                            do {
+                                outcome.bytes = try convert(source: source, index: si, choice: c, importance: imp, threads: threads,
+                                                            out: buf, scratch: scratch, allowNonfinite: request.allowNonfinite,
+                                                            accelerator: accelerator)
+                            } catch { outcome.error = error }
+                        }
+                        deviceWork.finished()
+                        done.signal()
+                    }
+                    writeQueue.async {
+                        done.wait()
+                        defer { pool.give(buf) }
+                        guard writeError.value == nil else { return }
+                        if let e = outcome.error { writeError.set(e); return }
+                        guard let bytes = outcome.bytes else { return }
+                        do {
+                            try writer.write(UnsafeRawBufferPointer(start: buf, count: bytes))
+                            source.release(si)
+                        } catch { writeError.set(error) }
+                    }
                 } else {
                     let buf = pool.take()
                     let bytes: Int
+                    deviceWork.noteCPUTensor()
                     do {
                         bytes = try convert(source: source, index: si, choice: c, importance: importance[k],
                                             threads: threads, out: buf, scratch: scratch, allowNonfinite: request.allowNonfinite,
-                                            accelerator: request.accelerator)
+                                            accelerator: nil)
                     } catch { pool.give(buf); throw error }
                     enqueue {
                         defer { pool.give(buf) }
@@ -280,16 +321,24 @@ public enum Quantizer {
                 }
             }
             writeQueue.sync {}
+            deviceQueue.sync {}
             if let e = pendingError() { throw e }
             progress?(plan.tensors.count, plan.tensors.count, "")
             try writer.finish()
         } catch {
             writeQueue.sync {}
+            // the device thread's blocks (which hold the accelerator) are released before this
+            // returns: a GPU torn down on that thread while the process exits crashes the driver
+            deviceQueue.sync {}
             writer.abort()
+            // a tensor still on the device when a later one failed came first: its error is the one
+            // the CPU path (strictly in order) would have reported
+            if accelerator != nil, let e = pendingError() { throw e }
             throw error
         }
         var written = result
         written.outputSHA256 = writer.sha256
+        written.cpuTensorsBesideDevice = deviceWork.besideDevice
         return written
     }
 
@@ -447,6 +496,22 @@ extension Optional where Wrapped == [Float] {
         if let a = self { return try a.withUnsafeBufferPointer { try body($0) } }
         return try body(nil)
     }
+}
+
+/// What a device thread's tensor came to: its byte count or its error.
+final class DeviceOutcome: @unchecked Sendable {
+    var bytes: Int? = nil
+    var error: Error? = nil
+}
+
+/// Tensors in flight on the device thread, and CPU tensors quantized meanwhile.
+final class DeviceCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var pending = 0, beside = 0
+    func started() { lock.lock(); pending += 1; lock.unlock() }
+    func finished() { lock.lock(); pending -= 1; lock.unlock() }
+    func noteCPUTensor() { lock.lock(); if pending > 0 { beside += 1 }; lock.unlock() }
+    var besideDevice: Int { lock.lock(); defer { lock.unlock() }; return beside }
 }
 
 /// The first error reported by any thread.

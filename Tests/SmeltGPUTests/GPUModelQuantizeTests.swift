@@ -47,6 +47,29 @@ final class GPUModelQuantizeTests: XCTestCase {
         GPUTestDevice.checkValidation()
     }
 
+    /// Tensors without a GPU kernel (tq1_0, tq2_0) are quantized on the CPU while the GPU has a
+    /// tensor: the file is still the CPU path's, byte for byte.
+    func testCPUAndGPUTensorsAtTheSameTime() throws {
+        let gpu = try GPUQuantizer(device: try GPUTestDevice.device(), chunkBytes: 65536)
+        let f32 = try Fixtures.sharedFile("models/tiny/tiny-llama.golden/tiny-llama-f32.gguf")
+        let dir = try Fixtures.tempDir(self)
+        func run(_ acc: GPUQuantizer?, _ name: String) throws -> (Data, QuantizeResult) {
+            var req = QuantizeRequest(preset: try XCTUnwrap(LlamaPreset(parsing: "Q4_K_M")))
+            req.options.tensorTypes = [("ffn_up", .tq2_0), ("ffn_gate", .tq1_0)]
+            req.threads = 2
+            req.accelerator = acc
+            let url = dir.appendingPathComponent(name)
+            let r = try Quantizer.run(source: try GGUFTensorSource(url: f32), output: url, request: req)
+            return (try Data(contentsOf: url), r)
+        }
+        let (onGPU, r) = try run(gpu, "gpu.gguf")
+        let (onCPU, _) = try run(nil, "cpu.gguf")
+        XCTAssertTrue(r.plan.tensors.contains { $0.type == .tq2_0 } && r.plan.tensors.contains { $0.type == .tq1_0 })
+        XCTAssertGreaterThan(r.cpuTensorsBesideDevice, 0, "no tensor was quantized on the CPU while the GPU had one")
+        XCTAssertTrue(onGPU == onCPU, "the mixed CPU+GPU file differs from the CPU file")
+        GPUTestDevice.checkValidation()
+    }
+
     func testExpertTensorsWithAnImatrixOnTheGPU() throws {
         // 3-D expert tensors (one imatrix slice per expert), requantized from llama.cpp's q8_0 file.
         let gpu = try GPUQuantizer(device: try GPUTestDevice.device(), chunkBytes: 65536)

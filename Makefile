@@ -10,7 +10,7 @@ DEMO     := $(CACHE)/demo
 SMELT    := .build/release/smelt
 DEMO_GGUF := $(DEMO)/SmolLM2-135M-Instruct.Q4_1.gguf
 
-.PHONY: deps venv build debug test test-gpu-validation shaders demo sweep-demo clean
+.PHONY: deps venv build debug test test-gpu-validation shaders demo sweep-demo bench clean
 
 ## deps: install the Debian packages Smelt builds against (root), or say which are missing.
 deps:
@@ -121,6 +121,13 @@ sweep-demo: build $(DEMO_GGUF)
 	$(SMELT) sweep run scripts/sweep-demo.yaml -j 2 --keep frontier
 	$(SMELT) report -o $(CACHE)/sweep-demo/report.html
 	@echo "== The HTML report: $(CURDIR)/$(CACHE)/sweep-demo/report.html"
+
+## bench: the benchmark suite (scripts/bench.sh): smelt convert / quantize / imatrix / perplexity on the
+## demo model and on a synthetic 1.2B checkpoint, medians and min–max of alternating runs; LLAMA_CPP_BIN=DIR
+## (llama-quantize, llama-imatrix, llama-perplexity you built) adds llama.cpp side by side with ratios.
+## BENCH_MODELS, BENCH_JOBS, BENCH_TYPES, BENCH_REPS, BENCH_THREADS narrow or widen it (see the script).
+bench: build
+	scripts/bench.sh
 
 clean:
 	rm -rf .build $(CACHE)

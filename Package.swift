@@ -1,7 +1,8 @@
 // swift-tools-version:6.1
 // Smelt: a quantization toolchain for large language models.
 // Module layout (dependencies point one way, see docs/ARCHITECTURE.md):
-//   C shims (CZstd, COpenBLAS, CVulkan) and CSmeltKernels (Smelt's own AVX-512 BF16 / F16C loops)
+//   C shims (CZstd, COpenBLAS, CVulkan) and CSmeltKernels (Smelt's own AVX-512 BF16 / F16C loops,
+//   the quantizers' scale searches for portable x86-64 / AVX2 / AVX-512, chosen at run time)
 //   SmeltFormats   GGUF, safetensors, JSON, ggml type table, float formats
 //   SmeltQuant     per-block quantization kernels (one type per ggml block type)
 //   SmeltTokenizer BPE / SentencePiece tokenizers
@@ -49,7 +50,7 @@ let package = Package(
                 cSettings: [.unsafeFlags(["-O3"], .when(configuration: .release))]),
 
         .target(name: "SmeltFormats", dependencies: ["CSmeltKernels"], swiftSettings: swiftSettings),
-        .target(name: "SmeltQuant", dependencies: ["SmeltFormats"], swiftSettings: kernelSettings),
+        .target(name: "SmeltQuant", dependencies: ["SmeltFormats", "CSmeltKernels"], swiftSettings: kernelSettings),
         // The only module that talks to Vulkan; GLSL sources in shaders/ (SPIR-V: scripts/build-shaders.sh)
         .target(name: "SmeltGPU", dependencies: ["SmeltFormats", "SmeltQuant", "CVulkan"], exclude: ["shaders"],
                 swiftSettings: swiftSettings),

@@ -9,6 +9,7 @@ public enum IQ4_NL: QuantType {
 
     public static func quantizeRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer,
                                    count: Int, importance: UnsafePointer<Float>?) {
+        if FastKernels.enabled { FastKernels.quantizeRowIQ4NL(src, importance, dst, count); return }
         withQuantScratch(floats: 33, bytes: 32) { f, L in
             for ib in 0..<(count / blockSize) {
                 quantizeBlock(src + ib * blockSize, dst + ib * blockBytes,

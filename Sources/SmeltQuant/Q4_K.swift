@@ -9,7 +9,7 @@ public enum Q4_K: QuantType {
 
     public static func quantizeRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer,
                                    count: Int, importance: UnsafePointer<Float>?) {
-        if importance == nil && FastKernels.enabled { FastKernels.quantizeRowK45(src, dst, count, nmax: 15); return }
+        if FastKernels.enabled { FastKernels.quantizeRowQ4K(src, importance, dst, count); return }
         // floats: weights[32] mins[8] scales[8] sw[8]; bytes: L[256] Laux[32] Ls[8] Lm[8]
         withQuantScratch(floats: 56, bytes: 304) { f, b in
             for ib in 0..<(count / blockSize) {

@@ -9,7 +9,7 @@ public enum Q5_K: QuantType {
 
     public static func quantizeRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer,
                                    count: Int, importance: UnsafePointer<Float>?) {
-        if importance == nil && FastKernels.enabled { FastKernels.quantizeRowK45(src, dst, count, nmax: 31); return }
+        if FastKernels.enabled { FastKernels.quantizeRowQ5K(src, importance, dst, count); return }
         withQuantScratch(floats: 56, bytes: 304) { f, b in
             for ib in 0..<(count / blockSize) {
                 let x = src + ib * blockSize, y = dst + ib * blockBytes

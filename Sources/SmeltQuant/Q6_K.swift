@@ -9,7 +9,7 @@ public enum Q6_K: QuantType {
 
     public static func quantizeRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer,
                                    count: Int, importance: UnsafePointer<Float>?) {
-        if importance == nil && FastKernels.enabled { FastKernels.quantizeRowQ6K(src, dst, count); return }
+        if FastKernels.enabled { FastKernels.quantizeRowQ6K(src, importance, dst, count); return }
         withQuantScratch(floats: 16, bytes: 256) { f, b in
             b.withMemoryRebound(to: Int8.self, capacity: 256) { L in
                 for ib in 0..<(count / blockSize) {

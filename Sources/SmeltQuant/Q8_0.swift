@@ -8,7 +8,7 @@ public enum Q8_0: QuantType {
 
     public static func quantizeRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer,
                                    count: Int, importance: UnsafePointer<Float>?) {
-        if importance == nil && FastKernels.enabled { FastKernels.quantizeRowQ80(src, dst, count); return }
+        if FastKernels.enabled { FastKernels.quantizeRowQ80(src, dst, count); return }  // importance is ignored (as ggml)
         for ib in 0..<(count / blockSize) {
             quantizeBlock(src + ib * blockSize, dst + ib * blockBytes)
         }

@@ -3,8 +3,13 @@ import XCTest
 import SmeltFormats
 @testable import SmeltQuant
 
-/// The SIMD kernels must give SmeltQuant's (= ggml's) bytes exactly.
+/// The native SIMD kernels (CSmeltKernels' quant_kernels.c) must give SmeltQuant's scalar
+/// (= ggml's) bytes exactly, at every instruction-set level the CPU allows (portable, AVX2,
+/// AVX-512).
 final class FastKernelTests: XCTestCase {
+    /// The levels this CPU can run (the portable one always).
+    static var levels: [FastKernels.Level] { FastKernels.Level.allCases.filter { $0.rawValue <= FastKernels.cpuLevel.rawValue } }
+
     /// Rows of 256-value super-blocks covering the awkward cases: zeros, constant and
     /// all-positive sub-blocks, single spikes, tiny and huge magnitudes, ±0, random data.
     static func rows() -> [[Float]] {
@@ -17,6 +22,7 @@ final class FastKernelTests: XCTestCase {
         for scale in [Float(0.02), 1, 1e-3, 300, 1e-20, 3e30] {
             out.append((0..<1024).map { _ in normal() * scale })
         }
+        out.append((0..<768).map { _ in normal() })  // an odd number of super-blocks after a pair
         out.append([Float](repeating: 0, count: 512))
         out.append([Float](repeating: 0.5, count: 256) + [Float](repeating: -2, count: 256))
         out.append((0..<512).map { _ in abs(normal()) })                  // all positive
@@ -30,19 +36,35 @@ final class FastKernelTests: XCTestCase {
         return out
     }
 
-    func check(_ type: GGMLType, _ kernel: any QuantType.Type) throws {
-        FastKernels.enabled = false  // quantizeRow takes the scalar path; rowKernel is the SIMD one
+    /// Importance weights for a row of n values: positive, heavy-tailed, some zeros.
+    static func weights(_ n: Int, seed: UInt64) -> [Float] {
+        var g = SplitMix(seed: seed)
+        return (0..<n).map { i in i % 29 == 3 ? 0 : Float(g.next() % 10_000 + 1) / 1000 * (i % 7 == 0 ? 30 : 1) }
+    }
+
+    func check(_ type: GGMLType, _ kernel: any QuantType.Type, importance: Bool = false) throws {
+        FastKernels.enabled = false  // quantizeRow takes the scalar path; rowKernel is the native one
         defer { FastKernels.enabled = true }
-        let fast = try XCTUnwrap(FastKernels.rowKernel(for: type, importance: false))
-        for (k, row) in Self.rows().enumerated() {
-            let n = row.count
-            let bytes = type.rowBytes(n)!
-            var a = [UInt8](repeating: 0xAA, count: bytes), b = [UInt8](repeating: 0x55, count: bytes)
-            row.withUnsafeBufferPointer { src in
-                a.withUnsafeMutableBytes { kernel.quantizeRow(src.baseAddress!, $0.baseAddress!, count: n, importance: nil) }
-                b.withUnsafeMutableBytes { fast(src.baseAddress!, $0.baseAddress!, n) }
+        defer { FastKernels.cap(nil) }
+        let fast = try XCTUnwrap(FastKernels.rowKernel(for: type, importance: importance))
+        let rows = Self.rows()
+        for level in Self.levels {
+            FastKernels.cap(level)
+            XCTAssertEqual(FastKernels.level, level)
+            for (k, row) in rows.enumerated() {
+                let n = row.count
+                let bytes = type.rowBytes(n)!
+                let qw = Self.weights(n, seed: UInt64(k))
+                var a = [UInt8](repeating: 0xAA, count: bytes), b = [UInt8](repeating: 0x55, count: bytes)
+                row.withUnsafeBufferPointer { src in
+                    qw.withUnsafeBufferPointer { w in
+                        let wp = importance ? w.baseAddress : nil
+                        a.withUnsafeMutableBytes { kernel.quantizeRow(src.baseAddress!, $0.baseAddress!, count: n, importance: wp) }
+                        b.withUnsafeMutableBytes { fast(src.baseAddress!, wp, $0.baseAddress!, n) }
+                    }
+                }
+                XCTAssertEqual(a, b, "\(type) row \(k) at level \(level.name)\(importance ? " with importance" : "")")
             }
-            XCTAssertEqual(a, b, "\(type) row \(k)")
         }
     }
 
@@ -51,6 +73,36 @@ final class FastKernelTests: XCTestCase {
     func testQ6K() throws { try check(.q6_K, Q6_K.self) }
     func testQ80() throws { try check(.q8_0, Q8_0.self) }
     func testQ40() throws { try check(.q4_0, Q4_0.self) }
+    func testIQ4NL() throws { try check(.iq4_nl, IQ4_NL.self) }
+    func testIQ4XS() throws { try check(.iq4_xs, IQ4_XS.self) }
+    func testQ4KImportance() throws { try check(.q4_K, Q4_K.self, importance: true) }
+    func testQ5KImportance() throws { try check(.q5_K, Q5_K.self, importance: true) }
+    func testQ6KImportance() throws { try check(.q6_K, Q6_K.self, importance: true) }
+    func testIQ4NLImportance() throws { try check(.iq4_nl, IQ4_NL.self, importance: true) }
+    func testIQ4XSImportance() throws { try check(.iq4_xs, IQ4_XS.self, importance: true) }
+
+    /// Rows holding NaN or infinities give the scalar kernels' bytes too (quantize
+    /// --allow-nonfinite writes them).
+    func testNonFiniteRows() throws {
+        FastKernels.enabled = false
+        defer { FastKernels.enabled = true; FastKernels.cap(nil) }
+        var row = (0..<512).map { Float($0 % 23) * 0.37 - 4 }
+        row[7] = .nan; row[300] = .infinity; row[301] = -.infinity
+        for level in Self.levels {
+            FastKernels.cap(level)
+            for (type, kernel) in [(GGMLType.q4_K, Q4_K.self as any QuantType.Type), (.q5_K, Q5_K.self), (.q6_K, Q6_K.self),
+                                   (.iq4_nl, IQ4_NL.self), (.iq4_xs, IQ4_XS.self), (.q8_0, Q8_0.self), (.q4_0, Q4_0.self)] {
+                let fast = try XCTUnwrap(FastKernels.rowKernel(for: type, importance: false))
+                let bytes = type.rowBytes(512)!
+                var a = [UInt8](repeating: 0, count: bytes), b = [UInt8](repeating: 1, count: bytes)
+                row.withUnsafeBufferPointer { src in
+                    a.withUnsafeMutableBytes { kernel.quantizeRow(src.baseAddress!, $0.baseAddress!, count: 512, importance: nil) }
+                    b.withUnsafeMutableBytes { fast(src.baseAddress!, nil, $0.baseAddress!, 512) }
+                }
+                XCTAssertEqual(a, b, "\(type) at level \(level.name)")
+            }
+        }
+    }
 
     /// q8_0 ties: values that land exactly on k + 0.5 after scaling round away from zero.
     func testQ80Ties() throws {
@@ -60,25 +112,39 @@ final class FastKernelTests: XCTestCase {
         for i in 0..<32 { row[i] = Float(i) - 15.5 }      // amax 16.5 → id = 127/16.5
         for i in 32..<64 { row[i] = Float(i - 32) * 0.5 - 8 }  // amax 8 → halves of 127/8 steps
         row[63] = 127; row[62] = -63.5; row[61] = 0.5
-        let fast = try XCTUnwrap(FastKernels.rowKernel(for: .q8_0, importance: false))
-        var a = [UInt8](repeating: 0, count: 68), b = [UInt8](repeating: 1, count: 68)
-        row.withUnsafeBufferPointer { src in
-            a.withUnsafeMutableBytes { Q8_0.quantizeRow(src.baseAddress!, $0.baseAddress!, count: 64, importance: nil) }
-            b.withUnsafeMutableBytes { fast(src.baseAddress!, $0.baseAddress!, 64) }
-        }
-        XCTAssertEqual(a, b)
+        defer { FastKernels.cap(nil) }
         var nanRow = row; nanRow[5] = .nan; nanRow[40] = .infinity
-        nanRow.withUnsafeBufferPointer { src in
-            a.withUnsafeMutableBytes { Q8_0.quantizeRow(src.baseAddress!, $0.baseAddress!, count: 64, importance: nil) }
-            b.withUnsafeMutableBytes { fast(src.baseAddress!, $0.baseAddress!, 64) }
+        var infRow = row; infRow[33] = -.infinity
+        for level in Self.levels {
+            FastKernels.cap(level)
+            for (type, kernel) in [(GGMLType.q8_0, Q8_0.self as any QuantType.Type), (.q4_0, Q4_0.self)] {
+                let fast = try XCTUnwrap(FastKernels.rowKernel(for: type, importance: false))
+                let bytes = type.rowBytes(64)!
+                for r in [row, nanRow, infRow] {
+                    var a = [UInt8](repeating: 0, count: bytes), b = [UInt8](repeating: 1, count: bytes)
+                    r.withUnsafeBufferPointer { src in
+                        a.withUnsafeMutableBytes { kernel.quantizeRow(src.baseAddress!, $0.baseAddress!, count: 64, importance: nil) }
+                        b.withUnsafeMutableBytes { fast(src.baseAddress!, nil, $0.baseAddress!, 64) }
+                    }
+                    XCTAssertEqual(a, b, "\(type) at level \(level.name)")
+                }
+            }
         }
-        XCTAssertEqual(a, b)
     }
 
-    func testNoFastPathWithImportance() {
+    /// SMELT_QUANT_LEVEL and `cap` never raise the level above what the CPU has.
+    func testLevelCap() {
+        defer { FastKernels.cap(nil) }
+        FastKernels.cap(.avx512)
+        XCTAssertEqual(FastKernels.level, FastKernels.cpuLevel)
+        FastKernels.cap(.portable)
+        XCTAssertEqual(FastKernels.level, .portable)
+    }
+
+    func testNoNativeKernel() {
         FastKernels.enabled = false  // quantizeRow takes the scalar path; rowKernel is the SIMD one
         defer { FastKernels.enabled = true }
-        XCTAssertNil(FastKernels.rowKernel(for: .q4_K, importance: true))
+        XCTAssertNil(FastKernels.rowKernel(for: .q4_0, importance: true))
         XCTAssertNil(FastKernels.rowKernel(for: .q5_0, importance: false))
     }
 }

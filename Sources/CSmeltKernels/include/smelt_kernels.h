@@ -1,5 +1,6 @@
 // CSmeltKernels: the few inner loops Swift cannot express at full speed on x86-64
-// (AVX-512 BF16 dot products, F16C conversions), each with a run-time CPU check.
+// (AVX-512 BF16 dot products, F16C conversions, the quantizers' scale searches), each with
+// a run-time CPU check.
 // Smelt's own code, not a third-party library; wrapped once by SmeltEval
 // (Sources/SmeltEval/Kernels.swift). See docs/ARCHITECTURE.md, "Native kernels".
 #ifndef SMELT_KERNELS_H
@@ -109,6 +110,30 @@ void smelt_attention_scores(const float *q, int ldq, const float *kt, int ldkt, 
 void smelt_attention_values(const float *p, int ldp, const float *v, int ldv, int nq, int nk, int d, int diag,
                             float *out, int ldo);
 
+/// Row quantizers, byte for byte as ggml's (Sources/CSmeltKernels/quant_kernels.c; wrapped
+/// by SmeltQuant's FastKernels.swift). `n` is a multiple of the block size (256 for the
+/// k-quants and iq4_xs, 32 otherwise); `y` gets the row's blocks; `qw`, where taken, holds
+/// n importance weights (ggml's quant_weights) or is NULL for ggml's path without them.
+/// q4_K / q5_K: quantize_row_q4_K_ref / q5_K_ref; with weights quantize_row_q4_K_impl / q5_K_impl.
+void smelt_quantize_row_q4_K(const float *x, void *y, int64_t n);
+void smelt_quantize_row_q5_K(const float *x, void *y, int64_t n);
+void smelt_quantize_row_q4_K_weighted(const float *x, const float *qw, void *y, int64_t n);
+void smelt_quantize_row_q5_K_weighted(const float *x, const float *qw, void *y, int64_t n);
+/// quantize_row_q6_K_ref (qw NULL) / quantize_row_q6_K_impl.
+void smelt_quantize_row_q6_K(const float *x, const float *qw, void *y, int64_t n);
+/// quantize_iq4_nl / quantize_iq4_xs (qw may be NULL).
+void smelt_quantize_row_iq4_nl(const float *x, const float *qw, void *y, int64_t n);
+void smelt_quantize_row_iq4_xs(const float *x, const float *qw, void *y, int64_t n);
+/// These two return 1, the row unfinished, when it holds a NaN or an infinity (ggml's
+/// bytes then depend on its evaluation order: the caller takes its scalar kernel).
+int smelt_quantize_row_q8_0(const float *x, void *y, int64_t n);
+int smelt_quantize_row_q4_0(const float *x, void *y, int64_t n);
+/// The instruction-set level the row quantizers run at: 0 portable, 1 AVX2, 2 AVX-512
+/// (F, BW, VL, DQ); `smelt_quant_cpu_level` is what the CPU allows.
+int smelt_quant_level(void);
+int smelt_quant_cpu_level(void);
+/// Tests and benchmarks: at most this level (−1: what the CPU allows).
+void smelt_quant_force_level(int level);
 
 /// Incremental SHA-256 (FIPS 180-4); the x86 SHA extensions when present.
 typedef struct { uint32_t h[8]; uint64_t length; uint8_t buf[64]; size_t nbuf; } smelt_sha256_ctx;

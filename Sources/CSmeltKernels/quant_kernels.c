@@ -1,0 +1,792 @@
+// Bit-exact row quantizers (ggml's reference paths, no importance weights) with run-time
+// instruction-set dispatch: one source, compiled three times through target attributes
+// (portable x86-64 / other CPUs, AVX2, AVX-512), chosen once per process with cpuid.
+//
+// Bit-exactness with ggml (ggml-quants.c at llama.cpp 34af94cd9) rests on:
+//  - every float operation done per lane in ggml's order (no reassociation) and never fused
+//    (FP_CONTRACT off below: ggml's quantizers are compiled without FMA contraction);
+//  - nearest_int as ggml does it (add 1.5·2^23, keep the low 23 bits): round half to even;
+//  - the scale searches run the sub-blocks of a super-block side by side, lane j holding
+//    ggml's sequential algorithm for sub-block j, with state updates through lane masks.
+// Lanes are 16 floats wide (GCC/Clang vector extensions): one zmm register with AVX-512,
+// two ymm with AVX2, four xmm on baseline x86-64. SmeltQuant's Swift kernels are the
+// reference the tests hold every level to (Tests/SmeltQuantTests/NativeQuantKernelTests).
+#include "smelt_kernels.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#pragma STDC FP_CONTRACT OFF
+#if defined(__clang__)
+#pragma clang fp contract(off)
+// The 16-lane helpers are always inlined: their vector-argument ABI never matters.
+#pragma clang diagnostic ignored "-Wpsabi"
+#endif
+
+typedef float vf __attribute__((vector_size(64)));
+typedef int32_t vi __attribute__((vector_size(64)));
+typedef uint8_t vb __attribute__((vector_size(16)));
+
+#define INL static inline __attribute__((always_inline))
+
+INL vf splat(float f) { vf r; for (int i = 0; i < 16; i++) r[i] = f; return r; }
+INL vi splati(int32_t v) { vi r; for (int i = 0; i < 16; i++) r[i] = v; return r; }
+INL vf vzero(void) { return splat(0.0f); }
+/// ggml's nearest_int on 16 lanes.
+INL vi vnearest(vf f) { vf v = f + splat(12582912.0f); return ((vi)v & splati(0x007fffff)) - splati(0x00400000); }
+/// m (all ones / zero per lane) ? a : b
+INL vf vsel(vi m, vf a, vf b) { return (vf)(((vi)a & m) | ((vi)b & ~m)); }
+INL vi vseli(vi m, vi a, vi b) { return (a & m) | (b & ~m); }
+INL vf vcvt(vi l) { return __builtin_convertvector(l, vf); }
+INL vf vabs(vf v) { return (vf)((vi)v & splati(0x7fffffff)); }
+INL vi vclamp(vi l, int32_t lo, int32_t hi) {
+    l = vseli(l < splati(lo), splati(lo), l);
+    return vseli(l > splati(hi), splati(hi), l);
+}
+INL vf vsqrt(vf v) {
+#if __has_builtin(__builtin_elementwise_sqrt)
+    return __builtin_elementwise_sqrt(v);
+#else
+    for (int i = 0; i < 16; i++) v[i] = sqrtf(v[i]);
+    return v;
+#endif
+}
+INL vf vload(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
+
+// MARK: - scalars (as ggml)
+
+INL int32_t nearest_int_s(float f) {
+    float v = f + 12582912.0f;
+    int32_t i; memcpy(&i, &v, 4);
+    return (i & 0x007fffff) - 0x00400000;
+}
+INL uint32_t fbits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+INL float bitsf(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+
+/// ggml_compute_fp32_to_fp16 (round to nearest even, NaN → 0x7E00 with the sign).
+INL uint16_t fp32_to_fp16(float f) {
+    const float scale_to_inf = bitsf(0x77800000), scale_to_zero = bitsf(0x08800000);
+    float base = (fabsf(f) * scale_to_inf) * scale_to_zero;
+    const uint32_t w = fbits(f), shl1_w = w + w, sign = w & 0x80000000u;
+    uint32_t bias = shl1_w & 0xFF000000u;
+    if (bias < 0x71000000u) bias = 0x71000000u;
+    base = bitsf((bias >> 1) + 0x07800000u) + base;
+    const uint32_t bits = fbits(base);
+    const uint32_t exp_bits = (bits >> 13) & 0x00007C00u, mantissa_bits = bits & 0x00000FFFu;
+    const uint32_t nonsign = exp_bits + mantissa_bits;
+    return (uint16_t)((sign >> 16) | (shl1_w > 0xFF000000u ? 0x7E00u : nonsign));
+}
+
+/// ggml_compute_fp16_to_fp32 (exact).
+INL float fp16_to_fp32(uint16_t h) {
+    const uint32_t w = (uint32_t)h << 16, sign = w & 0x80000000u, two_w = w + w;
+    const float normalized = bitsf((two_w >> 4) + (0xE0u << 23)) * bitsf(0x07800000);
+    const float denormalized = bitsf((two_w >> 17) | (126u << 23)) - 0.5f;
+    return bitsf(sign | (two_w < (1u << 27) ? fbits(denormalized) : fbits(normalized)));
+}
+
+INL void store_u16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+INL uint16_t load_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+
+// MARK: - q4_K / q5_K
+
+/// make_qkx2_quants (strict: the max == min test) / make_qkx3_quants (max <= min), both
+/// (32, nmax, x, weights, L, &min, Laux, rmin, rdelta, nstep, false), for 16
+/// sub-blocks at once (lanes 0–7: super-block A, 8–15: super-block B). xt[i] holds value i
+/// of every sub-block; the quants of lane j go to L[32·j …]. Returns scale, stores −min.
+INL vf make_qkx_x16(int32_t nmax, const vf *xt, const vf *wt, vf *flt, uint8_t *L,
+                    float rmin, float rdelta, int nstep, int strict, vf *the_min) {
+    const int n = 32;
+    vf mn = xt[0], mx = xt[0], sumW = wt[0], sumX = sumW * xt[0];
+    for (int i = 1; i < n; i++) {
+        vf xi = xt[i];
+        mn = vsel(xi < mn, xi, mn);
+        mx = vsel(xi > mx, xi, mx);
+        vf w = wt[i];
+        sumW = sumW + w;
+        sumX = sumX + w * xi;
+    }
+    mn = vsel(mn > vzero(), vzero(), mn);
+    const vi flat = strict ? (mx == mn) : (mx <= mn);
+    const vf iscale0 = splat((float)nmax) / (mx - mn);
+    vf scale = splat(1.0f) / iscale0;
+    vf best = vzero(), win_iscale = iscale0, win_min = mn;
+    for (int i = 0; i < n; i++) {
+        vf xi = xt[i];
+        vi l = vclamp(vnearest(iscale0 * (xi - mn)), 0, nmax);
+        vf diff = scale * vcvt(l) + mn - xi;
+        best = best + wt[i] * (diff * diff);
+    }
+    for (int step = 0; step <= nstep; step++) {
+        const float num = rmin + rdelta * (float)step + (float)nmax;
+        const vf iscale = splat(num) / (mx - mn);
+        vf sumL = vzero(), sumL2 = vzero(), sumXL = vzero();
+        for (int i = 0; i < n; i++) {
+            vf xi = xt[i];
+            vf fl = vcvt(vclamp(vnearest(iscale * (xi - mn)), 0, nmax));
+            flt[i] = fl;
+            vf wfl = wt[i] * fl;
+            sumL = sumL + wfl;
+            sumL2 = sumL2 + wfl * fl;
+            sumXL = sumXL + wfl * xi;
+        }
+        const vf D = sumW * sumL2 - sumL * sumL;
+        vf this_scale = (sumW * sumXL - sumX * sumL) / D;
+        vf this_min = (sumL2 * sumX - sumL * sumXL) / D;
+        const vi pos = this_min > vzero();
+        this_min = vsel(pos, vzero(), this_min);
+        this_scale = vsel(pos, sumXL / sumL2, this_scale);
+        vf cur = vzero();
+        for (int i = 0; i < n; i++) {
+            vf diff = this_scale * flt[i] + this_min - xt[i];
+            cur = cur + wt[i] * (diff * diff);
+        }
+        const vi win = (D > vzero()) & (cur < best) & ~flat;
+        best = vsel(win, cur, best);
+        scale = vsel(win, this_scale, scale);
+        win_iscale = vsel(win, iscale, win_iscale);
+        win_min = vsel(win, mn, win_min);
+        mn = vsel(win, this_min, mn);
+    }
+    for (int i = 0; i < n; i++) {
+        vi l = vclamp(vnearest(win_iscale * (xt[i] - win_min)), 0, nmax);
+        l = vseli(flat, splati(0), l);
+        for (int j = 0; j < 16; j++) L[32 * j + i] = (uint8_t)l[j];
+    }
+    *the_min = -mn;
+    return vsel(flat, vzero(), scale);
+}
+
+INL void pack_scale_min_k4(uint8_t *y, int j, uint8_t ls, uint8_t lm) {
+    if (j < 4) { y[j] = ls; y[j + 4] = lm; }
+    else {
+        y[j + 4] = (uint8_t)((ls & 0xF) | ((lm & 0xF) << 4));
+        y[j - 4] |= (uint8_t)((ls >> 4) << 6);
+        y[j] |= (uint8_t)((lm >> 4) << 6);
+    }
+}
+
+INL void get_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m) {
+    if (j < 4) { *d = q[j] & 63; *m = q[j + 4] & 63; }
+    else {
+        *d = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+        *m = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+}
+
+/// Requantizes a super-block with its stored 6-bit scales and mins (sub-blocks with a zero
+/// scale keep the search's quants, as in ggml) and packs the quants (q4_K / q5_K layout).
+INL void requant_pack_k45(int32_t nmax, const float *x, uint8_t *y, uint8_t *L) {
+    const uint8_t *s = y + 4;
+    const float d_all = fp16_to_fp32(load_u16(y)), m_all = fp16_to_fp32(load_u16(y + 2));
+    for (int j = 0; j < 8; j++) {
+        uint8_t sc, m;
+        get_scale_min_k4(j, s, &sc, &m);
+        const float d = d_all * (float)sc;
+        if (d == 0) continue;
+        const float dm = m_all * (float)m;
+        for (int ii = 0; ii < 32; ii++) {
+            int32_t l = nearest_int_s((x[32 * j + ii] + dm) / d);
+            L[32 * j + ii] = (uint8_t)(l < 0 ? 0 : (l > nmax ? nmax : l));
+        }
+    }
+    if (nmax == 15) {
+        uint8_t *q = y + 16;
+        for (int j = 0; j < 256; j += 64) {
+            for (int l = 0; l < 32; l++) q[l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 4));
+            q += 32;
+        }
+    } else {
+        uint8_t *qh = y + 16, *ql = y + 48;
+        memset(qh, 0, 32);
+        uint8_t m1 = 1, m2 = 2;
+        for (int n = 0; n < 256; n += 64) {
+            for (int j = 0; j < 32; j++) {
+                uint8_t l1 = L[n + j];
+                if (l1 > 15) { l1 -= 16; qh[j] |= m1; }
+                uint8_t l2 = L[n + j + 32];
+                if (l2 > 15) { l2 -= 16; qh[j] |= m2; }
+                ql[j] = (uint8_t)(l1 | (l2 << 4));
+            }
+            m1 <<= 2; m2 <<= 2;
+            ql += 32;
+        }
+    }
+}
+
+/// The rest of quantize_row_q4_K_ref / q5_K_ref for one super-block, given the sub-block
+/// scales and mins from the search and its quants in L.
+INL void finish_k45(int32_t nmax, const float *x, uint8_t *y, const float *scales, const float *mins, uint8_t *L) {
+    float max_scale = 0, max_min = 0;
+    for (int j = 0; j < 8; j++) {
+        if (scales[j] > max_scale) max_scale = scales[j];
+        if (mins[j] > max_min) max_min = mins[j];
+    }
+    const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+    const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+    uint8_t *s = y + 4;
+    for (int j = 0; j < 8; j++) {
+        uint8_t ls = (uint8_t)nearest_int_s(inv_scale * scales[j]);
+        uint8_t lm = (uint8_t)nearest_int_s(inv_min * mins[j]);
+        if (ls > 63) ls = 63;
+        if (lm > 63) lm = 63;
+        pack_scale_min_k4(s, j, ls, lm);
+    }
+    store_u16(y, fp32_to_fp16(max_scale / 63.f));
+    store_u16(y + 2, fp32_to_fp16(max_min / 63.f));
+    requant_pack_k45(nmax, x, y, L);
+}
+
+/// ggml's make_qp_quants: non-negative quants in 0…nmax (uint8_t, C's wrap-around),
+/// weighted by qw; returns the scale.
+static float make_qp_quants(int n, int nmax, const float *x, uint8_t *L, const float *qw) {
+    float max = 0;
+    for (int i = 0; i < n; i++) max = max > x[i] ? max : x[i];
+    if (max < 1e-15f) { memset(L, 0, (size_t)n); return 0; }
+    float iscale = (float)nmax / max;
+    for (int i = 0; i < n; i++) L[i] = (uint8_t)nearest_int_s(iscale * x[i]);
+    const float scale = 1 / iscale;
+    float best_mse = 0;
+    for (int i = 0; i < n; i++) {
+        const float diff = x[i] - scale * (float)L[i];
+        best_mse += qw[i] * diff * diff;
+    }
+    for (int is = -4; is <= 4; is++) {
+        if (is == 0) continue;
+        const float iscale_is = (0.1f * (float)is + (float)nmax) / max;
+        const float scale_is = 1 / iscale_is;
+        float mse = 0;
+        for (int i = 0; i < n; i++) {
+            int32_t l = nearest_int_s(iscale_is * x[i]);
+            if (l > nmax) l = nmax;
+            const float diff = x[i] - scale_is * (float)l;
+            mse += qw[i] * diff * diff;
+        }
+        if (mse < best_mse) { best_mse = mse; iscale = iscale_is; }
+    }
+    float sumlx = 0, suml2 = 0;
+    for (int i = 0; i < n; i++) {
+        int32_t l = nearest_int_s(iscale * x[i]);
+        if (l > nmax) l = nmax;
+        L[i] = (uint8_t)l;
+        const float w = qw[i];
+        sumlx += w * x[i] * (float)l;
+        suml2 += w * (float)l * (float)l;
+    }
+    for (int itry = 0; itry < 5; itry++) {
+        int n_changed = 0;
+        for (int i = 0; i < n; i++) {
+            const float w = qw[i];
+            float slx = sumlx - w * x[i] * (float)L[i];
+            float sl2 = suml2 - w * (float)L[i] * (float)L[i];
+            if (slx > 0 && sl2 > 0) {
+                int32_t new_l = nearest_int_s(x[i] * sl2 / slx);
+                if (new_l > nmax) new_l = nmax;
+                if (new_l != L[i]) {
+                    slx += w * x[i] * (float)new_l;
+                    sl2 += w * (float)new_l * (float)new_l;
+                    if (slx * slx * suml2 > sumlx * sumlx * sl2) {
+                        L[i] = (uint8_t)new_l;
+                        sumlx = slx;
+                        suml2 = sl2;
+                        n_changed++;
+                    }
+                }
+            }
+        }
+        if (!n_changed) break;
+    }
+    return suml2 > 0 ? sumlx / suml2 : 0;
+}
+
+/// quantize_row_q4_K_impl / q5_K_impl with importance weights qw, two super-blocks at a time.
+INL void row_k45_weighted(const float *src, const float *qw, uint8_t *dst, int64_t count, int32_t nmax) {
+    const int block_bytes = nmax == 15 ? 144 : 176;
+    const int64_t nb = count / 256;
+    vf xt[32], wt[32], flt[32];
+    uint8_t L[512];
+    float sw[16];
+    for (int64_t ib = 0; ib < nb; ib += 2) {
+        const int64_t ib2 = ib + 1 < nb ? ib + 1 : ib;
+        for (int h = 0; h < 2; h++) {
+            const int64_t b = h == 0 ? ib : ib2;
+            const float *x = src + b * 256, *q = qw + b * 256;
+            float sum_x2 = 0;
+            for (int l = 0; l < 256; l++) sum_x2 += x[l] * x[l];
+            const float sigma2 = 2 * sum_x2 / 256;
+            for (int j = 0; j < 8; j++) {
+                float sumw = 0;
+                for (int l = 0; l < 32; l++) {
+                    const float xv = x[32 * j + l];
+                    const float w = q[32 * j + l] * sqrtf(sigma2 + xv * xv);
+                    xt[l][8 * h + j] = xv;
+                    wt[l][8 * h + j] = w;
+                    sumw += w;
+                }
+                sw[8 * h + j] = sumw;
+            }
+        }
+        vf mins;
+        const vf scales = make_qkx_x16(nmax, xt, wt, flt, L, -0.9f, 0.05f, 36, 0, &mins);
+        float sc[16], mi[16];
+        memcpy(sc, &scales, sizeof sc);
+        memcpy(mi, &mins, sizeof mi);
+        for (int h = 0; h < (ib2 != ib ? 2 : 1); h++) {
+            const int64_t b = h == 0 ? ib : ib2;
+            uint8_t *y = dst + b * block_bytes;
+            uint8_t Ls[8], Lm[8];
+            const float d_block = make_qp_quants(8, 63, sc + 8 * h, Ls, sw + 8 * h);
+            const float m_block = make_qp_quants(8, 63, mi + 8 * h, Lm, sw + 8 * h);
+            for (int j = 0; j < 8; j++) {
+                uint8_t ls = Ls[j], lm = Lm[j];
+                if (nmax == 31) { if (ls > 63) ls = 63; if (lm > 63) lm = 63; }  // q5_K clamps, q4_K does not
+                pack_scale_min_k4(y + 4, j, ls, lm);
+            }
+            store_u16(y, fp32_to_fp16(d_block));
+            store_u16(y + 2, fp32_to_fp16(m_block));
+            requant_pack_k45(nmax, src + b * 256, y, L + 256 * h);
+        }
+    }
+}
+
+/// quantize_row_q4_K_ref (nmax 15) / quantize_row_q5_K_ref (nmax 31), two super-blocks at a time.
+INL void row_k45(const float *src, uint8_t *dst, int64_t count, int32_t nmax) {
+    const int block_bytes = nmax == 15 ? 144 : 176;
+    const int64_t nb = count / 256;
+    vf xt[32], wt[32], flt[32];
+    uint8_t L[512];
+    for (int64_t ib = 0; ib < nb; ib += 2) {
+        const int64_t ib2 = ib + 1 < nb ? ib + 1 : ib;  // an odd last super-block is computed twice
+        const float *xa = src + ib * 256, *xb = src + ib2 * 256;
+        for (int i = 0; i < 32; i++) {
+            vf v;
+            for (int j = 0; j < 8; j++) { v[j] = xa[32 * j + i]; v[8 + j] = xb[32 * j + i]; }
+            xt[i] = v;
+        }
+        vf sum_x2 = vzero();
+        for (int l = 0; l < 32; l++) sum_x2 = sum_x2 + xt[l] * xt[l];
+        const vf av_x = vsqrt(sum_x2 / splat(32.0f));
+        for (int l = 0; l < 32; l++) wt[l] = av_x + vabs(xt[l]);
+        vf mins;
+        const vf scales = nmax == 15 ? make_qkx_x16(15, xt, wt, flt, L, -1.0f, 0.1f, 20, 1, &mins)
+                                     : make_qkx_x16(31, xt, wt, flt, L, -0.5f, 0.1f, 15, 1, &mins);
+        float sc[16], mi[16];
+        memcpy(sc, &scales, sizeof sc);
+        memcpy(mi, &mins, sizeof mi);
+        finish_k45(nmax, xa, dst + ib * block_bytes, sc, mi, L);
+        if (ib2 != ib) finish_k45(nmax, xb, dst + ib2 * block_bytes, sc + 8, mi + 8, L + 256);
+    }
+}
+
+// MARK: - q6_K
+
+/// make_qx_quants(16, 32, x, L, 1, qw) for the 16 sub-blocks of a q6_K super-block
+/// (lane b = sub-block b; wt NULL: weights x², as ggml without qw). Quants (+32) of lane b
+/// go to L[16·b …]; returns the scales.
+INL vf make_qx_x16(const vf *xt, const vf *wt, int8_t *L) {
+    const int n = 16;
+    const int32_t nmax = 32;
+    vf mx = vzero(), amax = vzero();
+    for (int i = 0; i < n; i++) {
+        vf xi = xt[i], ax = vabs(xi);
+        vi m = ax > amax;
+        amax = vsel(m, ax, amax);
+        mx = vsel(m, xi, mx);
+    }
+    const vi flat = amax < splat(1e-15f);
+    const vf iscale0 = splat((float)-nmax) / mx;
+    vf sumlx = vzero(), suml2 = vzero();
+    for (int i = 0; i < n; i++) {
+        vf xi = xt[i];
+        vf fl = vcvt(vclamp(vnearest(iscale0 * xi), -nmax, nmax - 1));
+        vf w = wt ? wt[i] : xi * xi;
+        sumlx = sumlx + w * xi * fl;
+        suml2 = suml2 + w * fl * fl;
+    }
+    vf scale = vsel(suml2 == vzero(), vzero(), sumlx / suml2);
+    vf best = scale * sumlx, win_iscale = iscale0;
+    for (int is = -9; is <= 9; is++) {
+        if (is == 0) continue;
+        const float num = -((float)nmax + 0.1f * (float)is);
+        const vf iscale = splat(num) / mx;
+        vf slx = vzero(), sl2 = vzero();
+        for (int i = 0; i < n; i++) {
+            vf xi = xt[i];
+            vf fl = vcvt(vclamp(vnearest(iscale * xi), -nmax, nmax - 1));
+            vf w = wt ? wt[i] : xi * xi;
+            slx = slx + w * xi * fl;
+            sl2 = sl2 + w * fl * fl;
+        }
+        const vi win = (sl2 > vzero()) & (slx * slx > best * sl2) & ~flat;
+        const vf sc = slx / sl2;
+        scale = vsel(win, sc, scale);
+        best = vsel(win, sc * slx, best);
+        win_iscale = vsel(win, iscale, win_iscale);
+    }
+    for (int i = 0; i < n; i++) {
+        vi l = vclamp(vnearest(win_iscale * xt[i]), -nmax, nmax - 1) + splati(nmax);
+        l = vseli(flat, splati(0), l);
+        for (int b = 0; b < 16; b++) L[16 * b + i] = (int8_t)l[b];
+    }
+    return vsel(flat, vzero(), scale);
+}
+
+/// quantize_row_q6_K_ref (qw NULL) / quantize_row_q6_K_impl with importance weights qw.
+INL void row_q6_K(const float *src, const float *qw, uint8_t *dst, int64_t count) {
+    vf xt[16], wt[16];
+    int8_t L[256];
+    for (int64_t ib = 0; ib < count / 256; ib++) {
+        const float *x = src + ib * 256;
+        uint8_t *y = dst + ib * 210;
+        for (int i = 0; i < 16; i++) {
+            vf v;
+            for (int b = 0; b < 16; b++) v[b] = x[16 * b + i];
+            xt[i] = v;
+            if (qw) {
+                for (int b = 0; b < 16; b++) v[b] = qw[ib * 256 + 16 * b + i];
+                wt[i] = v;
+            }
+        }
+        const vf sv = qw ? make_qx_x16(xt, wt, L) : make_qx_x16(xt, NULL, L);
+        float scales[16];
+        memcpy(scales, &sv, sizeof scales);
+        float max_scale = 0, max_abs_scale = 0;
+        for (int b = 0; b < 16; b++) {
+            const float a = fabsf(scales[b]);
+            if (a > max_abs_scale) { max_abs_scale = a; max_scale = scales[b]; }
+        }
+        if (max_abs_scale < 1e-15f) {
+            memset(y, 0, 210);
+            store_u16(y + 208, fp32_to_fp16(0.f));
+            continue;
+        }
+        const float iscale = -128.f / max_scale;
+        store_u16(y + 208, fp32_to_fp16(1 / iscale));
+        int8_t *sc = (int8_t *)(y + 192);
+        for (int b = 0; b < 16; b++) {
+            int32_t v = nearest_int_s(iscale * scales[b]);
+            sc[b] = (int8_t)(v < 127 ? v : 127);
+        }
+        const float d_all = fp16_to_fp32(load_u16(y + 208));
+        for (int j = 0; j < 16; j++) {
+            const float d = d_all * (float)sc[j];
+            if (d == 0) continue;
+            for (int ii = 0; ii < 16; ii++) {
+                int32_t l = nearest_int_s(x[16 * j + ii] / d);
+                l = l < -32 ? -32 : (l > 31 ? 31 : l);
+                L[16 * j + ii] = (int8_t)(l + 32);
+            }
+        }
+        uint8_t *ql = y, *qh = y + 128;
+        const uint8_t *U = (const uint8_t *)L;
+        for (int j = 0; j < 256; j += 128) {
+            for (int l = 0; l < 32; l++) {
+                const uint8_t q1 = U[j + l] & 0xF, q2 = U[j + l + 32] & 0xF;
+                const uint8_t q3 = U[j + l + 64] & 0xF, q4 = U[j + l + 96] & 0xF;
+                ql[l] = (uint8_t)(q1 | (q3 << 4));
+                ql[l + 32] = (uint8_t)(q2 | (q4 << 4));
+                qh[l] = (uint8_t)((U[j + l] >> 4) | ((U[j + l + 32] >> 4) << 2) | ((U[j + l + 64] >> 4) << 4)
+                                  | ((U[j + l + 96] >> 4) << 6));
+            }
+            ql += 64;
+            qh += 32;
+        }
+    }
+}
+
+// MARK: - q8_0 / q4_0
+
+INL float hmax16(vf m) {
+    float a = m[0];
+    for (int j = 1; j < 16; j++) if (m[j] > a) a = m[j];
+    return a;
+}
+
+/// quantize_row_q8_0_ref: amax (order-free for finite data), then roundf(x·id) done as
+/// round-half-even plus a tie fix. Returns 1, leaving the row unfinished, when it holds a
+/// NaN or an infinity (ggml's result then depends on its order: the caller redoes the row).
+INL int row_q8_0(const float *src, uint8_t *dst, int64_t count) {
+    vf poison = vzero();
+    const vf half = splat(0.5f), mhalf = splat(-0.5f);
+    for (int64_t ib = 0; ib < count / 32; ib++) {
+        const float *x = src + ib * 32;
+        uint8_t *y = dst + ib * 34;
+        const vf a0 = vload(x), a1 = vload(x + 16);
+        poison = poison + (a0 - a0) + (a1 - a1);
+        const vf b0 = vabs(a0), b1 = vabs(a1);
+        const float amax = hmax16(vsel(b1 > b0, b1, b0));
+        const float d = amax / 127;
+        const float id = d != 0 ? 1 / d : 0;
+        store_u16(y, fp32_to_fp16(d));
+        const vf idv = splat(id);
+        for (int k = 0; k < 2; k++) {
+            const vf x0 = (k == 0 ? a0 : a1) * idv;
+            vi n = vnearest(x0);
+            const vf diff = x0 - vcvt(n);
+            n = n - ((diff == half) & (x0 > vzero()));   // masks are −1: subtracting adds one
+            n = n + ((diff == mhalf) & (x0 < vzero()));
+            const vb q = __builtin_convertvector(n, vb);
+            memcpy(y + 2 + 16 * k, &q, 16);
+        }
+    }
+    for (int j = 0; j < 16; j++) if (poison[j] != 0) return 1;  // NaN lanes compare unequal too
+    return 0;
+}
+
+/// quantize_row_q4_0_ref: max is the first value of largest magnitude, quants
+/// min(15, (int8_t)(x·id + 8.5)) with the truncation done as an exact floor (argument ≥ 0).
+/// Returns 1 (row unfinished) when the row holds a NaN or an infinity.
+INL int row_q4_0(const float *src, uint8_t *dst, int64_t count) {
+    vf poison = vzero();
+    for (int64_t ib = 0; ib < count / 32; ib++) {
+        const float *x = src + ib * 32;
+        uint8_t *y = dst + ib * 18;
+        const vf a0 = vload(x), a1 = vload(x + 16);
+        poison = poison + (a0 - a0) + (a1 - a1);
+        const vf b0 = vabs(a0), b1 = vabs(a1);
+        const float amax = hmax16(vsel(b1 > b0, b1, b0));
+        float max = 0;
+        if (amax > 0) {
+            for (int j = 0; j < 32; j++) if (fabsf(x[j]) == amax) { max = x[j]; break; }
+        }
+        const float d = max / -8;
+        const float id = d != 0 ? 1 / d : 0;
+        store_u16(y, fp32_to_fp16(d));
+        const vf idv = splat(id), h = splat(8.5f);
+        vi q[2];
+        for (int k = 0; k < 2; k++) {
+            const vf v = (k == 0 ? a0 : a1) * idv + h;
+            vi n = vnearest(v);
+            n = n + (vcvt(n) > v);  // floor (mask −1 where rounding went up)
+            q[k] = vseli(n > splati(15), splati(15), n);
+        }
+        const vb packed = __builtin_convertvector(q[0] | (q[1] << 4), vb);
+        memcpy(y + 2, &packed, 16);
+    }
+    for (int j = 0; j < 16; j++) if (poison[j] != 0) return 1;  // NaN lanes compare unequal too
+    return 0;
+}
+
+
+// MARK: - iq4_nl / iq4_xs
+
+static const float kvalues_iq4nl_f[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
+/// best_index_int8(16, kvalues_iq4nl, x) on 16 lanes without branches: ml = the number of
+/// table entries 1…14 with !(x < v) (ggml's binary search ends there, NaN included), then
+/// the nearer of v[ml], v[ml+1] (the lower on ties, as ggml). Sets *q to the chosen value.
+INL vi iq4_index(vf x, vf *q) {
+    vi ml = splati(0);
+    vf lo = splat(kvalues_iq4nl_f[0]), hi = splat(kvalues_iq4nl_f[1]);
+    for (int j = 1; j < 15; j++) {
+        const vi m = ~(x < splat(kvalues_iq4nl_f[j]));
+        ml = ml - m;
+        lo = vsel(m, splat(kvalues_iq4nl_f[j]), lo);
+        hi = vsel(m, splat(kvalues_iq4nl_f[j + 1]), hi);
+    }
+    const vi pick_lo = (x - lo) < (hi - x);
+    *q = vsel(pick_lo, lo, hi);
+    return vseli(pick_lo, ml, ml + splati(1));
+}
+
+/// The scale search of quantize_row_iq4_nl_impl (ntry 7) for 16 blocks of 32 values at
+/// once: xt[j] holds value j of every block, wt[j] its weight. Returns the block scales
+/// (0 for a block whose largest magnitude is below GROUP_MAX_EPS).
+INL vf iq4_search_x16(const vf *xt, const vf *wt) {
+    vf amax = vzero(), mx = vzero();
+    for (int j = 0; j < 32; j++) {
+        const vf ax = vabs(xt[j]);
+        const vi m = ax > amax;
+        amax = vsel(m, ax, amax);
+        mx = vsel(m, xt[j], mx);
+    }
+    const vi flat = amax < splat(1e-15f);
+    vf d = (-mx) / splat(kvalues_iq4nl_f[0]);
+    vf id = splat(1.0f) / d;
+    vf sumqx = vzero(), sumq2 = vzero(), q;
+    for (int j = 0; j < 32; j++) {
+        (void)iq4_index(id * xt[j], &q);
+        const vf w = wt[j];
+        sumqx = sumqx + w * q * xt[j];
+        sumq2 = sumq2 + w * q * q;
+    }
+    d = vsel(sumq2 > vzero(), sumqx / sumq2, vzero());
+    vf best = d * sumqx;
+    for (int itry = -7; itry <= 7; itry++) {
+        id = splat((float)(itry - 127)) / mx;
+        sumqx = vzero(); sumq2 = vzero();
+        for (int j = 0; j < 32; j++) {
+            (void)iq4_index(id * xt[j], &q);
+            const vf w = wt[j];
+            sumqx = sumqx + w * q * xt[j];
+            sumq2 = sumq2 + w * q * q;
+        }
+        const vi win = (sumq2 > vzero()) & (sumqx * sumqx > best * sumq2);
+        const vf dn = sumqx / sumq2;
+        d = vsel(win, dn, d);
+        best = vsel(win, dn * sumqx, best);
+    }
+    return vsel(flat, vzero(), d);
+}
+
+/// Indices of 32 values x·id into kvalues_iq4nl, packed as iq4 nibbles (16 bytes).
+INL void iq4_pack32(const float *x, float id, uint8_t *q4) {
+    vf q;
+    const vi l0 = iq4_index(vload(x) * splat(id), &q);
+    const vi l1 = iq4_index(vload(x + 16) * splat(id), &q);
+    const vb packed = __builtin_convertvector(l0 | (l1 << 4), vb);
+    memcpy(q4, &packed, 16);
+}
+
+/// quantize_iq4_nl (super = 32) / quantize_iq4_xs (super = 256), with importance weights
+/// qw (count entries) or without (NULL): 16 blocks of 32 values side by side.
+INL void row_iq4(const float *src, const float *qw, uint8_t *dst, int64_t count, int super) {
+    const int64_t nblk = count / 32;
+    const int per = super / 32;  // blocks per super-block
+    vf xt[32], wt[32];
+    for (int64_t b0 = 0; b0 < nblk; b0 += 16) {
+        float sigma2 = 0;
+        int64_t sigma_sb = -1;
+        for (int k = 0; k < 16; k++) {
+            const int64_t blk = b0 + k < nblk ? b0 + k : nblk - 1;  // past the end: a copy, discarded
+            const int64_t sb = blk / per;
+            if (sb != sigma_sb) {
+                const float *xs = src + sb * super;
+                sigma2 = 0;
+                for (int j = 0; j < super; j++) sigma2 += xs[j] * xs[j];
+                sigma2 *= 2.0f / (float)super;
+                sigma_sb = sb;
+            }
+            const float *xb = src + blk * 32;
+            for (int j = 0; j < 32; j++) {
+                xt[j][k] = xb[j];
+                wt[j][k] = qw ? qw[blk * 32 + j] * sqrtf(sigma2 + xb[j] * xb[j]) : xb[j] * xb[j];
+            }
+        }
+        const vf sv = iq4_search_x16(xt, wt);
+        float scales[16];
+        memcpy(scales, &sv, sizeof scales);
+        if (per == 1) {
+            for (int k = 0; k < 16 && b0 + k < nblk; k++) {
+                uint8_t *y = dst + (b0 + k) * 18;
+                store_u16(y, fp32_to_fp16(scales[k]));
+                const float id = scales[k] != 0 ? 1 / scales[k] : 0;
+                iq4_pack32(src + (b0 + k) * 32, id, y + 2);
+            }
+            continue;
+        }
+        for (int h = 0; h < 16 / per && b0 + h * per < nblk; h++) {
+            const int64_t sb = (b0 + h * per) / per;
+            const float *x = src + sb * super, *sc = scales + h * per;
+            uint8_t *y = dst + sb * (2 + 2 + per / 2 + super / 2);
+            float max_scale = 0, amax_scale = 0;
+            for (int ib = 0; ib < per; ib++) {
+                const float a = fabsf(sc[ib]);
+                if (a > amax_scale) { amax_scale = a; max_scale = sc[ib]; }
+            }
+            const float d = -max_scale / 32;
+            store_u16(y, fp32_to_fp16(d));
+            const float id = d != 0 ? 1 / d : 0;
+            uint8_t *scales_l = y + 4, *q4 = y + 4 + per / 2;
+            uint16_t sh = 0;
+            for (int ib = 0; ib < per; ib++) {
+                int32_t l = nearest_int_s(id * sc[ib]);
+                l = l < -32 ? -32 : (l > 31 ? 31 : l);
+                const float dl = d * (float)l;
+                const float idl = dl != 0 ? 1 / dl : 0;
+                iq4_pack32(x + 32 * ib, idl, q4 + 16 * ib);
+                l += 32;
+                const uint8_t ll = (uint8_t)(l & 0xf);
+                if (ib % 2 == 0) scales_l[ib / 2] = ll; else scales_l[ib / 2] |= (uint8_t)(ll << 4);
+                sh |= (uint16_t)((l >> 4) << (2 * (ib % 8)));
+            }
+            store_u16(y + 2, sh);
+        }
+    }
+}
+INL void iq4nl(const float *x, const float *qw, uint8_t *y, int64_t n) { row_iq4(x, qw, y, n, 32); }
+INL void iq4xs(const float *x, const float *qw, uint8_t *y, int64_t n) { row_iq4(x, qw, y, n, 256); }
+
+// MARK: - variants and dispatch
+
+#if defined(__x86_64__) || defined(__i386__)
+#define T_AVX2 __attribute__((target("avx2")))
+#define T_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
+#define VARIANTS(R, NAME, PARAMS, ARGS)                      \
+    __attribute__((noinline)) static R NAME##_portable PARAMS { return NAME ARGS; } \
+    T_AVX2 __attribute__((noinline)) static R NAME##_avx2 PARAMS { return NAME ARGS; } \
+    T_AVX512 __attribute__((noinline)) static R NAME##_avx512 PARAMS { return NAME ARGS; }
+#else
+#define VARIANTS(R, NAME, PARAMS, ARGS) static R NAME##_portable PARAMS { return NAME ARGS; }
+#endif
+
+INL void q4k(const float *x, uint8_t *y, int64_t n) { row_k45(x, y, n, 15); }
+INL void q5k(const float *x, uint8_t *y, int64_t n) { row_k45(x, y, n, 31); }
+VARIANTS(void, q4k, (const float *x, uint8_t *y, int64_t n), (x, y, n))
+VARIANTS(void, q5k, (const float *x, uint8_t *y, int64_t n), (x, y, n))
+VARIANTS(void, row_q6_K, (const float *x, const float *qw, uint8_t *y, int64_t n), (x, qw, y, n))
+VARIANTS(int, row_q8_0, (const float *x, uint8_t *y, int64_t n), (x, y, n))
+VARIANTS(int, row_q4_0, (const float *x, uint8_t *y, int64_t n), (x, y, n))
+INL void q4kw(const float *x, const float *qw, uint8_t *y, int64_t n) { row_k45_weighted(x, qw, y, n, 15); }
+INL void q5kw(const float *x, const float *qw, uint8_t *y, int64_t n) { row_k45_weighted(x, qw, y, n, 31); }
+VARIANTS(void, q4kw, (const float *x, const float *qw, uint8_t *y, int64_t n), (x, qw, y, n))
+VARIANTS(void, q5kw, (const float *x, const float *qw, uint8_t *y, int64_t n), (x, qw, y, n))
+VARIANTS(void, iq4nl, (const float *x, const float *qw, uint8_t *y, int64_t n), (x, qw, y, n))
+VARIANTS(void, iq4xs, (const float *x, const float *qw, uint8_t *y, int64_t n), (x, qw, y, n))
+
+static int detected_level(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")) return 2;
+    if (__builtin_cpu_supports("avx2")) return 1;
+#endif
+    return 0;
+}
+
+static int cpu_level = -1;   // what the CPU allows (set once)
+static int forced_level = -1;
+
+int smelt_quant_cpu_level(void) {
+    int l = __atomic_load_n(&cpu_level, __ATOMIC_RELAXED);
+    if (l < 0) {
+        // SMELT_QUANT_LEVEL=0|1|2 caps the level for the whole process (benchmarks, checks).
+        const char *e = getenv("SMELT_QUANT_LEVEL");
+        if (e && e[0] >= '0' && e[0] <= '2' && e[1] == 0) {
+            int expected = -1;
+            __atomic_compare_exchange_n(&forced_level, &expected, e[0] - '0', 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+        }
+        l = detected_level();
+        __atomic_store_n(&cpu_level, l, __ATOMIC_RELAXED);
+    }
+    return l;
+}
+
+int smelt_quant_level(void) {
+    const int cpu = smelt_quant_cpu_level();
+    const int f = __atomic_load_n(&forced_level, __ATOMIC_RELAXED);
+    return f >= 0 && f < cpu ? f : cpu;
+}
+
+void smelt_quant_force_level(int level) { __atomic_store_n(&forced_level, level, __ATOMIC_RELAXED); }
+
+#if defined(__x86_64__) || defined(__i386__)
+#define DISPATCH(NAME, ARGS)                                  \
+    switch (smelt_quant_level()) {                            \
+    case 2: return NAME##_avx512 ARGS;                        \
+    case 1: return NAME##_avx2 ARGS;                          \
+    default: return NAME##_portable ARGS;                     \
+    }
+#else
+#define DISPATCH(NAME, ARGS) return NAME##_portable ARGS;
+#endif
+
+void smelt_quantize_row_q4_K(const float *x, void *y, int64_t n) { DISPATCH(q4k, (x, (uint8_t *)y, n)) }
+void smelt_quantize_row_q5_K(const float *x, void *y, int64_t n) { DISPATCH(q5k, (x, (uint8_t *)y, n)) }
+void smelt_quantize_row_q6_K(const float *x, const float *qw, void *y, int64_t n) { DISPATCH(row_q6_K, (x, qw, (uint8_t *)y, n)) }
+int smelt_quantize_row_q8_0(const float *x, void *y, int64_t n) { DISPATCH(row_q8_0, (x, (uint8_t *)y, n)) }
+int smelt_quantize_row_q4_0(const float *x, void *y, int64_t n) { DISPATCH(row_q4_0, (x, (uint8_t *)y, n)) }
+void smelt_quantize_row_iq4_nl(const float *x, const float *qw, void *y, int64_t n) { DISPATCH(iq4nl, (x, qw, (uint8_t *)y, n)) }
+void smelt_quantize_row_iq4_xs(const float *x, const float *qw, void *y, int64_t n) { DISPATCH(iq4xs, (x, qw, (uint8_t *)y, n)) }
+void smelt_quantize_row_q4_K_weighted(const float *x, const float *qw, void *y, int64_t n) { DISPATCH(q4kw, (x, qw, (uint8_t *)y, n)) }
+void smelt_quantize_row_q5_K_weighted(const float *x, const float *qw, void *y, int64_t n) { DISPATCH(q5kw, (x, qw, (uint8_t *)y, n)) }

@@ -84,6 +84,8 @@ struct QuantizeCommand: ParsableCommand {
     var ignore: [String] = []
     @Option(name: [.customShort("o"), .customLong("output")], help: "compressed-tensors: the output folder.")
     var outputFolder: String?
+    @Option(help: "compressed-tensors, schemes with static input scales (FP8): chunks of 512 tokens of the built-in calibration text.")
+    var calibrationChunks: Int = 64
 
     func run() throws {
         if format.lowercased() != "gguf" {
@@ -327,6 +329,7 @@ extension QuantizeCommand {
         }
         guard arguments.count == 1 else { throw UsageError("usage: smelt quantize HF_DIR -o OUT_DIR --format compressed-tensors --scheme S") }
         guard let out = outputFolder else { throw UsageError("--format compressed-tensors needs -o OUT_DIR") }
+        guard calibrationChunks > 0 else { throw UsageError("--calibration-chunks must be positive") }
         guard (scheme == nil) != (recipe == nil) else { throw UsageError("give --scheme or --recipe (a compressed-tensors recipe), not both") }
         var preset: CTSchemePreset? = nil
         if let s = scheme {
@@ -354,7 +357,7 @@ extension QuantizeCommand {
             let m = try InferenceModel(url: input, threads: ProcessInfo.processInfo.activeProcessorCount, llamaRounding: false)
             let tokens = try m.makeTokenizer(pre: pre).encode(CalibrationText.text, addSpecial: true, parseSpecial: false)
             let reporter = CommandProgress.reporter(printLines: false, label: "calibrate")
-            let byGGUF = try Evaluator.inputAbsMax(model: m, tokens: tokens, options: EvaluationOptions(contextLength: 512, chunks: 64),
+            let byGGUF = try Evaluator.inputAbsMax(model: m, tokens: tokens, options: EvaluationOptions(contextLength: 512, chunks: calibrationChunks),
                                                    reporter: reporter)
             CommandProgress.clear()
             for c in choices { if let a = byGGUF[c.module.ggufName] { job.inputAbsMax[c.module.name] = a } }

@@ -198,3 +198,39 @@ final class CheckpointTests: XCTestCase {
         _ = cfg
     }
 }
+
+/// `smelt quantize --format compressed-tensors` through the binary.
+final class CompressedTensorsCommandTests: XCTestCase {
+    func testCommandWritesAndRefuses() throws {
+        let dir = try Fixtures.tempDir(self)
+        let model = try CheckpointTests.makeModel(in: dir)
+        let out = dir.appendingPathComponent("w8")
+        let ok = try SmeltCommand.run(["quantize", model.path, "-o", out.path, "--format", "compressed-tensors", "--scheme", "w8a8",
+                                       "--ignore", "lm_head", "--ignore", "re:.*o_proj"])
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+        let r = try CTCheckpointReader(folder: out)
+        XCTAssertEqual(r.modules.count, 6)
+        XCTAssertEqual(r.config.ignore, ["model.layers.0.self_attn.o_proj", "lm_head"])
+
+        let dry = try SmeltCommand.run(["quantize", model.path, "-o", dir.appendingPathComponent("dry").path,
+                                        "--format", "compressed-tensors", "--scheme", "W4A16", "--dry-run"])
+        XCTAssertEqual(dry.status, 0, dry.stderr)
+        XCTAssertTrue(dry.stdout.contains("model.layers.0.mlp.down_proj\tW4A16\t--scheme W4A16"), dry.stdout)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("dry").path))
+
+        let bad = try SmeltCommand.run(["quantize", model.path, "-o", dir.appendingPathComponent("x").path,
+                                        "--format", "compressed-tensors", "--scheme", "W4A61"])
+        XCTAssertEqual(bad.status, 2)
+        XCTAssertTrue(bad.stderr.contains("W4A16"), "did you mean: \(bad.stderr)")
+        let fp8 = try SmeltCommand.run(["quantize", model.path, "-o", dir.appendingPathComponent("y").path,
+                                        "--format", "gguf-ish", "--scheme", "FP8"])
+        XCTAssertEqual(fp8.status, 2, fp8.stderr)
+        let noOut = try SmeltCommand.run(["quantize", model.path, "--format", "compressed-tensors", "--scheme", "FP8"])
+        XCTAssertEqual(noOut.status, 2, noOut.stderr)
+        // the existing output is left alone
+        let again = try SmeltCommand.run(["quantize", model.path, "-o", out.path, "--format", "compressed-tensors", "--scheme", "W8A8"])
+        XCTAssertEqual(again.status, 1)
+        XCTAssertTrue(again.stderr.hasPrefix("error: "), again.stderr)
+        XCTAssertEqual(try CTCheckpointReader(folder: out).modules.count, 6)
+    }
+}

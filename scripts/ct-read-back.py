@@ -26,11 +26,17 @@ def main():
     folder, out = sys.argv[1], sys.argv[2]
     cfg = json.load(open(os.path.join(folder, "config.json")))
     QuantizationConfig.model_validate(cfg["quantization_config"])
-    dq = CompressedTensorsDequantizer(folder, dtype=torch.float32)
+    files = [os.path.join(folder, f) for f in sorted(os.listdir(folder)) if f.endswith(".safetensors")]
+    # The file-based dequantizer cannot see module classes: a "Linear" target also matches other 2-D
+    # `.weight` tensors (embeddings), so the modules without quantization parameters are ignored explicitly.
+    names = set()
+    for f in files:
+        names |= set(load_file(f).keys())
+    plain = [n[: -len(".weight")] for n in names if n.endswith(".weight") and n[: -len(".weight")] + ".weight_scale" not in names]
+    dq = CompressedTensorsDequantizer(folder, ignore=plain, dtype=torch.float32)
     tensors = {}
-    for f in sorted(os.listdir(folder)):
-        if f.endswith(".safetensors"):
-            tensors.update(dq.validate(load_file(os.path.join(folder, f))))
+    for f in files:
+        tensors.update(dq.validate(load_file(f)))
     result = {k: v.to(torch.float32).contiguous() for k, v in tensors.items()}
     if "--transformers" in sys.argv[3:]:
         from transformers import AutoModelForCausalLM, CompressedTensorsConfig

@@ -10,7 +10,10 @@ import SmeltTestSupport
 /// the opt-in venv `make venv-ct`). Every dequantized tensor must equal Smelt's reader's value exactly.
 final class ReadBackTests: XCTestCase {
     func testCompressedTensorsAndTransformersReadSmeltCheckpoints() throws {
-        let py = Fixtures.repoRoot.appendingPathComponent(".venv-ct/bin/python")
+        // SMELT_VENV_CT names another venv with the same packages
+        let venv = ProcessInfo.processInfo.environment["SMELT_VENV_CT"].map { URL(fileURLWithPath: $0) }
+            ?? Fixtures.repoRoot.appendingPathComponent(".venv-ct")
+        let py = venv.appendingPathComponent("bin/python")
         guard FileManager.default.isExecutableFile(atPath: py.path) else {
             if ProcessInfo.processInfo.environment["SMELT_REQUIRE_VENV_CT"] == "1" { XCTFail("no .venv-ct (make venv-ct)") }
             throw XCTSkip("no .venv-ct: run make venv-ct")

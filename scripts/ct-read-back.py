@@ -36,7 +36,12 @@ def main():
     dq = CompressedTensorsDequantizer(folder, ignore=plain, dtype=torch.float32)
     tensors = {}
     for f in files:
-        tensors.update(dq.validate(load_file(f)))
+        t = load_file(f)
+        # static activation scales (FP8's input_scale) are not weight parameters: the dequantizer's
+        # validate() would call them orphans, so they are kept as they are
+        scales = {k: t.pop(k) for k in list(t) if k.endswith(".input_scale")}
+        tensors.update(dq.validate(t))
+        tensors.update(scales)
     result = {k: v.to(torch.float32).contiguous() for k, v in tensors.items()}
     if "--transformers" in sys.argv[3:]:
         from transformers import AutoModelForCausalLM, CompressedTensorsConfig

@@ -42,7 +42,11 @@ final class ReadBackTests: XCTestCase {
             let ref = try SafetensorsFile(url: result)
             let r = try CTCheckpointReader(folder: out)
             let dense = r.denseTensorNames
-            XCTAssertEqual(Set(ref.tensors.map(\.name).filter { !$0.hasPrefix("transformers.") }), Set(dense), "\(preset)")
+            XCTAssertEqual(Set(ref.tensors.map(\.name).filter { !$0.hasPrefix("transformers.") && !$0.hasSuffix(".input_scale") }),
+                           Set(dense), "\(preset)")
+            for t in ref.tensors where t.name.hasSuffix(".input_scale") {
+                XCTAssertEqual(t.floats(), [try XCTUnwrap(try r.inputScale(module: String(t.name.dropLast(".input_scale".count))))])
+            }
             for name in dense {
                 XCTAssertEqual(ref.tensor(named: name)?.floats(), try r.floats(tensor: name), "\(preset) \(name) (compressed-tensors)")
             }

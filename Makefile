@@ -10,7 +10,7 @@ DEMO     := $(CACHE)/demo
 SMELT    := .build/release/smelt
 DEMO_GGUF := $(DEMO)/SmolLM2-135M-Instruct.Q4_1.gguf
 
-.PHONY: deps venv build debug test test-gpu-validation shaders demo sweep-demo bench clean
+.PHONY: deps venv venv-ct build debug test test-gpu-validation shaders demo sweep-demo bench clean
 
 ## deps: install the Debian packages Smelt builds against (root), or say which are missing.
 deps:
@@ -33,6 +33,16 @@ venv: $(VENV)/.stamp
 $(VENV)/.stamp:
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check $(PY_PKGS)
+	touch $@
+
+## venv-ct: opt-in venv (.venv-ct) with compressed-tensors, torch (CPU) and transformers, the independent
+## readers of compressed-tensors checkpoints (ReadBackTests; skipped without it). Not part of `venv`:
+## torch makes it a large, slow install (docs/COMPRESSED-TENSORS.md).
+CT_PKGS := compressed-tensors==0.19.0 torch==2.13.0 transformers==5.17.0 safetensors numpy
+venv-ct: .venv-ct/.stamp
+.venv-ct/.stamp:
+	python3 -m venv .venv-ct
+	.venv-ct/bin/pip install -q --disable-pip-version-check $(CT_PKGS)
 	touch $@
 
 ## build: release build of the smelt command.
@@ -86,6 +96,9 @@ demo: build $(DEMO_GGUF)
 	$(SMELT) export $(DEMO_GGUF) -o $(DEMO_HF) --dtype bf16
 	@echo "== 3. smelt convert: Hugging Face checkpoint -> GGUF bf16 (what llama.cpp's converter writes)"
 	$(SMELT) convert $(DEMO_HF) --outtype bf16 -o $(DEMO_BF16)
+	@echo "== 3b. smelt quantize --format compressed-tensors: a W8A8 Hugging Face folder for vLLM (llm-compressor's bytes)"
+	rm -rf $(DEMO)/SmolLM2-W8A8-ct
+	$(SMELT) quantize $(DEMO_HF) -o $(DEMO)/SmolLM2-W8A8-ct --format compressed-tensors --scheme W8A8
 	@echo "== 4. smelt inspect: the converted model"
 	$(SMELT) inspect $(DEMO_BF16) --max-items 4 | head -60
 	@echo "== 5. smelt quantize: Q8_0, Q6_K and Q4_0 (llama-quantize's presets, same bytes)"

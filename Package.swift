@@ -5,6 +5,7 @@
 //   the quantizers' scale searches for portable x86-64 / AVX2 / AVX-512, chosen at run time)
 //   SmeltFormats   GGUF, safetensors, JSON, ggml type table, float formats
 //   SmeltQuant     per-block quantization kernels (one type per ggml block type)
+//   SmeltCompressedTensors  compressed-tensors (llm-compressor / vLLM) schemes, arithmetic and checkpoints
 //   SmeltTokenizer BPE / SentencePiece tokenizers
 //   SmeltModel     architecture tables, HF config, model cards
 //   SmeltConvert / SmeltQuantize / SmeltEval   pipelines
@@ -51,6 +52,8 @@ let package = Package(
 
         .target(name: "SmeltFormats", dependencies: ["CSmeltKernels"], swiftSettings: swiftSettings),
         .target(name: "SmeltQuant", dependencies: ["SmeltFormats", "CSmeltKernels"], swiftSettings: kernelSettings),
+        // compressed-tensors: llm-compressor's schemes, its quantization arithmetic, HF checkpoints for vLLM
+        .target(name: "SmeltCompressedTensors", dependencies: ["SmeltFormats"], swiftSettings: kernelSettings),
         // The only module that talks to Vulkan; GLSL sources in shaders/ (SPIR-V: scripts/build-shaders.sh)
         .target(name: "SmeltGPU", dependencies: ["SmeltFormats", "SmeltQuant", "CVulkan"], exclude: ["shaders"],
                 swiftSettings: swiftSettings),
@@ -60,7 +63,7 @@ let package = Package(
                 swiftSettings: swiftSettings),
         .target(name: "SmeltConvert", dependencies: ["SmeltFormats", "SmeltQuant", "SmeltTokenizer", "SmeltModel"],
                 swiftSettings: swiftSettings),
-        .target(name: "SmeltQuantize", dependencies: ["SmeltFormats", "SmeltQuant", "SmeltModel", "SmeltConvert",
+        .target(name: "SmeltQuantize", dependencies: ["SmeltFormats", "SmeltQuant", "SmeltModel", "SmeltConvert", "SmeltCompressedTensors",
                                                       .product(name: "Yams", package: "Yams")],
                 swiftSettings: kernelSettings),
         .target(name: "SmeltEval", dependencies: ["SmeltFormats", "SmeltQuant", "SmeltTokenizer", "SmeltModel",
@@ -80,13 +83,15 @@ let package = Package(
                 swiftSettings: swiftSettings),
         .executableTarget(name: "smelt", dependencies: [
             "SmeltFormats", "SmeltQuant", "SmeltTokenizer", "SmeltModel", "SmeltConvert", "SmeltQuantize",
-            "SmeltEval", "SmeltLicense", "SmeltStore", "SmeltReport", "SmeltSweep", "SmeltGPU",
+            "SmeltEval", "SmeltLicense", "SmeltStore", "SmeltReport", "SmeltSweep", "SmeltGPU", "SmeltCompressedTensors",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: swiftSettings),
 
         .target(name: "SmeltTestSupport", dependencies: ["SmeltFormats"], path: "Tests/SmeltTestSupport"),
         .testTarget(name: "SmeltFormatsTests", dependencies: ["SmeltFormats", "SmeltTestSupport", "CSmeltKernels"]),
         .testTarget(name: "SmeltQuantTests", dependencies: ["SmeltQuant", "SmeltFormats", "SmeltTestSupport"]),
+        .testTarget(name: "SmeltCompressedTensorsTests", dependencies: ["SmeltCompressedTensors", "SmeltQuantize", "SmeltFormats",
+                                                                        "SmeltTestSupport"]),
         .testTarget(name: "SmeltTokenizerTests", dependencies: ["SmeltTokenizer", "SmeltFormats", "SmeltTestSupport"]),
         .testTarget(name: "SmeltModelTests", dependencies: ["SmeltModel", "SmeltFormats", "SmeltTestSupport"]),
         .testTarget(name: "SmeltConvertTests", dependencies: ["SmeltConvert", "SmeltQuantize", "SmeltFormats", "SmeltTestSupport"]),

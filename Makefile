@@ -127,23 +127,40 @@ clean:
 
 ## fuzz: libFuzzer (+ AddressSanitizer) over the parsers, FUZZ_TIME seconds per target (default 600),
 ## starting from the committed seed corpus in Tests/Fuzz/corpus; findings land in .build/fuzz/findings.
+## SwiftPM compiles Smelt's modules with coverage and ASan in .build/fuzz/pm (apart from the ordinary
+## build, which needs no libFuzzer); swiftc links the harness Tests/Fuzz/*.swift to them.
+## fuzz-run runs what is built; FUZZ_TARGETS narrows it (make fuzz FUZZ_TARGETS=kld FUZZ_TIME=60).
 FUZZ_TIME ?= 600
-FUZZ_TARGETS := gguf safetensors json imatrix sentencepiece tokenizer-json
+FUZZ_TARGETS ?= gguf safetensors json imatrix sentencepiece tokenizer-json recipe card kld
 FUZZ_DIR := .build/fuzz
-FUZZ_SAN := -sanitize=fuzzer,address -parse-as-library -Onone -g
-.PHONY: fuzz fuzz-build
-fuzz-build:
+FUZZ_BIN ?= $(FUZZ_DIR)/smelt-fuzz
+FUZZ_PM := $(FUZZ_DIR)/pm
+FUZZ_PM_DEBUG := $(FUZZ_PM)/x86_64-unknown-linux-gnu/debug
+FUZZ_PM_MODULES := SmeltFormats SmeltQuant SmeltTokenizer SmeltModel SmeltConvert SmeltQuantize SmeltEval SmeltLicense Yams CYaml CSmeltKernels
+.PHONY: fuzz fuzz-build fuzz-run
+fuzz-build: $(FUZZ_DIR)/smelt-fuzz
+$(FUZZ_DIR)/smelt-fuzz: $(wildcard Sources/*/*.swift Sources/*/*.c Tests/Fuzz/*.swift)
 	mkdir -p $(FUZZ_DIR)
-	swiftc $(FUZZ_SAN) -emit-library -static -emit-module -module-name SmeltFormats -emit-module-path $(FUZZ_DIR)/SmeltFormats.swiftmodule Sources/SmeltFormats/*.swift -o $(FUZZ_DIR)/libSmeltFormats.a
-	swiftc $(FUZZ_SAN) -emit-library -static -emit-module -module-name SmeltTokenizer -I $(FUZZ_DIR) -emit-module-path $(FUZZ_DIR)/SmeltTokenizer.swiftmodule Sources/SmeltTokenizer/*.swift -o $(FUZZ_DIR)/libSmeltTokenizer.a
-	swiftc $(FUZZ_SAN) -I $(FUZZ_DIR) -L $(FUZZ_DIR) -lSmeltTokenizer -lSmeltFormats -module-name SmeltFuzz Tests/Fuzz/FuzzMain.swift -o $(FUZZ_DIR)/smelt-fuzz
+	for t in SmeltQuantize SmeltEval SmeltLicense; do \
+	  swift build --build-path $(FUZZ_PM) --target $$t -Xswiftc -sanitize=fuzzer,address \
+	    -Xcc -fsanitize=fuzzer-no-link,address || exit 1; done
+	swiftc -sanitize=fuzzer,address -parse-as-library -Onone -g -module-name SmeltFuzz \
+	  -I $(FUZZ_PM_DEBUG)/Modules -Xcc -fmodule-map-file=$(FUZZ_PM_DEBUG)/CSmeltKernels.build/module.modulemap \
+	  -Xcc -I -Xcc Sources/CSmeltKernels/include -Xcc -fmodule-map-file=Sources/CZstd/module.modulemap \
+	  -Xcc -fmodule-map-file=Sources/COpenBLAS/module.modulemap \
+	  -Xcc -fmodule-map-file=$(FUZZ_PM)/checkouts/Yams/Sources/CYaml/include/module.modulemap \
+	  Tests/Fuzz/*.swift $$(find $(foreach m,$(FUZZ_PM_MODULES),$(FUZZ_PM_DEBUG)/$(m).build) -name '*.o') \
+	  -lzstd -lopenblas -o $@
 fuzz: fuzz-build
+	$(MAKE) fuzz-run
+fuzz-run:
 	@mkdir -p $(FUZZ_DIR)/findings
 	@failed=""; for t in $(FUZZ_TARGETS); do \
 	  mkdir -p $(FUZZ_DIR)/corpus-$$t; echo "fuzz $$t for $(FUZZ_TIME) s"; \
-	  SMELT_FUZZ_TARGET=$$t $(FUZZ_DIR)/smelt-fuzz -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=4096 -max_len=65536 \
+	  SMELT_FUZZ_TARGET=$$t $(FUZZ_BIN) -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=4096 -max_len=65536 \
 	    -artifact_prefix=$(FUZZ_DIR)/findings/$$t- -print_final_stats=1 $(FUZZ_DIR)/corpus-$$t Tests/Fuzz/corpus/$$t \
-	    > $(FUZZ_DIR)/$$t.log 2>&1; rc=$$?; grep -E "^(Done|stat::number_of_executed_units|stat::peak_rss_mb)|ERROR|SUMMARY" $(FUZZ_DIR)/$$t.log; \
+	    > $(FUZZ_DIR)/$$t.log 2>&1; rc=$$?; \
+	  grep -E "^(Done|stat::number_of_executed_units|stat::peak_rss_mb)|DONE|ERROR|SUMMARY" $(FUZZ_DIR)/$$t.log; \
 	  [ $$rc = 0 ] || { echo "fuzz $$t: finding in $(FUZZ_DIR)/findings (log $(FUZZ_DIR)/$$t.log)"; failed="$$failed $$t"; }; \
 	done; [ -z "$$failed" ] || { echo "findings:$$failed"; exit 1; }
 

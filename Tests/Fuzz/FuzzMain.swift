@@ -15,7 +15,7 @@ private let scratch = "/dev/shm/smelt-fuzz-\(getpid())"
 /// Parsers that take a file get the input written to a scratch file first.
 private func withFile(_ data: Data, _ body: (URL) throws -> Void) {
     let u = URL(fileURLWithPath: scratch)
-    FileManager.default.createFile(atPath: u.path, contents: data)
+    _ = FileManager.default.createFile(atPath: u.path, contents: data)
     defer { unlink(u.path) }
     do { try body(u) } catch is SmeltError {} catch { fatalError("not a SmeltError: \(error)") }
 }

@@ -21,7 +21,7 @@ private func withFolder(_ files: [(String, Data)], _ body: (URL) throws -> Void)
     try? FileManager.default.removeItem(at: folder)
     try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: folder) }
-    for (name, data) in files { FileManager.default.createFile(atPath: folder.appendingPathComponent(name).path, contents: data) }
+    for (name, data) in files { _ = FileManager.default.createFile(atPath: folder.appendingPathComponent(name).path, contents: data) }
     do { try body(folder) } catch is SmeltError {} catch { fatalError("not a SmeltError: \(error)") }
 }
 

@@ -9,11 +9,13 @@ import Glibc
 public enum OutputGuard {
     /// Throws `cannot write OUT: it is the input IN` (or `… inside the input folder IN`).
     /// `what` names the output in the message (`-o`, `--save-logits`, …).
+    /// An input that is a shard of a split GGUF model (`NAME-0000k-of-0000n.gguf`) stands for
+    /// every shard of that model.
     public static func check(output: URL, inputs: [URL], what: String = "output") throws {
         // where the output name sits (its folder resolved) and, when it exists, what it points to
         let outs = Set([location(output), resolved(output)])
         let outID = fileID(output.path)
-        for input in inputs {
+        for input in withShards(inputs) {
             let ins = Set([location(input), resolved(input)])
             var isDir: ObjCBool = false
             let exists = FileManager.default.fileExists(atPath: input.path, isDirectory: &isDir)
@@ -28,6 +30,46 @@ public enum OutputGuard {
                 }
             }
         }
+    }
+
+    /// Refuses the shards a split output `PREFIX-0000k-of-0000n.gguf` may write (their number is
+    /// known only once the model is planned) when one of them is an input: every input named so,
+    /// and every existing file named so that is an input through a link.
+    public static func check(splitPrefix prefix: String, inputs: [URL], what: String = "output") throws {
+        let p = URL(fileURLWithPath: prefix)
+        let dir = p.deletingLastPathComponent(), stem = p.lastPathComponent
+        let pattern = "^" + NSRegularExpression.escapedPattern(for: stem) + "-[0-9]{5}-of-[0-9]{5}\\.gguf$"
+        guard let re = try? NSRegularExpression(pattern: pattern) else { return }
+        func named(_ n: String) -> Bool { re.firstMatch(in: n, range: NSRange(n.startIndex..., in: n)) != nil }
+        let outFolders = Set([resolved(dir)])
+        for input in withShards(inputs) {
+            let name = input.standardizedFileURL.lastPathComponent
+            let folders = Set([resolved(input.deletingLastPathComponent()), resolved(input).components(separatedBy: "/").dropLast().joined(separator: "/")])
+            if !outFolders.isDisjoint(with: folders) && (named(name) || named(URL(fileURLWithPath: resolved(input)).lastPathComponent)) {
+                throw SmeltError("refusing to write \(what) \(prefix)-*-of-*.gguf: the shard names include the input \(input.path)")
+            }
+        }
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? [] where named(name) {
+            try check(output: dir.appendingPathComponent(name), inputs: inputs, what: what)
+        }
+    }
+
+    /// `inputs` with, for each shard of a split GGUF model, the other shards found beside it.
+    static func withShards(_ inputs: [URL]) -> [URL] {
+        var out: [URL] = []
+        for input in inputs {
+            out.append(input)
+            let name = input.lastPathComponent
+            guard let r = name.range(of: #"-[0-9]{5}-of-[0-9]{5}\.gguf$"#, options: .regularExpression) else { continue }
+            let stem = String(name[..<r.lowerBound]), count = String(name[r].dropFirst(10).prefix(5))
+            let dir = input.deletingLastPathComponent()
+            for other in (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
+            where other != name && other.hasPrefix(stem + "-") && other.hasSuffix("-of-\(count).gguf")
+                && other.utf8.count == name.utf8.count {
+                out.append(dir.appendingPathComponent(other))
+            }
+        }
+        return out
     }
 
     /// The absolute path with every symbolic link resolved (the path itself when it does not exist).

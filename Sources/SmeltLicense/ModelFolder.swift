@@ -266,7 +266,7 @@ public enum ModelFolderReader {
         let label = url.lastPathComponent
         guard let data = FileManager.default.contents(atPath: url.path) else { throw SmeltError("cannot read \(url.path)") }
         let loaded: Any?
-        do { loaded = try Yams.load(yaml: String(decoding: data, as: UTF8.self)) } catch {
+        do { loaded = try SafeYAML.load(String(decoding: data, as: UTF8.self), source: url.path) } catch let e as SmeltError { throw e } catch {
             throw SmeltError("\(url.path): invalid YAML: \(String(describing: error).split(separator: "\n").first ?? "")")
         }
         guard let cfg = loaded as? [String: Any] else { throw SmeltError("\(url.path): expected a YAML mapping") }

@@ -51,7 +51,12 @@ struct ConvertCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            if let o = output, !dryRun { try OutputGuard.check(output: URL(fileURLWithPath: o), inputs: [URL(fileURLWithPath: model)]) }
+            if let o = output, !dryRun {
+                try OutputGuard.check(output: URL(fileURLWithPath: o), inputs: [URL(fileURLWithPath: model)])
+                if try split.limit() != nil {
+                    try OutputGuard.check(splitPrefix: URL(fileURLWithPath: o).deletingPathExtension().path, inputs: [URL(fileURLWithPath: model)])
+                }
+            }
             // a folder that is no checkpoint is one error line; then the license check: --license-policy
             // refuse stops before anything is written (dry run too)
             _ = try HFConfig(folder: URL(fileURLWithPath: model))

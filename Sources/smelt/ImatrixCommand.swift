@@ -68,6 +68,9 @@ struct ImatrixCommand: ParsableCommand {
                 print(try Imatrix(url: URL(fileURLWithPath: inFiles[0])).statisticsText(file: inFiles[0]), terminator: "")
                 return
             }
+            // the model, the text and every --in-file (combining files onto one of them included)
+            try OutputGuard.check(output: out, inputs: ([model].filter { !$0.isEmpty } + [file].compactMap { $0 } + inFiles)
+                .map { URL(fileURLWithPath: $0) })
             var loaded: [(Imatrix, String)] = []
             for f in inFiles { loaded.append((try Imatrix(url: URL(fileURLWithPath: f)), f)) }
             if !loaded.isEmpty && file == nil {
@@ -81,7 +84,6 @@ struct ImatrixCommand: ParsableCommand {
             let textPath = file ?? CalibrationText.name
             let recorder = try storeOptions.recorder()
             let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
-            try OutputGuard.check(output: out, inputs: [URL(fileURLWithPath: model)] + (file.map { [URL(fileURLWithPath: $0)] } ?? []))
             let m = try InferenceModel(url: URL(fileURLWithPath: model), threads: threadCount, llamaRounding: !exactFloat)
             let text = try file.map { try EvaluationText.read(URL(fileURLWithPath: $0)) } ?? CalibrationText.text
             let tokens = try m.makeTokenizer(pre: pre).encode(text, addSpecial: true, parseSpecial: false)

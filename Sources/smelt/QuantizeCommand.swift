@@ -192,7 +192,12 @@ struct QuantizeCommand: ParsableCommand {
             let deviceChoice = try DeviceChoice.resolve(option: device)
             let inputs = ([input, imatrix] + [recipe].filter { $0.map { FileManager.default.fileExists(atPath: $0) } ?? false })
                 .compactMap { $0 }.map { URL(fileURLWithPath: $0) }
-            if let o = output, !dryRun { try OutputGuard.check(output: URL(fileURLWithPath: o), inputs: inputs) }
+            if let o = output, !dryRun {
+                try OutputGuard.check(output: URL(fileURLWithPath: o), inputs: inputs)
+                if req.split != nil {
+                    try OutputGuard.check(splitPrefix: QuantizeSplit.prefix(of: URL(fileURLWithPath: o)), inputs: inputs)
+                }
+            }
             if budget, let o = output {
                 try OutputGuard.check(output: BudgetCommandSupport.recipeURL(output: o), inputs: inputs, what: "the budget recipe")
             }

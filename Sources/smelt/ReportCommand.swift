@@ -26,6 +26,7 @@ struct ReportCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            if let o = output { try OutputGuard.check(output: URL(fileURLWithPath: o), inputs: location.files) }
             let s = try location.open()
             let group = try Report.select(try Report.groups(s), base: base)
             var fmt = ReportFormat.terminal
@@ -78,9 +79,18 @@ struct CardCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let dir = URL(fileURLWithPath: folder)
-            let s = try location.open()
-            let first = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".gguf") }.sorted().first
+            guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir.path) else {
+                throw SmeltError("\(dir.path): not a readable folder")
+            }
+            let ggufs = names.filter { $0.hasSuffix(".gguf") }.sorted()
+            let first = ggufs.first
             let src = source.map { URL(fileURLWithPath: $0) } ?? first.map { dir.appendingPathComponent($0) }
+            let url = output.map { URL(fileURLWithPath: $0) } ?? dir.appendingPathComponent("README.md")
+            if output != "-" {
+                // the quants it describes, the source model and the store
+                try OutputGuard.check(output: url, inputs: ggufs.map { dir.appendingPathComponent($0) } + (src.map { [$0] } ?? []) + location.files)
+            }
+            let s = try location.open()
             let info = src.map { ConversionLicenseInfo.check($0) }
             var bases = info?.metadata.baseModels.compactMap { b in
                 b.repoURL.map { $0.replacingOccurrences(of: "https://huggingface.co/", with: "") } ?? b.organization.map { "\($0)/\(b.name)" }
@@ -91,7 +101,6 @@ struct CardCommand: ParsableCommand {
                                                source: .init(license: info?.metadata.license, baseModels: bases, name: name),
                                                quantizedBy: quantizedBy)
             if output == "-" { print(text, terminator: ""); return }
-            let url = output.map { URL(fileURLWithPath: $0) } ?? dir.appendingPathComponent("README.md")
             let out = try OutputFile(url: url)
             try out.write(Array(text.utf8))
             try out.commit()

@@ -16,8 +16,12 @@ struct ResultsCommand: ParsableCommand {
     struct Location: ParsableArguments {
         @Option(help: "Results store (default: $SMELT_STORE, else $XDG_DATA_HOME/smelt/results.sqlite, else ~/.local/share/smelt/results.sqlite).")
         var store: String?
+        /// The store's file.
+        var url: URL { store.map { URL(fileURLWithPath: $0) } ?? ResultsStore.defaultURL() }
+        /// The store's file and SQLite's side files: what an output must not replace.
+        var files: [URL] { [url, URL(fileURLWithPath: url.path + "-wal"), URL(fileURLWithPath: url.path + "-shm")] }
         func open() throws -> ResultsStore {
-            try ResultsStore(url: store.map { URL(fileURLWithPath: $0) } ?? ResultsStore.defaultURL())
+            try ResultsStore(url: url)
         }
     }
 

@@ -39,6 +39,7 @@ struct SplitCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            if !dryRun { try OutputGuard.check(splitPrefix: outputPrefix, inputs: [URL(fileURLWithPath: input)]) }
             let model = try GGUFFile(url: URL(fileURLWithPath: input))
             let files = try GGUFSplit.splitPlan(model, prefix: outputPrefix, limit: split.limit() ?? .tensors(128))
             print("n_split: \(files.count)")
@@ -70,6 +71,7 @@ struct MergeCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            try OutputGuard.check(output: URL(fileURLWithPath: output), inputs: [URL(fileURLWithPath: firstShard)])
             let model = try GGUFFile(url: URL(fileURLWithPath: firstShard))
             let plan = try GGUFSplit.mergePlan(model, output: URL(fileURLWithPath: output))
             let bar = ProgressBar("merge", total: model.tensors.reduce(0) { $0 + $1.byteCount })

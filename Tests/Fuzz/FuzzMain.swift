@@ -1,8 +1,10 @@
-// libFuzzer harness over Smelt's parsers (`make fuzz`, docs/RELIABILITY.md). Compiled together with
-// the sources of SmeltFormats and SmeltTokenizer by swiftc -sanitize=fuzzer,address (not part of
-// the SwiftPM package). The target is chosen with SMELT_FUZZ_TARGET: gguf, safetensors, json,
-// imatrix, sentencepiece, tokenizer-json. Every input must parse or throw a SmeltError — never
-// crash, hang or allocate without bound (libFuzzer's -rss_limit_mb and -timeout catch those).
+// libFuzzer harness over Smelt's parsers (`make fuzz`, docs/RELIABILITY.md). Compiled with
+// FuzzPipelines.swift by swiftc -sanitize=fuzzer,address and linked to Smelt's modules, which
+// SwiftPM builds with coverage and ASan in .build/fuzz/pm (not part of the package's own build).
+// The target is chosen with SMELT_FUZZ_TARGET: gguf, safetensors, json, imatrix, sentencepiece,
+// tokenizer-json here; recipe, card, kld in FuzzPipelines.swift. Every input must parse or throw a
+// SmeltError — never crash, hang or allocate without bound (libFuzzer's -rss_limit_mb and -timeout
+// catch those).
 import Foundation
 import SmeltFormats
 import SmeltTokenizer
@@ -13,7 +15,7 @@ private let scratch = "/dev/shm/smelt-fuzz-\(getpid())"
 /// Parsers that take a file get the input written to a scratch file first.
 private func withFile(_ data: Data, _ body: (URL) throws -> Void) {
     let u = URL(fileURLWithPath: scratch)
-    FileManager.default.createFile(atPath: u.path, contents: data)
+    _ = FileManager.default.createFile(atPath: u.path, contents: data)
     defer { unlink(u.path) }
     do { try body(u) } catch is SmeltError {} catch { fatalError("not a SmeltError: \(error)") }
 }
@@ -47,7 +49,7 @@ private func fuzzOne(_ data: Data) {
             _ = t.fullVocab()
         } catch is SmeltError {} catch is JSONError {} catch { fatalError("\(error)") }
     default:
-        fatalError("unknown SMELT_FUZZ_TARGET \(target)")
+        if !fuzzPipeline(target, data) { fatalError("unknown SMELT_FUZZ_TARGET \(target)") }
     }
 }
 

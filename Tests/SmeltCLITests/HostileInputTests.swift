@@ -243,6 +243,10 @@ final class HostileInputTests: CLITestCase {
         _ = try checkpoint("bomb", replacing: ["README.md": Data(bomb.utf8)])
         try expectCleanFailure(["convert", "bomb", "-o", "bomb.gguf"], naming: "bomb/README.md", "model card alias bomb (convert)", timeout: 30)
         try expectCleanFailure(["license", "bomb"], naming: "bomb/README.md", "model card alias bomb (license)", timeout: 30)
+        // the same in a mergekit config (read through SafeYAML like the card)
+        let merge = String(bomb.dropFirst(4).prefix(while: { $0 != "-" })) + "base_model: org/model\n"
+        _ = try checkpoint("mbomb", replacing: ["mergekit_config.yml": Data(merge.utf8)])
+        try expectCleanFailure(["license", "mbomb"], naming: "mbomb/mergekit_config.yml", "mergekit config alias bomb (license)", timeout: 30)
     }
 
     // MARK: - what smelt license reads

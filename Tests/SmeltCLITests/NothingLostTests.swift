@@ -47,6 +47,82 @@ final class NothingLostTests: CLITestCase {
         _ = (m, ck)
     }
 
+    /// Every command that writes refuses an output that is one of its inputs — the same path, a
+    /// symbolic or hard link to it, a shard of a split input, a shard name a split output would
+    /// take — with exit status 1 and one `error:` line naming the input, before anything is written.
+    func testEveryWritingCommandRefusesItsInputs() throws {
+        let m = try gguf("m.gguf", [])
+        let ck = try checkpoint("ck")
+        // a split copy of the model: sh-00001-of-00003.gguf …
+        let sp = try SmeltCommand.run(["split", "m.gguf", "sh", "--split-max-tensors", "8"], in: work)
+        XCTAssertEqual(sp.status, 0, sp.stderr)
+        let shards = SmeltCommand.listing(work).filter { $0.hasPrefix("sh-") }
+        XCTAssertGreaterThanOrEqual(shards.count, 2, "\(shards)")
+        let n = String(format: "%05d", shards.count)
+        let first = "sh-00001-of-\(n).gguf", second = "sh-00002-of-\(n).gguf", last = "sh-\(n)-of-\(n).gguf"
+        try FileManager.default.createSymbolicLink(atPath: work.appendingPathComponent("sym.gguf").path, withDestinationPath: "m.gguf")
+        try FileManager.default.linkItem(at: m, to: work.appendingPathComponent("hard.gguf"))
+        try FileManager.default.createSymbolicLink(atPath: work.appendingPathComponent("cklink").path, withDestinationPath: "ck")
+        let quants = work.appendingPathComponent("quants")
+        try FileManager.default.createDirectory(at: quants, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: m, to: quants.appendingPathComponent("q.gguf"))
+        _ = try write("store.sqlite", "a results store")
+        try FileManager.default.createSymbolicLink(atPath: work.appendingPathComponent("r.html").path, withDestinationPath: "store.sqlite")
+        try FileManager.default.linkItem(at: work.appendingPathComponent("store.sqlite"), to: work.appendingPathComponent("r.md"))
+        _ = try SmeltCommand.run(["imatrix", "m.gguf", "-f", "text.txt", "-c", "64", "--chunks", "1", "-o", "im.gguf"], in: work)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: work.appendingPathComponent("im.gguf").path))
+        let before = contents()
+
+        let cases: [([String], String)] = [
+            // quantize: the input itself, through links, a shard, the shards --keep-split / --split-max-* would write
+            (["quantize", "m.gguf", "m.gguf", "Q8_0"], "m.gguf"),
+            (["quantize", "m.gguf", "sym.gguf", "Q8_0"], "m.gguf"),
+            (["quantize", "m.gguf", "hard.gguf", "Q8_0"], "m.gguf"),
+            (["quantize", "sym.gguf", "m.gguf", "Q8_0"], "sym.gguf"),
+            (["quantize", first, second, "Q8_0"], second),
+            (["quantize", first, "sh.gguf", "Q8_0", "--keep-split"], first),
+            (["quantize", first, "sh.gguf", "Q8_0", "--split-max-tensors", "8"], first),
+            (["quantize", "m.gguf", "im.gguf", "Q4_K_M", "--imatrix", "im.gguf"], "im.gguf"),
+            // convert: into the checkpoint folder, also through a link to it
+            (["convert", "ck", "-o", "ck/model.safetensors"], "ck"),
+            (["convert", "ck", "-o", "cklink/new.gguf"], "ck"),
+            (["convert", "cklink", "-o", "ck/new.gguf", "--split-max-tensors", "5"], "cklink"),
+            // split and merge
+            (["split", first, "sh", "--split-max-tensors", "8"], first),
+            (["merge", first, last], last),
+            // export
+            (["export", "m.gguf", "-o", "hard.gguf"], "m.gguf"),
+            (["export", first, "-o", second], second),
+            // imatrix: the model (a shard of it), the text, an --in-file (also when only combining)
+            (["imatrix", first, "-f", "text.txt", "-o", last], last),
+            (["imatrix", "m.gguf", "-f", "text.txt", "-o", "text.txt"], "text.txt"),
+            (["imatrix", "--in-file", "im.gguf", "-o", "im.gguf"], "im.gguf"),
+            (["imatrix", "m.gguf", "-f", "text.txt", "--in-file", "im.gguf", "-o", "im.gguf"], "im.gguf"),
+            // perplexity --save-logits onto a shard of the model
+            (["perplexity", first, "-f", "text.txt", "--save-logits", second], second),
+            // card: onto a quant it describes, into the source, onto the store
+            (["card", "quants", "-o", "quants/q.gguf", "--store", "store.sqlite"], "quants/q.gguf"),
+            (["card", "quants", "--source", "ck", "-o", "ck/README.md", "--store", "store.sqlite"], "ck"),
+            (["card", "quants", "-o", "store.sqlite", "--store", "store.sqlite"], "store.sqlite"),
+            // report -o onto the store, through a symbolic and a hard link
+            (["report", "--store", "store.sqlite", "-o", "r.html"], "store.sqlite"),
+            (["report", "--store", "store.sqlite", "-o", "r.md"], "store.sqlite"),
+        ]
+        for (args, input) in cases {
+            let label = "smelt \(args.joined(separator: " "))"
+            let listed = SmeltCommand.listing(work)
+            let r = try SmeltCommand.run(args, in: work)
+            XCTAssertEqual(r.status, 1, "\(label): \(r.stderr)")
+            let lines = r.stderr.split(separator: "\n")
+            XCTAssertEqual(lines.count, 1, "\(label): \(r.stderr)")
+            XCTAssertTrue(lines.first?.hasPrefix("error: refusing to write") ?? false, "\(label): \(r.stderr)")
+            XCTAssertTrue(lines.first?.contains(input) ?? false, "\(label): does not name \(input): \(r.stderr)")
+            XCTAssertEqual(SmeltCommand.listing(work), listed, "\(label): files created or removed")
+        }
+        XCTAssertEqual(contents(), before, "an input changed")
+        _ = ck
+    }
+
     /// A failing run leaves an existing output as it was.
     func testFailureKeepsExistingOutput() throws {
         let bad = try gguf("bad.gguf", [("llama.attention.head_count", .uint32(0))])

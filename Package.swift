@@ -7,6 +7,7 @@
 //   SmeltTokenizer BPE / SentencePiece tokenizers
 //   SmeltModel     architecture tables, HF config, model cards
 //   SmeltConvert / SmeltQuantize / SmeltEval   pipelines
+//   SmeltCalibration GPTQ, AWQ, SmoothQuant on the evaluator's block-by-block forward pass
 //   SmeltLicense   license knowledge base and lineage resolution
 //   SmeltStore     the results store (SQLite through GRDB; the only SQL)
 //   SmeltSweep     sweeps: plan, local pool, Slurm job arrays
@@ -77,9 +78,11 @@ let package = Package(
         .target(name: "SmeltSweep", dependencies: ["SmeltFormats", "SmeltStore", "SmeltReport", "SmeltQuantize", "SmeltModel",
                                                    .product(name: "Yams", package: "Yams")],
                 swiftSettings: swiftSettings),
+        // Calibration algorithms on the evaluator's block-by-block forward pass: GPTQ, AWQ, SmoothQuant.
+        .target(name: "SmeltCalibration", dependencies: ["SmeltFormats", "SmeltEval"], swiftSettings: kernelSettings),
         .executableTarget(name: "smelt", dependencies: [
             "SmeltFormats", "SmeltQuant", "SmeltTokenizer", "SmeltModel", "SmeltConvert", "SmeltQuantize",
-            "SmeltEval", "SmeltLicense", "SmeltStore", "SmeltReport", "SmeltSweep", "SmeltGPU",
+            "SmeltEval", "SmeltCalibration", "SmeltLicense", "SmeltStore", "SmeltReport", "SmeltSweep", "SmeltGPU",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: swiftSettings),
 
@@ -99,6 +102,8 @@ let package = Package(
         .testTarget(name: "SmeltSweepTests", dependencies: ["SmeltSweep", "SmeltReport", "SmeltStore", "SmeltFormats",
                                                            "SmeltTestSupport"]),
         .testTarget(name: "SmeltCLITests", dependencies: ["SmeltFormats", "SmeltTestSupport"]),
+        .testTarget(name: "SmeltCalibrationTests", dependencies: ["SmeltCalibration", "SmeltEval", "SmeltFormats",
+                                                                  "SmeltTestSupport"]),
         .testTarget(name: "SmeltEvalTests", dependencies: ["SmeltEval", "SmeltFormats", "SmeltQuant", "SmeltTestSupport", "SmeltConvert",
                                                           "CSmeltKernels"]),
     ],

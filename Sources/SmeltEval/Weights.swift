@@ -80,6 +80,21 @@ final class WeightMatrix: @unchecked Sendable {
         packedBF16 = PackedBF16(bf16: raw.assumingMemoryBound(to: UInt16.self), rows: rows, cols: cols, threads: threads)
     }
 
+    /// Replaces the matrix by float32 values (`rows × cols`): later products use them, in float32.
+    func replace(values: [Float]) {
+        let p = UnsafeMutablePointer<Float>.allocate(capacity: max(1, rows * cols))
+        values.withUnsafeBufferPointer { if let b = $0.baseAddress { p.initialize(from: b, count: rows * cols) } }
+        owned?.deallocate()
+        owned = p
+        f32 = UnsafePointer(p)
+        packedInt = nil
+        packedBF16 = nil
+        replaced = true
+    }
+
+    /// Whether `replace` gave the matrix float32 values (products then skip the type's activation rounding).
+    private(set) var replaced = false
+
     /// Dequantizes the whole matrix once (in parallel) and keeps the floats.
     func cache(threads: Int) {
         guard f32 == nil else { return }
@@ -192,7 +207,8 @@ struct GGUFTensorSource: TensorSource {
 struct HFTensorSource: TensorSource {
     let checkpoint: SafetensorsCheckpoint
     let config: ModelConfig
-    private let map: [String: String]
+    /// GGUF tensor name → checkpoint tensor name.
+    let map: [String: String]
 
     init(folder: URL, config: ModelConfig) throws {
         checkpoint = try SafetensorsCheckpoint(folder: folder)

@@ -4,6 +4,7 @@
 //   C shims (CZstd, COpenBLAS, CVulkan) and CSmeltKernels (Smelt's own AVX-512 BF16 / F16C loops)
 //   SmeltFormats   GGUF, safetensors, JSON, ggml type table, float formats
 //   SmeltQuant     per-block quantization kernels (one type per ggml block type)
+//   SmeltCompressedTensors  compressed-tensors (llm-compressor / vLLM) schemes, arithmetic and checkpoints
 //   SmeltTokenizer BPE / SentencePiece tokenizers
 //   SmeltModel     architecture tables, HF config, model cards
 //   SmeltConvert / SmeltQuantize / SmeltEval   pipelines
@@ -51,6 +52,8 @@ let package = Package(
 
         .target(name: "SmeltFormats", dependencies: ["CSmeltKernels"], swiftSettings: swiftSettings),
         .target(name: "SmeltQuant", dependencies: ["SmeltFormats"], swiftSettings: kernelSettings),
+        // compressed-tensors: llm-compressor's schemes, its quantization arithmetic, HF checkpoints for vLLM
+        .target(name: "SmeltCompressedTensors", dependencies: ["SmeltFormats"], swiftSettings: kernelSettings),
         // The only module that talks to Vulkan; GLSL sources in shaders/ (SPIR-V: scripts/build-shaders.sh)
         .target(name: "SmeltGPU", dependencies: ["SmeltFormats", "SmeltQuant", "CVulkan"], exclude: ["shaders"],
                 swiftSettings: swiftSettings),
@@ -89,6 +92,7 @@ let package = Package(
         .target(name: "SmeltTestSupport", dependencies: ["SmeltFormats"], path: "Tests/SmeltTestSupport"),
         .testTarget(name: "SmeltFormatsTests", dependencies: ["SmeltFormats", "SmeltTestSupport", "CSmeltKernels"]),
         .testTarget(name: "SmeltQuantTests", dependencies: ["SmeltQuant", "SmeltFormats", "SmeltTestSupport"]),
+        .testTarget(name: "SmeltCompressedTensorsTests", dependencies: ["SmeltCompressedTensors", "SmeltFormats", "SmeltTestSupport"]),
         .testTarget(name: "SmeltTokenizerTests", dependencies: ["SmeltTokenizer", "SmeltFormats", "SmeltTestSupport"]),
         .testTarget(name: "SmeltModelTests", dependencies: ["SmeltModel", "SmeltFormats", "SmeltTestSupport"]),
         .testTarget(name: "SmeltConvertTests", dependencies: ["SmeltConvert", "SmeltQuantize", "SmeltFormats", "SmeltTestSupport"]),

@@ -82,7 +82,7 @@ let package = Package(
                                                    .product(name: "Yams", package: "Yams")],
                 swiftSettings: swiftSettings),
         // Calibration algorithms on the evaluator's block-by-block forward pass: GPTQ, AWQ, SmoothQuant.
-        .target(name: "SmeltCalibration", dependencies: ["SmeltFormats", "SmeltEval"], swiftSettings: kernelSettings),
+        .target(name: "SmeltCalibration", dependencies: ["SmeltFormats", "SmeltEval", "SmeltCompressedTensors"], swiftSettings: kernelSettings),
         .executableTarget(name: "smelt", dependencies: [
             "SmeltFormats", "SmeltQuant", "SmeltTokenizer", "SmeltModel", "SmeltConvert", "SmeltQuantize",
             "SmeltEval", "SmeltCalibration", "SmeltLicense", "SmeltStore", "SmeltReport", "SmeltSweep", "SmeltGPU",
@@ -106,7 +106,7 @@ let package = Package(
         .testTarget(name: "SmeltSweepTests", dependencies: ["SmeltSweep", "SmeltReport", "SmeltStore", "SmeltFormats",
                                                            "SmeltTestSupport"]),
         .testTarget(name: "SmeltCLITests", dependencies: ["SmeltFormats", "SmeltTestSupport"]),
-        .testTarget(name: "SmeltCalibrationTests", dependencies: ["SmeltCalibration", "SmeltEval", "SmeltFormats",
+        .testTarget(name: "SmeltCalibrationTests", dependencies: ["SmeltCalibration", "SmeltEval", "SmeltFormats", "SmeltCompressedTensors",
                                                                   "SmeltTestSupport"]),
         .testTarget(name: "SmeltEvalTests", dependencies: ["SmeltEval", "SmeltFormats", "SmeltQuant", "SmeltTestSupport", "SmeltConvert",
                                                           "CSmeltKernels"]),

@@ -1,6 +1,7 @@
 import Foundation
 import SmeltFormats
 import SmeltEval
+import SmeltCompressedTensors
 
 /// What a calibration algorithm decided, keyed by the checkpoint's tensor names (`model.layers.0.self_attn.q_proj.weight`).
 public struct CalibrationOutcome: Sendable {
@@ -43,14 +44,19 @@ public struct CalibrationSettings: Sendable {
 public final class Calibrator {
     public let model: InferenceModel
     /// Hidden states per batch, at the input of the next block to process.
-    private var states: [HiddenStates]
+    var states: [HiddenStates]
     public let tokens: Int
+    /// The checkpoint's dtype: weights and norms changed by smoothing are rounded to it, as torch changes them in place.
+    public let weightType: CTComputeType
     /// Called after each block with (blocks done, block count).
     public var progress: (Int, Int) -> Void = { _, _ in }
 
     /// `tokens`: the tokenized calibration text.
-    public init(model: InferenceModel, tokens: [Int32], settings: CalibrationSettings = CalibrationSettings()) throws {
+    /// `weightType`: the checkpoint's dtype.
+    public init(model: InferenceModel, tokens: [Int32], settings: CalibrationSettings = CalibrationSettings(),
+                weightType: CTComputeType = .f32) throws {
         self.model = model
+        self.weightType = weightType
         let L = settings.sequenceLength
         guard L >= 2, settings.sequences > 0, settings.batch > 0 else {
             throw SmeltError("calibration: sequence length must be at least 2 and the sequence and batch counts positive")
@@ -73,15 +79,15 @@ public final class Calibrator {
         self.tokens = n * L
     }
 
-    private func checkpointName(_ name: String) -> String { model.checkpointNames[name] ?? name }
+    func checkpointName(_ name: String) -> String { model.checkpointNames[name] ?? name }
 
     /// Propagates every batch through block `il` with the block's current weights.
-    private func advance(_ il: Int) throws {
+    func advance(_ il: Int) throws {
         for b in states.indices { try model.runLayer(il, &states[b]) }
     }
 
     /// Collects the statistics of `weights`' inputs over the calibration set at block `il` (block outputs discarded).
-    private func statistics(_ il: Int, weights: [String], hessian: Bool) throws -> CalibrationStatistics {
+    func statistics(_ il: Int, weights: [String], hessian: Bool) throws -> CalibrationStatistics {
         let stats = CalibrationStatistics(weights: weights, hessian: hessian, threads: model.threads)
         for b in states.indices {
             var s = states[b]
@@ -91,8 +97,7 @@ public final class Calibrator {
     }
 
     /// GPTQ on every linear weight of the blocks for which `grid` (given the checkpoint name) returns a grid.
-    public func gptq(grid: (String) -> IntegerGrid?, options: GPTQOptions = GPTQOptions(),
-                     roundScale: @escaping (Double) -> Double = { $0 }) throws -> CalibrationOutcome {
+    public func gptq(grid: (String) -> IntegerGrid?, options: GPTQOptions = GPTQOptions()) throws -> CalibrationOutcome {
         let start = Date()
         var out = CalibrationOutcome()
         out.tokens = tokens
@@ -108,8 +113,7 @@ public final class Calibrator {
                     if hessians[key] == nil { hessians[key] = st.hessian }
                     guard let h = hessians[key], let g = grid(checkpointName(name)) else { continue }
                     let (rows, cols, w) = try model.weightValues(name)
-                    let r = try GPTQ.quantize(weight: w, rows: rows, cols: cols, hessian: h, grid: g, options: options,
-                                              roundScale: roundScale)
+                    let r = try GPTQ.quantize(weight: w, rows: rows, cols: cols, hessian: h, grid: g, options: options)
                     try model.replaceWeight(name, values: r.values)
                     out.quantized[checkpointName(name)] = r
                 }

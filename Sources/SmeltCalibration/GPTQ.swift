@@ -44,11 +44,10 @@ public struct GPTQResult: Sendable {
 /// `blockSize` columns with the block's error propagated to the rest by one matrix product.
 public enum GPTQ {
     /// Quantizes `weight` (`rows × cols`, row-major) with the Hessian `hessian` (`cols × cols`, 2/n Σ x xᵀ)
-    /// to `grid`. `roundScale` rounds each scale to the type it is stored in (the model's dtype), before
-    /// it is used, so that the integers and the stored scales give exactly `values`.
+    /// to `grid`. With a compressed-tensors grid, scales are computed and stored in the model's dtype and
+    /// `values` are the integers dequantized as the checkpoint's reader dequantizes them.
     public static func quantize(weight: [Float], rows: Int, cols: Int, hessian: [Double], grid: IntegerGrid,
-                                options: GPTQOptions = GPTQOptions(),
-                                roundScale: (Double) -> Double = { $0 }) throws -> GPTQResult {
+                                options: GPTQOptions = GPTQOptions()) throws -> GPTQResult {
         guard rows > 0, cols > 0, weight.count == rows * cols else {
             throw SmeltError("GPTQ: \(weight.count) weights for a \(rows) × \(cols) matrix")
         }
@@ -70,7 +69,7 @@ public enum GPTQ {
             for r in 0..<rows {
                 var lo = Double.infinity, hi = -Double.infinity
                 for c in columns { let v = w[c * rows + r]; lo = min(lo, v); hi = max(hi, v) }
-                let (s, z) = grid.parameters(min: lo, max: hi, roundScale: roundScale)
+                let (s, z) = grid.parameters(min: lo, max: hi)
                 scale[r * groups + g] = s
                 zero[r * groups + g] = z
             }
@@ -135,7 +134,7 @@ public enum GPTQ {
                     let s = scale[r * groups + g], z = zero[r * groups + g]
                     let qi = grid.quantize(w, scale: s, zeroPoint: z)
                     q[col * rows + r] = qi
-                    let dq = (qi - z) * s
+                    let dq = grid.dequantize(qi, scale: s, zeroPoint: z)
                     loss += (w - dq) * (w - dq) / (d * d) / 2
                     err1[i * rows + r] = (w - dq) / d
                 }
@@ -175,7 +174,7 @@ public enum GPTQ {
             for r in 0..<rows {
                 let qi = q[pos * rows + r]
                 ints[r * n + c] = Int8(qi)
-                values[r * n + c] = Float((qi - zero[r * groups + g]) * scale[r * groups + g])
+                values[r * n + c] = Float(grid.dequantize(qi, scale: scale[r * groups + g], zeroPoint: zero[r * groups + g]))
             }
         }
         return GPTQResult(rows: rows, cols: n, values: values, integers: ints, scales: scale.map { Float($0) },

@@ -1,4 +1,5 @@
 import Foundation
+import SmeltCompressedTensors
 
 /// Integer weight quantization as compressed-tensors computes it (`calculate_qparams`, `fake_quantize`):
 /// `bits`-bit integers in [−2^(b−1), 2^(b−1) − 1], one scale (and zero point when asymmetric) per output
@@ -8,7 +9,7 @@ import Foundation
 /// - asymmetric: scale = (max − min) / (q_max − q_min), zero point = clamp(q_min − round(min / scale));
 /// min and max include 0; a zero scale becomes `epsilon`. Values: q = clamp(round(x / scale + zp)) rounded
 /// half to even, dequantized (q − zp) · scale.
-public struct IntegerGrid: Sendable, Equatable {
+public struct IntegerGrid: Sendable {
     public var bits: Int
     public var symmetric: Bool
     /// Input columns per scale; nil: per channel (one scale per row).
@@ -16,8 +17,27 @@ public struct IntegerGrid: Sendable, Equatable {
     /// The scale used where a group is all zeros (torch's `finfo(dtype).eps` of the scale's dtype).
     public var epsilon: Double
 
+    /// When set, scales and zero points are computed by compressed-tensors' own arithmetic
+    /// (`CTQuantizer.qparams` with these arguments, every step rounded to this type, as the checkpoint
+    /// writer computes them); nil: in double precision (the reference tests).
+    public private(set) var compressedTensors: (args: CTQuantizationArgs, type: CTComputeType)?
+
     public init(bits: Int, symmetric: Bool, groupSize: Int?, epsilon: Double = 0.0078125) {
         self.bits = bits; self.symmetric = symmetric; self.groupSize = groupSize; self.epsilon = epsilon
+    }
+
+    /// The grid of a compressed-tensors integer weight scheme (`int`, strategy channel or group), with its
+    /// arithmetic in `type` (the model's dtype). nil for FP8, tensor-wise or other strategies.
+    public init?(weights a: CTQuantizationArgs, type: CTComputeType) {
+        guard a.type == .int, (2...8).contains(a.numBits) else { return nil }
+        switch a.strategy {
+        case .channel: self.init(bits: a.numBits, symmetric: a.symmetric, groupSize: nil, epsilon: Double(type.eps))
+        case .group:
+            guard let g = a.groupSize, g > 0 else { return nil }
+            self.init(bits: a.numBits, symmetric: a.symmetric, groupSize: g, epsilon: Double(type.eps))
+        default: return nil
+        }
+        compressedTensors = (a, type)
     }
 
     public var qMin: Double { -Double(1 << (bits - 1)) }
@@ -28,15 +48,19 @@ public struct IntegerGrid: Sendable, Equatable {
     /// INT8 per channel, symmetric (W8A8's weights).
     public static let w8 = IntegerGrid(bits: 8, symmetric: true, groupSize: nil)
 
-    /// Scale and zero point of values spanning [min, max] (`roundScale` rounds the scale to its stored type).
-    public func parameters(min lo: Double, max hi: Double, roundScale: (Double) -> Double = { $0 }) -> (scale: Double, zeroPoint: Double) {
+    /// Scale and zero point of values spanning [min, max].
+    public func parameters(min lo: Double, max hi: Double) -> (scale: Double, zeroPoint: Double) {
+        if let (a, t) = compressedTensors {
+            let (s, z) = CTQuantizer.qparams(min: t.round(Float(lo)), max: t.round(Float(hi)), args: a, type: t)
+            return (Double(s), Double(z))
+        }
         let mn = Swift.min(lo, 0), mx = Swift.max(hi, 0)
         if symmetric {
-            var s = roundScale(Swift.max(-mn, mx) / ((qMax - qMin) / 2))
+            var s = Swift.max(-mn, mx) / ((qMax - qMin) / 2)
             if s == 0 { s = epsilon }
             return (s, 0)
         }
-        var s = roundScale((mx - mn) / (qMax - qMin))
+        var s = (mx - mn) / (qMax - qMin)
         if s == 0 { s = epsilon }
         let zp = Swift.min(qMax, Swift.max(qMin, (qMin - mn / s).rounded(.toNearestOrEven)))
         return (s, zp)
@@ -47,9 +71,18 @@ public struct IntegerGrid: Sendable, Equatable {
         Swift.min(qMax, Swift.max(qMin, (x / scale + zeroPoint).rounded(.toNearestOrEven)))
     }
 
+    /// The value of integer `q`: (q − zp) · scale (in the compute type when there is one, as the
+    /// checkpoint's reader computes it).
+    @inline(__always) public func dequantize(_ q: Double, scale: Double, zeroPoint: Double) -> Double {
+        if let (_, t) = compressedTensors {
+            return Double(t.round(t.round(Float(q - zeroPoint)) * Float(scale)))
+        }
+        return (q - zeroPoint) * scale
+    }
+
     /// x quantized and dequantized.
     @inline(__always) public func fakeQuantize(_ x: Double, scale: Double, zeroPoint: Double) -> Double {
-        (quantize(x, scale: scale, zeroPoint: zeroPoint) - zeroPoint) * scale
+        dequantize(quantize(x, scale: scale, zeroPoint: zeroPoint), scale: scale, zeroPoint: zeroPoint)
     }
 
     /// Groups per row of `cols` columns.
@@ -57,7 +90,7 @@ public struct IntegerGrid: Sendable, Equatable {
 
     /// Round to nearest with this grid's scales from the values themselves (no calibration): the
     /// dequantized values, row-major. The baseline calibration algorithms are measured against.
-    public func roundToNearest(_ w: [Float], rows: Int, cols: Int, roundScale: (Double) -> Double = { $0 }) -> [Float] {
+    public func roundToNearest(_ w: [Float], rows: Int, cols: Int) -> [Float] {
         var out = w
         let g = groupSize ?? cols
         for r in 0..<rows {
@@ -66,7 +99,7 @@ public struct IntegerGrid: Sendable, Equatable {
                 let c1 = Swift.min(cols, c0 + g)
                 var lo = Double.infinity, hi = -Double.infinity
                 for c in c0..<c1 { let v = Double(w[r * cols + c]); lo = Swift.min(lo, v); hi = Swift.max(hi, v) }
-                let (s, z) = parameters(min: lo, max: hi, roundScale: roundScale)
+                let (s, z) = parameters(min: lo, max: hi)
                 for c in c0..<c1 { out[r * cols + c] = Float(fakeQuantize(Double(w[r * cols + c]), scale: s, zeroPoint: z)) }
                 c0 = c1
             }

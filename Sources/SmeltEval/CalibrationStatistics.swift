@@ -10,6 +10,9 @@ public struct InputStatistics: Sendable {
     public internal(set) var count: Int = 0
     /// max |x_j| over the tokens.
     public internal(set) var absMax: [Float]
+    /// min x_j and max x_j over the tokens (SmoothQuant's dynamic range is their difference).
+    public internal(set) var minimum: [Float]
+    public internal(set) var maximum: [Float]
     /// Σ |x_j| over the tokens (`meanAbs` divides by `count`).
     public internal(set) var absSum: [Double]
     /// Σ x xᵀ (`channels²`, row-major, float32 sums as torch accumulates them), when asked for.
@@ -18,6 +21,8 @@ public struct InputStatistics: Sendable {
     init(channels: Int, hessian: Bool) {
         self.channels = channels
         absMax = [Float](repeating: 0, count: channels)
+        minimum = [Float](repeating: .infinity, count: channels)
+        maximum = [Float](repeating: -.infinity, count: channels)
         absSum = [Double](repeating: 0, count: channels)
         outerSum = hessian ? [Float](repeating: 0, count: channels * channels) : nil
     }
@@ -81,14 +86,20 @@ public final class CalibrationStatistics: ActivationObserver {
         let n = st.channels
         st.absMax.withUnsafeMutableBufferPointer { mp in
             st.absSum.withUnsafeMutableBufferPointer { sp in
-                let m = mp.baseAddress!, s = sp.baseAddress!
-                Parallel.ranges(n, threads: rows * n > 1 << 16 ? threads : 1) { _, r in
-                    for t in 0..<rows {
-                        let row = x + t * n
-                        for j in r {
-                            let a = abs(row[j])
-                            if a > m[j] { m[j] = a }
-                            s[j] += Double(a)
+                st.minimum.withUnsafeMutableBufferPointer { lp in
+                    st.maximum.withUnsafeMutableBufferPointer { hp in
+                        let m = mp.baseAddress!, s = sp.baseAddress!, lo = lp.baseAddress!, hi = hp.baseAddress!
+                        Parallel.ranges(n, threads: rows * n > 1 << 16 ? threads : 1) { _, r in
+                            for t in 0..<rows {
+                                let row = x + t * n
+                                for j in r {
+                                    let v = row[j], a = abs(v)
+                                    if a > m[j] { m[j] = a }
+                                    if v < lo[j] { lo[j] = v }
+                                    if v > hi[j] { hi[j] = v }
+                                    s[j] += Double(a)
+                                }
+                            }
                         }
                     }
                 }

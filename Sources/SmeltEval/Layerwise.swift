@@ -13,6 +13,9 @@ public struct HiddenStates: Sendable {
     public var tokens: Int { sequenceLength * sequenceCount }
 }
 
+/// Fake quantization of a linear layer's input activations, in place: `(values, rows, cols)`, one row per token.
+public typealias InputQuantizer = @Sendable (UnsafeMutablePointer<Float>, Int, Int) -> Void
+
 /// The two RMS norms of a block that feed linear layers (SmoothQuant and AWQ fold scales into them).
 public enum BlockNorm: Sendable {
     /// `input_layernorm` (`attn_norm`), before Q/K/V
@@ -103,6 +106,13 @@ extension InferenceModel {
             throw SmeltError("\(name): \(values.count) values given for a \(w.rows) × \(w.cols) matrix")
         }
         w.replace(values: values)
+    }
+
+    /// Fake-quantizes the input of linear weight `name` before each of its products (nil: none), as a
+    /// W8A8 or FP8 scheme quantizes activations.
+    public func setInputQuantizer(_ name: String, _ quantizer: InputQuantizer?) throws {
+        lock.lock(); defer { lock.unlock() }
+        try linear(name).inputQuantizer = quantizer
     }
 
     /// The weight of one of block `layer`'s norms.

@@ -477,6 +477,17 @@ public final class InferenceModel: @unchecked Sendable {
         if rows == 0 { return }
         observer?.observe(weight: w.name, input: a, rows: rows, cols: w.cols)
         let N = w.rows, K = w.cols
+        var a = a
+        var reuse = reuse
+        if let fq = w.inputQuantizer {
+            // the scheme's activation quantization, on a copy (other products read the same input)
+            let buf = workspace.get("actFakeQuant", rows * K)
+            buf.p.update(from: a, count: rows * K)
+            fq(buf.p, rows, K)
+            a = UnsafePointer(buf.p)
+            reuse = nil
+            workspace.activationKey = nil
+        }
         if let p = w.packedInt {
             p.multiply(a, m: rows, out: out, ldc: N, threads: threads, workspace: workspace, reuse: reuse)
             return
@@ -494,7 +505,6 @@ public final class InferenceModel: @unchecked Sendable {
             p.multiply(a16, lda: lda, m: rows, out: out, ldc: N, threads: threads)
             return
         }
-        var a = a
         let fmt = llamaRounding && !w.replaced ? ActivationRounding.format(for: w.type) : .none
         if fmt != .none {
             let buf = workspace.get("act", rows * K)

@@ -92,6 +92,10 @@ final class WeightMatrix: @unchecked Sendable {
         replaced = true
     }
 
+    /// Applied to the activations before every product with this matrix (fake quantization of the
+    /// inputs as a quantization scheme prescribes): `rows × cols` values, in place.
+    var inputQuantizer: InputQuantizer?
+
     /// Whether `replace` gave the matrix float32 values (products then skip the type's activation rounding).
     private(set) var replaced = false
 

@@ -14,29 +14,30 @@ final class InputRecorder: ActivationObserver {
     }
 }
 
-final class CalibratorTests: XCTestCase {
-    func tinyLlama() throws -> URL { try Fixtures.sharedFile("models/tiny/tiny-llama") }
+/// tiny-llama helpers.
+enum Tiny {
+    static func tinyLlama() throws -> URL { try Fixtures.sharedFile("models/tiny/tiny-llama") }
 
-    func load() throws -> InferenceModel {
+    static func load() throws -> InferenceModel {
         try InferenceModel(url: try tinyLlama(), threads: 2, cacheFloat32: true, llamaRounding: false, nativeKernels: false)
     }
 
     /// Deterministic token ids (the tiny model's vocabulary is 1000).
-    func tokens(_ n: Int, seed: UInt64 = 7) -> [Int32] {
+    static func tokens(_ n: Int, seed: UInt64 = 7) -> [Int32] {
         var g = SplitMix(state: seed)
         return (0..<n).map { _ in Int32(g.next() % 990) + 3 }
     }
 
-    func logits(_ m: InferenceModel, _ toks: [Int32], length: Int) throws -> [Float] {
+    static func logits(_ m: InferenceModel, _ toks: [Int32], length: Int) throws -> [Float] {
         try m.forward(tokens: toks, sequenceLength: length, sequenceCount: toks.count / length)
     }
 
-    func meanSquared(_ a: [Float], _ b: [Float]) -> Double {
+    static func meanSquared(_ a: [Float], _ b: [Float]) -> Double {
         zip(a, b).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) } / Double(a.count)
     }
 
     /// Every linear weight of `m` replaced by its round-to-nearest quantization.
-    func roundToNearest(_ m: InferenceModel, _ grid: IntegerGrid) throws {
+    static func roundToNearest(_ m: InferenceModel, _ grid: IntegerGrid) throws {
         for il in 0..<m.layerCount {
             for name in m.linearWeightNames(layer: il) {
                 let w = try m.weightValues(name)
@@ -44,10 +45,12 @@ final class CalibratorTests: XCTestCase {
             }
         }
     }
+}
 
+final class CalibratorTests: XCTestCase {
     func testBlockByBlockForwardSeesWhatTheForwardPassSees() throws {
-        let m = try load()
-        let toks = tokens(2 * 64)
+        let m = try Tiny.load()
+        let toks = Tiny.tokens(2 * 64)
         let whole = InputRecorder()
         _ = try m.forward(tokens: toks, sequenceLength: 64, sequenceCount: 2, observer: whole)
         let blocks = InputRecorder()
@@ -63,8 +66,8 @@ final class CalibratorTests: XCTestCase {
     }
 
     func testStatisticsMatchTheInputs() throws {
-        let m = try load()
-        let toks = tokens(3 * 32)
+        let m = try Tiny.load()
+        let toks = Tiny.tokens(3 * 32)
         var s = try m.embed(tokens: toks, sequenceLength: 32, sequenceCount: 3)
         let names = m.linearWeightNames(layer: 0)
         let stats = CalibrationStatistics(weights: names, hessian: true, threads: 2)
@@ -107,12 +110,12 @@ final class CalibratorTests: XCTestCase {
         let grid = IntegerGrid(weights: CTSchemePreset.W4A16.scheme().weights!, type: .f32)!
         // 2048 calibration tokens (with 512, fewer than the widest layer's 512 inputs × 4, GPTQ overfits)
         let nCal = 32
-        let calibration = tokens(nCal * 64, seed: 1), evaluation = tokens(4 * 64, seed: 2)
-        let reference = try logits(try load(), evaluation, length: 64)
-        let rtn = try load()
-        try roundToNearest(rtn, grid)
-        let eR = meanSquared(try logits(rtn, evaluation, length: 64), reference)
-        let m = try load()
+        let calibration = Tiny.tokens(nCal * 64, seed: 1), evaluation = Tiny.tokens(4 * 64, seed: 2)
+        let reference = try Tiny.logits(try Tiny.load(), evaluation, length: 64)
+        let rtn = try Tiny.load()
+        try Tiny.roundToNearest(rtn, grid)
+        let eR = Tiny.meanSquared(try Tiny.logits(rtn, evaluation, length: 64), reference)
+        let m = try Tiny.load()
         let c = try Calibrator(model: m, tokens: calibration, settings: CalibrationSettings(sequenceLength: 64, sequences: nCal, batch: 3))
         let out = try c.gptq(grid: { $0.hasSuffix("_proj.weight") ? grid : nil })
         XCTAssertEqual(out.quantized.count, 7 * m.layerCount)
@@ -120,9 +123,95 @@ final class CalibratorTests: XCTestCase {
         // the model now holds the GPTQ weights: integers · scales
         let q = try XCTUnwrap(out.quantized["model.layers.0.self_attn.q_proj.weight"])
         XCTAssertEqual(try m.weightValues("blk.0.attn_q.weight").values, q.values)
-        let eG = meanSquared(try logits(m, evaluation, length: 64), reference)
+        let eG = Tiny.meanSquared(try Tiny.logits(m, evaluation, length: 64), reference)
         print("logit mean squared error: GPTQ \(eG), RTN \(eR)")
         XCTAssertLessThan(eG, eR, "GPTQ logit error \(eG) not below RTN's \(eR)")
     }
 }
 
+
+final class SmoothingTests: XCTestCase {
+
+    /// tiny-llama with a few outlier input channels before Q/K/V and gate/up: the norm weights of
+    /// channels 3, 77 and 150 multiplied by 40 and the following columns divided by 40 (same function).
+    func outlierModel() throws -> InferenceModel {
+        let m = try Tiny.load()
+        for il in 0..<m.layerCount {
+            for (norm, role) in [(BlockNorm.attention, ["attn_q", "attn_k", "attn_v"]), (.feedForward, ["ffn_gate", "ffn_up"])] {
+                var n = try m.normWeight(layer: il, norm)
+                for j in [3, 77, 150] { n[j] *= 40 }
+                try m.replaceNormWeight(layer: il, norm, values: n)
+                for r in role {
+                    let name = "blk.\(il).\(r).weight"
+                    var w = try m.weightValues(name)
+                    for row in 0..<w.rows { for j in [3, 77, 150] { w.values[row * w.cols + j] /= 40 } }
+                    try m.replaceWeight(name, values: w.values)
+                }
+            }
+        }
+        return m
+    }
+
+    /// W8A8 as the scheme runs it: int8 weights per channel, int8 activations per token.
+    func w8a8(_ m: InferenceModel) throws {
+        let scheme = CTSchemePreset.W8A8.scheme()
+        let grid = try XCTUnwrap(IntegerGrid(weights: scheme.weights!, type: .f32))
+        let acts = try XCTUnwrap(scheme.inputActivations)
+        try Tiny.roundToNearest(m, grid)
+        for il in 0..<m.layerCount {
+            for name in m.linearWeightNames(layer: il) {
+                try m.setInputQuantizer(name) { p, rows, cols in
+                    try? CTQuantizer.fakeQuantizeTokens(UnsafeMutableBufferPointer(start: p, count: rows * cols),
+                                                        tokens: rows, features: cols, args: acts, type: .f32)
+                }
+            }
+        }
+    }
+
+    func testSmoothQuantKeepsTheFloatModelAndHelpsW8A8() throws {
+        let calibration = Tiny.tokens(8 * 64, seed: 1), evaluation = Tiny.tokens(4 * 64, seed: 2)
+        let reference = try Tiny.logits(try outlierModel(), evaluation, length: 64)
+        let plain = try outlierModel()
+        try w8a8(plain)
+        let ePlain = Tiny.meanSquared(try Tiny.logits(plain, evaluation, length: 64), reference)
+
+        let m = try outlierModel()
+        let c = try Calibrator(model: m, tokens: calibration, settings: CalibrationSettings(sequenceLength: 64, sequences: 8))
+        let out = try c.smoothQuant(alpha: 0.8)
+        XCTAssertEqual(out.norms.count, 2 * m.layerCount)
+        XCTAssertEqual(out.weights.count, 5 * m.layerCount)
+        XCTAssertNotNil(out.norms["model.layers.0.input_layernorm.weight"])
+        XCTAssertNotNil(out.norms["model.layers.1.post_attention_layernorm.weight"])
+        // the outlier channels were scaled down the most
+        let n: [Float] = try XCTUnwrap(out.norms["model.layers.0.input_layernorm.weight"])
+        let before = try outlierModel().normWeight(layer: 0, .attention)
+        let ratio = zip(n, before).map { Double($0 / $1) }
+        XCTAssertLessThan(ratio[77], ratio.sorted()[ratio.count / 2] / 4)
+        // folding leaves the float model's function (float32 rounding only)
+        let folded = try Tiny.logits(m, evaluation, length: 64)
+        XCTAssertLessThan(Tiny.meanSquared(folded, reference), 1e-8)
+        try w8a8(m)
+        let eSmooth = Tiny.meanSquared(try Tiny.logits(m, evaluation, length: 64), reference)
+        print("W8A8 logit mean squared error: plain \(ePlain), SmoothQuant \(eSmooth)")
+        XCTAssertLessThan(eSmooth, ePlain * 0.8)
+    }
+
+    func testAWQBeatsRoundToNearest() throws {
+        let grid = try XCTUnwrap(IntegerGrid(weights: CTSchemePreset.W4A16.scheme().weights!, type: .f32))
+        let calibration = Tiny.tokens(16 * 64, seed: 1), evaluation = Tiny.tokens(4 * 64, seed: 2)
+        let reference = try Tiny.logits(try Tiny.load(), evaluation, length: 64)
+        let rtn = try Tiny.load()
+        try Tiny.roundToNearest(rtn, grid)
+        let eR = Tiny.meanSquared(try Tiny.logits(rtn, evaluation, length: 64), reference)
+        let m = try Tiny.load()
+        let c = try Calibrator(model: m, tokens: calibration, settings: CalibrationSettings(sequenceLength: 64, sequences: 16))
+        let out = try c.awq(grid: { _ in grid }, options: AWQOptions(searchSequences: 4, clipTokens: 256))
+        XCTAssertEqual(out.norms.count, 2 * m.layerCount)
+        // v → o is skipped (grouped-query attention: v has fewer rows than o has columns); up → down is a mapping
+        XCTAssertNotNil(out.weights["model.layers.0.mlp.up_proj.weight"])
+        try Tiny.roundToNearest(m, grid)
+        let eA = Tiny.meanSquared(try Tiny.logits(m, evaluation, length: 64), reference)
+        print("W4A16 logit mean squared error: AWQ \(eA), RTN \(eR)")
+        XCTAssertLessThan(eA, eR)
+    }
+}

@@ -61,6 +61,7 @@ extension Calibrator {
     /// left in float (rounded to the model's dtype) for round-to-nearest quantization.
     public func awq(grid: (String) -> IntegerGrid?, options: AWQOptions = AWQOptions()) throws -> CalibrationOutcome {
         try checkSmoothable()
+        try begin()
         guard options.grid > 0, options.searchSequences > 0 else { throw SmeltError("AWQ: grid and search sequences must be positive") }
         let start = Date()
         var out = CalibrationOutcome()

@@ -40,7 +40,8 @@ public struct CalibrationSettings: Sendable {
 /// the calibration sequences' hidden states pass through one block at a time; each block is calibrated
 /// on its own inputs as the already processed blocks make them (the quantized model's own activations),
 /// then its outputs are recomputed with its new weights for the next block. Memory: the hidden states of
-/// the calibration set plus one block's statistics, independent of the model's depth.
+/// the calibration set plus one block's statistics, independent of the model's depth. One algorithm per
+/// calibrator: it walks the blocks once (a second algorithm needs a new `Calibrator` on the same model).
 public final class Calibrator {
     public let model: InferenceModel
     /// Hidden states per batch, at the input of the next block to process.
@@ -81,6 +82,14 @@ public final class Calibrator {
 
     func checkpointName(_ name: String) -> String { model.checkpointNames[name] ?? name }
 
+    private var used = false
+
+    /// Marks the calibrator used (its hidden states are about to move through the blocks).
+    func begin() throws {
+        guard !used else { throw SmeltError("calibration: this calibrator has already walked the model's blocks; make a new one") }
+        used = true
+    }
+
     /// Propagates every batch through block `il` with the block's current weights.
     func advance(_ il: Int) throws {
         for b in states.indices { try model.runLayer(il, &states[b]) }
@@ -98,6 +107,7 @@ public final class Calibrator {
 
     /// GPTQ on every linear weight of the blocks for which `grid` (given the checkpoint name) returns a grid.
     public func gptq(grid: (String) -> IntegerGrid?, options: GPTQOptions = GPTQOptions()) throws -> CalibrationOutcome {
+        try begin()
         let start = Date()
         var out = CalibrationOutcome()
         out.tokens = tokens

@@ -41,6 +41,7 @@ extension Calibrator {
     public func smoothQuant(alpha: Double) throws -> CalibrationOutcome {
         guard alpha >= 0, alpha <= 1 else { throw SmeltError("SmoothQuant strength must be between 0 and 1 (got \(alpha))") }
         try checkSmoothable()
+        try begin()
         let start = Date()
         var out = CalibrationOutcome()
         out.tokens = tokens

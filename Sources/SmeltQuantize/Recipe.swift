@@ -2,6 +2,7 @@ import Foundation
 import SmeltFormats
 import SmeltModel
 import Yams
+import SmeltCompressedTensors
 
 /// A recipe: which ggml type each tensor of a model gets. Parsed from YAML (format in
 /// docs/RECIPES.md); llama.cpp's presets ship as recipes (`BuiltinRecipes`).
@@ -26,6 +27,14 @@ public struct Recipe: Sendable {
     public var keep: [RecipePattern]
     /// `rules:`, in order; the first matching rule wins.
     public var rules: [RecipeRule]
+    /// `format:`: "gguf" (ggml types, the default) or "compressed-tensors" (llm-compressor schemes per
+    /// linear module: `default:` and each rule's `scheme:` name a preset such as W4A16, or `keep`).
+    public var format: String = "gguf"
+    /// `default:` of a compressed-tensors recipe: a scheme preset name, or "keep".
+    public var defaultScheme: String? = nil
+
+    /// True for a recipe that chooses compressed-tensors schemes instead of ggml types.
+    public var isCompressedTensors: Bool { format == "compressed-tensors" }
 
     /// The types llama.cpp requires an imatrix for (`tensor_requires_imatrix`).
     public static let defaultRequiresImatrix: Set<GGMLType> = [.iq3_xxs, .iq2_xxs, .iq2_xs, .iq2_s, .iq1_m, .iq1_s]
@@ -121,6 +130,8 @@ public struct RecipeRule: Sendable {
     public var when: RecipeExpr?
     /// `type:`; nil means `keep` (the tensor is copied in its source type).
     public var type: GGMLType?
+    /// `scheme:` (compressed-tensors recipes): a preset name such as W8A8, or "keep".
+    public var scheme: String?
     /// `fallback:` for this rule's type.
     public var fallback: GGMLType?
     /// `why:`: a short explanation shown by `smelt plan`.
@@ -210,6 +221,7 @@ extension Recipe {
         }
 
         var name: String? = nil, desc = "", fileType: LlamaPreset? = nil, def: GGMLType? = nil, defLine = 1
+        var format = "gguf", defNode: Node? = nil
         var req = Recipe.defaultRequiresImatrix, fallbacks: [GGMLType: GGMLType] = [:], keep: [RecipePattern] = []
         var rules: [RecipeRule] = []
         var seen: Set<String> = []
@@ -223,7 +235,12 @@ extension Recipe {
                 let s = try scalar(v, "file_type")
                 guard let p = LlamaPreset(parsing: s) else { throw fail(line(v), "unknown file_type '\(s)' (a llama.cpp preset name such as Q4_K_M)") }
                 fileType = p
-            case "default": def = try type(v, "default"); defLine = line(v)
+            case "default": defNode = v; defLine = line(v)
+            case "format":
+                format = try scalar(v, "format")
+                guard format == "gguf" || format == "compressed-tensors" else {
+                    throw fail(line(v), "unknown format '\(format)' (gguf or compressed-tensors)")
+                }
             case "requires_imatrix": req = Set(try list(v).map { try type($0, "requires_imatrix") })
             case "fallbacks":
                 guard case .mapping(let m) = v else { throw fail(line(v), "fallbacks must map a type to a type (q4_K: q5_0)") }
@@ -233,15 +250,36 @@ extension Recipe {
                 guard case .sequence(let seq) = v else { throw fail(line(v), "rules must be a list") }
                 for r in seq { rules.append(try Self.parseRule(r, fail: fail, scalar: scalar, type: type, regex: regex, list: list)) }
             default:
-                throw fail(line(k), "unknown key '\(key)' (known: name, description, file_type, default, requires_imatrix, fallbacks, keep, rules)")
+                throw fail(line(k), "unknown key '\(key)' (known: name, description, format, file_type, default, requires_imatrix, fallbacks, keep, rules)")
             }
         }
         guard let name else { throw fail(1, "missing 'name:'") }
+        var defaultScheme: String? = nil
+        if format == "compressed-tensors" {
+            guard let defNode else { throw fail(1, "missing 'default:' (the scheme of linear modules no rule matches, or keep)") }
+            let d = try scalar(defNode, "default")
+            guard Self.isSchemeName(d) else { throw fail(defLine, Self.unknownScheme(d, "default")) }
+            defaultScheme = d.lowercased() == "keep" ? "keep" : d.uppercased()
+            def = .f16   // unused: compressed-tensors recipes choose schemes
+            for r in rules {
+                guard let sc = r.scheme else { throw fail(r.line, "a compressed-tensors recipe rule needs 'scheme:' (not 'type:')") }
+                guard r.type == nil, Self.isSchemeName(sc) else { throw fail(r.line, Self.unknownScheme(sc, "scheme")) }
+            }
+        } else if let defNode {
+            def = try type(defNode, "default")
+            if let r = rules.first(where: { $0.scheme != nil }) { throw fail(r.line, "'scheme:' needs 'format: compressed-tensors'") }
+        }
         guard let def else { throw fail(1, "missing 'default:' (the type of tensors no rule matches)") }
         let ft = fileType ?? LlamaPreset.allCases.first(where: { $0.defaultType == def }) ?? .F16
         self.init(name: name, description: desc, source: source, text: text, fileType: ft, defaultType: def,
-                  defaultLine: defLine, requiresImatrix: req, fallbacks: fallbacks, keep: keep, rules: rules)
+                  defaultLine: defLine, requiresImatrix: req, fallbacks: fallbacks, keep: keep, rules: rules,
+                  format: format, defaultScheme: defaultScheme)
         try checkReachability(fail: fail)
+    }
+
+    static func isSchemeName(_ s: String) -> Bool { s.lowercased() == "keep" || CTSchemePreset(name: s) != nil }
+    static func unknownScheme(_ s: String, _ what: String) -> String {
+        Suggestions.unknown(what, s, among: CTSchemePreset.allCases.map(\.rawValue) + ["keep"])
     }
 
     static func parseRule(_ r: Node, fail: (Int, String) -> SmeltError, scalar: (Node, String) throws -> String,
@@ -291,14 +329,18 @@ extension Recipe {
                     rule.type = t
                 }
             case "fallback": rule.fallback = try type(v, "fallback")
+            case "scheme":
+                hasType = true
+                let sc = try scalar(v, "scheme")
+                rule.scheme = sc.lowercased() == "keep" ? "keep" : sc.uppercased()
             case "why": rule.why = try scalar(v, "why")
             default:
-                let known = ["role", "name", "layers", "experts", "when", "type", "fallback", "why"]
+                let known = ["role", "name", "layers", "experts", "when", "type", "scheme", "fallback", "why"]
                 let hint = Suggestions.closest(to: key, among: known).map { "; did you mean '\($0)'?" } ?? ""
                 throw fail(kl, "unknown key '\(key)' in rule\(hint) (known: \(known.joined(separator: ", ")))")
             }
         }
-        guard hasType else { throw fail(ln, "rule without 'type:'") }
+        guard hasType else { throw fail(ln, "rule without 'type:' (or 'scheme:')") }
         return rule
     }
 

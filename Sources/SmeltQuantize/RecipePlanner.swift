@@ -19,6 +19,9 @@ extension Recipe {
     /// Plans `tensors` (any order; the plan is in llama.cpp's output order). Each choice's
     /// `reason` starts with `source:line` of the rule (or `default:`) that chose the type.
     public func plan(tensors input: [PlanInput], model: ModelFacts, options: QuantizeOptions) throws -> QuantPlan {
+        guard !isCompressedTensors else {
+            throw SmeltError("\(source): a compressed-tensors recipe chooses schemes, not ggml types: use smelt quantize --format compressed-tensors")
+        }
         let tensors = input.sorted { LlamaPresets.loaderOrder($0.name, $1.name) }
         var nGroup = [0, model.nLayer, model.nLayer, model.nLayer]
         var tied = true

@@ -7,6 +7,8 @@ import SmeltLicense
 import SmeltReport
 import SmeltStore
 import SmeltGPU
+import SmeltCompressedTensors
+import SmeltEval
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -74,9 +76,24 @@ struct QuantizeCommand: ParsableCommand {
     @Flag(help: "Split input: write one output shard per input shard (OUT without .gguf + -0000k-of-0000n.gguf), as llama-quantize --keep-split.")
     var keepSplit = false
     @OptionGroup var split: SplitOptions
+    @Option(help: "Output format: gguf (default) or compressed-tensors (a Hugging Face folder for vLLM, as llm-compressor writes it).")
+    var format: String = "gguf"
+    @Option(help: "compressed-tensors: the llm-compressor preset scheme (FP8, FP8_DYNAMIC, W8A8, W4A16, W4A16_ASYM).")
+    var scheme: String?
+    @Option(help: "compressed-tensors: a linear module never quantized, by name or re:REGEX (repeatable; default lm_head).")
+    var ignore: [String] = []
+    @Option(name: [.customShort("o"), .customLong("output")], help: "compressed-tensors: the output folder.")
+    var outputFolder: String?
 
     func run() throws {
+        if format.lowercased() != "gguf" {
+            try reportingErrors { try runCompressedTensors() }
+            return
+        }
         try reportingErrors {
+            guard scheme == nil, ignore.isEmpty, outputFolder == nil else {
+                throw UsageError("--scheme, --ignore and -o belong to --format compressed-tensors")
+            }
             let recorder = try storeOptions.recorder()
             var args = arguments
             // usage first: every name on the command line is checked before any file is read
@@ -299,5 +316,50 @@ struct QuantizeCommand: ParsableCommand {
         default:
             throw UsageError(Suggestions.unknown("--override-kv type", type, among: ["int", "float", "bool", "str"]))
         }
+    }
+}
+
+extension QuantizeCommand {
+    /// `--format compressed-tensors`: HF_DIR -o OUT_DIR --scheme S | --recipe R [--ignore NAME|re:REGEX]…
+    func runCompressedTensors() throws {
+        guard format.lowercased() == "compressed-tensors" else {
+            throw UsageError(Suggestions.unknown("--format", format, among: ["gguf", "compressed-tensors"]))
+        }
+        guard arguments.count == 1 else { throw UsageError("usage: smelt quantize HF_DIR -o OUT_DIR --format compressed-tensors --scheme S") }
+        guard let out = outputFolder else { throw UsageError("--format compressed-tensors needs -o OUT_DIR") }
+        guard (scheme == nil) != (recipe == nil) else { throw UsageError("give --scheme or --recipe (a compressed-tensors recipe), not both") }
+        var preset: CTSchemePreset? = nil
+        if let s = scheme {
+            guard let p = CTSchemePreset(name: s) else {
+                throw UsageError(Suggestions.unknown("--scheme", s, among: CTSchemePreset.allCases.map(\.rawValue)))
+            }
+            preset = p
+        }
+        let r = try recipe.map { try BuiltinRecipes.load($0) }
+        if let r, !r.isCompressedTensors { throw UsageError("recipe '\(r.name)' chooses ggml types: a compressed-tensors recipe has format: compressed-tensors") }
+        let input = URL(fileURLWithPath: arguments[0])
+        let output = URL(fileURLWithPath: out)
+        try OutputGuard.check(output: output, inputs: [input])
+        var job = CompressedTensorsExport(input: input, output: output, scheme: preset, recipe: r,
+                                          ignore: ignore.isEmpty ? ["lm_head"] : ignore)
+        if dryRun {
+            let (plan, choices) = try job.plan()
+            for c in choices { print("\(c.module.name)\t\(c.scheme?.rawValue ?? "keep")\t\(c.reason)") }
+            print("groups: \(plan.config.groups.map { "\($0.name)=\($0.scheme.format?.rawValue ?? "")" }.joined(separator: " ")), ignore: \(plan.config.ignore)")
+            return
+        }
+        // schemes with static input scales (FP8) are calibrated on the built-in calibration text
+        let (plan0, choices) = try job.planNeedingCalibration()
+        if plan0 {
+            let m = try InferenceModel(url: input, threads: ProcessInfo.processInfo.activeProcessorCount, llamaRounding: false)
+            let tokens = try m.makeTokenizer(pre: pre).encode(CalibrationText.text, addSpecial: true, parseSpecial: false)
+            let reporter = CommandProgress.reporter(printLines: false, label: "calibrate")
+            let byGGUF = try Evaluator.inputAbsMax(model: m, tokens: tokens, options: EvaluationOptions(contextLength: 512, chunks: 64),
+                                                   reporter: reporter)
+            CommandProgress.clear()
+            for c in choices { if let a = byGGUF[c.module.ggufName] { job.inputAbsMax[c.module.name] = a } }
+        }
+        let (summary, _) = try job.run()
+        FileHandle.standardError.write(Data("wrote \(summary.folder.path): \(summary.quantized) linear modules quantized, \(summary.tensors) tensors, \(summary.bytes) bytes of weights\n".utf8))
     }
 }

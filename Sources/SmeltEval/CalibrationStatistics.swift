@@ -15,7 +15,8 @@ public struct InputStatistics: Sendable {
     public internal(set) var maximum: [Float]
     /// Σ |x_j| over the tokens (`meanAbs` divides by `count`).
     public internal(set) var absSum: [Double]
-    /// Σ x xᵀ (`channels²`, row-major, float32 sums as torch accumulates them), when asked for.
+    /// Σ x xᵀ (`channels²`, row-major, float32 sums as torch accumulates them; the upper triangle is
+    /// kept, with the diagonal blocks' lower parts), when asked for.
     var outerSum: [Float]?
 
     init(channels: Int, hessian: Bool) {
@@ -33,8 +34,16 @@ public struct InputStatistics: Sendable {
     /// GPTQ's Hessian H = 2/n Σ x xᵀ in double precision (row-major), nil when not collected.
     public var hessian: [Double]? {
         guard let s = outerSum else { return nil }
-        let f = 2 / Double(max(count, 1))
-        return s.map { Double($0) * f }
+        let f = 2 / Double(max(count, 1)), n = channels
+        var h = [Double](repeating: 0, count: n * n)
+        for i in 0..<n {
+            for j in i..<n {
+                let v = Double(s[i * n + j]) * f
+                h[i * n + j] = v
+                h[j * n + i] = v
+            }
+        }
+        return h
     }
 }
 
@@ -109,12 +118,13 @@ public final class CalibrationStatistics: ActivationObserver {
         if st.outerSum != nil {
             st.outerSum!.withUnsafeMutableBufferPointer { hp in
                 let h = hp.baseAddress!
-                // rows of the n×n sum split over the workers: H[r, :] += X[:, r]ᵀ X
-                let block = max(16, (n + threads - 1) / threads)
+                // the upper triangle only (the sum is symmetric; `hessian` mirrors it), in row blocks
+                // handed to the workers as they come free: H[r, r0...] += X[:, r]ᵀ X[:, r0...]
+                let block = 64
                 let nb = (n + block - 1) / block
                 Parallel.forEach(nb, threads: threads) { _, b in
                     let lo = b * block, cnt = min(n, lo + block) - lo
-                    BLAS.gemmTN(m: cnt, n: n, k: rows, a: x + lo, lda: n, b: x, ldb: n, beta: 1, c: h + lo * n, ldc: n)
+                    BLAS.gemmTN(m: cnt, n: n - lo, k: rows, a: x + lo, lda: n, b: x + lo, ldb: n, beta: 1, c: h + lo * n + lo, ldc: n)
                 }
             }
         }

@@ -115,6 +115,22 @@ extension InferenceModel {
         try linear(name).inputQuantizer = quantizer
     }
 
+    /// One linear layer applied as the forward pass applies it (its input fake quantization included):
+    /// `rows` input rows of `cols` values → `rows` × the weight's output features.
+    public func applyLinear(_ name: String, input: [Float], rows: Int) throws -> [Float] {
+        lock.lock(); defer { lock.unlock() }
+        let w = try linear(name)
+        guard rows > 0, input.count == rows * w.cols else { throw SmeltError("\(name): \(input.count) inputs for \(rows) rows of \(w.cols)") }
+        workspace.activationKey = nil
+        var out = [Float](repeating: 0, count: rows * w.rows)
+        input.withUnsafeBufferPointer { ip in
+            out.withUnsafeMutableBufferPointer { op in
+                matmul(ip.baseAddress!, rows: rows, w, out: op.baseAddress!, observer: nil)
+            }
+        }
+        return out
+    }
+
     /// The weight of one of block `layer`'s norms.
     public func normWeight(layer: Int, _ norm: BlockNorm) throws -> [Float] {
         lock.lock(); defer { lock.unlock() }

@@ -153,6 +153,9 @@ public final class InferenceModel: @unchecked Sendable {
         guard tokenEmbedding.cols == c.embeddingLength, output.cols == c.embeddingLength else {
             throw SmeltError("embedding/output width differs from embedding_length \(c.embeddingLength)")
         }
+        if let hf = src as? HFTensorSource, let ct = hf.compressed {
+            try installInputQuantizers(ct, names: hf.map)
+        }
         var all: [WeightMatrix] = [tokenEmbedding]
         if output !== tokenEmbedding { all.append(output) }
         for l in ls { all += [l.wq, l.wk, l.wv, l.wqkv, l.wo, l.gate, l.up, l.down].compactMap { $0 } + (l.moe?.all ?? []) }

@@ -1,6 +1,7 @@
 import Foundation
 import SmeltFormats
 import SmeltQuant
+import SmeltCompressedTensors
 
 /// A weight matrix of `rows` output features × `cols` input features, in any
 /// ggml type (rows are whole blocks, as in GGUF: ggml shape `[cols, rows]`).
@@ -213,14 +214,17 @@ struct HFTensorSource: TensorSource {
     let config: ModelConfig
     /// GGUF tensor name → checkpoint tensor name.
     let map: [String: String]
+    /// The checkpoint's compressed-tensors reader, when it is one (quantized weights are dequantized).
+    let compressed: CTCheckpointReader?
 
     init(folder: URL, config: ModelConfig) throws {
         checkpoint = try SafetensorsCheckpoint(folder: folder)
+        compressed = try CompressedTensorsModel.reader(folder: folder)
         self.config = config
         var m: [String: String] = [:]
         let gemma = config.architecture == .gemma2 || config.architecture == .gemma3
-        for t in checkpoint.tensors {
-            var n = t.name
+        for name in compressed?.denseTensorNames ?? checkpoint.tensors.map(\.name) {
+            var n = name
             for p in ["model.language_model.", "language_model.model.", "language_model."] where n.hasPrefix(p) {
                 n = "model." + n.dropFirst(p.count)
             }
@@ -253,7 +257,7 @@ struct HFTensorSource: TensorSource {
                     }
                 }
             }
-            if let g { m[g] = t.name }
+            if let g { m[g] = name }
         }
         map = m
     }
@@ -298,6 +302,12 @@ struct HFTensorSource: TensorSource {
     }
 
     private func hfMatrix(_ name: String, _ hf: String) throws -> WeightMatrix {
+        if let ct = compressed, hf.hasSuffix(".weight"), ct.modules[String(hf.dropLast(".weight".count))] != nil {
+            // a quantized linear: dequantized exactly as compressed-tensors does, then float32
+            let module = String(hf.dropLast(".weight".count))
+            let (rows, cols) = try ct.weightShape(module: module)
+            return try WeightMatrix(name: name, rows: rows, cols: cols, values: ct.dequantizedWeight(module: module))
+        }
         guard let t = checkpoint.tensor(named: hf) else { throw SmeltError("\(checkpoint.folder.lastPathComponent): no tensor '\(hf)'") }
         guard t.shape.count == 2 else { throw SmeltError("\(t.name): expected a matrix, got shape \(t.shape)") }
         if t.dtype == .BF16 || t.dtype == .F16 {

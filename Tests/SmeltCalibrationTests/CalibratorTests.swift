@@ -45,6 +45,26 @@ enum Tiny {
             }
         }
     }
+
+    /// tiny-llama with a few outlier input channels before Q/K/V and gate/up: the norm weights of
+    /// channels 3, 77 and 150 multiplied by 40 and the following columns divided by 40 (same function).
+    static func outlierModel() throws -> InferenceModel {
+        let m = try load()
+        for il in 0..<m.layerCount {
+            for (norm, role) in [(BlockNorm.attention, ["attn_q", "attn_k", "attn_v"]), (.feedForward, ["ffn_gate", "ffn_up"])] {
+                var n = try m.normWeight(layer: il, norm)
+                for j in [3, 77, 150] { n[j] *= 40 }
+                try m.replaceNormWeight(layer: il, norm, values: n)
+                for r in role {
+                    let name = "blk.\(il).\(r).weight"
+                    var w = try m.weightValues(name)
+                    for row in 0..<w.rows { for j in [3, 77, 150] { w.values[row * w.cols + j] /= 40 } }
+                    try m.replaceWeight(name, values: w.values)
+                }
+            }
+        }
+        return m
+    }
 }
 
 final class CalibratorTests: XCTestCase {
@@ -63,6 +83,37 @@ final class CalibratorTests: XCTestCase {
         XCTAssertEqual(blocks.inputs[last]?.count, whole.inputs[last]?.count)
         XCTAssertEqual(blocks.inputs[last], whole.inputs[last])
         XCTAssertEqual(blocks.inputs["blk.0.attn_q.weight"], whole.inputs["blk.0.attn_q.weight"])
+    }
+
+    func testInputQuantizerAppliesToProductsOnly() throws {
+        let m = try Tiny.load()
+        let name = "blk.0.ffn_down.weight"
+        let w = try m.weightValues(name)
+        var g = SplitMix(state: 3)
+        let x = (0..<(5 * w.cols)).map { _ in Float(g.normal() * 3) }
+        let plain = try m.applyLinear(name, input: x, rows: 5)
+        // inputs rounded to integers before the product
+        try m.setInputQuantizer(name) { p, rows, cols in for i in 0..<(rows * cols) { p[i] = p[i].rounded() } }
+        let rounded = try m.applyLinear(name, input: x, rows: 5)
+        for t in 0..<5 {
+            for r in stride(from: 0, to: w.rows, by: 31) {
+                var a = 0.0, b = 0.0
+                for c in 0..<w.cols {
+                    a += Double(x[t * w.cols + c].rounded()) * Double(w.values[r * w.cols + c])
+                    b += Double(x[t * w.cols + c]) * Double(w.values[r * w.cols + c])
+                }
+                XCTAssertEqual(Double(rounded[t * w.rows + r]), a, accuracy: 1e-3)
+                XCTAssertEqual(Double(plain[t * w.rows + r]), b, accuracy: 1e-3)
+            }
+        }
+        // the observer still sees the unquantized input (the statistics are of the real activations)
+        let rec = InputRecorder()
+        let toks = Tiny.tokens(64)
+        var s = try m.embed(tokens: toks, sequenceLength: 64)
+        try m.runLayer(0, &s, observer: rec)
+        XCTAssertTrue(rec.inputs[name]!.contains { $0 != $0.rounded() })
+        try m.setInputQuantizer(name, nil)
+        XCTAssertEqual(try m.applyLinear(name, input: x, rows: 5), plain)
     }
 
     func testStatisticsMatchTheInputs() throws {
@@ -132,26 +183,6 @@ final class CalibratorTests: XCTestCase {
 
 final class SmoothingTests: XCTestCase {
 
-    /// tiny-llama with a few outlier input channels before Q/K/V and gate/up: the norm weights of
-    /// channels 3, 77 and 150 multiplied by 40 and the following columns divided by 40 (same function).
-    func outlierModel() throws -> InferenceModel {
-        let m = try Tiny.load()
-        for il in 0..<m.layerCount {
-            for (norm, role) in [(BlockNorm.attention, ["attn_q", "attn_k", "attn_v"]), (.feedForward, ["ffn_gate", "ffn_up"])] {
-                var n = try m.normWeight(layer: il, norm)
-                for j in [3, 77, 150] { n[j] *= 40 }
-                try m.replaceNormWeight(layer: il, norm, values: n)
-                for r in role {
-                    let name = "blk.\(il).\(r).weight"
-                    var w = try m.weightValues(name)
-                    for row in 0..<w.rows { for j in [3, 77, 150] { w.values[row * w.cols + j] /= 40 } }
-                    try m.replaceWeight(name, values: w.values)
-                }
-            }
-        }
-        return m
-    }
-
     /// W8A8 as the scheme runs it: int8 weights per channel, int8 activations per token.
     func w8a8(_ m: InferenceModel) throws {
         let scheme = CTSchemePreset.W8A8.scheme()
@@ -170,12 +201,12 @@ final class SmoothingTests: XCTestCase {
 
     func testSmoothQuantKeepsTheFloatModelAndHelpsW8A8() throws {
         let calibration = Tiny.tokens(8 * 64, seed: 1), evaluation = Tiny.tokens(4 * 64, seed: 2)
-        let reference = try Tiny.logits(try outlierModel(), evaluation, length: 64)
-        let plain = try outlierModel()
+        let reference = try Tiny.logits(try Tiny.outlierModel(), evaluation, length: 64)
+        let plain = try Tiny.outlierModel()
         try w8a8(plain)
         let ePlain = Tiny.meanSquared(try Tiny.logits(plain, evaluation, length: 64), reference)
 
-        let m = try outlierModel()
+        let m = try Tiny.outlierModel()
         let c = try Calibrator(model: m, tokens: calibration, settings: CalibrationSettings(sequenceLength: 64, sequences: 8))
         let out = try c.smoothQuant(alpha: 0.8)
         XCTAssertEqual(out.norms.count, 2 * m.layerCount)
@@ -184,7 +215,7 @@ final class SmoothingTests: XCTestCase {
         XCTAssertNotNil(out.norms["model.layers.1.post_attention_layernorm.weight"])
         // the outlier channels were scaled down the most
         let n: [Float] = try XCTUnwrap(out.norms["model.layers.0.input_layernorm.weight"])
-        let before = try outlierModel().normWeight(layer: 0, .attention)
+        let before = try Tiny.outlierModel().normWeight(layer: 0, .attention)
         let ratio = zip(n, before).map { Double($0 / $1) }
         XCTAssertLessThan(ratio[77], ratio.sorted()[ratio.count / 2] / 4)
         // folding leaves the float model's function (float32 rounding only)
@@ -196,14 +227,15 @@ final class SmoothingTests: XCTestCase {
         XCTAssertLessThan(eSmooth, ePlain * 0.8)
     }
 
+    /// On the model with outlier input channels (salient channels: what AWQ protects).
     func testAWQBeatsRoundToNearest() throws {
         let grid = try XCTUnwrap(IntegerGrid(weights: CTSchemePreset.W4A16.scheme().weights!, type: .f32))
         let calibration = Tiny.tokens(16 * 64, seed: 1), evaluation = Tiny.tokens(4 * 64, seed: 2)
-        let reference = try Tiny.logits(try Tiny.load(), evaluation, length: 64)
-        let rtn = try Tiny.load()
+        let reference = try Tiny.logits(try Tiny.outlierModel(), evaluation, length: 64)
+        let rtn = try Tiny.outlierModel()
         try Tiny.roundToNearest(rtn, grid)
         let eR = Tiny.meanSquared(try Tiny.logits(rtn, evaluation, length: 64), reference)
-        let m = try Tiny.load()
+        let m = try Tiny.outlierModel()
         let c = try Calibrator(model: m, tokens: calibration, settings: CalibrationSettings(sequenceLength: 64, sequences: 16))
         let out = try c.awq(grid: { _ in grid }, options: AWQOptions(searchSequences: 4, clipTokens: 256))
         XCTAssertEqual(out.norms.count, 2 * m.layerCount)
@@ -212,6 +244,6 @@ final class SmoothingTests: XCTestCase {
         try Tiny.roundToNearest(m, grid)
         let eA = Tiny.meanSquared(try Tiny.logits(m, evaluation, length: 64), reference)
         print("W4A16 logit mean squared error: AWQ \(eA), RTN \(eR)")
-        XCTAssertLessThan(eA, eR)
+        XCTAssertLessThan(eA, eR * 0.8)
     }
 }

@@ -10,12 +10,12 @@ public struct AWQOptions: Sendable {
     /// Scales from both activations and weights (llm-compressor's `duo_scaling`).
     public var duoScaling = true
     /// Calibration sequences on which each candidate's block output is compared with the float block's.
-    public var searchSequences = 8
+    public var searchSequences = 2
     /// AutoAWQ's clipping search after the scales (not in llm-compressor).
     public var clip = true
     /// Tokens the clipping search uses (every k-th calibration token of the search sequences).
     public var clipTokens = 512
-    public init(grid: Int = 20, duoScaling: Bool = true, searchSequences: Int = 8, clip: Bool = true, clipTokens: Int = 512) {
+    public init(grid: Int = 20, duoScaling: Bool = true, searchSequences: Int = 2, clip: Bool = true, clipTokens: Int = 512) {
         self.grid = grid; self.duoScaling = duoScaling; self.searchSequences = searchSequences; self.clip = clip
         self.clipTokens = clipTokens
     }

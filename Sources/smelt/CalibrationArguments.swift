@@ -15,6 +15,8 @@ struct CalibrationArguments: ParsableArguments {
     var gptqActorder = "static"
     @Flag(help: "compressed-tensors: AWQ for W4A16 / W4A16_ASYM (scale grid search, then the clipping search).")
     var awq = false
+    @Option(name: .customLong("awq-search-samples"), help: "AWQ: calibration sequences on which each candidate scale's block output is compared (each costs a block forward pass per candidate).")
+    var awqSearchSamples = 2
     @Option(help: "compressed-tensors: SmoothQuant with strength ALPHA (llm-compressor's default 0.8) before quantizing W8A8.")
     var smoothquant: Double?
     @Option(name: .customLong("calibration-file"), help: "Calibration text (default: the calibration text built into smelt; never the evaluation text).")
@@ -47,7 +49,7 @@ struct CalibrationArguments: ParsableArguments {
         guard ["static", "none"].contains(gptqActorder) else {
             throw UsageError(Suggestions.unknown("--gptq-actorder", gptqActorder, among: ["static", "none"]))
         }
-        guard calibrationSamples > 0, calibrationLength >= 2 else { throw UsageError("--calibration-samples and --calibration-length must be positive") }
+        guard calibrationSamples > 0, calibrationLength >= 2, awqSearchSamples > 0 else { throw UsageError("--calibration-samples and --calibration-length must be positive") }
     }
 
     /// Runs what was asked on the model in `input` and returns the outcome whose hooks the writer takes.
@@ -82,7 +84,7 @@ struct CalibrationArguments: ParsableArguments {
         let start = Date()
         if let a = smoothquant { out.merge(try calibrator("smoothquant").smoothQuant(alpha: a)) }
         if gptq { out.merge(try calibrator("gptq").gptq(grid: grid, options: GPTQOptions(actOrder: gptqActorder == "static"))) }
-        if awq { out.merge(try calibrator("awq").awq(grid: grid)) }
+        if awq { out.merge(try calibrator("awq").awq(grid: grid, options: AWQOptions(searchSequences: awqSearchSamples))) }
         if staticInputs && smoothquant != nil { job.inputAbsMax = try calibrator("input scales").inputAbsMax() }
         CommandProgress.clear()
         let what = [smoothquant.map { "SmoothQuant α=\($0)" }, gptq ? "GPTQ" : nil, awq ? "AWQ" : nil,

@@ -94,3 +94,60 @@ final class CompressedTensorsEvalTests: XCTestCase {
         XCTAssertLessThan(d, 0.5)
     }
 }
+
+/// The calibration options of `smelt quantize --format compressed-tensors`, through the binary.
+final class CalibrationCommandTests: XCTestCase {
+    func quantize(_ extra: [String], scheme: String, into dir: URL, name: String) throws -> URL {
+        let out = dir.appendingPathComponent(name)
+        let r = try SmeltBinary.run(["quantize", try Tiny.tinyLlama().path, "-o", out.path, "--format", "compressed-tensors",
+                                     "--scheme", scheme, "--calibration-samples", "32", "--calibration-length", "64"] + extra)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        return out
+    }
+
+    func testGPTQCheckpointHoldsGPTQsWeightsAndBeatsRoundToNearest() throws {
+        let dir = try Fixtures.tempDir(self)
+        let rtn = try quantize([], scheme: "W4A16", into: dir, name: "rtn")
+        let gptq = try quantize(["--gptq"], scheme: "W4A16", into: dir, name: "gptq")
+        // the same calibration in-process: the checkpoint holds exactly GPTQ's weights
+        let model = try Tiny.load()
+        let text = try model.makeTokenizer().encode(CalibrationText.text, addSpecial: true, parseSpecial: false)
+        let grid = try XCTUnwrap(IntegerGrid(weights: CTSchemePreset.W4A16.scheme().weights!, type: .f32))
+        let c = try Calibrator(model: model, tokens: text, settings: CalibrationSettings(sequenceLength: 64, sequences: 32))
+        let outcome = try c.gptq(grid: { _ in grid })
+        let reader = try CTCheckpointReader(folder: gptq)
+        for module in ["model.layers.0.self_attn.q_proj", "model.layers.1.mlp.down_proj"] {
+            XCTAssertEqual(try reader.dequantizedWeight(module: module), outcome.quantized[module + ".weight"]?.values, module)
+        }
+        // on held-out text of the calibration's kind (the calibration text after the 32 sequences used):
+        // closer to the float model than round-to-nearest
+        let held = Array(text[(40 * 64)..<(48 * 64)])
+        let reference = try Tiny.logits(try Tiny.load(), held, length: 64)
+        let eR = Tiny.meanSquared(try Tiny.logits(try InferenceModel(url: rtn, threads: 2), held, length: 64), reference)
+        let eG = Tiny.meanSquared(try Tiny.logits(try InferenceModel(url: gptq, threads: 2), held, length: 64), reference)
+        print("held-out logit mean squared error: GPTQ \(eG), RTN \(eR)")
+        XCTAssertLessThan(eG, eR, "GPTQ checkpoint's logit error \(eG) is not below RTN's \(eR)")
+    }
+
+    func testSmoothQuantWritesFoldedNorms() throws {
+        let dir = try Fixtures.tempDir(self)
+        let plain = try quantize([], scheme: "W8A8", into: dir, name: "plain")
+        let sq = try quantize(["--smoothquant", "0.8"], scheme: "W8A8", into: dir, name: "sq")
+        let a = try CTCheckpointReader(folder: plain), b = try CTCheckpointReader(folder: sq)
+        XCTAssertNotEqual(try a.floats(tensor: "model.layers.0.input_layernorm.weight"),
+                          try b.floats(tensor: "model.layers.0.input_layernorm.weight"))
+        XCTAssertEqual(try a.floats(tensor: "model.norm.weight"), try b.floats(tensor: "model.norm.weight"))
+    }
+
+    func testMisuseIsAUsageError() throws {
+        let dir = try Fixtures.tempDir(self)
+        for (args, message) in [(["--awq"], "--awq is for weight-only schemes"), (["--gptq", "--awq"], "alternatives"),
+                                (["--smoothquant", "2"], "between 0 and 1"), (["--gptq-actorder", "dynamic", "--gptq"], "--gptq-actorder")] {
+            let r = try SmeltBinary.run(["quantize", try Tiny.tinyLlama().path, "-o", dir.appendingPathComponent("x").path,
+                                         "--format", "compressed-tensors", "--scheme", "W8A8"] + args)
+            XCTAssertNotEqual(r.status, 0)
+            XCTAssertTrue(r.stderr.contains(message), r.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("x").path))
+        }
+    }
+}

@@ -1,6 +1,7 @@
 import Foundation
 import SmeltFormats
 import SmeltEval
+import SmeltCompressedTensors
 
 /// Settings of GPTQ (IST-DASLab/gptq's `fasterquant`, llm-compressor's `GPTQModifier`).
 public struct GPTQOptions: Sendable, Equatable {
@@ -55,6 +56,7 @@ public enum GPTQ {
         guard options.blockSize > 0, options.dampening >= 0 else { throw SmeltError("GPTQ: block size must be positive and dampening non-negative") }
         if let g = grid.groupSize, g <= 0 { throw SmeltError("GPTQ: group size must be positive") }
         guard (2...8).contains(grid.bits) else { throw SmeltError("GPTQ: \(grid.bits)-bit integers are not supported (2…8)") }
+        if let (a, _) = grid.compressedTensors { _ = try CTQuantizer.scaleColumns(a, columns: cols) }  // the writer's shape rule
         let n = cols
         let gs = grid.groupSize ?? n
         let groups = grid.groups(cols: n)

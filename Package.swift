@@ -9,6 +9,7 @@
 //   SmeltTokenizer BPE / SentencePiece tokenizers
 //   SmeltModel     architecture tables, HF config, model cards
 //   SmeltConvert / SmeltQuantize / SmeltEval   pipelines
+//   SmeltCalibration GPTQ, AWQ, SmoothQuant on the evaluator's block-by-block forward pass
 //   SmeltLicense   license knowledge base and lineage resolution
 //   SmeltStore     the results store (SQLite through GRDB; the only SQL)
 //   SmeltSweep     sweeps: plan, local pool, Slurm job arrays
@@ -66,7 +67,7 @@ let package = Package(
         .target(name: "SmeltQuantize", dependencies: ["SmeltFormats", "SmeltQuant", "SmeltModel", "SmeltConvert", "SmeltCompressedTensors",
                                                       .product(name: "Yams", package: "Yams")],
                 swiftSettings: kernelSettings),
-        .target(name: "SmeltEval", dependencies: ["SmeltFormats", "SmeltQuant", "SmeltTokenizer", "SmeltModel",
+        .target(name: "SmeltEval", dependencies: ["SmeltFormats", "SmeltQuant", "SmeltTokenizer", "SmeltModel", "SmeltCompressedTensors",
                                                   "COpenBLAS", "CZstd", "CSmeltKernels"],
                 swiftSettings: kernelSettings),
         .target(name: "SmeltLicense", dependencies: ["SmeltFormats", "SmeltModel", .product(name: "Yams", package: "Yams")],
@@ -81,9 +82,12 @@ let package = Package(
         .target(name: "SmeltSweep", dependencies: ["SmeltFormats", "SmeltStore", "SmeltReport", "SmeltQuantize", "SmeltModel",
                                                    .product(name: "Yams", package: "Yams")],
                 swiftSettings: swiftSettings),
+        // Calibration algorithms on the evaluator's block-by-block forward pass: GPTQ, AWQ, SmoothQuant.
+        .target(name: "SmeltCalibration", dependencies: ["SmeltFormats", "SmeltEval", "SmeltCompressedTensors"], swiftSettings: kernelSettings),
         .executableTarget(name: "smelt", dependencies: [
             "SmeltFormats", "SmeltQuant", "SmeltTokenizer", "SmeltModel", "SmeltConvert", "SmeltQuantize",
-            "SmeltEval", "SmeltLicense", "SmeltStore", "SmeltReport", "SmeltSweep", "SmeltGPU", "SmeltCompressedTensors",
+            "SmeltEval", "SmeltCalibration", "SmeltLicense", "SmeltStore", "SmeltReport", "SmeltSweep", "SmeltGPU",
+            "SmeltCompressedTensors",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: swiftSettings),
 
@@ -105,6 +109,9 @@ let package = Package(
         .testTarget(name: "SmeltSweepTests", dependencies: ["SmeltSweep", "SmeltReport", "SmeltStore", "SmeltFormats",
                                                            "SmeltTestSupport"]),
         .testTarget(name: "SmeltCLITests", dependencies: ["SmeltFormats", "SmeltTestSupport"]),
+        .testTarget(name: "SmeltCalibrationTests", dependencies: ["SmeltCalibration", "SmeltEval", "SmeltFormats", "SmeltCompressedTensors",
+                                                                  "SmeltQuantize",
+                                                                  "SmeltTestSupport"]),
         .testTarget(name: "SmeltEvalTests", dependencies: ["SmeltEval", "SmeltFormats", "SmeltQuant", "SmeltTestSupport", "SmeltConvert",
                                                           "CSmeltKernels"]),
     ],

@@ -164,11 +164,12 @@ public enum CTCheckpointWriter {
                     switch it.kind {
                     case .copy(let t):
                         let dt = it.entries[0].dtype
-                        if dt == t.dtype { try w.write(t.data) }
-                        else {
-                            let v = try weights?(t.name) ?? t.floats()
+                        if let v = try weights?(t.name) {
+                            // changed by a calibration (SmoothQuant / AWQ fold scales into norms)
+                            guard v.count == t.elementCount else { throw SmeltError("tensor '\(t.name)': \(v.count) values for \(t.elementCount)") }
                             try w.write(encode(v, dt))
-                        }
+                        } else if dt == t.dtype { try w.write(t.data) }
+                        else { try w.write(encode(t.floats(), dt)) }
                         t.dropPages()
                     case .quantized(let t, let module, let g):
                         let scheme = plan.config.groups[g].scheme

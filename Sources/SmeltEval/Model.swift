@@ -26,13 +26,15 @@ public final class InferenceModel: @unchecked Sendable {
     public let source: URL
     /// The GGUF file, when the model is one (tokenizer metadata lives there).
     public let gguf: GGUFFile?
+    /// GGUF tensor name → the checkpoint's tensor name, when the model is a Hugging Face folder.
+    public let checkpointNames: [String: String]
     let tokenEmbedding: WeightMatrix
     let output: WeightMatrix
     let outputNorm: [Float]
-    let layers: [LayerWeights]
+    var layers: [LayerWeights]
     let ropeFactors: [Float]?
-    private let workspace = Workspace()
-    private let lock = NSLock()
+    let workspace = Workspace()
+    let lock = NSLock()
 
     /// Whether activations are rounded to the weight type's `vec_dot_type` before each
     /// product, as llama.cpp's CPU backend does (see `ActivationRounding`).
@@ -72,12 +74,15 @@ public final class InferenceModel: @unchecked Sendable {
         let src: TensorSource
         if isDir.boolValue {
             config = try ModelConfig(huggingFaceFolder: url)
-            src = try HFTensorSource(folder: url, config: config)
+            let hf = try HFTensorSource(folder: url, config: config)
+            src = hf
+            checkpointNames = hf.map
             gguf = nil
         } else {
             let f = try GGUFFile(url: url)
             config = try ModelConfig(gguf: f)
             src = GGUFTensorSource(file: f)
+            checkpointNames = [:]
             gguf = f
         }
         let c = config
@@ -147,6 +152,9 @@ public final class InferenceModel: @unchecked Sendable {
         }
         guard tokenEmbedding.cols == c.embeddingLength, output.cols == c.embeddingLength else {
             throw SmeltError("embedding/output width differs from embedding_length \(c.embeddingLength)")
+        }
+        if let hf = src as? HFTensorSource, let ct = hf.compressed {
+            try installInputQuantizers(ct, names: hf.map)
         }
         var all: [WeightMatrix] = [tokenEmbedding]
         if output !== tokenEmbedding { all.append(output) }
@@ -228,20 +236,15 @@ public final class InferenceModel: @unchecked Sendable {
         for t in tokens where t < 0 || Int(t) >= tokenEmbedding.rows {
             throw SmeltError("token id \(t) is outside the embedding table (\(tokenEmbedding.rows) rows)")
         }
-        let E = c.embeddingLength, D = c.headDim, H = c.headCount, HKV = c.headCountKV
-        let qDim = H * D, kvDim = HKV * D, F = c.feedForwardLength
+        let E = c.embeddingLength
         let nOutPerSeq = L - firstOutput
         let outRows = (0..<S).flatMap { s in (firstOutput..<L).map { s * L + $0 } }
         let pruneLast = nOutPerSeq < L
 
         let ws = workspace
         ws.activationKey = nil
-        let x = ws.get("x", T * E), h = ws.get("h", T * E)
-        let q = ws.get("q", T * qDim), k = ws.get("k", T * kvDim), v = ws.get("v", T * kvDim)
-        let attn = ws.get("attn", T * qDim), o = ws.get("o", T * E)
-        let fa = ws.get("fa", T * F), fb = ws.get("fb", T * F)
-        let qkv = layers.first?.wqkv != nil ? ws.get("qkv", T * (qDim + 2 * kvDim)) : nil
-        let fused = layers.first?.gate == nil && layers.first?.moe == nil ? ws.get("fused", T * 2 * F) : nil
+        let buffers = LayerBuffers(ws: ws, tokens: T, config: c, layers: layers)
+        let x = buffers.x, h = buffers.h
 
         // embeddings
         Parallel.ranges(T, threads: threads) { _, r in
@@ -258,78 +261,9 @@ public final class InferenceModel: @unchecked Sendable {
 
         for (il, lw) in layers.enumerated() {
             let last = il == layers.count - 1
-            rmsNorm(x.p, rows: T, width: E, weight: lw.attnNorm, eps: c.rmsEpsilon, out: h.p)
-            if let w = lw.wqkv, let qkv {
-                matmul(h.p, rows: T, w, out: qkv.p, observer: observer, reuse: "attn\(il)")
-                let W = qDim + 2 * kvDim
-                if let b = lw.bqkv { addBias(qkv.p, rows: T, width: W, bias: b) }
-                Parallel.ranges(T, threads: threads) { _, r in
-                    for t in r {
-                        (q.p + t * qDim).update(from: qkv.p + t * W, count: qDim)
-                        (k.p + t * kvDim).update(from: qkv.p + t * W + qDim, count: kvDim)
-                        (v.p + t * kvDim).update(from: qkv.p + t * W + qDim + kvDim, count: kvDim)
-                    }
-                }
-            } else {
-                matmul(h.p, rows: T, lw.wq!, out: q.p, observer: observer, reuse: "attn\(il)")
-                matmul(h.p, rows: T, lw.wk!, out: k.p, observer: observer, reuse: "attn\(il)")
-                matmul(h.p, rows: T, lw.wv!, out: v.p, observer: observer, reuse: "attn\(il)")
-                if let b = lw.bq { addBias(q.p, rows: T, width: qDim, bias: b) }
-                if let b = lw.bk { addBias(k.p, rows: T, width: kvDim, bias: b) }
-                if let b = lw.bv { addBias(v.p, rows: T, width: kvDim, bias: b) }
-            }
-            if let w = lw.qNorm { rmsNorm(q.p, rows: T * H, width: D, weight: w, eps: c.rmsEpsilon, out: q.p) }
-            if let w = lw.kNorm { rmsNorm(k.p, rows: T * HKV, width: D, weight: w, eps: c.rmsEpsilon, out: k.p) }
-            let rope = c.isSliding(il) ? ropeSWA : ropeNormal
-            rope.apply(q.p, tokens: T, heads: H, headDim: D, sequenceLength: L, threads: threads)
-            rope.apply(k.p, tokens: T, heads: HKV, headDim: D, sequenceLength: L, threads: threads)
-            if llamaRounding {
-                // llama.cpp keeps K and V in a float16 cache; Q is rounded to float16 as in
-                // ggml's one-query flash-attention kernel. (Its tiled kernel reads as keeping Q
-                // in float32; measured both ways, rounding Q matches llama-perplexity's golden
-                // estimates better — docs/EVALUATION.md, "Arithmetic".)
-                ActivationRounding.round(q.p, rows: T, cols: qDim, format: .f16, out: q.p, threads: threads)
-                ActivationRounding.round(k.p, rows: T, cols: kvDim, format: .f16, out: k.p, threads: threads)
-                ActivationRounding.round(v.p, rows: T, cols: kvDim, format: .f16, out: v.p, threads: threads)
-            }
-            attention(q: q.p, k: k.p, v: v.p, out: attn.p, sequences: S, length: L,
-                      window: c.isSliding(il) ? c.slidingWindow : 0)
-
-            if last && pruneLast {
-                // keep only the rows whose logits are wanted (as llama.cpp's inp_out_ids)
-                for (i, r) in outRows.enumerated() where i != r {
-                    (attn.p + i * qDim).update(from: attn.p + r * qDim, count: qDim)
-                    (x.p + i * E).update(from: x.p + r * E, count: E)
-                }
-                rows = outRows.count
-            }
-            matmul(attn.p, rows: rows, lw.wo, out: o.p, observer: observer)
-            if let b = lw.bo { addBias(o.p, rows: rows, width: E, bias: b) }
-            if let w = lw.attnPostNorm { rmsNorm(o.p, rows: rows, width: E, weight: w, eps: c.rmsEpsilon, out: o.p) }
-            add(x.p, o.p, count: rows * E)
-
-            rmsNorm(x.p, rows: rows, width: E, weight: lw.ffnNorm, eps: c.rmsEpsilon, out: h.p)
-            if let moe = lw.moe {
-                moeFeedForward(h.p, rows: rows, moe, out: o.p, observer: observer, layer: il)
-            } else if let g = lw.gate, let up = lw.up, let down = lw.down {
-                matmul(h.p, rows: rows, g, out: fa.p, observer: observer, reuse: "ffn\(il)")
-                matmul(h.p, rows: rows, up, out: fb.p, observer: observer, reuse: "ffn\(il)")
-                if let b = lw.bGate { addBias(fa.p, rows: rows, width: F, bias: b) }
-                if let b = lw.bUp { addBias(fb.p, rows: rows, width: F, bias: b) }
-                gatedActivation(fa.p, fb.p, rows: rows, width: F, gateStride: F, upStride: F, out: fa.p)
-                matmul(fa.p, rows: rows, down, out: o.p, observer: observer)
-            } else if let fused, let up = lw.up, let down = lw.down {
-                matmul(h.p, rows: rows, up, out: fused.p, observer: observer)
-                if let b = lw.bUp { addBias(fused.p, rows: rows, width: 2 * F, bias: b) }
-                gatedActivation(fused.p, fused.p + F, rows: rows, width: F, gateStride: 2 * F, upStride: 2 * F, out: fa.p)
-                matmul(fa.p, rows: rows, down, out: o.p, observer: observer)
-            }
-            if let b = lw.bDown { addBias(o.p, rows: rows, width: E, bias: b) }
-            if let w = lw.ffnPostNorm { rmsNorm(o.p, rows: rows, width: E, weight: w, eps: c.rmsEpsilon, out: o.p) }
-            add(x.p, o.p, count: rows * E)
-            if let (i, value) = NonFinite.first(x.p, count: rows * E) {
-                throw SmeltError("\(source.path): \(value) in the output of layer blk.\(il) (tensors blk.\(il).*), row \(i / E) of the batch")
-            }
+            try layerStep(il, lw, buffers: buffers, tokens: T, sequences: S, length: L,
+                          rows: &rows, outRows: outRows, prune: last && pruneLast, ropeNormal: ropeNormal, ropeSWA: ropeSWA,
+                          observer: observer)
         }
         if !pruneLast || layers.isEmpty {
             for (i, r) in outRows.enumerated() where i != r { (x.p + i * E).update(from: x.p + r * E, count: E) }
@@ -353,6 +287,105 @@ public final class InferenceModel: @unchecked Sendable {
             throw SmeltError("\(source.path): \(value) in the logits (tensors output_norm.weight / output.weight), row \(i / V) of the batch")
         }
         return try body(UnsafeBufferPointer(start: logitBuffer.p, count: nOut * V))
+    }
+
+    /// The workspace buffers of one transformer block for `tokens` tokens.
+    struct LayerBuffers {
+        let x, h, q, k, v, attn, o, fa, fb: Buffer
+        let qkv, fused: Buffer?
+        init(ws: Workspace, tokens T: Int, config c: ModelConfig, layers: [LayerWeights]) {
+            let E = c.embeddingLength, qDim = c.headCount * c.headDim, kvDim = c.headCountKV * c.headDim, F = c.feedForwardLength
+            x = ws.get("x", T * E); h = ws.get("h", T * E)
+            q = ws.get("q", T * qDim); k = ws.get("k", T * kvDim); v = ws.get("v", T * kvDim)
+            attn = ws.get("attn", T * qDim); o = ws.get("o", T * E)
+            fa = ws.get("fa", T * F); fb = ws.get("fb", T * F)
+            qkv = layers.first?.wqkv != nil ? ws.get("qkv", T * (qDim + 2 * kvDim)) : nil
+            fused = layers.first?.gate == nil && layers.first?.moe == nil ? ws.get("fused", T * 2 * F) : nil
+        }
+    }
+
+    /// Block `il` over the hidden states in `buffers.x` (`tokens` rows, `sequences` of `length`), in place.
+    /// `prune` keeps only `outRows` after the attention (the last block, when only some logits are wanted).
+    func layerStep(_ il: Int, _ lw: LayerWeights, buffers b: LayerBuffers, tokens T: Int, sequences S: Int, length L: Int,
+                   rows: inout Int, outRows: [Int], prune: Bool, ropeNormal: RopeTable, ropeSWA: RopeTable,
+                   observer: ActivationObserver?) throws {
+        let c = config
+        let E = c.embeddingLength, D = c.headDim, H = c.headCount, HKV = c.headCountKV
+        let qDim = H * D, kvDim = HKV * D, F = c.feedForwardLength
+        let x = b.x, h = b.h, q = b.q, k = b.k, v = b.v, attn = b.attn, o = b.o, fa = b.fa, fb = b.fb
+        let qkv = b.qkv, fused = b.fused
+        rmsNorm(x.p, rows: T, width: E, weight: lw.attnNorm, eps: c.rmsEpsilon, out: h.p)
+        if let w = lw.wqkv, let qkv {
+            matmul(h.p, rows: T, w, out: qkv.p, observer: observer, reuse: "attn\(il)")
+            let W = qDim + 2 * kvDim
+            if let b = lw.bqkv { addBias(qkv.p, rows: T, width: W, bias: b) }
+            Parallel.ranges(T, threads: threads) { _, r in
+                for t in r {
+                    (q.p + t * qDim).update(from: qkv.p + t * W, count: qDim)
+                    (k.p + t * kvDim).update(from: qkv.p + t * W + qDim, count: kvDim)
+                    (v.p + t * kvDim).update(from: qkv.p + t * W + qDim + kvDim, count: kvDim)
+                }
+            }
+        } else {
+            matmul(h.p, rows: T, lw.wq!, out: q.p, observer: observer, reuse: "attn\(il)")
+            matmul(h.p, rows: T, lw.wk!, out: k.p, observer: observer, reuse: "attn\(il)")
+            matmul(h.p, rows: T, lw.wv!, out: v.p, observer: observer, reuse: "attn\(il)")
+            if let b = lw.bq { addBias(q.p, rows: T, width: qDim, bias: b) }
+            if let b = lw.bk { addBias(k.p, rows: T, width: kvDim, bias: b) }
+            if let b = lw.bv { addBias(v.p, rows: T, width: kvDim, bias: b) }
+        }
+        if let w = lw.qNorm { rmsNorm(q.p, rows: T * H, width: D, weight: w, eps: c.rmsEpsilon, out: q.p) }
+        if let w = lw.kNorm { rmsNorm(k.p, rows: T * HKV, width: D, weight: w, eps: c.rmsEpsilon, out: k.p) }
+        let rope = c.isSliding(il) ? ropeSWA : ropeNormal
+        rope.apply(q.p, tokens: T, heads: H, headDim: D, sequenceLength: L, threads: threads)
+        rope.apply(k.p, tokens: T, heads: HKV, headDim: D, sequenceLength: L, threads: threads)
+        if llamaRounding {
+            // llama.cpp keeps K and V in a float16 cache; Q is rounded to float16 as in
+            // ggml's one-query flash-attention kernel. (Its tiled kernel reads as keeping Q
+            // in float32; measured both ways, rounding Q matches llama-perplexity's golden
+            // estimates better — docs/EVALUATION.md, "Arithmetic".)
+            ActivationRounding.round(q.p, rows: T, cols: qDim, format: .f16, out: q.p, threads: threads)
+            ActivationRounding.round(k.p, rows: T, cols: kvDim, format: .f16, out: k.p, threads: threads)
+            ActivationRounding.round(v.p, rows: T, cols: kvDim, format: .f16, out: v.p, threads: threads)
+        }
+        attention(q: q.p, k: k.p, v: v.p, out: attn.p, sequences: S, length: L,
+                  window: c.isSliding(il) ? c.slidingWindow : 0)
+
+        if prune {
+            // keep only the rows whose logits are wanted (as llama.cpp's inp_out_ids)
+            for (i, r) in outRows.enumerated() where i != r {
+                (attn.p + i * qDim).update(from: attn.p + r * qDim, count: qDim)
+                (x.p + i * E).update(from: x.p + r * E, count: E)
+            }
+            rows = outRows.count
+        }
+        matmul(attn.p, rows: rows, lw.wo, out: o.p, observer: observer)
+        if let b = lw.bo { addBias(o.p, rows: rows, width: E, bias: b) }
+        if let w = lw.attnPostNorm { rmsNorm(o.p, rows: rows, width: E, weight: w, eps: c.rmsEpsilon, out: o.p) }
+        add(x.p, o.p, count: rows * E)
+
+        rmsNorm(x.p, rows: rows, width: E, weight: lw.ffnNorm, eps: c.rmsEpsilon, out: h.p)
+        if let moe = lw.moe {
+            moeFeedForward(h.p, rows: rows, moe, out: o.p, observer: observer, layer: il)
+        } else if let g = lw.gate, let up = lw.up, let down = lw.down {
+            matmul(h.p, rows: rows, g, out: fa.p, observer: observer, reuse: "ffn\(il)")
+            matmul(h.p, rows: rows, up, out: fb.p, observer: observer, reuse: "ffn\(il)")
+            if let b = lw.bGate { addBias(fa.p, rows: rows, width: F, bias: b) }
+            if let b = lw.bUp { addBias(fb.p, rows: rows, width: F, bias: b) }
+            gatedActivation(fa.p, fb.p, rows: rows, width: F, gateStride: F, upStride: F, out: fa.p)
+            matmul(fa.p, rows: rows, down, out: o.p, observer: observer)
+        } else if let fused, let up = lw.up, let down = lw.down {
+            matmul(h.p, rows: rows, up, out: fused.p, observer: observer)
+            if let b = lw.bUp { addBias(fused.p, rows: rows, width: 2 * F, bias: b) }
+            gatedActivation(fused.p, fused.p + F, rows: rows, width: F, gateStride: 2 * F, upStride: 2 * F, out: fa.p)
+            matmul(fa.p, rows: rows, down, out: o.p, observer: observer)
+        }
+        if let b = lw.bDown { addBias(o.p, rows: rows, width: E, bias: b) }
+        if let w = lw.ffnPostNorm { rmsNorm(o.p, rows: rows, width: E, weight: w, eps: c.rmsEpsilon, out: o.p) }
+        add(x.p, o.p, count: rows * E)
+        if let (i, value) = NonFinite.first(x.p, count: rows * E) {
+            throw SmeltError("\(source.path): \(value) in the output of layer blk.\(il) (tensors blk.\(il).*), row \(i / E) of the batch")
+        }
     }
 
     // MARK: - mixture of experts
@@ -447,6 +480,17 @@ public final class InferenceModel: @unchecked Sendable {
         if rows == 0 { return }
         observer?.observe(weight: w.name, input: a, rows: rows, cols: w.cols)
         let N = w.rows, K = w.cols
+        var a = a
+        var reuse = reuse
+        if let fq = w.inputQuantizer {
+            // the scheme's activation quantization, on a copy (other products read the same input)
+            let buf = workspace.get("actFakeQuant", rows * K)
+            buf.p.update(from: a, count: rows * K)
+            fq(buf.p, rows, K)
+            a = UnsafePointer(buf.p)
+            reuse = nil
+            workspace.activationKey = nil
+        }
         if let p = w.packedInt {
             p.multiply(a, m: rows, out: out, ldc: N, threads: threads, workspace: workspace, reuse: reuse)
             return
@@ -464,8 +508,7 @@ public final class InferenceModel: @unchecked Sendable {
             p.multiply(a16, lda: lda, m: rows, out: out, ldc: N, threads: threads)
             return
         }
-        var a = a
-        let fmt = llamaRounding ? ActivationRounding.format(for: w.type) : .none
+        let fmt = llamaRounding && !w.replaced ? ActivationRounding.format(for: w.type) : .none
         if fmt != .none {
             let buf = workspace.get("act", rows * K)
             ActivationRounding.round(a, rows: rows, cols: K, format: fmt, out: buf.p, threads: threads)

@@ -1,6 +1,7 @@
 import Foundation
 import SmeltFormats
 import SmeltQuant
+import SmeltCompressedTensors
 
 /// A weight matrix of `rows` output features × `cols` input features, in any
 /// ggml type (rows are whole blocks, as in GGUF: ggml shape `[cols, rows]`).
@@ -79,6 +80,25 @@ final class WeightMatrix: @unchecked Sendable {
         guard type == .bf16, packedBF16 == nil else { return }
         packedBF16 = PackedBF16(bf16: raw.assumingMemoryBound(to: UInt16.self), rows: rows, cols: cols, threads: threads)
     }
+
+    /// Replaces the matrix by float32 values (`rows × cols`): later products use them, in float32.
+    func replace(values: [Float]) {
+        let p = UnsafeMutablePointer<Float>.allocate(capacity: max(1, rows * cols))
+        values.withUnsafeBufferPointer { if let b = $0.baseAddress { p.initialize(from: b, count: rows * cols) } }
+        owned?.deallocate()
+        owned = p
+        f32 = UnsafePointer(p)
+        packedInt = nil
+        packedBF16 = nil
+        replaced = true
+    }
+
+    /// Applied to the activations before every product with this matrix (fake quantization of the
+    /// inputs as a quantization scheme prescribes): `rows × cols` values, in place.
+    var inputQuantizer: InputQuantizer?
+
+    /// Whether `replace` gave the matrix float32 values (products then skip the type's activation rounding).
+    private(set) var replaced = false
 
     /// Dequantizes the whole matrix once (in parallel) and keeps the floats.
     func cache(threads: Int) {
@@ -192,15 +212,19 @@ struct GGUFTensorSource: TensorSource {
 struct HFTensorSource: TensorSource {
     let checkpoint: SafetensorsCheckpoint
     let config: ModelConfig
-    private let map: [String: String]
+    /// GGUF tensor name → checkpoint tensor name.
+    let map: [String: String]
+    /// The checkpoint's compressed-tensors reader, when it is one (quantized weights are dequantized).
+    let compressed: CTCheckpointReader?
 
     init(folder: URL, config: ModelConfig) throws {
         checkpoint = try SafetensorsCheckpoint(folder: folder)
+        compressed = try CompressedTensorsModel.reader(folder: folder)
         self.config = config
         var m: [String: String] = [:]
         let gemma = config.architecture == .gemma2 || config.architecture == .gemma3
-        for t in checkpoint.tensors {
-            var n = t.name
+        for name in compressed?.denseTensorNames ?? checkpoint.tensors.map(\.name) {
+            var n = name
             for p in ["model.language_model.", "language_model.model.", "language_model."] where n.hasPrefix(p) {
                 n = "model." + n.dropFirst(p.count)
             }
@@ -233,7 +257,7 @@ struct HFTensorSource: TensorSource {
                     }
                 }
             }
-            if let g { m[g] = t.name }
+            if let g { m[g] = name }
         }
         map = m
     }
@@ -278,6 +302,12 @@ struct HFTensorSource: TensorSource {
     }
 
     private func hfMatrix(_ name: String, _ hf: String) throws -> WeightMatrix {
+        if let ct = compressed, hf.hasSuffix(".weight"), ct.modules[String(hf.dropLast(".weight".count))] != nil {
+            // a quantized linear: dequantized exactly as compressed-tensors does, then float32
+            let module = String(hf.dropLast(".weight".count))
+            let (rows, cols) = try ct.weightShape(module: module)
+            return try WeightMatrix(name: name, rows: rows, cols: cols, values: ct.dequantizedWeight(module: module))
+        }
         guard let t = checkpoint.tensor(named: hf) else { throw SmeltError("\(checkpoint.folder.lastPathComponent): no tensor '\(hf)'") }
         guard t.shape.count == 2 else { throw SmeltError("\(t.name): expected a matrix, got shape \(t.shape)") }
         if t.dtype == .BF16 || t.dtype == .F16 {

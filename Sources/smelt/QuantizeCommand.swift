@@ -86,6 +86,7 @@ struct QuantizeCommand: ParsableCommand {
     var outputFolder: String?
     @Option(help: "compressed-tensors, schemes with static input scales (FP8): chunks of 512 tokens of the built-in calibration text.")
     var calibrationChunks: Int = 64
+    @OptionGroup var calibration: CalibrationArguments
 
     func run() throws {
         if format.lowercased() != "gguf" {
@@ -93,8 +94,8 @@ struct QuantizeCommand: ParsableCommand {
             return
         }
         try reportingErrors {
-            guard scheme == nil, ignore.isEmpty, outputFolder == nil else {
-                throw UsageError("--scheme, --ignore and -o belong to --format compressed-tensors")
+            guard scheme == nil, ignore.isEmpty, outputFolder == nil, !calibration.requested else {
+                throw UsageError("--scheme, --ignore, -o, --gptq, --awq and --smoothquant belong to --format compressed-tensors")
             }
             let recorder = try storeOptions.recorder()
             var args = arguments
@@ -368,7 +369,9 @@ extension QuantizeCommand {
             CommandProgress.clear()
             for c in choices { if let a = byGGUF[c.module.ggufName] { job.inputAbsMax[c.module.name] = a } }
         }
-        let (summary, _) = try job.run()
+        // GPTQ / AWQ / SmoothQuant (docs/COMPRESSED-TENSORS-CALIBRATION.md)
+        let outcome = try calibration.run(input: input, job: &job, plan: try job.plan().plan)
+        let (summary, _) = try job.run(weights: outcome.tensorValues, quantizer: outcome.quantizer())
         FileHandle.standardError.write(Data("wrote \(summary.folder.path): \(summary.quantized) linear modules quantized, \(summary.tensors) tensors, \(summary.bytes) bytes of weights\n".utf8))
     }
 }

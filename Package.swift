@@ -100,7 +100,8 @@ let package = Package(
                                                            "SmeltTestSupport"]),
         .testTarget(name: "SmeltCLITests", dependencies: ["SmeltFormats", "SmeltTestSupport"]),
         .testTarget(name: "SmeltEvalTests", dependencies: ["SmeltEval", "SmeltFormats", "SmeltQuant", "SmeltTestSupport", "SmeltConvert",
-                                                          "CSmeltKernels"]),
+                                                          "CSmeltKernels"],
+                    resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v5]
 )

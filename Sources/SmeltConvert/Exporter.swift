@@ -86,8 +86,9 @@ public enum Exporter {
                 guard t.type == .f32 || QuantRegistry.kernel(for: t.type) != nil else {
                     throw SmeltError("tensor '\(t.name)': cannot read type \(t.type)")
                 }
-                guard t.shape.count == 3 else {
-                    throw SmeltError("\(g.url.path): expert tensor '\(t.name)' has shape \(t.shape), expected 3-D (row length, rows, experts)")
+                let nExpert = int(g, p + "expert_count") ?? 0
+                guard t.shape.count == 3, t.shape[2] == nExpert else {
+                    throw SmeltError("\(g.url.path): expert tensor '\(t.name)' has shape \(t.shape), expected [row length, rows, \(p)expert_count = \(nExpert)]")
                 }
                 let rows = t.shape[1]
                 for e in 0..<t.shape[2] {

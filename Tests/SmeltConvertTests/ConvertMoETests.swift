@@ -149,6 +149,24 @@ final class ConvertMoETests: XCTestCase {
         }
     }
 
+    /// A stacked expert tensor whose expert dimension disagrees with `expert_count` is an export error
+    /// naming the file and tensor, and leaves no folder.
+    func testExportRefusesExpertCountMismatch() throws {
+        let golden = try GGUFFile(url: try Fixtures.sharedFile("models/tiny/tiny-qwen3moe.golden/tiny-qwen3moe-q8_0.gguf"))
+        var md = golden.metadata
+        md["qwen3moe.expert_count"] = .uint32(4)
+        let tmp = try Fixtures.tempDir(self)
+        let bad = tmp.appendingPathComponent("bad.gguf")
+        let w = try GGUFWriter(url: bad, metadata: md, tensors: golden.tensors.map { .init(name: $0.name, shape: $0.shape, type: $0.type) })
+        for t in golden.tensors { try w.write(golden.data(for: t)) }
+        try w.finish()
+        let out = tmp.appendingPathComponent("exported")
+        XCTAssertThrowsError(try Exporter.export(gguf: bad, to: out, progress: false)) { e in
+            XCTAssertTrue("\(e)".contains("bad.gguf") && "\(e)".contains("_exps.weight") && "\(e)".contains("expert_count = 4"), "\(e)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
+    }
+
     /// A copy of `model` with transformers' fused expert layout: per block `PREFIX.experts.gate_up_proj`
     /// `[n_expert, 2·n_ff, n_embd]` (each expert's gate rows, then its up rows) and `PREFIX.experts.down_proj`
     /// `[n_expert, n_embd, n_ff]`; with prefix `mlp` Mixtral's router is renamed `mlp.gate` (transformers 5).

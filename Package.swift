@@ -113,7 +113,8 @@ let package = Package(
                                                                   "SmeltQuantize",
                                                                   "SmeltTestSupport"]),
         .testTarget(name: "SmeltEvalTests", dependencies: ["SmeltEval", "SmeltFormats", "SmeltQuant", "SmeltTestSupport", "SmeltConvert",
-                                                          "CSmeltKernels"]),
+                                                          "CSmeltKernels"],
+                    resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v5]
 )

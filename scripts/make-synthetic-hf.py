@@ -14,6 +14,8 @@ renormalised top-k) instead of the dense llama; e.g. ~1B parameters:
 
     python3 scripts/make-synthetic-hf.py --out /tmp/synth-moe --tokenizer-from DIR --experts 32 \
         --expert-ffn 1024 --hidden 1024 --layers 8 --heads 16 --kv-heads 4 --vocab 32000
+`--fused` writes the experts as transformers' newer MoE classes store them (`mlp.experts.gate_up_proj`
+[n_expert, 2 x F, hidden], `mlp.experts.down_proj`), with the same values as without it.
 Needs numpy (PyPI). Writes safetensors by hand (no torch, no safetensors package).
 """
 import argparse, json, os, shutil, struct
@@ -40,6 +42,8 @@ def main():
     ap.add_argument("--experts", type=int, default=0, help="experts per layer (0: dense llama)")
     ap.add_argument("--experts-used", type=int, default=2)
     ap.add_argument("--expert-ffn", type=int, default=768)
+    ap.add_argument("--fused", action="store_true",
+                    help="experts in transformers' fused layout (mlp.experts.gate_up_proj / down_proj), same values as without")
     a = ap.parse_args()
     h, L, nh, nkv, ff, V = a.hidden, a.layers, a.heads, a.kv_heads, a.ffn, a.vocab
     hd = h // nh
@@ -54,9 +58,12 @@ def main():
         if a.experts:
             ef = a.expert_ffn
             tensors += [(p + "self_attn.q_norm.weight", (hd,)), (p + "self_attn.k_norm.weight", (hd,)), (p + "mlp.gate.weight", (a.experts, h))]
-            for e in range(a.experts):
-                q = f"{p}mlp.experts.{e}."
-                tensors += [(q + "gate_proj.weight", (ef, h)), (q + "up_proj.weight", (ef, h)), (q + "down_proj.weight", (h, ef))]
+            if a.fused:
+                tensors += [(p + "mlp.experts.gate_up_proj", (a.experts, 2 * ef, h)), (p + "mlp.experts.down_proj", (a.experts, h, ef))]
+            else:
+                for e in range(a.experts):
+                    q = f"{p}mlp.experts.{e}."
+                    tensors += [(q + "gate_proj.weight", (ef, h)), (q + "up_proj.weight", (ef, h)), (q + "down_proj.weight", (h, ef))]
         else:
             tensors += [(p + "mlp.gate_proj.weight", (ff, h)), (p + "mlp.up_proj.weight", (ff, h)), (p + "mlp.down_proj.weight", (h, ff))]
     total = sum(2 * int(np.prod(s)) for _, s in tensors)
@@ -84,6 +91,21 @@ def main():
         with open(os.path.join(a.out, name), "wb") as f:
             f.write(struct.pack("<Q", len(hb)) + hb)
             for tname, shape in shard:
+                if tname.endswith("mlp.experts.gate_up_proj"):
+                    # drawn expert by expert in the per-expert layout's order (gate, up, down), so the
+                    # fused checkpoint holds the same values as the per-expert one
+                    E, ef = shape[0], shape[1] // 2
+                    gu = np.empty((E, 2 * ef, h), dtype=np.uint16)
+                    down = np.empty((E, h, ef), dtype=np.uint16)
+                    for e in range(E):
+                        gu[e, :ef] = bf16(0.02 * rng.standard_normal((ef, h), dtype=np.float32))
+                        gu[e, ef:] = bf16(0.02 * rng.standard_normal((ef, h), dtype=np.float32))
+                        down[e] = bf16(0.02 * rng.standard_normal((h, ef), dtype=np.float32))
+                    f.write(gu.tobytes())
+                    continue
+                if tname.endswith("mlp.experts.down_proj"):
+                    f.write(down.tobytes())
+                    continue
                 if len(shape) == 1:
                     x = 1.0 + 0.1 * rng.standard_normal(shape, dtype=np.float32)
                 else:

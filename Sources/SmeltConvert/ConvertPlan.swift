@@ -221,10 +221,28 @@ public struct ConversionPlan: Sendable {
         var pendingExperts: [Int: [String: [Int: SafetensorsTensor]]] = [:]
         var pendingCount: [Int: Int] = [:]
         for t in ordered {
-            guard let (gname, transforms, expert, block) = arch.mapExpert(t.name.replacingOccurrences(of: "language_model.", with: "")) else {
-                throw SmeltError("\(t.url.lastPathComponent): cannot map tensor '\(t.name)' to a \(arch.name) GGUF tensor")
-            }
-            if let expert, let block {
+            // A fused expert tensor gives every expert's slice of one or more stacked tensors at once
+            // (views of its rows, so the stacking below streams it as it streams per-expert tensors).
+            var parts: [(name: String, expert: Int, slice: SafetensorsTensor)] = []
+            var fusedBlock: Int? = nil
+            if let (names, block) = arch.mapFused(t.name.replacingOccurrences(of: "language_model.", with: "")) {
+                guard nExpert > 0, t.shape.count == 3, t.shape[0] == nExpert, t.shape[1] % names.count == 0 else {
+                    throw SmeltError("\(t.url.lastPathComponent): fused expert tensor '\(t.name)' has shape \(t.shape), expected [\(nExpert) experts, \(names.count) × rows, columns]")
+                }
+                guard scales[t.name] == nil else {
+                    throw SmeltError("\(t.url.lastPathComponent): FP8 expert tensor '\(t.name)' is not supported (per-expert scales)")
+                }
+                let rows = t.shape[1] / names.count
+                for (p, name) in names.enumerated() {
+                    for e in 0..<nExpert {
+                        guard let v = t.matrix(e, rows: (p * rows)..<((p + 1) * rows)) else {
+                            throw SmeltError("\(t.url.lastPathComponent): fused expert tensor '\(t.name)': cannot take expert \(e)")
+                        }
+                        parts.append((name, e, v))
+                    }
+                }
+                fusedBlock = block
+            } else if let m = arch.mapExpert(t.name.replacingOccurrences(of: "language_model.", with: "")), let expert = m.expert, let block = m.block {
                 guard nExpert > 0, expert < nExpert else {
                     throw SmeltError("\(t.url.lastPathComponent): tensor '\(t.name)' names expert \(expert) but config.json has \(nExpert) experts")
                 }
@@ -234,10 +252,16 @@ public struct ConversionPlan: Sendable {
                 guard scales[t.name] == nil else {
                     throw SmeltError("\(t.url.lastPathComponent): FP8 expert tensor '\(t.name)' is not supported (per-expert scales)")
                 }
-                if pendingExperts[block, default: [:]][gname, default: [:]].updateValue(t, forKey: expert) != nil {
-                    throw SmeltError("\(t.url.lastPathComponent): expert tensor '\(t.name)' appears twice")
+                parts = [(m.name, expert, t)]
+                fusedBlock = block
+            }
+            if let block = fusedBlock {
+                for (gname, expert, slice) in parts {
+                    if pendingExperts[block, default: [:]][gname, default: [:]].updateValue(slice, forKey: expert) != nil {
+                        throw SmeltError("\(t.url.lastPathComponent): expert \(expert) of '\(gname)' (block \(block)) is given twice ('\(t.name)')")
+                    }
+                    pendingCount[block, default: 0] += 1
                 }
-                pendingCount[block, default: 0] += 1
                 if pendingCount[block] == nExpert * expertRules.count {
                     for rule in expertRules {
                         let name = rule.gguf.replacingOccurrences(of: "{bid}", with: String(block)) + (t.name.hasSuffix(".bias") ? ".bias" : ".weight")
@@ -256,6 +280,9 @@ public struct ConversionPlan: Sendable {
                     pendingExperts[block] = nil; pendingCount[block] = nil
                 }
                 continue
+            }
+            guard let (gname, transforms, _, _) = arch.mapExpert(t.name.replacingOccurrences(of: "language_model.", with: "")) else {
+                throw SmeltError("\(t.url.lastPathComponent): cannot map tensor '\(t.name)' to a \(arch.name) GGUF tensor")
             }
             var hfShape = t.shape
             var rowMap: [Int]? = nil

@@ -33,9 +33,6 @@ public enum Exporter {
         }
         let arch = try Architecture.find(ggufName: archName)
         try HyperparameterLimits.check(g)
-        if let n = g.metadata["\(archName).expert_count"]?.intValue, n > 0 {
-            throw SmeltError("\(url.path): exporting Mixture-of-Experts models (\(n) experts) to Hugging Face layout is not supported")
-        }
         let fm = FileManager.default
         var isDir: ObjCBool = false
         if fm.fileExists(atPath: folder.path, isDirectory: &isDir), !isDir.boolValue {
@@ -78,10 +75,28 @@ public enum Exporter {
         let nKV = int(g, p + "attention.head_count_kv") ?? nHead
 
         // Plan: HF names, shapes, inverse transforms.
-        struct Item { let info: GGUFTensorInfo; let hf: String; let hfShape: [Int]; let rowMap: [Int]?; let subOne: Bool; let dtype: DType }
+        // `firstRow`: a stacked expert tensor is written as one HF tensor per expert, expert e
+        // being rows e·ne1 ..< (e+1)·ne1 of the GGUF tensor.
+        struct Item { let info: GGUFTensorInfo; let hf: String; let hfShape: [Int]; let rowMap: [Int]?; let subOne: Bool; let dtype: DType
+                      var firstRow = 0 }
         var items: [Item] = []
         var skipped: [String] = []
         for t in g.tensors {
+            if let template = arch.unmapExperts(t.name) {
+                guard t.type == .f32 || QuantRegistry.kernel(for: t.type) != nil else {
+                    throw SmeltError("tensor '\(t.name)': cannot read type \(t.type)")
+                }
+                let nExpert = int(g, p + "expert_count") ?? 0
+                guard t.shape.count == 3, t.shape[2] == nExpert else {
+                    throw SmeltError("\(g.url.path): expert tensor '\(t.name)' has shape \(t.shape), expected [row length, rows, \(p)expert_count = \(nExpert)]")
+                }
+                let rows = t.shape[1]
+                for e in 0..<t.shape[2] {
+                    items.append(Item(info: t, hf: template.replacingOccurrences(of: "{xid}", with: String(e)), hfShape: [rows, t.shape[0]],
+                                      rowMap: nil, subOne: false, dtype: t.type == .f32 ? .f32 : dtype, firstRow: e * rows))
+                }
+                continue
+            }
             guard let (hf, transforms) = arch.unmap(t.name) else { skipped.append(t.name); continue }
             guard t.type == .f32 || QuantRegistry.kernel(for: t.type) != nil else {
                 throw SmeltError("tensor '\(t.name)': cannot read type \(t.type)")
@@ -119,13 +134,13 @@ public enum Exporter {
                                           tensors: shard.map { .init(name: $0.hf, dtype: $0.dtype.safetensors, shape: $0.hfShape) })
             for it in shard {
                 let t = it.info
-                let rowLen = t.rowLength, rows = t.rowCount
+                let rowLen = t.rowLength, rows = it.hfShape.count > 1 ? it.hfShape.dropLast().reduce(1, *) : 1
                 let rowBytes = t.type.rowBytes(rowLen)!
                 let src = g.data(for: t)
                 var f = [Float](repeating: 0, count: rowLen)
                 var out = [UInt8](repeating: 0, count: rowLen * it.dtype.safetensors.size)
                 for hfRow in 0..<rows {
-                    let gRow = it.rowMap?[hfRow] ?? hfRow
+                    let gRow = it.firstRow + (it.rowMap?[hfRow] ?? hfRow)
                     f.withUnsafeMutableBufferPointer { fp in
                         let s = src.baseAddress! + gRow * rowBytes
                         if t.type == .f32 { memcpy(fp.baseAddress!, s, rowLen * 4) } else {
@@ -143,7 +158,7 @@ public enum Exporter {
                     try w.write(out)
                 }
                 bar.advance(rows * out.count, detail: it.hf)
-                g.dropPages(for: t)
+                g.dropPages(for: t, bytes: (it.firstRow * rowBytes)..<((it.firstRow + rows) * rowBytes))
                 weightMap.append((it.hf, .string(name)))
             }
             try w.finish()
@@ -170,7 +185,11 @@ public enum Exporter {
     /// config.json for transformers, from the GGUF hyperparameters.
     static func config(_ g: GGUFFile, arch: Architecture, vocab: Int, tied: Bool, dtype: DType) -> JSONValue {
         let p = arch.name + "."
-        var c: [(String, JSONValue)] = [("architectures", .array([.string(arch.hfClasses[0])])), ("model_type", .string(arch.hfModelType))]
+        let experts = int(g, p + "expert_count") ?? 0
+        // the llama arch with experts is Mixtral
+        let mixtral = experts > 0 && arch.name == "llama"
+        var c: [(String, JSONValue)] = [("architectures", .array([.string(mixtral ? "MixtralForCausalLM" : arch.hfClasses[0])])),
+                                        ("model_type", .string(mixtral ? "mixtral" : arch.hfModelType))]
         func i(_ k: String, _ key: String) { if let v = int(g, p + key) { c.append((k, .int(Int64(v)))) } }
         func d(_ k: String, _ key: String) { if let v = double(g, p + key) { c.append((k, .double(Double(Float(v).description) ?? v))) } }
         i("hidden_size", "embedding_length"); i("intermediate_size", "feed_forward_length"); i("num_hidden_layers", "block_count")
@@ -182,6 +201,19 @@ public enum Exporter {
         if let b = int(g, "tokenizer.ggml.bos_token_id") { c.append(("bos_token_id", .int(Int64(b)))) }
         if let e = int(g, "tokenizer.ggml.eos_token_id") { c.append(("eos_token_id", .int(Int64(e)))) }
         if let pad = int(g, "tokenizer.ggml.padding_token_id") { c.append(("pad_token_id", .int(Int64(pad)))) }
+        if experts > 0 {
+            // transformers' MoE config names; top-k renormalisation as llama.cpp applies it per arch
+            // (Mixtral and Qwen3-MoE renormalise, Qwen2-MoE does not)
+            c.append((mixtral ? "num_local_experts" : "num_experts", .int(Int64(experts))))
+            i("num_experts_per_tok", "expert_used_count")
+            if !mixtral {
+                i("moe_intermediate_size", "expert_feed_forward_length")
+                i("shared_expert_intermediate_size", "expert_shared_feed_forward_length")
+                c.append(("norm_topk_prob", .bool(g.metadata[p + "expert_weights_norm"]?.boolValue ?? (arch.name == "qwen3moe"))))
+                c.append(("decoder_sparse_step", .int(1)))
+                c.append(("mlp_only_layers", .array([])))
+            }
+        }
         switch arch.name {
         case "gemma2", "gemma3":
             c.append(("hidden_activation", .string("gelu_pytorch_tanh")))

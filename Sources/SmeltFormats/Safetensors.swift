@@ -63,6 +63,17 @@ public struct SafetensorsTensor: Sendable {
         }
     }
 
+    /// Rows `rows` of the `index`-th matrix of a 3-D tensor (`[n, r, c]`) as a 2-D tensor
+    /// `[rows.count, c]` over the same mapped bytes (no copy), named `name[index, lo:hi]`:
+    /// one expert's part of a fused expert tensor. Nil when out of range or not 3-D.
+    public func matrix(_ index: Int, rows: Range<Int>) -> SafetensorsTensor? {
+        guard shape.count == 3, index >= 0, index < shape[0], rows.lowerBound >= 0, rows.upperBound <= shape[1] else { return nil }
+        let rowBytes = shape[2] * dtype.size
+        let start = range.lowerBound + (index * shape[1] + rows.lowerBound) * rowBytes
+        return SafetensorsTensor(name: "\(name)[\(index), \(rows.lowerBound):\(rows.upperBound)]", dtype: dtype,
+                                 shape: [rows.count, shape[2]], range: start..<(start + rows.count * rowBytes), url: url, map: map)
+    }
+
     /// Releases this tensor's pages of the memory map (streaming conversion).
     public func dropPages() { map.dropPages(range) }
 

@@ -27,6 +27,19 @@ public struct TensorRule: Sendable {
     public var stacksExperts: Bool { hf.contains("{xid}") }
 }
 
+/// A fused expert tensor (transformers' newer MoE classes: `mlp.experts.gate_up_proj`
+/// `[n_expert, 2 × n_ff, n_embd]`, `mlp.experts.down_proj` `[n_expert, n_embd, n_ff]`): each
+/// expert's matrix is split into `parts.count` equal row blocks, block `p` being that expert's
+/// slice of the stacked GGUF tensor `parts[p]`. The result is the same GGUF as for the
+/// per-expert layout.
+public struct FusedExpertRule: Sendable {
+    /// HF name without suffix, `{bid}` for the block.
+    public let hf: String
+    /// GGUF base names (with `{bid}`) of the row blocks, in row order.
+    public let parts: [String]
+    public init(_ hf: String, _ parts: [String]) { self.hf = hf; self.parts = parts }
+}
+
 /// How an architecture's hyperparameters are written: a sequence of steps,
 /// in llama.cpp's key order.
 public enum HParamStep: Sendable {
@@ -86,6 +99,8 @@ public struct Architecture: Sendable {
     public let vocab: VocabStyle
     /// Emits `rope_freqs.weight` for rope_type llama3 (`LlamaModel.generate_extra_tensors`).
     public let llama3RopeFreqs: Bool
+    /// Fused expert tensors accepted instead of the per-expert ones.
+    public var fusedExperts: [FusedExpertRule] = []
 
     /// The per-expert rules, in the order llama.cpp's converter emits the stacked tensors
     /// of a block (once every expert tensor of the block has been read).
@@ -138,6 +153,8 @@ extension Architecture {
     /// Mixtral's sparse MoE block (`LlamaModel.modify_tensors`: w1, w2, w3 stacked in that order).
     static let mixtralExperts: [TensorRule] = [
         TensorRule("model.layers.{bid}.block_sparse_moe.gate", "blk.{bid}.ffn_gate_inp"),
+        // transformers 5 names the sparse block `mlp` (router `mlp.gate`, fused experts)
+        TensorRule("model.layers.{bid}.mlp.gate", "blk.{bid}.ffn_gate_inp"),
         TensorRule("model.layers.{bid}.block_sparse_moe.experts.{xid}.w1", "blk.{bid}.ffn_gate_exps"),
         TensorRule("model.layers.{bid}.block_sparse_moe.experts.{xid}.w2", "blk.{bid}.ffn_down_exps"),
         TensorRule("model.layers.{bid}.block_sparse_moe.experts.{xid}.w3", "blk.{bid}.ffn_up_exps"),
@@ -156,6 +173,13 @@ extension Architecture {
         TensorRule("model.layers.{bid}.mlp.shared_expert_gate", "blk.{bid}.ffn_gate_inp_shexp"),
     ]
 
+    /// transformers' fused expert layout under `prefix` (`mlp` or Mixtral's `block_sparse_moe`):
+    /// gate rows then up rows of each expert, and down.
+    static func fusedExpertLayout(_ prefix: String) -> [FusedExpertRule] {
+        [FusedExpertRule("model.layers.{bid}.\(prefix).experts.gate_up_proj", ["blk.{bid}.ffn_gate_exps", "blk.{bid}.ffn_up_exps"]),
+         FusedExpertRule("model.layers.{bid}.\(prefix).experts.down_proj", ["blk.{bid}.ffn_down_exps"])]
+    }
+
     /// `Qwen2MoeModel.set_gguf_parameters`.
     static let qwenMoeHParams: [HParamStep] = [
         .textModelBase,
@@ -169,7 +193,8 @@ extension Architecture {
         Architecture(
             hfClasses: ["LlamaForCausalLM", "MistralForCausalLM", "LLaMAForCausalLM", "MixtralForCausalLM"], name: "llama",
             tensors: withTransforms(llamaBlock, ["blk.{bid}.attn_q": [.permuteQ], "blk.{bid}.attn_k": [.permuteK]]) + mixtralExperts,
-            skip: [], hparams: [.textModelBase, .vocabSize, .ropeDimensionCount], vocab: .llama, llama3RopeFreqs: true),
+            skip: [], hparams: [.textModelBase, .vocabSize, .ropeDimensionCount], vocab: .llama, llama3RopeFreqs: true,
+            fusedExperts: fusedExpertLayout("block_sparse_moe") + fusedExpertLayout("mlp")),
         Architecture(
             hfClasses: ["Qwen2ForCausalLM"], name: "qwen2",
             tensors: llamaBlock, skip: [], hparams: [.textModelBase], vocab: .sentencePieceOrBPE, llama3RopeFreqs: false),
@@ -181,13 +206,15 @@ extension Architecture {
             ], skip: [], hparams: [.textModelBase], vocab: .sentencePieceOrBPE, llama3RopeFreqs: false),
         Architecture(
             hfClasses: ["Qwen2MoeForCausalLM"], name: "qwen2moe",
-            tensors: qwenMoeBlock, skip: [], hparams: qwenMoeHParams, vocab: .sentencePieceOrBPE, llama3RopeFreqs: false),
+            tensors: qwenMoeBlock, skip: [], hparams: qwenMoeHParams, vocab: .sentencePieceOrBPE, llama3RopeFreqs: false,
+            fusedExperts: fusedExpertLayout("mlp")),
         Architecture(
             hfClasses: ["Qwen3MoeForCausalLM"], name: "qwen3moe",
             tensors: qwenMoeBlock + [
                 TensorRule("model.layers.{bid}.self_attn.q_norm", "blk.{bid}.attn_q_norm"),
                 TensorRule("model.layers.{bid}.self_attn.k_norm", "blk.{bid}.attn_k_norm"),
-            ], skip: [], hparams: qwenMoeHParams, vocab: .sentencePieceOrBPE, llama3RopeFreqs: false),
+            ], skip: [], hparams: qwenMoeHParams, vocab: .sentencePieceOrBPE, llama3RopeFreqs: false,
+            fusedExperts: fusedExpertLayout("mlp")),
         Architecture(
             hfClasses: ["Gemma2ForCausalLM"], name: "gemma2",
             tensors: gemmaBlock, skip: ["lm_head.weight"],
@@ -292,6 +319,21 @@ extension Architecture {
 }
 
 extension Architecture {
+    /// A fused expert tensor's GGUF part names (block substituted, `.weight`/`.bias` kept) and block; nil when
+    /// `hfName` is not a fused expert tensor of this architecture.
+    public func mapFused(_ hfName: String) -> (parts: [String], block: Int)? {
+        var base = hfName, suffix = ".weight"
+        for s in [".weight", ".bias"] where hfName.hasSuffix(s) {
+            base = String(hfName.dropLast(s.count)); suffix = s
+        }
+        var parts = base.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        guard let i = parts.firstIndex(where: { !$0.isEmpty && $0.allSatisfy { $0.isASCII && $0.isNumber } }), let block = Int(parts[i]) else { return nil }
+        parts[i] = "{bid}"
+        let key = parts.joined(separator: ".")
+        guard let rule = fusedExperts.first(where: { $0.hf == key }) else { return nil }
+        return (rule.parts.map { $0.replacingOccurrences(of: "{bid}", with: String(block)) + suffix }, block)
+    }
+
     /// The entry whose `general.architecture` is `name`.
     public static func find(ggufName name: String) throws -> Architecture {
         if let a = all.first(where: { $0.name == name }) { return a }
@@ -313,6 +355,20 @@ extension Architecture {
         guard let rule = tensors.first(where: { $0.gguf == key && !$0.stacksExperts }) else { return nil }
         let name = bid.map { rule.hf.replacingOccurrences(of: "{bid}", with: $0) } ?? rule.hf
         return (name + suffix, rule.transforms)
+    }
+
+    /// The inverse of the per-expert rules: a stacked GGUF expert tensor (`blk.N.ffn_gate_exps.weight`)
+    /// to the HF name of its experts with `{xid}` standing for the expert index.
+    public func unmapExperts(_ ggufName: String) -> String? {
+        var base = ggufName, suffix = ""
+        for s in [".weight", ".bias"] where ggufName.hasSuffix(s) {
+            base = String(ggufName.dropLast(s.count)); suffix = s
+        }
+        let parts = base.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count > 2, parts[0] == "blk", parts[1].allSatisfy(\.isNumber) else { return nil }
+        let key = (["blk", "{bid}"] + parts.dropFirst(2)).joined(separator: ".")
+        guard let rule = tensors.first(where: { $0.gguf == key && $0.stacksExperts }) else { return nil }
+        return rule.hf.replacingOccurrences(of: "{bid}", with: parts[1]) + suffix
     }
 
     /// transformers' `model_type` for config.json.

@@ -93,4 +93,67 @@ final class RopeScalingTests: XCTestCase {
         XCTAssertFalse(logits.contains { !$0.isFinite })
         XCTAssertGreaterThan(LogitsTests.relativeError(logits, golden.logits), 1e-4, "YaRN changes the logits")
     }
+
+    /// transformers' logits (Fixtures/rope-scaling, made by scripts/make-rope-scaling-fixtures.py with
+    /// torch and transformers, never in CI) for tiny-llama with `linear` and `llama3` scaling and tiny-qwen3
+    /// with `yarn`: the weights of the shared fixtures, config.json with `rope_scaling`, 256 tokens (past
+    /// each original context). Converted to f32 GGUF and evaluated, the logits at the kept positions agree
+    /// as the unscaled fixtures do (max |Δ| < 1e-4 of the largest logit, same argmax), while the same
+    /// tokens through the unscaled model miss by far more.
+    func testScaledCheckpointsAgreeWithTransformers() throws {
+        let fixtures = try XCTUnwrap(Bundle.module.url(forResource: "rope-scaling", withExtension: nil, subdirectory: "Fixtures"))
+        for variant in ["llama-linear", "llama-llama3", "qwen3-yarn"] {
+            let meta = try JSONValue.parse(contentsOf: fixtures.appendingPathComponent("\(variant).json"))
+            let model = try XCTUnwrap(meta["model"]?.stringValue)
+            let ids = try XCTUnwrap(meta["token_ids"]?.arrayValue).compactMap { $0.intValue.map(Int32.init) }
+            let positions = try XCTUnwrap(meta["positions"]?.arrayValue).compactMap(\.intValue)
+            let vocab = try XCTUnwrap(meta["n_vocab"]?.intValue)
+            let ref = try Fixtures.readFloats(fixtures.appendingPathComponent("\(variant).f32"))
+            XCTAssertEqual(ref.count, positions.count * vocab, variant)
+
+            // the checkpoint: the shared fixture's files, config.json with the variant's rope_scaling
+            let src = try Fixtures.sharedFile("models/tiny/\(model)")
+            let dir = try Fixtures.tempDir(self).appendingPathComponent(variant)
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            for f in try FileManager.default.contentsOfDirectory(atPath: src.path) where f != "config.json" {
+                try FileManager.default.createSymbolicLink(at: dir.appendingPathComponent(f), withDestinationURL: src.appendingPathComponent(f))
+            }
+            var cfg = try XCTUnwrap(try JSONValue.parse(contentsOf: src.appendingPathComponent("config.json")).objectValue)
+            var extra = try XCTUnwrap(meta["config_overrides"]?.objectValue)
+            extra.append(("rope_scaling", try XCTUnwrap(meta["rope_scaling"])))
+            for (k, v) in extra {
+                if let i = cfg.firstIndex(where: { $0.0 == k }) { cfg[i].1 = v } else { cfg.append((k, v)) }
+            }
+            try Data(JSONValue.object(cfg).serialized().utf8).write(to: dir.appendingPathComponent("config.json"))
+            let out = dir.deletingLastPathComponent().appendingPathComponent("\(variant).gguf")
+            _ = try Converter.write(try ConversionPlan(folder: dir, outType: .f32, pre: model == "tiny-qwen3" ? "qwen2" : nil),
+                                    to: out, threads: 2, progress: false)
+            if variant == "llama-llama3" { XCTAssertNotNil(try GGUFFile(url: out).tensor(named: "rope_freqs.weight")) }
+
+            func rows(_ logits: [Float]) -> [Float] {
+                positions.flatMap { logits[($0 * vocab)..<(($0 + 1) * vocab)] }
+            }
+            func argmaxSame(_ a: [Float]) -> Int {
+                (0..<positions.count).filter { p in
+                    let x = a[(p * vocab)..<((p + 1) * vocab)], y = ref[(p * vocab)..<((p + 1) * vocab)]
+                    return x.firstIndex(of: x.max() ?? 0) == y.firstIndex(of: y.max() ?? 0)
+                }.count
+            }
+            var sources = [out]
+            if variant == "llama-linear" { sources.append(dir) }  // the evaluator reads linear scaling from config.json too
+            for url in sources {
+                let m = try InferenceModel(url: url, threads: 2, llamaRounding: false)
+                let got = rows(try m.forward(tokens: ids, sequenceLength: ids.count))
+                let err = LogitsTests.relativeError(got, ref)
+                XCTAssertLessThan(err, 1e-4, "\(variant) \(url.lastPathComponent): relative error \(err)")
+                XCTAssertEqual(argmaxSame(got), positions.count, "\(variant) \(url.lastPathComponent): argmax differs")
+                print("\(variant) (\(url.lastPathComponent)) vs transformers: max rel error \(err)")
+            }
+            // control: without the scaling the same tokens give other logits
+            let plain = try InferenceModel(url: try Fixtures.sharedFile("models/tiny/\(model).golden/\(model)-f32.gguf"), threads: 2, llamaRounding: false)
+            let miss = LogitsTests.relativeError(rows(try plain.forward(tokens: ids, sequenceLength: ids.count)), ref)
+            XCTAssertGreaterThan(miss, 1e-2, "\(variant): the unscaled model should not agree")
+            print("\(variant): unscaled model vs transformers: \(miss)")
+        }
+    }
 }

@@ -25,6 +25,7 @@ public final class ProgressBar: @unchecked Sendable {
     private let enabled: Bool
     private let terminal: Bool
     private let resultsOnTerminal: Bool
+    private let resultsInLog: Bool
     private let logInterval: Double
     private let output: (String) -> Void
     private let resultOutput: (String) -> Void
@@ -45,15 +46,18 @@ public final class ProgressBar: @unchecked Sendable {
     /// (`result(_:)` still writes its text). `output` receives the progress text (default: stderr),
     /// `resultOutput` the result text (default: stdout); `resultsOnTerminal`: whether result text
     /// appears on the same terminal as the bar (default: stdout and stderr are both terminals);
+    /// `resultsInLog`: whether, in logs, result text goes to the same file as the progress lines;
     /// `width`: the terminal's columns (default: stderr's, 80 when unknown).
     public init(_ label: String, total: Int, unit: Unit = .bytes, enabled: Bool = true,
                 terminal: Bool = ProgressBar.isTerminal, logInterval: Double = ProgressBar.defaultLogInterval,
-                resultsOnTerminal: Bool = isatty(1) != 0 && isatty(2) != 0, width: Int = ProgressBar.terminalWidth,
+                resultsOnTerminal: Bool = isatty(1) != 0 && isatty(2) != 0, resultsInLog: Bool = ProgressBar.sameFile(1, 2),
+                width: Int = ProgressBar.terminalWidth,
                 output: @escaping (String) -> Void = { FileHandle.standardError.write(Data($0.utf8)) },
                 resultOutput: @escaping (String) -> Void = { FileHandle.standardOutput.write(Data($0.utf8)) }) {
         self.label = label; self.total = max(total, 1); self.unit = unit; self.enabled = enabled
         self.terminal = terminal; self.logInterval = logInterval; self.output = output
         self.resultOutput = resultOutput; self.resultsOnTerminal = terminal && resultsOnTerminal
+        self.resultsInLog = !terminal && resultsInLog
         self.width = max(20, width)
         lastDraw = terminal ? .distantPast : Date()
     }
@@ -64,6 +68,13 @@ public final class ProgressBar: @unchecked Sendable {
     public static var defaultLogInterval: Double {
         if let s = ProcessInfo.processInfo.environment["SMELT_PROGRESS_INTERVAL"], let v = Double(s), v >= 0 { return v }
         return 5
+    }
+
+    /// Whether two file descriptors write to the same file (`2>&1`).
+    public static func sameFile(_ a: Int32, _ b: Int32) -> Bool {
+        var x = stat(), y = stat()
+        guard fstat(a, &x) == 0, fstat(b, &y) == 0 else { return false }
+        return x.st_dev == y.st_dev && x.st_ino == y.st_ino
     }
 
     /// The columns of the terminal on stderr (80 when unknown).
@@ -102,15 +113,15 @@ public final class ProgressBar: @unchecked Sendable {
     /// cleared first and drawn again after it (below the text while its line is unfinished).
     public func result(_ text: String) {
         lock.lock(); defer { lock.unlock() }
-        guard enabled, terminal, resultsOnTerminal else { resultOutput(text); return }
-        erase()
+        let onScreen = enabled && terminal && resultsOnTerminal
+        if onScreen { erase() }
         resultOutput(text)
         if let nl = text.lastIndex(of: "\n") {
             partialLine = text[text.index(after: nl)...].count
         } else {
             partialLine += text.count
         }
-        if done > 0 { draw() }
+        if onScreen && done > 0 { draw() }
     }
 
     /// Removes the bar from the terminal (before other text is written to stderr); the next
@@ -180,7 +191,10 @@ public final class ProgressBar: @unchecked Sendable {
             visible = true; drawn = true
             Self.screenLock.lock(); Self.onScreen = self; Self.screenLock.unlock()
         } else {
-            output("\(label): \(status())\(detail.isEmpty ? "" : "  " + detail)\n")
+            // In a log that holds stdout too (`2>&1`), a progress line starts on a line of its own.
+            let cut = resultsInLog && partialLine > 0
+            if cut { partialLine = 0 }
+            output((cut ? "\n" : "") + "\(label): \(status())\(detail.isEmpty ? "" : "  " + detail)\n")
         }
     }
 

@@ -57,7 +57,7 @@ public enum Converter {
     /// `allowNonfinite`.
     public static func write(_ plan: ConversionPlan, to url: URL, split: GGUFSplit.Limit? = nil,
                              threads: Int = ProcessInfo.processInfo.activeProcessorCount,
-                             progress: Bool = ProgressBar.isTerminal, allowNonfinite: Bool = false) throws -> ConvertSummary {
+                             progress: Bool = true, allowNonfinite: Bool = false) throws -> ConvertSummary {
         let start = Date()
         let writer = try GGUFWriter(files: outputFiles(plan, to: url, split: split))
         let totalBytes = plan.tensors.reduce(0) { $0 + $1.byteCount }

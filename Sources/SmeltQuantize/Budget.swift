@@ -30,10 +30,10 @@ public enum Budget {
 
     /// The predicted loss of each (tensor, type): `rows · relErr` (the relative importance-weighted
     /// error summed over output rows, so it adds up when a tensor is split by rows), scaled per
-    /// group by measured KLD when `table.groupKLD` has the group
+    /// group by measured KLD when `groupKLD` has the group
     /// (loss = KLD_g(ref) · rows·relErr(t, type) / Σ_{t'∈g} rows·relErr(t', ref)).
     public static func items(table: SensitivityTable, tensors: [(name: String, shape: [Int])], candidates: [GGMLType],
-                             nLayer: Int, useKLD: Bool = true) -> [Item] {
+                             nLayer: Int, groupKLD: [String: [GGMLType: Double]] = [:]) -> [Item] {
         var groupErr: [String: [GGMLType: Double]] = [:]
         for t in tensors {
             let g = group(of: t.name, nLayer: nLayer)
@@ -43,7 +43,7 @@ public enum Budget {
         // Per-group scale from measured KLD; groups without a measurement get the median scale
         // of the measured ones (1 when none is measured).
         var scales: [String: Double] = [:]
-        for (g, k) in table.groupKLD where useKLD {
+        for (g, k) in groupKLD {
             if let (ref, kld) = k.min(by: { $0.key.rawValue < $1.key.rawValue }), let ge = groupErr[g]?[ref], ge > 0 {
                 scales[g] = kld / ge
             }
@@ -200,6 +200,7 @@ extension Budget {
                                   candidates: [GGMLType], cacheFolder: URL, recipeURL: URL, name: String,
                                   writeRecipe: Bool = true, dryRun: Bool = false, modelName: String? = nil,
                                   loss: LossModel = .weightedError, useCache: Bool = true,
+                                  progress: ((Int, Int) -> Void)? = nil,
                                   log: (String) -> Void) throws -> Outcome {
         let modelName = modelName ?? (source as? GGUFTensorSource)?.file.url.lastPathComponent ?? "?"
         var imatrix: PreparedImatrix? = nil
@@ -244,24 +245,35 @@ extension Budget {
         if !hasImportance {
             log("warning: budget mode without --imatrix: quantization errors are weighted uniformly, not by activation importance")
         }
-        let cacheURL = Sensitivity.cacheURL(folder: cacheFolder, modelKey: Sensitivity.modelKey(source),
-                                            imatrixKey: Sensitivity.fileKey(request.imatrixURL))
-        var table = useCache ? Sensitivity.loadCache(cacheURL) : SensitivityTable()
+        let weights = imatrix?.weights ?? [:]
+        let key = try Sensitivity.errorKey(source: source, importance: weights)
+        let cacheURL = Sensitivity.cacheURL(folder: cacheFolder, key: key)
+        var table = useCache ? Sensitivity.loadCache(cacheURL, key: key) : SensitivityTable(key: key)
         let before = table.entries.values.reduce(0) { $0 + $1.count }
         try Sensitivity.measureErrors(source: source, tensors: quantizable.map { index[$0.name]! }, types: candidates,
-                                      importance: imatrix?.weights ?? [:], table: &table, threads: request.threads,
-                                      accelerator: request.accelerator)
+                                      importance: weights, table: &table, threads: request.threads,
+                                      accelerator: request.accelerator, progress: progress)
         let measured = table.entries.values.reduce(0) { $0 + $1.count } - before
         if measured > 0 && !dryRun && useCache { try Sensitivity.saveCache(table, cacheURL) }  // a dry run writes nothing
         log(useCache ? "sensitivity: \(measured) measured, \(before) from \(cacheURL.path)" : "sensitivity: \(measured) measured (cache off)")
-        if loss == .kld && table.groupKLD.isEmpty {
-            throw SmeltError("--loss kld: no KLD measurements for this model and imatrix in \(useCache ? cacheURL.path : "the cache (off)"); run smelt sensitivity MODEL -f TEXT first")
+        var groupKLD: [String: [GGMLType: Double]] = [:]
+        if loss == .kld {
+            // The KLD measurements of exactly this model (by content) and imatrix; one set, or the user chooses.
+            let sets = useCache ? table.kldSets(model: try Sensitivity.contentKey(source)) : []
+            guard let only = sets.first else {
+                throw SmeltError("--loss kld: no KLD measurements for this model and imatrix in \(useCache ? cacheURL.path : "the cache (off)"); run smelt sensitivity MODEL -f TEXT first")
+            }
+            guard sets.count == 1 else {
+                throw SmeltError("--loss kld: \(sets.count) sets of KLD measurements for this model and imatrix in \(cacheURL.path) (\(sets.map(\.measurements.conditions).joined(separator: "; "))); keep one (delete the file and run smelt sensitivity again, or use another --cache folder)")
+            }
+            groupKLD = only.measurements.groups
+            log("KLD measurements: \(only.measurements.conditions)")
         }
-        log("loss model: " + (loss == .kld ? "importance-weighted error scaled per group by measured KLD (\(table.groupKLD.count) groups measured)"
+        log("loss model: " + (loss == .kld ? "importance-weighted error scaled per group by measured KLD (\(groupKLD.count) groups measured)"
                                              : "relative importance-weighted error per tensor (--loss weighted)"))
 
         let items = Budget.items(table: table, tensors: quantizable.map { ($0.name, $0.shape) }, candidates: candidates,
-                                 nLayer: facts.nLayer, useKLD: loss == .kld)
+                                 nLayer: facts.nLayer, groupKLD: groupKLD)
         var budget: Int
         if let b = targetBpw {
             budget = Int(b * Double(elements) / 8) - fixedBytes

@@ -9,6 +9,8 @@ import SmeltFormats
 public final class HFCheckpointSource: TensorSource, @unchecked Sendable {
     public let plan: ConversionPlan
     public let tensors: [SourceTensor]
+    /// The checkpoint folder.
+    public let folder: URL
     public var metadata: GGUFMetadata { plan.metadata }
 
     /// `outType` is the type the intermediate GGUF would have (`auto`: the checkpoint's
@@ -17,6 +19,7 @@ public final class HFCheckpointSource: TensorSource, @unchecked Sendable {
         guard outType != .q8_0 else {
             throw SmeltError("quantizing a checkpoint through a q8_0 intermediate is not supported: use --outtype f32, f16, bf16 or auto")
         }
+        self.folder = folder
         plan = try ConversionPlan(folder: folder, outType: outType, pre: pre, name: name, license: license)
         tensors = plan.tensors.map { SourceTensor(name: $0.name, shape: $0.shape, type: $0.type) }
     }

@@ -19,12 +19,32 @@ public struct SensitivityEntry: Sendable, Equatable {
     public var relativeError: Double { signal > 0 ? error / signal : 0 }
 }
 
-/// Per-tensor, per-type sensitivities, cached on disk keyed by model, imatrix, tensor and type.
+/// Mean KL-divergences of tensor groups, all measured under one set of conditions (model
+/// content, imatrix, evaluation text or base logits, context, chunks: `Sensitivity.kldKey`).
+public struct KLDMeasurements: Sendable, Equatable {
+    /// The content key of the model they were measured on (`Sensitivity.contentKey`).
+    public var model: String
+    /// The conditions, for people: `text wiki.test.raw, -c 512, 4 chunks`.
+    public var conditions: String
+    /// Group name → type → mean KLD of the model with only that group quantized to that type.
+    public var groups: [String: [GGMLType: Double]] = [:]
+    public init(model: String, conditions: String, groups: [String: [GGMLType: Double]] = [:]) {
+        self.model = model; self.conditions = conditions; self.groups = groups
+    }
+}
+
+/// Per-tensor, per-type sensitivities: one cache file per `key` (`Sensitivity.errorKey`, which
+/// covers everything a weighted-error measurement reads), entries by tensor and type; KLD
+/// measurements by their own key (`Sensitivity.kldKey`).
 public struct SensitivityTable: Sendable {
+    /// The cache format; a file of another version is ignored (measured again).
+    public static let version: Int64 = 2
+    /// The error key this table belongs to ("" for a table not tied to a cache).
+    public var key: String
     public var entries: [String: [GGMLType: SensitivityEntry]] = [:]
-    /// KLD of tensor groups: group name → type → (tensors, mean KLD).
-    public var groupKLD: [String: [GGMLType: Double]] = [:]
-    public init() {}
+    /// KLD measurements by KLD key.
+    public var kld: [String: KLDMeasurements] = [:]
+    public init(key: String = "") { self.key = key }
 
     public subscript(tensor: String, type: GGMLType) -> SensitivityEntry? {
         get { entries[tensor]?[type] }
@@ -43,26 +63,45 @@ public struct SensitivityTable: Sendable {
                 rows.append(.object(o))
             }
         }
-        var groups: [JSONValue] = []
-        for g in groupKLD.keys.sorted() {
-            for (t, k) in groupKLD[g]!.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
-                groups.append(.object([("group", .string(g)), ("type", .string(t.name)), ("kld", .double(k))]))
+        var sets: [JSONValue] = []
+        for k in kld.keys.sorted() {
+            let m = kld[k]!
+            var groups: [JSONValue] = []
+            for g in m.groups.keys.sorted() {
+                for (t, v) in m.groups[g]!.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+                    groups.append(.object([("group", .string(g)), ("type", .string(t.name)), ("kld", .double(v))]))
+                }
             }
+            sets.append(.object([("key", .string(k)), ("model", .string(m.model)), ("conditions", .string(m.conditions)),
+                                 ("groups", .array(groups))]))
         }
-        return .object([("version", .int(1)), ("entries", .array(rows)), ("groups", .array(groups))])
+        return .object([("version", .int(Self.version)), ("key", .string(key)), ("entries", .array(rows)), ("kld", .array(sets))])
     }
 
-    public init(json: JSONValue) {
+    /// Reads a cache file's JSON; a file of another version or key gives an empty table with `key`.
+    public init(json: JSONValue, key: String) {
+        self.key = key
+        guard json["version"]?.intValue == Int(Self.version), json["key"]?.stringValue == key else { return }
         for r in json["entries"]?.arrayValue ?? [] {
             guard let n = r["tensor"]?.stringValue, let tn = r["type"]?.stringValue, let t = GGMLType(name: tn),
                   let b = r["bytes"]?.intValue, let e = r["error"]?.doubleValue, let s = r["signal"]?.doubleValue else { continue }
             self[n, t] = SensitivityEntry(tensor: n, type: t, bytes: Int(b), error: e, signal: s, kld: r["kld"]?.doubleValue)
         }
-        for r in json["groups"]?.arrayValue ?? [] {
-            guard let g = r["group"]?.stringValue, let tn = r["type"]?.stringValue, let t = GGMLType(name: tn),
-                  let k = r["kld"]?.doubleValue else { continue }
-            groupKLD[g, default: [:]][t] = k
+        for set in json["kld"]?.arrayValue ?? [] {
+            guard let k = set["key"]?.stringValue, let m = set["model"]?.stringValue else { continue }
+            var ms = KLDMeasurements(model: m, conditions: set["conditions"]?.stringValue ?? "")
+            for r in set["groups"]?.arrayValue ?? [] {
+                guard let g = r["group"]?.stringValue, let tn = r["type"]?.stringValue, let t = GGMLType(name: tn),
+                      let v = r["kld"]?.doubleValue else { continue }
+                ms.groups[g, default: [:]][t] = v
+            }
+            kld[k] = ms
         }
+    }
+
+    /// The KLD measurements made on the model with content key `model`.
+    public func kldSets(model: String) -> [(key: String, measurements: KLDMeasurements)] {
+        kld.filter { $0.value.model == model && !$0.value.groups.isEmpty }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }
 }
 
@@ -81,38 +120,79 @@ public enum Sensitivity {
         return hasImportance || !(k.requiresImportance || Recipe.defaultRequiresImatrix.contains(t))
     }
 
-    /// A key for the model: FNV-1a over the tensor table and sampled data bytes (for a
-    /// checkpoint folder, whose tensors are converted on the fly, the first row as float32).
-    public static func modelKey(_ source: TensorSource) -> String {
-        var h: UInt64 = 0xcbf29ce484222325
-        func mix<S: Sequence>(_ s: S) where S.Element == UInt8 { for b in s { h = (h ^ UInt64(b)) &* 0x100000001b3 } }
-        for (i, t) in source.tensors.enumerated() {
-            mix(t.name.utf8); mix("\(t.shape)\(t.type.rawValue)".utf8)
-            if let d = source.rawData(i), d.count > 0 {
-                let step = max(1, d.count / 64)
-                var k = 0
-                while k < d.count { mix(CollectionOfOne(d[k])); k += step }
-            } else if t.rowCount > 0, t.rowLength > 0 {
-                var row = [Float](repeating: 0, count: t.rowLength)
-                if (try? row.withUnsafeMutableBufferPointer { try source.readRows(i, rows: 0..<1, into: $0.baseAddress!) }) != nil {
-                    row.withUnsafeBytes { b in
-                        let step = max(1, b.count / 64)
-                        var k = 0
-                        while k < b.count { mix(CollectionOfOne(b[k])); k += step }
-                    }
-                }
-            }
-        }
-        return String(format: "%016llx", h)
+    /// Rows sampled per tensor by default.
+    public static let defaultMaxRows = 256
+
+    /// The rows of a tensor with `rows` rows that a measurement reads: at most `maxRows`, evenly spaced.
+    public static func sampledRows(_ rows: Int, maxRows: Int) -> StrideTo<Int> {
+        stride(from: 0, to: rows, by: max(1, rows / max(1, maxRows)))
     }
 
-    /// FNV-1a of a file's bytes (imatrix, evaluation text).
-    public static func fileKey(_ url: URL?) -> String {
-        guard let url, let d = try? Data(contentsOf: url) else { return "none" }
-        var h: UInt64 = 0xcbf29ce484222325
-        for b in d { h = (h ^ UInt64(b)) &* 0x100000001b3 }
-        return String(format: "%016llx", h)
+    /// The key of a weighted-error cache: SHA-256 of everything a measurement reads or depends
+    /// on — the cache format, Smelt's version (its kernels), `maxRows`, every tensor's name, shape
+    /// and stored type and the exact float32 values of the rows that are sampled (for a
+    /// checkpoint folder, as converted with its outtype), and the importance weights used (after
+    /// `--include-weights` / `--exclude-weights`). Any change to one of them is another key.
+    public static func errorKey(source: TensorSource, importance: [String: [Float]], maxRows: Int = defaultMaxRows) throws -> String {
+        var h = SHA256Hasher()
+        h.update(Array("smelt sensitivity errors v\(SensitivityTable.version) \(SmeltVersion.string) rows \(maxRows)\n".utf8))
+        var row: [Float] = []
+        for (i, t) in source.tensors.enumerated() {
+            h.update(Array("tensor \(t.name) \(t.shape) \(t.type.rawValue)\n".utf8))
+            guard t.rowLength > 0 else { continue }
+            if row.count < t.rowLength { row = [Float](repeating: 0, count: t.rowLength) }
+            for r in sampledRows(t.rowCount, maxRows: maxRows) {
+                try row.withUnsafeMutableBufferPointer { b in
+                    try source.readRows(i, rows: r..<(r + 1), into: b.baseAddress!)
+                    h.update(UnsafeRawBufferPointer(start: b.baseAddress!, count: t.rowLength * 4))
+                }
+            }
+            source.release(i)
+        }
+        for name in importance.keys.sorted() {
+            let w = importance[name]!
+            h.update(Array("importance \(name) \(w.count)\n".utf8))
+            w.withUnsafeBytes { h.update($0) }
+        }
+        return h.finalize()
     }
+
+    /// The content key of a model: SHA-256 of its files (every shard of a split GGUF; every file
+    /// of a checkpoint folder, by relative name) and of its tensor table (the types a checkpoint
+    /// is converted to).
+    public static func contentKey(_ source: TensorSource) throws -> String {
+        var h = SHA256Hasher()
+        var files: [(String, URL)] = []
+        if let g = source as? GGUFTensorSource {
+            files = g.file.shards.map { ($0.url.lastPathComponent, $0.url) }
+        } else if let c = source as? HFCheckpointSource {
+            let base = c.folder.standardizedFileURL.path
+            let e = FileManager.default.enumerator(at: c.folder, includingPropertiesForKeys: [.isRegularFileKey])
+            while let u = e?.nextObject() as? URL {
+                guard (try? u.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true else { continue }
+                files.append((String(u.standardizedFileURL.path.dropFirst(base.count)), u))
+            }
+            files.sort { $0.0 < $1.0 }
+        }
+        for (name, u) in files { h.update(Array("file \(name) \(try SHA256Hasher.hashFile(u))\n".utf8)) }
+        for t in source.tensors { h.update(Array("tensor \(t.name) \(t.shape) \(t.type.rawValue)\n".utf8)) }
+        return h.finalize()
+    }
+
+    /// The key of a set of KLD measurements: SHA-256 of the error key, the model's content key,
+    /// the imatrix file the probes are quantized with, the evaluation (text file or base-logits
+    /// file, by content) and the evaluation settings.
+    public static func kldKey(errorKey: String, contentKey: String, imatrix: URL?, evaluation: String,
+                              context: Int, chunks: Int, batch: Int) throws -> String {
+        var h = SHA256Hasher()
+        h.update(Array("smelt sensitivity kld v\(SensitivityTable.version)\n\(errorKey)\n\(contentKey)\n".utf8))
+        h.update(Array("imatrix \(try imatrix.map { try SHA256Hasher.hashFile($0) } ?? "none")\n\(evaluation)\n".utf8))
+        h.update(Array("context \(context) chunks \(chunks) batch \(batch)\n".utf8))
+        return h.finalize()
+    }
+
+    /// SHA-256 of a file's bytes (an evaluation text, a base-logits file).
+    public static func fileKey(_ url: URL) throws -> String { try SHA256Hasher.hashFile(url) }
 
     /// Measures the weighted error of every (tensor, type) pair not already in `table`.
     /// `tensors`: indices into `source.tensors`; at most `maxRows` rows per tensor are used.
@@ -121,7 +201,7 @@ public enum Sensitivity {
     /// number in the table, are the same as without it.
     public static func measureErrors(source: TensorSource, tensors: [Int], types: [GGMLType],
                                      importance: [String: [Float]], table: inout SensitivityTable,
-                                     maxRows: Int = 256, threads: Int = 0, accelerator: (any QuantAccelerator)? = nil,
+                                     maxRows: Int = defaultMaxRows, threads: Int = 0, accelerator: (any QuantAccelerator)? = nil,
                                      progress: ((Int, Int) -> Void)? = nil) throws {
         var cpuJobs: [(Int, GGMLType)] = [], gpuJobs: [(Int, GGMLType)] = []
         for i in tensors {
@@ -171,7 +251,6 @@ public enum Sensitivity {
         let n = t.rowLength, rows = t.rowCount
         let ne1 = t.shape.count > 1 ? t.shape[1] : 1
         let ne2 = t.shape.count > 2 ? t.shape[2] : 1
-        let step = max(1, rows / max(1, maxRows))
         let x = UnsafeMutablePointer<Float>.allocate(capacity: n); defer { x.deallocate() }
         let y = UnsafeMutablePointer<Float>.allocate(capacity: n); defer { y.deallocate() }
         let q = UnsafeMutableRawPointer.allocate(byteCount: max(1, type.rowBytes(n) ?? n * 4), alignment: 64)
@@ -179,25 +258,25 @@ public enum Sensitivity {
         let kernel = QuantRegistry.kernel(for: type)
         var err = 0.0, sig = 0.0, sampled = 0
         // On the accelerator: every sampled row at once, each with its own importance slice.
-        let sampledRows = Array(stride(from: 0, to: rows, by: step))
+        let rowList = Array(Self.sampledRows(rows, maxRows: maxRows))
         var deviceBytes: UnsafeMutableRawPointer? = nil
         defer { deviceBytes?.deallocate() }
         if let acc = accelerator, kernel != nil, acc.supports(type), let rb = type.rowBytes(n) {
-            let out = UnsafeMutableRawPointer.allocate(byteCount: max(1, rb * sampledRows.count), alignment: 64)
+            let out = UnsafeMutableRawPointer.allocate(byteCount: max(1, rb * rowList.count), alignment: 64)
             deviceBytes = out
             let weights: [Float]? = importance.map { imp in
-                sampledRows.flatMap { r in imp[(((r / ne1) % ne2) * n)..<(((r / ne1) % ne2) * n + n)] }
+                rowList.flatMap { r in imp[(((r / ne1) % ne2) * n)..<(((r / ne1) % ne2) * n + n)] }
             }
             try weights.withUnsafeBufferPointerOpt { w in
-                try acc.quantize(type: type, rows: sampledRows.count, n: n, importance: w?.baseAddress, ne1: 1,
-                                 ne2: w == nil ? 1 : sampledRows.count, dst: out) { range, buffer in
+                try acc.quantize(type: type, rows: rowList.count, n: n, importance: w?.baseAddress, ne1: 1,
+                                 ne2: w == nil ? 1 : rowList.count, dst: out) { range, buffer in
                     for (k, i) in range.enumerated() {
-                        try source.readRows(index, rows: sampledRows[i]..<(sampledRows[i] + 1), into: buffer + k * n)
+                        try source.readRows(index, rows: rowList[i]..<(rowList[i] + 1), into: buffer + k * n)
                     }
                 }
             }
         }
-        for (k, r) in sampledRows.enumerated() {
+        for (k, r) in rowList.enumerated() {
             try source.readRows(index, rows: r..<(r + 1), into: x)
             let wOff = importance == nil ? 0 : ((r / ne1) % ne2) * n
             if let kernel, let dev = deviceBytes, let rb = type.rowBytes(n) {
@@ -227,14 +306,15 @@ public enum Sensitivity {
                                 error: err * scale, signal: sig * scale)
     }
 
-    /// The cache file for a model and imatrix under `folder`.
-    public static func cacheURL(folder: URL, modelKey: String, imatrixKey: String) -> URL {
-        folder.appendingPathComponent("\(modelKey)-\(imatrixKey).json")
+    /// The cache file of error key `key` under `folder`.
+    public static func cacheURL(folder: URL, key: String) -> URL {
+        folder.appendingPathComponent("\(key.prefix(32)).json")
     }
 
-    public static func loadCache(_ url: URL) -> SensitivityTable {
-        guard let v = try? JSONValue.parse(contentsOf: url) else { return SensitivityTable() }
-        return SensitivityTable(json: v)
+    /// The cached table of `key` at `url` (empty when absent, unreadable, of another version or key).
+    public static func loadCache(_ url: URL, key: String) -> SensitivityTable {
+        guard let v = try? JSONValue.parse(contentsOf: url) else { return SensitivityTable(key: key) }
+        return SensitivityTable(json: v, key: key)
     }
 
     public static func saveCache(_ table: SensitivityTable, _ url: URL) throws {

@@ -27,6 +27,7 @@ enum BudgetCommandSupport {
             throw UsageError(Suggestions.unknown("--loss", loss, among: LossModel.allCases.map(\.rawValue)))
         }
         let url = recipeURL(output: output)
+        let bar = ProgressBar("sensitivity", total: 1, unit: .items("measurements"))
         let name = url.deletingPathExtension().deletingPathExtension().lastPathComponent
         let o = try Budget.makeRecipe(source: source, request: request, targetBpw: targetBpw,
                                       targetFileSize: try targetSize.map(Budget.parseSize),
@@ -34,7 +35,8 @@ enum BudgetCommandSupport {
                                       cacheFolder: cache.map { URL(fileURLWithPath: $0) } ?? Sensitivity.defaultCacheFolder,
                                       recipeURL: url, name: name, writeRecipe: false, dryRun: dryRun,
                                       modelName: URL(fileURLWithPath: input).lastPathComponent, loss: lossModel, useCache: useCache,
-                                      log: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
+                                      progress: { bar.set($0, of: $1) },
+                                      log: { bar.finish(); FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
         FileHandle.standardError.write(Data(String(format: "budget: predicted loss %.4g, %.2f MiB of tensors; %@\n",
                                                    o.predictedLoss, Double(o.tensorBytes) / 1048576,
                                                    dryRun ? "dry run: no recipe written" : "recipe \(o.recipeURL.path) written once the model is").utf8))

@@ -30,12 +30,15 @@ struct PolicyRefusal: Error {
 /// exit status 1, a `UsageError` the same line and exit status 2.
 func reportingErrors(_ body: () throws -> Void) throws {
     do { try body() } catch let e as SmeltError {
+        ProgressBar.clearScreen()
         FileHandle.standardError.write(Data("error: \(oneLine(e.message))\n".utf8))
         throw ExitCode(ExitStatus.failure)
     } catch let e as UsageError {
+        ProgressBar.clearScreen()
         FileHandle.standardError.write(Data("error: \(oneLine(e.message))\n".utf8))
         throw ExitCode(ExitStatus.usage)
     } catch let e as PolicyRefusal {
+        ProgressBar.clearScreen()
         FileHandle.standardError.write(Data("error: \(oneLine(e.message))\n".utf8))
         throw ExitCode(ExitStatus.refused)
     }

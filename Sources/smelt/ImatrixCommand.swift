@@ -87,11 +87,12 @@ struct ImatrixCommand: ParsableCommand {
             let m = try InferenceModel(url: URL(fileURLWithPath: model), threads: threadCount, llamaRounding: !exactFloat)
             let text = try file.map { try EvaluationText.read(URL(fileURLWithPath: $0)) } ?? CalibrationText.text
             let tokens = try m.makeTokenizer(pre: pre).encode(text, addSpecial: true, parseSpecial: false)
-            let reporter = CommandProgress.reporter(printLines: !json, label: "imatrix")
+            let progress = EvaluationProgress(label: "imatrix", printLines: !json)
+            let reporter = progress.reporter
             let evalOptions = EvaluationOptions(contextLength: context, batchSize: batch, chunks: chunks)
             var (im, result) = try Evaluator.imatrix(model: m, tokens: tokens, options: evalOptions,
                                                      dataset: textPath, processOutput: processOutput, reporter: reporter)
-            CommandProgress.clear()
+            progress.finish()
             if !loaded.isEmpty { im = try Imatrix.combined(loaded + [(im, textPath)], chunkSize: context) }
             if format == "dat" { try im.writeLegacy(to: out, dataset: textPath) } else { try im.writeGGUF(to: out) }
             // The built-in calibration text has no file: it is recorded by its name only.

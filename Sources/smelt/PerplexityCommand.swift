@@ -65,13 +65,14 @@ struct PerplexityCommand: ParsableCommand {
             }
             let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
             let m = try InferenceModel(url: URL(fileURLWithPath: model), threads: threadCount, llamaRounding: !exactFloat)
-            let reporter = CommandProgress.reporter(printLines: !json, label: klDivergence == nil ? "perplexity" : "kl-divergence")
+            let progress = EvaluationProgress(label: klDivergence == nil ? "perplexity" : "kl-divergence", printLines: !json)
+            let reporter = progress.reporter
             if let base = klDivergence {
                 guard file == nil, saveLogits == nil else {
                     throw SmeltError("--kl-divergence takes its tokens from the base file: no -f or --save-logits")
                 }
                 let r = try Evaluator.klDivergence(model: m, base: URL(fileURLWithPath: base), options: options, reporter: reporter)
-                CommandProgress.clear()
+                progress.finish()
                 CommandProgress.summary("kl-divergence", chunks: r.chunks, context: r.contextLength, seconds: r.seconds, tokensPerSecond: r.tokensPerSecond)
                 let record = try recorder.klDivergence(r, model: URL(fileURLWithPath: model), base: URL(fileURLWithPath: base),
                                                        options: options, threads: threadCount)
@@ -83,7 +84,7 @@ struct PerplexityCommand: ParsableCommand {
             let tokens = try m.makeTokenizer(pre: pre).encode(text, addSpecial: true, parseSpecial: false)
             let r = try Evaluator.perplexity(model: m, tokens: tokens, options: options,
                                              saveLogits: saveLogits.map { URL(fileURLWithPath: $0) }, reporter: reporter)
-            CommandProgress.clear()
+            progress.finish()
             CommandProgress.summary("perplexity", chunks: r.chunks, context: r.contextLength, seconds: r.seconds, tokensPerSecond: r.tokensPerSecond)
             let record = try recorder.perplexity(r, model: URL(fileURLWithPath: model), text: URL(fileURLWithPath: file),
                                                  tokens: tokens.count, options: options, threads: threadCount,
@@ -93,36 +94,35 @@ struct PerplexityCommand: ParsableCommand {
     }
 }
 
-/// The one-line progress indicator (stderr, only on a terminal) and stdout lines.
-enum CommandProgress {
-    static let isTTY = isatty(2) != 0
-    nonisolated(unsafe) static var shown = false
+/// The progress display of evaluation runs (perplexity, KL-divergence, imatrix, sensitivity's
+/// probes): one `ProgressBar` counting chunks; the run's result lines go to stdout through it,
+/// so on a terminal the bar never erases them.
+final class EvaluationProgress {
+    let bar: ProgressBar
+    private let printLines: Bool
 
-    static func reporter(printLines: Bool, label: String) -> EvaluationReporter {
-        EvaluationReporter(
-            line: { s in
-                guard printLines else { return }
-                clear()
-                FileHandle.standardOutput.write(Data(s.utf8))
-            },
-            progress: { done, total, tps in
-                guard isTTY, done < total else { return }
-                let msg = String(format: "\r%@: chunk %d/%d, %.0f tokens/s ", label, done, total, tps)
-                FileHandle.standardError.write(Data(msg.utf8))
-                shown = true
-            })
+    init(label: String, printLines: Bool, enabled: Bool = true) {
+        bar = ProgressBar(label, total: 1, unit: .items("chunks"), enabled: enabled)
+        self.printLines = printLines
     }
 
+    var reporter: EvaluationReporter {
+        EvaluationReporter(
+            line: { [bar, printLines] s in if printLines { bar.result(s) } },
+            progress: { [bar] done, total, tps in bar.set(done, of: total, detail: String(format: "%.0f tokens/s", tps)) })
+    }
+
+    /// Ends the display (before the closing line on stderr).
+    func finish() { bar.finish() }
+}
+
+enum CommandProgress {
     /// The closing line on stderr, as llama-perplexity states its token count and time:
     /// `perplexity: 512 tokens (4 chunks of 128) in 0.35 s, 1463 tokens/s`.
     static func summary(_ label: String, chunks: Int, context: Int, seconds: Double, tokensPerSecond: Double) {
         let line = String(format: "%@: %d tokens (%d chunks of %d) in %.2f s, %.0f tokens/s\n",
                           label, chunks * context, chunks, context, seconds, tokensPerSecond)
         FileHandle.standardError.write(Data(line.utf8))
-    }
-
-    static func clear() {
-        if shown { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)); shown = false }
     }
 
     static func json<T: Encodable>(_ v: T) throws -> String {

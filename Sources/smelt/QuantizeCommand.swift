@@ -238,15 +238,15 @@ struct QuantizeCommand: ParsableCommand {
                 }
             }
             let tty = isatty(2) != 0 && !json
+            let bar = ProgressBar("quantize", total: 1, unit: .items("tensors"), enabled: tty)
             let start = Date()
             let result = try Quantizer.run(
                 source: source, output: dryRun ? nil : output.map { URL(fileURLWithPath: $0) }, request: req,
-                progress: tty ? { done, total, name in
-                    let line = done < total ? String(format: "[%4d/%4d] %@", done + 1, total, name) : ""
-                    FileHandle.standardError.write(Data(("\r\u{1b}[K" + line).utf8))
-                } : nil,
+                // on a terminal the one progress bar (in logs the per-tensor lines below are the progress)
+                progress: tty ? { done, total, name in bar.set(done, of: total, detail: name) } : nil,
                 // in logs (stderr not a terminal): llama-quantize's line per tensor
                 tensorLine: isatty(2) == 0 && !dryRun ? { FileHandle.standardError.write(Data(($0 + "\n").utf8)) } : nil)
+            bar.finish()
             for w in result.imatrixWarnings { FileHandle.standardError.write(Data("\(w)\n".utf8)) }
             if !dryRun { try budgetOutcome?.writeRecipe() }  // side files appear only when the run succeeded
             let seconds = Date().timeIntervalSince(start)

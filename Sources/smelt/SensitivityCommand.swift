@@ -41,6 +41,8 @@ struct SensitivityCommand: ParsableCommand {
     var context = 512
     @Option(help: "Cache folder.")
     var cache: String?
+    @Flag(help: "Measure everything again; neither read nor write the cache.")
+    var noCache = false
     @Option(name: [.short, .long], help: "Worker threads (default: all cores).")
     var threads: Int?
     @Option(help: "Where to quantize for the error measurements: cpu (default), auto, vulkan or vulkan:N; default from SMELT_DEVICE. Same results on every device.")
@@ -66,46 +68,76 @@ struct SensitivityCommand: ParsableCommand {
             let quantizable = probe.tensors.filter(\.allowsQuantization)
             let index = Dictionary(uniqueKeysWithValues: source.tensors.enumerated().map { ($1.name, $0) })
             let folder = cache.map { URL(fileURLWithPath: $0) } ?? Sensitivity.defaultCacheFolder
-            let cacheURL = Sensitivity.cacheURL(folder: folder, modelKey: Sensitivity.modelKey(source), imatrixKey: Sensitivity.fileKey(imURL))
-            var table = Sensitivity.loadCache(cacheURL)
+            let weights = im?.weights ?? [:]
+            let key = try Sensitivity.errorKey(source: source, importance: weights)
+            let cacheURL = Sensitivity.cacheURL(folder: folder, key: key)
+            var table = noCache ? SensitivityTable(key: key) : Sensitivity.loadCache(cacheURL, key: key)
+            func save() throws { if !noCache { try Sensitivity.saveCache(table, cacheURL) } }
             let types = try BudgetCommandSupport.candidateTypes(candidates)
-            let log = { (s: String) in FileHandle.standardError.write(Data((s + "\n").utf8)) }
+            let log = { (s: String) in ProgressBar.clearScreen(); FileHandle.standardError.write(Data((s + "\n").utf8)) }
             let before = table.entries.values.reduce(0) { $0 + $1.count }
+            let bar = ProgressBar("sensitivity", total: 1, unit: .items("measurements"))
             try Sensitivity.measureErrors(source: source, tensors: quantizable.map { index[$0.name]! }, types: types,
-                                          importance: im?.weights ?? [:], table: &table, threads: threadCount,
+                                          importance: weights, table: &table, threads: threadCount,
                                           accelerator: try {
                                               let (gpu, note) = try deviceChoice.open()
                                               if let note { log(note) }
                                               return gpu
-                                          }())
-            try Sensitivity.saveCache(table, cacheURL)
-            log("weighted errors: \(table.entries.values.reduce(0) { $0 + $1.count } - before) measured, \(before) cached (\(cacheURL.path))")
+                                          }(),
+                                          progress: { bar.set($0, of: $1) })
+            bar.finish()
+            try save()
+            let measured = table.entries.values.reduce(0) { $0 + $1.count } - before
+            log(noCache ? "weighted errors: \(measured) measured (cache off)" : "weighted errors: \(measured) measured, \(before) cached (\(cacheURL.path))")
+            var kldKey: String? = nil
 
             if file != nil || kldBase != nil {
-                let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("smelt-sensitivity-\(ProcessInfo.processInfo.processIdentifier)")
-                try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
-                defer { try? FileManager.default.removeItem(at: tmp) }
-                var base: URL
                 let evalOptions = EvaluationOptions(contextLength: context, batchSize: 2048, chunks: chunks)
-                if let b = kldBase { base = URL(fileURLWithPath: b) } else {
-                    base = tmp.appendingPathComponent("base.kld")
-                    let m = try InferenceModel(url: url, threads: threadCount)
-                    let text = try EvaluationText.read(URL(fileURLWithPath: file!))
-                    let tokens = try m.makeTokenizer(pre: nil).encode(text, addSpecial: true, parseSpecial: false)
-                    let r = try Evaluator.perplexity(model: m, tokens: tokens, options: evalOptions, saveLogits: base, reporter: EvaluationReporter())
-                    log(String(format: "base: PPL %.4f over %d chunks", r.perplexity, r.chunks))
-                }
+                // Everything a KLD measurement depends on: the model's content, the imatrix, the
+                // evaluation (text or base logits, by content) and its settings.
+                let evaluation = try kldBase.map { "base \(try Sensitivity.fileKey(URL(fileURLWithPath: $0)))" }
+                    ?? "text \(try Sensitivity.fileKey(URL(fileURLWithPath: file!)))"
+                let content = try Sensitivity.contentKey(source)
+                let k = try Sensitivity.kldKey(errorKey: key, contentKey: content, imatrix: imURL, evaluation: evaluation,
+                                               context: context, chunks: chunks, batch: evalOptions.batchSize)
+                kldKey = k
+                let conditions = (kldBase.map { "base logits \(URL(fileURLWithPath: $0).lastPathComponent)" }
+                                  ?? "text \(URL(fileURLWithPath: file!).lastPathComponent), -c \(context)") + ", \(chunks) chunks"
+                if table.kld[k] == nil { table.kld[k] = KLDMeasurements(model: content, conditions: conditions) }
                 var groupMembers: [String: [String]] = [:]
                 for t in quantizable { groupMembers[Budget.group(of: t.name, nLayer: facts.nLayer), default: []].append(t.name) }
                 let groupFilter = try groups.map { p -> NSRegularExpression in
                     do { return try RecipePattern.compile(p) } catch let e as SmeltError { throw SmeltError("--groups: \(e.message)") } catch { throw SmeltError("--groups: bad regular expression '\(p)'") }
                 }
+                // The probes still to measure: (group, type, the group's tensors that fit the type).
+                var probes: [(String, GGMLType, [String])] = []
                 for ty in try BudgetCommandSupport.candidateTypes(kldTypes) {
                     for (g, names) in groupMembers.sorted(by: { $0.key < $1.key }) {
-                        if table.groupKLD[g]?[ty] != nil { continue }
+                        if table.kld[k]?.groups[g]?[ty] != nil { continue }
                         if let f = groupFilter, f.firstMatch(in: g, range: NSRange(location: 0, length: (g as NSString).length)) == nil { continue }
                         let fitting = names.filter { Sensitivity.fits(ty, ncols: source.tensors[index[$0]!].rowLength, hasImportance: true) }
-                        guard !fitting.isEmpty else { continue }
+                        if !fitting.isEmpty { probes.append((g, ty, fitting)) }
+                    }
+                }
+                log("KLD: \(probes.count) group probes to measure, \(table.kld[k]?.groups.values.reduce(0) { $0 + $1.count } ?? 0) cached (\(conditions))")
+                if !probes.isEmpty {
+                    let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("smelt-sensitivity-\(ProcessInfo.processInfo.processIdentifier)")
+                    try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+                    defer { try? FileManager.default.removeItem(at: tmp) }
+                    let base: URL
+                    if let b = kldBase { base = URL(fileURLWithPath: b) } else {
+                        base = tmp.appendingPathComponent("base.kld")
+                        let m = try InferenceModel(url: url, threads: threadCount)
+                        let text = try EvaluationText.read(URL(fileURLWithPath: file!))
+                        let tokens = try m.makeTokenizer(pre: nil).encode(text, addSpecial: true, parseSpecial: false)
+                        let p = EvaluationProgress(label: "base perplexity", printLines: false)
+                        let r = try Evaluator.perplexity(model: m, tokens: tokens, options: evalOptions, saveLogits: base, reporter: p.reporter)
+                        p.finish()
+                        log(String(format: "base: PPL %.4f over %d chunks", r.perplexity, r.chunks))
+                    }
+                    let probeBar = ProgressBar("kld probes", total: probes.count, unit: .items("probes"))
+                    for (n, (g, ty, fitting)) in probes.enumerated() {
+                        probeBar.set(n, detail: "\(g) \(ty.name)")
                         let alt = fitting.map { NSRegularExpression.escapedPattern(for: $0) }.joined(separator: "|")
                         let yaml = "name: probe\ndefault: \(ty.name)\nrules:\n  - name: '^(\(alt))$'\n    type: \(ty.name)\n  - type: keep\n"
                         let recipe = try Recipe(yaml: yaml, source: "probe")
@@ -115,10 +147,13 @@ struct SensitivityCommand: ParsableCommand {
                         try Quantizer.run(source: source, output: out, request: req)
                         let m = try InferenceModel(url: out, threads: threadCount)
                         let r = try Evaluator.klDivergence(model: m, base: base, options: evalOptions, reporter: EvaluationReporter())
-                        table.groupKLD[g, default: [:]][ty] = r.kld.value
-                        try Sensitivity.saveCache(table, cacheURL)
+                        table.kld[k]?.groups[g, default: [:]][ty] = r.kld.value
+                        try save()
+                        probeBar.set(n + 1, detail: "\(g) \(ty.name)")
+                        probeBar.clear()
                         log(String(format: "KLD %@ %@ (%d tensors): %.6f", g, ty.name, fitting.count, r.kld.value))
                     }
+                    probeBar.finish()
                 }
             }
             let tableJSON = table.json().serialized(pretty: true)
@@ -136,7 +171,7 @@ struct SensitivityCommand: ParsableCommand {
                     let v = names.compactMap { table[$0, ty]?.relativeError }
                     line += v.count == names.count ? String(format: "%-9.2e", v.reduce(0, +) / Double(v.count)) : "-        "
                 }
-                line += (table.groupKLD[g] ?? [:]).sorted { $0.key.rawValue < $1.key.rawValue }.map { String(format: " %@=%.5f", $0.key.name, $0.value) }.joined()
+                line += (kldKey.flatMap { table.kld[$0]?.groups[g] } ?? [:]).sorted { $0.key.rawValue < $1.key.rawValue }.map { String(format: " %@=%.5f", $0.key.name, $0.value) }.joined()
                 out += line + "\n"
             }
             print(out, terminator: "")

@@ -27,6 +27,23 @@ final class ProgressTests: XCTestCase {
         XCTAssertTrue(tty.text.hasPrefix("\rexport "), tty.text)
         XCTAssertTrue(tty.text.contains("MiB/s") && tty.text.hasSuffix("\n"), tty.text)
 
+        // items, and results in the same log: a progress line never lands inside a result line
+        let both = Sink()
+        let e = ProgressBar("perplexity", total: 4, unit: .items("chunks"), terminal: false, logInterval: 0, resultsInLog: true,
+                            output: { both.text += $0 }, resultOutput: { both.text += $0 })
+        e.result("[1]5.0,"); e.set(1, detail: "80 tokens/s"); e.result("[2]4.0,"); e.result("\n")
+        XCTAssertEqual(both.text.split(separator: "\n").count, 3, both.text)
+        XCTAssertTrue(both.text.hasPrefix("[1]5.0,\nperplexity:  25.0% 1/4 chunks "), both.text)
+        XCTAssertTrue(both.text.contains("chunks/s  ETA ") && both.text.hasSuffix("80 tokens/s\n[2]4.0,\n"), both.text)
+
+        // on a terminal, with an unfinished result line: the bar goes below it and comes off before more results
+        let screen = Sink()
+        let t = ProgressBar("perplexity", total: 4, unit: .items("chunks"), terminal: true, resultsOnTerminal: true, width: 80,
+                            output: { screen.text += $0 }, resultOutput: { screen.text += $0 })
+        t.result("[1]5.0,"); t.set(1); t.result("[2]4.0,")
+        XCTAssertTrue(screen.text.hasPrefix("[1]5.0,\nperplexity "), screen.text)
+        XCTAssertTrue(screen.text.contains("\r\u{1B}[K\u{1B}[A\u{1B}[8G[2]4.0,\nperplexity "), screen.text)
+
         let quiet = Sink()
         let q = ProgressBar("x", total: 10, enabled: false, terminal: false, logInterval: 0, output: { quiet.text += $0 })
         q.advance(10); q.finish()

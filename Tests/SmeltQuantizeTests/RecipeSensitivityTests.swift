@@ -22,13 +22,19 @@ final class RecipeSensitivityTests: XCTestCase {
             XCTAssertNotNil(table[n, .q6_K], n)
         }
         let dir = try Fixtures.tempDir(self)
-        let url = Sensitivity.cacheURL(folder: dir, modelKey: Sensitivity.modelKey(source), imatrixKey: "none")
-        table.groupKLD["attn_v.first"] = [.q4_0: 0.01]
+        let key = try Sensitivity.errorKey(source: source, importance: [:])
+        let url = Sensitivity.cacheURL(folder: dir, key: key)
+        table.key = key
+        table.kld["k"] = KLDMeasurements(model: "m", conditions: "text t, -c 64, 2 chunks", groups: ["attn_v.first": [.q4_0: 0.01]])
         try Sensitivity.saveCache(table, url)
-        let back = Sensitivity.loadCache(url)
+        let back = Sensitivity.loadCache(url, key: key)
         XCTAssertEqual(back.entries.count, table.entries.count)
         XCTAssertEqual(back[source.tensors[idx[0]].name, .q4_0], table[source.tensors[idx[0]].name, .q4_0])
-        XCTAssertEqual(back.groupKLD["attn_v.first"]?[.q4_0], 0.01)
+        XCTAssertEqual(back.kld["k"], table.kld["k"])
+        XCTAssertEqual(back.kldSets(model: "m").count, 1)
+        XCTAssertEqual(back.kldSets(model: "other").count, 0)
+        // A file read under another key (or of another version) is not used.
+        XCTAssertTrue(Sensitivity.loadCache(url, key: "x").entries.isEmpty)
         // Cached pairs are not measured again.
         var again = back
         try Sensitivity.measureErrors(source: source, tensors: idx, types: [.q4_0], importance: [:], table: &again, maxRows: 64)
@@ -36,5 +42,32 @@ final class RecipeSensitivityTests: XCTestCase {
         XCTAssertEqual(Budget.group(of: "blk.0.attn_v.weight", nLayer: 16), "attn_v.first")
         XCTAssertEqual(Budget.group(of: "blk.14.ffn_down.weight", nLayer: 16), "ffn_down.last")
         XCTAssertEqual(Budget.group(of: "blk.7.ffn_up.weight", nLayer: 16), "ffn_up.middle")
+    }
+
+    /// The error key covers what a measurement reads: the same inputs give the same key; the
+    /// sampled rows' values, the importance weights and the rows sampled each change it.
+    func testErrorKeyCoversWhatAMeasurementReads() throws {
+        let input = try Fixtures.sharedFile("models/tiny/tiny-llama.golden/tiny-llama-f32.gguf")
+        let source = try GGUFTensorSource(url: input)
+        let k = try Sensitivity.errorKey(source: source, importance: [:])
+        XCTAssertEqual(try Sensitivity.errorKey(source: try GGUFTensorSource(url: input), importance: [:]), k)
+        let v = try XCTUnwrap(source.tensors.first { $0.name == "blk.0.attn_v.weight" })
+        var w = [Float](repeating: 1, count: v.rowLength)
+        let kw = try Sensitivity.errorKey(source: source, importance: [v.name: w])
+        XCTAssertNotEqual(kw, k)
+        w[3] = 2
+        XCTAssertNotEqual(try Sensitivity.errorKey(source: source, importance: [v.name: w]), kw)
+        XCTAssertNotEqual(try Sensitivity.errorKey(source: source, importance: [:], maxRows: 8), k)
+        // one float of a sampled row changed (row 0 is always sampled)
+        let dir = try Fixtures.tempDir(self)
+        let copy = dir.appendingPathComponent("m.gguf")
+        var bytes = try Data(contentsOf: input)
+        let f = try GGUFFile(url: input)
+        let info = try XCTUnwrap(f.tensors.first { $0.name == v.name })
+        let at = f.fileOffset(of: info) + 4 * 5
+        bytes[at] ^= 0x01
+        try bytes.write(to: copy)
+        XCTAssertNotEqual(try Sensitivity.errorKey(source: try GGUFTensorSource(url: copy), importance: [:]), k)
+        XCTAssertNotEqual(try Sensitivity.contentKey(try GGUFTensorSource(url: copy)), try Sensitivity.contentKey(source))
     }
 }

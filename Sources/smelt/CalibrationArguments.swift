@@ -71,22 +71,20 @@ struct CalibrationArguments: ParsableArguments {
             guard let g = plan.modules[module], let w = plan.config.groups[g].scheme.weights else { return nil }
             return IntegerGrid(weights: w, type: type)
         }
+        var bars: [ProgressBar] = []
         func calibrator(_ label: String) throws -> Calibrator {
             let c = try Calibrator(model: model, tokens: tokens, settings: settings, weightType: type)
-            c.progress = { done, total in
-                guard CommandProgress.isTTY else { return }
-                FileHandle.standardError.write(Data("\r\(label): block \(done)/\(total) ".utf8))
-                CommandProgress.shown = true
-            }
+            let bar = ProgressBar(label, total: 1, unit: .items("blocks"))
+            bars.append(bar)
+            c.progress = { done, total in bar.set(done, of: total) }
             return c
         }
-        defer { CommandProgress.clear() }
         let start = Date()
         if let a = smoothquant { out.merge(try calibrator("smoothquant").smoothQuant(alpha: a)) }
         if gptq { out.merge(try calibrator("gptq").gptq(grid: grid, options: GPTQOptions(actOrder: gptqActorder == "static"))) }
         if awq { out.merge(try calibrator("awq").awq(grid: grid, options: AWQOptions(searchSequences: awqSearchSamples))) }
         if staticInputs && smoothquant != nil { job.inputAbsMax = try calibrator("input scales").inputAbsMax() }
-        CommandProgress.clear()
+        for b in bars { b.finish() }
         let what = [smoothquant.map { "SmoothQuant α=\($0)" }, gptq ? "GPTQ" : nil, awq ? "AWQ" : nil,
                     staticInputs && smoothquant != nil ? "input scales" : nil].compactMap { $0 }.joined(separator: ", ")
         let used = min(settings.sequences, tokens.count / settings.sequenceLength) * settings.sequenceLength

@@ -363,10 +363,11 @@ extension QuantizeCommand {
         if plan0 {
             let m = try InferenceModel(url: input, threads: ProcessInfo.processInfo.activeProcessorCount, llamaRounding: false)
             let tokens = try m.makeTokenizer(pre: pre).encode(CalibrationText.text, addSpecial: true, parseSpecial: false)
-            let reporter = CommandProgress.reporter(printLines: false, label: "calibrate")
+            let progress = EvaluationProgress(label: "calibrate", printLines: false)
+            let reporter = progress.reporter
             let byGGUF = try Evaluator.inputAbsMax(model: m, tokens: tokens, options: EvaluationOptions(contextLength: 512, chunks: calibrationChunks),
                                                    reporter: reporter)
-            CommandProgress.clear()
+            progress.finish()
             for c in choices { if let a = byGGUF[c.module.ggufName] { job.inputAbsMax[c.module.name] = a } }
         }
         // GPTQ / AWQ / SmoothQuant (docs/COMPRESSED-TENSORS-CALIBRATION.md)

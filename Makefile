@@ -35,9 +35,9 @@ $(VENV)/.stamp:
 	$(VENV)/bin/pip install -q --disable-pip-version-check $(PY_PKGS)
 	touch $@
 
-## venv-ct: opt-in venv (.venv-ct) with compressed-tensors, torch (CPU) and transformers, the independent
-## readers of compressed-tensors checkpoints (ReadBackTests; skipped without it). Not part of `venv`:
-## torch makes it a large, slow install (docs/COMPRESSED-TENSORS.md).
+## venv-ct: venv (.venv-ct) with compressed-tensors, torch (CPU) and transformers, the independent
+## readers of compressed-tensors checkpoints (ReadBackTests). `make test` creates it (about 2 minutes on
+## an idle machine with the local CPU wheel of torch; 1.2 GB); kept apart from `venv` (docs/COMPRESSED-TENSORS.md).
 CT_PKGS := compressed-tensors==0.19.0 torch==2.13.0 transformers==5.17.0 safetensors numpy
 venv-ct: .venv-ct/.stamp
 .venv-ct/.stamp:
@@ -53,7 +53,7 @@ debug: deps
 	swift build
 
 ## test: every test (unit, golden vectors, real-model fixtures from ../shared).
-test: deps venv
+test: deps venv venv-ct
 	swift build --build-tests
 	@mkdir -p $(CACHE)
 	swift test --skip-build --disable-swift-testing 2>&1 | tee $(CACHE)/test.log; rc=$${PIPESTATUS[0]}; \

@@ -139,15 +139,7 @@ public enum CTCheckpointWriter {
         }
 
         let fm = FileManager.default
-        var isDir: ObjCBool = false
-        if fm.fileExists(atPath: folder.path, isDirectory: &isDir), !isDir.boolValue {
-            throw SmeltError("\(folder.path) is a file, not a folder: refusing to replace it")
-        }
-        if fm.fileExists(atPath: folder.path), !((try? fm.contentsOfDirectory(atPath: folder.path))?.isEmpty ?? true) {
-            throw SmeltError("\(folder.path) already exists and is not empty")
-        }
-        let parent = folder.deletingLastPathComponent()
-        guard fm.fileExists(atPath: parent.path) else { throw SmeltError("cannot write \(folder.path): folder \(parent.path) does not exist") }
+        try OutputGuard.checkFolderTarget(folder)
         let tmp = TemporaryFiles.name(for: folder)
         TemporaryFiles.register(tmp)
         defer { TemporaryFiles.unregister(tmp) }

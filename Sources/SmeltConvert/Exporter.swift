@@ -34,15 +34,8 @@ public enum Exporter {
         let arch = try Architecture.find(ggufName: archName)
         try HyperparameterLimits.check(g)
         let fm = FileManager.default
-        var isDir: ObjCBool = false
-        if fm.fileExists(atPath: folder.path, isDirectory: &isDir), !isDir.boolValue {
-            throw SmeltError("\(folder.path) is a file, not a folder: refusing to replace it")
-        }
-        if fm.fileExists(atPath: folder.path), !((try? fm.contentsOfDirectory(atPath: folder.path))?.isEmpty ?? true) {
-            throw SmeltError("\(folder.path) already exists and is not empty")
-        }
+        try OutputGuard.checkFolderTarget(folder)
         let parent = folder.deletingLastPathComponent()
-        guard fm.fileExists(atPath: parent.path) else { throw SmeltError("cannot write \(folder.path): folder \(parent.path) does not exist") }
         let tmp = parent.appendingPathComponent(".\(folder.lastPathComponent).smelt-\(getpid()).tmp")
         try? fm.removeItem(at: tmp)
         TemporaryFiles.register(tmp)

@@ -7,6 +7,21 @@ import Glibc
 /// same run: the same file (after symbolic links, or the same inode through a hard link), an
 /// input folder itself, or a path inside an input folder that the run reads.
 public enum OutputGuard {
+    /// Refuses an output folder that is a file or a folder with contents, or whose parent is missing
+    /// (an empty folder may be replaced).
+    public static func checkFolderTarget(_ folder: URL) throws {
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        if fm.fileExists(atPath: folder.path, isDirectory: &isDir), !isDir.boolValue {
+            throw SmeltError("\(folder.path) is a file, not a folder: refusing to replace it")
+        }
+        if fm.fileExists(atPath: folder.path), !((try? fm.contentsOfDirectory(atPath: folder.path))?.isEmpty ?? true) {
+            throw SmeltError("\(folder.path) already exists and is not empty")
+        }
+        let parent = folder.deletingLastPathComponent()
+        guard fm.fileExists(atPath: parent.path) else { throw SmeltError("cannot write \(folder.path): folder \(parent.path) does not exist") }
+    }
+
     /// Throws `cannot write OUT: it is the input IN` (or `… inside the input folder IN`).
     /// `what` names the output in the message (`-o`, `--save-logits`, …).
     /// An input that is a shard of a split GGUF model (`NAME-0000k-of-0000n.gguf`) stands for

@@ -4,21 +4,6 @@ import SmeltCalibration
 import SmeltEval
 import SmeltTestSupport
 
-/// A small deterministic generator (tests must not depend on the platform's random numbers).
-struct SplitMix {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [−1, 1).
-    mutating func uniform() -> Double { Double(next() >> 11) / Double(1 << 52) * 2 - 1 }
-    /// Roughly normal (sum of uniforms).
-    mutating func normal() -> Double { (0..<6).reduce(0) { s, _ in s + uniform() } * 0.7 }
-}
 
 /// Synthetic layer: weights, correlated activations with a few large channels and one dead channel.
 struct SyntheticLayer {

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import SmeltTestSupport
 import SmeltFormats
 import SmeltQuant
 @testable import SmeltGPU

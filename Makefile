@@ -117,6 +117,9 @@ demo: build $(DEMO_GGUF)
 	set -o pipefail; for q in Q8_0 Q6_K Q4_K_M IQ4_XS Q4_0 Q3_K_M; do echo "-- $$q"; \
 	  $(SMELT) perplexity $(DEMO_Q)-$$q.gguf --kl-divergence $(DEMO)/base.kld.zst \
 	    | grep -E '^(Mean PPL\(Q\) |Mean    KLD|99.9%   KLD|Same top p)' || exit 1; done
+	@echo "-- W8A8 (compressed-tensors, activations fake-quantized per token as vLLM runs them)"
+	set -o pipefail; $(SMELT) perplexity $(DEMO)/SmolLM2-W8A8-ct --kl-divergence $(DEMO)/base.kld.zst \
+	  | grep -E '^(Mean PPL\(Q\) |Mean    KLD|99.9%   KLD|Same top p)'
 	@echo "== 9. smelt report: every run above, from the results store ($(DEMO)/results.sqlite)"
 	$(SMELT) report
 	$(SMELT) report -o $(DEMO)/report.html

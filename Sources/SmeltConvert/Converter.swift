@@ -59,11 +59,27 @@ public enum Converter {
                              threads: Int = ProcessInfo.processInfo.activeProcessorCount,
                              progress: Bool = true, allowNonfinite: Bool = false) throws -> ConvertSummary {
         let start = Date()
-        let writer = try GGUFWriter(files: outputFiles(plan, to: url, split: split))
+        // nothing records a conversion's output: no SHA-256 while writing
+        let writer = try GGUFWriter(files: outputFiles(plan, to: url, split: split), hashContent: false)
         let totalBytes = plan.tensors.reduce(0) { $0 + $1.byteCount }
         let bar = ProgressBar("convert", total: totalBytes, enabled: progress)
         var floatBuf = [Float](repeating: 0, count: 0)
-        var byteBuf = [UInt8](repeating: 0, count: 0)
+        // two output buffers: a serial queue writes one while the workers fill the other
+        var byteBufs = [UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 64),
+                        UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 64)]
+        defer { byteBufs.forEach { $0.deallocate() } }
+        let writeQueue = DispatchQueue(label: "smelt.convert.write")
+        let pending = DispatchGroup()
+        let freeBuffers = DispatchSemaphore(value: 2)   // writes finish in order: the oldest buffer frees first
+        let writeError = FirstError()
+        var next = 0
+        func enqueue(_ bytes: UnsafeRawBufferPointer) {
+            writeQueue.async(group: pending) {
+                defer { freeBuffers.signal() }
+                guard writeError.value == nil else { return }
+                do { try writer.write(bytes) } catch { writeError.set(error) }
+            }
+        }
         do {
             for t in plan.tensors {
                 let n = t.rowLength
@@ -73,33 +89,40 @@ public enum Converter {
                     let rows = min(rowsPerChunk, t.rowCount - row)
                     if floatBuf.count < rows * n { floatBuf = [Float](repeating: 0, count: rows * n) }
                     let outBytes = GGUF.byteCount(shape: [n, rows], type: t.type)!
-                    if byteBuf.count < outBytes { byteBuf = [UInt8](repeating: 0, count: outBytes) }
-                    try floatBuf.withUnsafeMutableBufferPointer { fp in
-                        try byteBuf.withUnsafeMutableBytes { bp in
-                            // read, transform and encode row ranges on all threads
-                            let workers = max(1, min(threads, rows, rows * n / 32768 + 1))
-                            let rowBytes = outBytes / rows
-                            let f = fp.baseAddress!, b = bp.baseAddress!
-                            var failure: Error?
-                            let lock = NSLock()
-                            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                                let lo = rows * w / workers, hi = rows * (w + 1) / workers
-                                guard hi > lo else { return }
-                                t.readRows(row + lo, hi - lo, into: f + lo * n)
-                                if !allowNonfinite, let (i, v) = NonFinite.first(f + lo * n, count: (hi - lo) * n) {
-                                    let e = NonFinite.weightError(file: t.sourceFile, tensor: t.sourceName, row: t.sourceRow(row + lo + i / n),
-                                                                  column: i % n, value: v)
-                                    lock.lock(); if failure == nil { failure = e }; lock.unlock()
-                                    return
-                                }
-                                do {
-                                    try RowEncoder.encode(f + lo * n, rows: hi - lo, n: n, type: t.type, into: b + lo * rowBytes, threads: 1)
-                                } catch { lock.lock(); failure = error; lock.unlock() }
-                            }
-                            if let failure { throw failure }
-                            try writer.write(UnsafeRawBufferPointer(rebasing: bp[0..<outBytes]))
-                        }
+                    // the buffer of two chunks ago, once its write is done
+                    freeBuffers.wait()
+                    if let e = writeError.value { freeBuffers.signal(); throw e }
+                    let i = next % 2
+                    if byteBufs[i].count < outBytes {
+                        byteBufs[i].deallocate()
+                        byteBufs[i] = .allocate(byteCount: outBytes, alignment: 64)
                     }
+                    let bp = byteBufs[i]
+                    try floatBuf.withUnsafeMutableBufferPointer { fp in
+                        // read, transform and encode row ranges on all threads
+                        let workers = max(1, min(threads, rows, rows * n / 32768 + 1))
+                        let rowBytes = outBytes / rows
+                        let f = fp.baseAddress!, b = bp.baseAddress!
+                        var failure: Error?
+                        let lock = NSLock()
+                        DispatchQueue.concurrentPerform(iterations: workers) { w in
+                            let lo = rows * w / workers, hi = rows * (w + 1) / workers
+                            guard hi > lo else { return }
+                            t.readRows(row + lo, hi - lo, into: f + lo * n)
+                            if !allowNonfinite, let (i, v) = NonFinite.first(f + lo * n, count: (hi - lo) * n) {
+                                let e = NonFinite.weightError(file: t.sourceFile, tensor: t.sourceName, row: t.sourceRow(row + lo + i / n),
+                                                              column: i % n, value: v)
+                                lock.lock(); if failure == nil { failure = e }; lock.unlock()
+                                return
+                            }
+                            do {
+                                try RowEncoder.encode(f + lo * n, rows: hi - lo, n: n, type: t.type, into: b + lo * rowBytes, threads: 1)
+                            } catch { lock.lock(); failure = error; lock.unlock() }
+                        }
+                        if let failure { freeBuffers.signal(); throw failure }
+                    }
+                    enqueue(UnsafeRawBufferPointer(rebasing: bp[0..<outBytes]))
+                    next += 1
                     // release the source pages of the rows done (a permutation stays within a head:
                     // pages shared with rows still to come are simply read again)
                     if case let .checkpoint(src, rowMap, _, _) = t.origin, rowMap == nil, row + rows < t.rowCount {
@@ -113,12 +136,15 @@ public enum Converter {
                     row += rows
                     bar.advance(outBytes, detail: t.name)
                 }
-                if t.rowCount == 0 || n == 0 { try writer.write([]) }
+                if t.rowCount == 0 || n == 0 { freeBuffers.wait(); enqueue(UnsafeRawBufferPointer(start: nil, count: 0)) }
                 if case let .checkpoint(src, _, _, _) = t.origin { src.dropPages() }
                 if case let .experts(slices) = t.origin { slices.forEach { $0.dropPages() } }
             }
+            pending.wait()
+            if let e = writeError.value { throw e }
             try writer.finish()
         } catch {
+            pending.wait()
             writer.abort()
             throw error
         }

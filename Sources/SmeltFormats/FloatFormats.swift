@@ -1,3 +1,5 @@
+import CSmeltKernels
+
 /// Scalar float conversions with ggml's rounding (round to nearest even),
 /// used by the readers (F16/BF16/F8 sources) and by the f16/bf16 "quant" types.
 public enum FloatFormats {
@@ -9,6 +11,12 @@ public enum FloatFormats {
     /// float → IEEE half, round to nearest even (ggml's `GGML_FP32_TO_FP16`).
     @inline(__always) public static func floatToHalf(_ f: Float) -> UInt16 {
         Float16(f).bitPattern
+    }
+
+    /// `count` bfloat16 values at `src` (any alignment) → float (exact), vectorized
+    /// (CSmeltKernels' `smelt_bf16_to_f32`, AVX2/AVX-512 chosen at run time).
+    @inline(__always) public static func bf16ToFloat(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, count: Int) {
+        if count > 0 { smelt_bf16_to_f32(src, dst, count) }
     }
 
     /// bfloat16 → float (exact).

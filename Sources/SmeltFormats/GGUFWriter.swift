@@ -38,6 +38,7 @@ public final class GGUFWriter {
     public let files: [FilePlan]
     private var outs: [OutputFile?]
     private let alignments: [Int]
+    private let hashContent: Bool
     private let fileOf: [Int]     // file index of each tensor
     private let sizes: [Int]
     private var current = 0       // index of the tensor being written
@@ -50,7 +51,10 @@ public final class GGUFWriter {
     }
 
     /// Several files written one after the other (the shards of a split model, see `GGUFSplit`).
-    public init(files: [FilePlan]) throws {
+    /// `hashContent: false` skips the SHA-256 of the output (`sha256` is then `nil`): for runs whose
+    /// output nobody records.
+    public init(files: [FilePlan], hashContent: Bool = true) throws {
+        self.hashContent = hashContent
         guard !files.isEmpty else { throw SmeltError("GGUF writer: no output file") }
         self.files = files
         var seen = Set<String>()
@@ -95,7 +99,7 @@ public final class GGUFWriter {
     private func open(_ fi: Int) throws {
         if openFile >= 0, let prev = outs[openFile] { try prev.finishWriting() }
         let f = files[fi], align = alignments[fi]
-        let out = try OutputFile(url: f.url)
+        let out = try OutputFile(url: f.url, hashContent: hashContent)
         outs[fi] = out
         openFile = fi
         var h = ByteWriter()

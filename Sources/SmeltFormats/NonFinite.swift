@@ -1,3 +1,4 @@
+import CSmeltKernels
 import Foundation
 
 /// Finds NaN and infinity in weights and activations, as llama.cpp's `ggml_validate_row_data`
@@ -7,12 +8,9 @@ public enum NonFinite {
     /// The first non-finite value of `n` floats, as (index, value).
     @inline(__always)
     public static func first(_ p: UnsafePointer<Float>, count n: Int) -> (Int, Float)? {
-        let bits = UnsafeRawPointer(p).assumingMemoryBound(to: UInt32.self)
-        var bad = false
-        for i in 0..<n where bits[i] & 0x7F80_0000 == 0x7F80_0000 { bad = true; break }
-        guard bad else { return nil }
-        for i in 0..<n where !p[i].isFinite { return (i, p[i]) }
-        return nil
+        guard n > 0 else { return nil }
+        let i = Int(smelt_first_nonfinite_f32(p, n))
+        return i < n ? (i, p[i]) : nil
     }
 
     /// The first row (of `rowLength` values) holding a non-finite value in stored float data of
@@ -26,12 +24,11 @@ public enum NonFinite {
             return (i / rowLength, i % rowLength, v)
         case .f16, .bf16:
             let u = base.assumingMemoryBound(to: UInt16.self)
-            let mask: UInt16 = type == .f16 ? 0x7C00 : 0x7F80
-            for i in 0..<(data.count / 2) where u[i] & mask == mask {
-                let v = type == .f16 ? FloatFormats.halfToFloat(u[i]) : FloatFormats.bf16ToFloat(u[i])
-                return (i / rowLength, i % rowLength, v)
-            }
-            return nil
+            let n = data.count / 2
+            let i = Int(smelt_first_exponent_all_ones_u16(u, n, type == .f16 ? 0x7C00 : 0x7F80))
+            guard i < n else { return nil }
+            let v = type == .f16 ? FloatFormats.halfToFloat(u[i]) : FloatFormats.bf16ToFloat(u[i])
+            return (i / rowLength, i % rowLength, v)
         default:
             return nil
         }

@@ -48,7 +48,7 @@ public struct SafetensorsTensor: Sendable {
         switch dtype {
         case .F32: memcpy(dst, src, n * 4)
         case .F16: for i in 0..<n { dst[i] = FloatFormats.halfToFloat(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
-        case .BF16: for i in 0..<n { dst[i] = FloatFormats.bf16ToFloat(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
+        case .BF16: FloatFormats.bf16ToFloat(src, dst, count: n)
         case .F64: for i in 0..<n { dst[i] = Float(src.loadUnaligned(fromByteOffset: 8 * i, as: Double.self)) }
         case .I64: for i in 0..<n { dst[i] = Float(src.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)) }
         case .U64: for i in 0..<n { dst[i] = Float(src.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)) }

@@ -1,3 +1,4 @@
+import CSmeltKernels
 import SmeltFormats
 
 /// IEEE half precision (ggml `f16`): one little-endian binary16 per value, rounded to
@@ -7,7 +8,8 @@ public enum F16: QuantType {
 
     public static func quantizeRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer,
                                    count: Int, importance: UnsafePointer<Float>?) {
-        for i in 0..<count { storeU16(dst, 2 * i, fp32ToFP16(src[i])) }
+        // `fp32ToFP16`'s rounding, vectorized (F16C / AVX-512) in CSmeltKernels
+        if count > 0 { smelt_f32_to_f16(src, dst.assumingMemoryBound(to: UInt16.self), count) }
     }
 
     public static func dequantizeRow(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, count: Int) {

@@ -32,6 +32,9 @@ public struct QuantizeRequest: Sendable {
     public var onlyCopy = false
     /// A device (the GPU) that quantizes the tensors whose type it supports; nil: all on the CPU.
     public var accelerator: (any QuantAccelerator)? = nil
+    /// Compute the output's SHA-256 while writing (`QuantizeResult.outputSHA256`): only needed when
+    /// the run is recorded (the results store, `--record-to`).
+    public var hashOutput = true
     public init(preset: LlamaPreset) { self.preset = preset }
 }
 
@@ -228,7 +231,7 @@ public enum Quantizer {
                 throw SmeltError("input and output files are the same: '\(f.url.path)'")
             }
         }
-        let writer = try GGUFWriter(files: files)
+        let writer = try GGUFWriter(files: files, hashContent: request.hashOutput)
         // Tensors are computed in order on the worker threads while a serial queue
         // writes the previous one (at most two converted tensors in memory).
         let threads = request.threads > 0 ? request.threads : ProcessInfo.processInfo.activeProcessorCount
@@ -512,14 +515,6 @@ final class DeviceCounter: @unchecked Sendable {
     func finished() { lock.lock(); pending -= 1; lock.unlock() }
     func noteCPUTensor() { lock.lock(); if pending > 0 { beside += 1 }; lock.unlock() }
     var besideDevice: Int { lock.lock(); defer { lock.unlock() }; return beside }
-}
-
-/// The first error reported by any thread.
-final class FirstError: @unchecked Sendable {
-    private let lock = NSLock()
-    private var error: Error? = nil
-    var value: Error? { lock.lock(); defer { lock.unlock() }; return error }
-    func set(_ e: Error) { lock.lock(); if error == nil { error = e }; lock.unlock() }
 }
 
 /// A fixed set of equal buffers handed out and given back (blocks when all are out).

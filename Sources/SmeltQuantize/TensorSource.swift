@@ -104,15 +104,7 @@ public final class GGUFTensorSource: TensorSource, @unchecked Sendable {
 public enum FloatRows {
     @inline(__always)
     public static func bf16ToFloat(_ src: UnsafePointer<UInt16>, _ dst: UnsafeMutablePointer<Float>, count: Int) {
-        let d = UnsafeMutableRawPointer(dst).assumingMemoryBound(to: UInt32.self)
-        var i = 0
-        while i + 8 <= count {
-            let v = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<UInt16>.self)
-            let w = SIMD8<UInt32>(truncatingIfNeeded: v) &<< 16
-            UnsafeMutableRawPointer(d + i).storeBytes(of: w, as: SIMD8<UInt32>.self)
-            i += 8
-        }
-        while i < count { d[i] = UInt32(src[i]) << 16; i += 1 }
+        FloatFormats.bf16ToFloat(UnsafeRawPointer(src), dst, count: count)
     }
 
     @inline(__always)

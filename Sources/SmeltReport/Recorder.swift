@@ -41,6 +41,10 @@ public final class Recorder {
         return r
     }
 
+    /// Whether the run's records keep the digests of the files written (a store or `--record-to`):
+    /// writers skip hashing their output when not.
+    public var wantsDigests: Bool { store != nil || recordFile != nil }
+
     // MARK: identities
 
     /// A file read by the run (hash cached by path, size and time); without a store, its path only.

@@ -171,6 +171,7 @@ struct QuantizeCommand: ParsableCommand {
                 req.split = .keepInput
             }
             req.threads = threads
+            req.hashOutput = recorder.wantsDigests
             req.onlyCopy = onlyCopy
             req.overrides = try overrideKv.map(Self.parseOverride)
             req.allowRequantize = allowRequantize

@@ -142,7 +142,7 @@ struct SensitivityCommand: ParsableCommand {
                         let yaml = "name: probe\ndefault: \(ty.name)\nrules:\n  - name: '^(\(alt))$'\n    type: \(ty.name)\n  - type: keep\n"
                         let recipe = try Recipe(yaml: yaml, source: "probe")
                         var req = QuantizeRequest(preset: recipe.fileType)
-                        req.recipe = recipe; req.imatrixURL = imURL; req.threads = threadCount
+                        req.recipe = recipe; req.imatrixURL = imURL; req.threads = threadCount; req.hashOutput = false
                         let out = tmp.appendingPathComponent("probe.gguf")
                         try Quantizer.run(source: source, output: out, request: req)
                         let m = try InferenceModel(url: out, threads: threadCount)

@@ -54,4 +54,61 @@ final class OutputSafetyTests: XCTestCase {
         XCTAssertEqual(bf16.withUnsafeBytes { NonFinite.firstInRows($0, type: .bf16, rowLength: 1) }?.0, 1)
         XCTAssertNil(f16.withUnsafeBytes { NonFinite.firstInRows($0, type: .q8_0, rowLength: 2) })
     }
+
+    /// The scans step 64 values at a time: every position around the step boundaries, lengths that
+    /// are not multiples of the step, the first of two bad values, and finite values whose exponent is
+    /// nearly all ones (largest normals) must give what a value-by-value scan gives.
+    func testNonFiniteScanAtEveryPosition() {
+        for n in [1, 63, 64, 65, 127, 128, 200, 1000] {
+            for bad in Array(0..<min(n, 70)) + [n - 1, n / 2] {
+                var f = [Float](repeating: 1, count: n)
+                for i in stride(from: 0, to: n, by: 3) { f[i] = Float.greatestFiniteMagnitude }
+                f[bad] = bad % 2 == 0 ? .nan : -.infinity
+                if bad + 5 < n { f[bad + 5] = .nan }
+                let got = f.withUnsafeBufferPointer { NonFinite.first($0.baseAddress!, count: n) }
+                XCTAssertEqual(got?.0, bad, "f32 n=\(n) bad=\(bad)")
+                var h = [UInt16](repeating: 0x3C00, count: n), b = [UInt16](repeating: 0x3F80, count: n)
+                for i in stride(from: 0, to: n, by: 3) { h[i] = 0x7BFF; b[i] = 0x7F7F }   // largest finite
+                h[bad] = 0xFC00; b[bad] = 0x7FC1
+                let rh = h.withUnsafeBytes { NonFinite.firstInRows($0, type: .f16, rowLength: 7) }
+                let rb = b.withUnsafeBytes { NonFinite.firstInRows($0, type: .bf16, rowLength: 7) }
+                XCTAssertEqual(rh.map { $0.0 * 7 + $0.1 }, bad, "f16 n=\(n) bad=\(bad)")
+                XCTAssertEqual(rh?.2, -.infinity)
+                XCTAssertEqual(rb.map { $0.0 * 7 + $0.1 }, bad, "bf16 n=\(n) bad=\(bad)")
+                XCTAssertTrue(rb?.2.isNaN ?? false)
+            }
+            let clean = [Float](repeating: Float.greatestFiniteMagnitude, count: n)
+            XCTAssertNil(clean.withUnsafeBufferPointer { NonFinite.first($0.baseAddress!, count: n) })
+        }
+    }
+
+    /// Direct writes of whole blocks, a partial flush in the middle (the rest goes through the page
+    /// cache), odd tails; on a disk folder, on tmpfs (which refuses O_DIRECT) and with SMELT_DIRECT_IO=0:
+    /// the same bytes.
+    func testDirectWritesKeepEveryByte() throws {
+        var g = SplitMix(seed: 3)
+        let pieces = [5_000_001, 8 << 20, 4096, 3, 12_345_678]
+        var data = [UInt8](repeating: 0, count: pieces.reduce(0, +))
+        data.withUnsafeMutableBytes { b in for i in stride(from: 0, to: b.count - 7, by: 8) { b.storeBytes(of: g.next(), toByteOffset: i, as: UInt64.self) } }
+        var folders = [FileManager.default.temporaryDirectory]
+        if FileManager.default.fileExists(atPath: "/dev/shm") { folders.append(URL(fileURLWithPath: "/dev/shm")) }
+        for (fi, folder) in folders.enumerated() {
+            for env in ["1", "0"] {
+                setenv("SMELT_DIRECT_IO", env, 1)
+                defer { unsetenv("SMELT_DIRECT_IO") }
+                let u = folder.appendingPathComponent("smelt-direct-\(UUID().uuidString).bin")
+                defer { try? FileManager.default.removeItem(at: u) }
+                let out = try OutputFile(url: u)
+                var off = 0
+                for (i, n) in pieces.enumerated() {
+                    try data.withUnsafeBytes { try out.write(UnsafeRawBufferPointer(rebasing: $0[off..<(off + n)])) }
+                    off += n
+                    if i == 0 { try out.flush() }
+                }
+                try out.commit()
+                XCTAssertEqual(out.sha256, SHA256Hasher.hex(data), "folder \(fi) SMELT_DIRECT_IO=\(env)")
+                XCTAssertEqual(try Data(contentsOf: u), Data(data), "folder \(fi) SMELT_DIRECT_IO=\(env)")
+            }
+        }
+    }
 }

@@ -51,4 +51,18 @@ final class SHA256Tests: XCTestCase {
         XCTAssertEqual(out.sha256, SHA256Hasher.hex(all))
         XCTAssertEqual(try SHA256Hasher.hashFile(u), SHA256Hasher.hex(all))
     }
+
+    /// Runs that record nothing skip the digest: same bytes on disk, no `sha256`.
+    func testOutputFileWithoutDigest() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("smelt-sha-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let u = dir.appendingPathComponent("f.bin")
+        let out = try OutputFile(url: u, bufferSize: 1000, hashContent: false)
+        var all: [UInt8] = []
+        for i in 0..<50 { let c = [UInt8](repeating: UInt8(i), count: i * 97); all += c; try out.write(c) }
+        try out.commit()
+        XCTAssertNil(out.sha256)
+        XCTAssertEqual(try Data(contentsOf: u), Data(all))
+    }
 }

@@ -18,6 +18,25 @@ int smelt_cpu_has_bf16_dot(void);
 /// 1 when the CPU has F16C (hardware float16 conversion).
 int smelt_cpu_has_f16c(void);
 
+/// bfloat16 → float32 (exact), `n` values from `src` (any alignment).
+void smelt_bf16_to_f32(const void *src, float *dst, size_t n);
+/// float32 → IEEE half as ggml's `GGML_FP32_TO_FP16` (round to nearest even, subnormals kept,
+/// NaN → sign | 0x7E00), F16C/AVX-512 where the CPU has them.
+void smelt_f32_to_f16(const float *x, uint16_t *y, size_t n);
+/// The level the two conversions above use: 0 portable, 1 AVX2+F16C, 2 AVX-512.
+int smelt_convert_level(void);
+/// Forces a lower level (tests); a negative value restores the CPU's.
+void smelt_convert_force_level(int level);
+
+/// The `O_DIRECT` flag of open(2) on this platform (not exported to Swift).
+int smelt_o_direct_flag(void);
+
+/// Index of the first of `n` 16-bit floats whose exponent bits (`mask`: 0x7C00 for f16,
+/// 0x7F80 for bf16) are all ones (NaN or infinity), or `n` when there is none.
+size_t smelt_first_exponent_all_ones_u16(const uint16_t *u, size_t n, uint16_t mask);
+/// Index of the first NaN or infinity among `n` floats, or `n` when there is none.
+size_t smelt_first_nonfinite_f32(const float *x, size_t n);
+
 /// Rows of 16 output features interleaved by pairs of inputs ("packed bf16"):
 /// the number of uint16 a matrix of `rows` × `cols` takes once packed.
 size_t smelt_bf16_packed_count(int rows, int cols);

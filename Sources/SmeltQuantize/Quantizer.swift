@@ -473,6 +473,7 @@ public enum Quantizer {
                     source.release(si, rows: range)
                 }
             }
+            if rows < allRows { source.release(si, rows: part) }
             return total
         }
         let chunkRows = Self.chunkRows(n: n, rows: rows)
@@ -521,6 +522,10 @@ public enum Quantizer {
             if workers == 1 { body(0) } else { DispatchQueue.concurrentPerform(iterations: workers, execute: body) }
             if let failure { throw failure }
         }
+        // Once more over the whole slice: a fault in a later chunk can map a large page-cache
+        // folio that also covers chunks already released, which would otherwise stay resident
+        // until the end of the tensor (measured: ~45 % of a 3-D tensor's input pages).
+        if rows < allRows { source.release(si, rows: part) }
         return total
     }
 }

@@ -210,7 +210,9 @@ final class MoEQuantizeTests: XCTestCase {
                 values = tensors.map { t in (0..<t.elementCount).map { _ in Float(rng.uniform()) } }
             }
             func rawData(_ index: Int) -> UnsafeRawBufferPointer? { nil }
+            var releasedRows: [(Int, Range<Int>)] = []
             func release(_ index: Int) { lock.lock(); releasedAfter[index] = reads.count; lock.unlock() }
+            func release(_ index: Int, rows: Range<Int>) { lock.lock(); releasedRows.append((index, rows)); lock.unlock() }
             func readRows(_ index: Int, rows: Range<Int>, into dst: UnsafeMutablePointer<Float>) throws {
                 lock.lock(); reads.append((index, rows)); lock.unlock()
                 let n = tensors[index].rowLength
@@ -230,7 +232,7 @@ final class MoEQuantizeTests: XCTestCase {
             try Imatrix(entries: entries, datasets: ["x.txt"], chunkCount: 1, chunkSize: 64).writeGGUF(to: imURL)
             let im = try PreparedImatrix(url: imURL, include: [], exclude: [])
             for threads in [1, 2] {
-                src.reads = []; src.releasedAfter = [:]
+                src.reads = []; src.releasedAfter = [:]; src.releasedRows = []
                 var req = QuantizeRequest(preset: .Q8_0); req.threads = threads; req.imatrixURL = imURL
                 req.options.tensorTypes = [("ffn_up_exps", .q4_K), ("ffn_down_exps", .iq4_xs)]
                 let out = dir.appendingPathComponent("e\(experts)-t\(threads).gguf")
@@ -239,6 +241,10 @@ final class MoEQuantizeTests: XCTestCase {
                     XCTAssertEqual(r.lowerBound / 16, (r.upperBound - 1) / 16, "\(experts) experts: a read of tensor \(i) spans two experts: \(r)")
                 }
                 for i in src.tensors.indices {
+                    for e in 0..<experts {
+                        XCTAssertTrue(src.releasedRows.contains { $0.0 == i && $0.1 == (16 * e)..<(16 * (e + 1)) },
+                                      "expert \(e) of tensor \(i): its input pages are released as a whole slice")
+                    }
                     let last = try XCTUnwrap(src.reads.lastIndex { $0.0 == i })
                     XCTAssertGreaterThan(try XCTUnwrap(src.releasedAfter[i]), last, "released after its last slice")
                 }

@@ -185,4 +185,89 @@ final class MoEQuantizeTests: XCTestCase {
         }
         XCTAssertLessThan(maxErr / maxAbs, 0.05, "q6_K expert slices dequantize near the f32 experts")
     }
+
+    /// 3-D expert tensors are read, quantized and written one expert slice at a time (memory
+    /// follows one slice, not the expert count): no read spans two experts, the whole-tensor
+    /// release comes after the last slice, and the bytes are the kernel's row by row with each
+    /// expert's slice of the importance data, for 8 and 32 experts and 1 or 2 threads.
+    func testExpertTensorsStreamOneSliceAtATime() throws {
+        final class Experts: TensorSource, @unchecked Sendable {
+            let metadata: GGUFMetadata
+            let tensors: [SourceTensor]
+            let values: [[Float]]
+            let lock = NSLock()
+            var reads: [(Int, Range<Int>)] = []
+            var releasedAfter: [Int: Int] = [:]
+            init(experts: Int) {
+                var md = GGUFMetadata()
+                md["general.architecture"] = .string("qwen3moe")
+                md["qwen3moe.block_count"] = .uint32(1)
+                md["qwen3moe.expert_count"] = .uint32(UInt32(experts))
+                metadata = md
+                tensors = [SourceTensor(name: "blk.0.ffn_up_exps.weight", shape: [256, 16, experts], type: .f32),
+                           SourceTensor(name: "blk.0.ffn_down_exps.weight", shape: [256, 16, experts], type: .f32)]
+                var rng = SplitMix(seed: UInt64(experts))
+                values = tensors.map { t in (0..<t.elementCount).map { _ in Float(rng.uniform()) } }
+            }
+            func rawData(_ index: Int) -> UnsafeRawBufferPointer? { nil }
+            var releasedRows: [(Int, Range<Int>)] = []
+            func release(_ index: Int) { lock.lock(); releasedAfter[index] = reads.count; lock.unlock() }
+            func release(_ index: Int, rows: Range<Int>) { lock.lock(); releasedRows.append((index, rows)); lock.unlock() }
+            func readRows(_ index: Int, rows: Range<Int>, into dst: UnsafeMutablePointer<Float>) throws {
+                lock.lock(); reads.append((index, rows)); lock.unlock()
+                let n = tensors[index].rowLength
+                values[index].withUnsafeBufferPointer { dst.update(from: $0.baseAddress! + rows.lowerBound * n, count: rows.count * n) }
+            }
+        }
+        let dir = try Fixtures.tempDir(self)
+        for experts in [8, 32] {
+            let src = Experts(experts: experts)
+            var entries: [String: Imatrix.Entry] = [:]
+            var rng = SplitMix(seed: 7)
+            for t in src.tensors {
+                entries[t.name] = Imatrix.Entry(sums: (0..<(256 * experts)).map { _ in Float(rng.uniform() * 20 + 20.1) },
+                                                counts: [Int64](repeating: 64, count: experts))
+            }
+            let imURL = dir.appendingPathComponent("e\(experts).imatrix.gguf")
+            try Imatrix(entries: entries, datasets: ["x.txt"], chunkCount: 1, chunkSize: 64).writeGGUF(to: imURL)
+            let im = try PreparedImatrix(url: imURL, include: [], exclude: [])
+            for threads in [1, 2] {
+                src.reads = []; src.releasedAfter = [:]; src.releasedRows = []
+                var req = QuantizeRequest(preset: .Q8_0); req.threads = threads; req.imatrixURL = imURL
+                req.options.tensorTypes = [("ffn_up_exps", .q4_K), ("ffn_down_exps", .iq4_xs)]
+                let out = dir.appendingPathComponent("e\(experts)-t\(threads).gguf")
+                try Quantizer.run(source: src, output: out, request: req)
+                for (i, r) in src.reads {
+                    XCTAssertEqual(r.lowerBound / 16, (r.upperBound - 1) / 16, "\(experts) experts: a read of tensor \(i) spans two experts: \(r)")
+                }
+                for i in src.tensors.indices {
+                    for e in 0..<experts {
+                        XCTAssertTrue(src.releasedRows.contains { $0.0 == i && $0.1 == (16 * e)..<(16 * (e + 1)) },
+                                      "expert \(e) of tensor \(i): its input pages are released as a whole slice")
+                    }
+                    let last = try XCTUnwrap(src.reads.lastIndex { $0.0 == i })
+                    XCTAssertGreaterThan(try XCTUnwrap(src.releasedAfter[i]), last, "released after its last slice")
+                }
+                let g = try GGUFFile(url: out)
+                for (i, t) in src.tensors.enumerated() {
+                    let o = try XCTUnwrap(g.tensor(named: t.name))
+                    XCTAssertEqual(o.type, i == 0 ? .q4_K : .iq4_xs)
+                    let k = try XCTUnwrap(QuantRegistry.kernel(for: o.type)), rb = try XCTUnwrap(o.type.rowBytes(256))
+                    let w = try XCTUnwrap(im.weights[t.name])
+                    var want = [UInt8](repeating: 0, count: rb * 16 * experts)
+                    src.values[i].withUnsafeBufferPointer { v in
+                        w.withUnsafeBufferPointer { wp in
+                            want.withUnsafeMutableBytes { ob in
+                                for r in 0..<(16 * experts) {
+                                    k.quantizeRow(v.baseAddress! + r * 256, ob.baseAddress! + r * rb, count: 256,
+                                                  importance: wp.baseAddress! + (r / 16) * 256)
+                                }
+                            }
+                        }
+                    }
+                    XCTAssertTrue(g.data(for: o).elementsEqual(want), "\(experts) experts, \(threads) threads: \(t.name)")
+                }
+            }
+        }
+    }
 }

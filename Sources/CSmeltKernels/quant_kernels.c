@@ -1010,26 +1010,36 @@ enum { LEGACY_Q4_0, LEGACY_Q4_1, LEGACY_Q5_0, LEGACY_Q5_1 };
 INL int legacy_bytes(int type) { return type == LEGACY_Q4_0 ? 18 : type == LEGACY_Q4_1 ? 20 : type == LEGACY_Q5_0 ? 22 : 24; }
 INL int legacy_has_min(int type) { return type == LEGACY_Q4_1 || type == LEGACY_Q5_1; }
 
-/// Writes one block: d, the min m (q4_1, q5_1) and the 32 quants q (nibbles; q5 also qh).
-INL void pack_legacy(int type, uint8_t *y, float d, float m, const uint8_t *q) {
+/// Bit 4 of lane j, as bit j.
+INL uint32_t bit4_mask(vi l) {
+    vi iota;
+    for (int j = 0; j < 16; j++) iota[j] = j;
+    const vi b = ((l >> 4) & splati(1)) << iota;
+#if __has_builtin(__builtin_reduce_or)
+    return (uint32_t)__builtin_reduce_or(b);
+#else
+    uint32_t r = 0;
+    for (int j = 0; j < 16; j++) r |= (uint32_t)b[j];
+    return r;
+#endif
+}
+
+/// Writes one block: d, the min m (q4_1, q5_1) and the quants, values 0–15 in lanes l0 and
+/// 16–31 in l1 (low nibbles; q5 also the 5th bits as qh).
+INL void pack_legacy(int type, uint8_t *y, float d, float m, vi l0, vi l1) {
     store_u16(y, fp32_to_fp16(d));
     if (legacy_has_min(type)) store_u16(y + 2, fp32_to_fp16(m));
     uint8_t *qs = y + (legacy_has_min(type) ? 4 : 2);
     if (type == LEGACY_Q5_0 || type == LEGACY_Q5_1) {
-        uint32_t qh = 0;
-        for (int j = 0; j < 16; j++) {
-            qh |= (uint32_t)((q[j] & 0x10) >> 4) << j;
-            qh |= (uint32_t)((q[j + 16] & 0x10) >> 4) << (j + 16);
-        }
+        const uint32_t qh = bit4_mask(l0) | (bit4_mask(l1) << 16);
         for (int i = 0; i < 4; i++) qs[i] = (uint8_t)(qh >> (8 * i));
         qs += 4;
     }
-    vb a, b;
-    memcpy(&a, q, 16);
-    memcpy(&b, q + 16, 16);
-    const vb packed = (a & 0x0F) | (b << 4);
-    memcpy(qs, &packed, 16);
+    store_lanes_u8(qs, (l0 & splati(0x0F)) | ((l1 & splati(0x0F)) << 4));
 }
+
+/// 16 quants (bytes) into lanes.
+INL vi load_lanes_u8(const uint8_t *p) { vb q; memcpy(&q, p, 16); return __builtin_convertvector(q, vi); }
 
 /// quantize_row_q4_0/q4_1/q5_0/q5_1_impl with importance weights (sigma2 the row's mean
 /// square): make_qx_quants (q4_0 nmax 8, q5_0 16) or make_qkx3_quants (q4_1 15, q5_1 31)
@@ -1049,7 +1059,10 @@ INL void row_legacy_weighted(const float *src, const float *qw, uint8_t *dst, in
         mv = -mv;  // make_qkx3_quants returns −min; the block stores min
         memcpy(d, &sv, sizeof d);
         memcpy(m, &mv, sizeof m);
-        for (int k = 0; k < 16 && b0 + k < nb; k++) pack_legacy(type, dst + (b0 + k) * legacy_bytes(type), d[k], m[k], L + 32 * k);
+        for (int k = 0; k < 16 && b0 + k < nb; k++) {
+            pack_legacy(type, dst + (b0 + k) * legacy_bytes(type), d[k], m[k], load_lanes_u8(L + 32 * k),
+                        load_lanes_u8(L + 32 * k + 16));
+        }
     }
 }
 
@@ -1067,7 +1080,6 @@ INL float first_equal(const float *x, float v) {
 INL int row_legacy_ref(const float *src, uint8_t *dst, int64_t count, int type) {
     vf poison = vzero();
     int bad = 0;
-    uint8_t q[32];
     for (int64_t ib = 0; ib < count / 32; ib++) {
         const float *x = src + ib * 32;
         uint8_t *y = dst + ib * legacy_bytes(type);
@@ -1095,13 +1107,13 @@ INL int row_legacy_ref(const float *src, uint8_t *dst, int64_t count, int type) 
         }
         id = d != 0 ? 1 / d : 0;
         bad |= !(fabsf(id) <= 3.4028235e38f);
+        vi l[2];
         for (int h = 0; h < 2; h++) {
-            vi l = __builtin_convertvector((a[h] - base) * splat(id) + off, vi);  // truncation; ≥ 0 here
-            if (type == LEGACY_Q4_1) l = vseli(l > splati(15), splati(15), l);
-            if (type == LEGACY_Q5_0) l = vseli(l > splati(31), splati(31), l);
-            store_lanes_u8(q + 16 * h, l);
+            l[h] = __builtin_convertvector((a[h] - base) * splat(id) + off, vi);  // truncation; ≥ 0 here
+            if (type == LEGACY_Q4_1) l[h] = vseli(l[h] > splati(15), splati(15), l[h]);
+            if (type == LEGACY_Q5_0) l[h] = vseli(l[h] > splati(31), splati(31), l[h]);
         }
-        pack_legacy(type, y, d, m, q);
+        pack_legacy(type, y, d, m, l[0], l[1]);
     }
     for (int j = 0; j < 16; j++) if (poison[j] != 0) return 1;  // NaN lanes compare unequal too
     return bad;

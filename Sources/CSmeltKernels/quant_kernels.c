@@ -1,4 +1,4 @@
-// Bit-exact row quantizers (ggml's reference paths, no importance weights) with run-time
+// Bit-exact row quantizers (ggml's paths with and without importance weights) with run-time
 // instruction-set dispatch: one source, compiled three times through target attributes
 // (portable x86-64 / other CPUs, AVX2, AVX-512), chosen once per process with cpuid.
 //
@@ -501,6 +501,17 @@ INL float hmax16(vf m) {
     return a;
 }
 
+/// The first of a block's 32 values (x, also in lanes a0, a1) with the largest magnitude, as
+/// ggml's `if (amax < fabsf(v))` scan finds it (0 when all are ±0).
+INL float first_absmax(const float *x, vf a0, vf a1) {
+    const vf b0 = vabs(a0), b1 = vabs(a1);
+    const float amax = hmax16(vsel(b1 > b0, b1, b0));
+    if (amax > 0) {
+        for (int j = 0; j < 32; j++) if (fabsf(x[j]) == amax) return x[j];
+    }
+    return 0;
+}
+
 /// quantize_row_q8_0_ref: amax (order-free for finite data), then roundf(x·id) done as
 /// round-half-even plus a tie fix. Returns 1, leaving the row unfinished, when it holds a
 /// NaN or an infinity (ggml's result then depends on its order: the caller redoes the row).
@@ -545,13 +556,7 @@ INL int row_q4_0(const float *src, uint8_t *dst, int64_t count) {
         uint8_t *y = dst + ib * 18;
         const vf a0 = vload(x), a1 = vload(x + 16);
         poison = poison + (a0 - a0) + (a1 - a1);
-        const vf b0 = vabs(a0), b1 = vabs(a1);
-        const float amax = hmax16(vsel(b1 > b0, b1, b0));
-        float max = 0;
-        if (amax > 0) {
-            for (int j = 0; j < 32; j++) if (fabsf(x[j]) == amax) { max = x[j]; break; }
-        }
-        const float d = max / -8;
+        const float d = first_absmax(x, a0, a1) / -8;
         const float id = d != 0 ? 1 / d : 0;
         bad |= !(fabsf(id) <= 3.4028235e38f);
         store_u16(y, fp32_to_fp16(d));
@@ -1088,13 +1093,7 @@ INL int row_legacy_ref(const float *src, uint8_t *dst, int64_t count, int type) 
         float d, id, m = 0;
         vf off, base;
         if (type == LEGACY_Q5_0) {
-            const vf b0 = vabs(a[0]), b1 = vabs(a[1]);
-            const float amax = hmax16(vsel(b1 > b0, b1, b0));
-            float max = 0;
-            if (amax > 0) {
-                for (int j = 0; j < 32; j++) if (fabsf(x[j]) == amax) { max = x[j]; break; }
-            }
-            d = max / -16;
+            d = first_absmax(x, a[0], a[1]) / -16;
             base = vzero();
             off = splat(16.5f);
         } else {

@@ -1,4 +1,4 @@
-// Bit-exact row quantizers (ggml's reference paths, no importance weights) with run-time
+// Bit-exact row quantizers (ggml's paths with and without importance weights) with run-time
 // instruction-set dispatch: one source, compiled three times through target attributes
 // (portable x86-64 / other CPUs, AVX2, AVX-512), chosen once per process with cpuid.
 //
@@ -91,12 +91,12 @@ INL uint16_t load_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8));
 // MARK: - q4_K / q5_K
 
 /// make_qkx2_quants (strict: the max == min test) / make_qkx3_quants (max <= min), both
-/// (32, nmax, x, weights, L, &min, Laux, rmin, rdelta, nstep, false), for 16
-/// sub-blocks at once (lanes 0–7: super-block A, 8–15: super-block B). xt[i] holds value i
-/// of every sub-block; the quants of lane j go to L[32·j …]. Returns scale, stores −min.
-INL vf make_qkx_x16(int32_t nmax, const vf *xt, const vf *wt, vf *flt, uint8_t *L,
-                    float rmin, float rdelta, int nstep, int strict, vf *the_min) {
-    const int n = 32;
+/// (n, nmax, x, weights, L, &min, Laux, rmin, rdelta, nstep, use_mad), for 16 (sub-)blocks
+/// of n values at once (q4_K/q5_K: lanes 0–7 super-block A, 8–15 super-block B; q2_K: the
+/// 16 sub-blocks of one super-block; q4_1/q5_1: 16 blocks). xt[i] holds value i of every
+/// block; the quants of lane j go to L[n·j …]. Returns scale, stores −min.
+INL vf make_qkx_x16(int n, int32_t nmax, const vf *xt, const vf *wt, vf *flt, uint8_t *L,
+                    float rmin, float rdelta, int nstep, int strict, int use_mad, vf *the_min) {
     vf mn = xt[0], mx = xt[0], sumW = wt[0], sumX = sumW * xt[0];
     for (int i = 1; i < n; i++) {
         vf xi = xt[i];
@@ -115,7 +115,7 @@ INL vf make_qkx_x16(int32_t nmax, const vf *xt, const vf *wt, vf *flt, uint8_t *
         vf xi = xt[i];
         vi l = vclamp(vnearest(iscale0 * (xi - mn)), 0, nmax);
         vf diff = scale * vcvt(l) + mn - xi;
-        best = best + wt[i] * (diff * diff);
+        best = best + wt[i] * (use_mad ? vabs(diff) : diff * diff);
     }
     for (int step = 0; step <= nstep; step++) {
         const float num = rmin + rdelta * (float)step + (float)nmax;
@@ -139,7 +139,7 @@ INL vf make_qkx_x16(int32_t nmax, const vf *xt, const vf *wt, vf *flt, uint8_t *
         vf cur = vzero();
         for (int i = 0; i < n; i++) {
             vf diff = this_scale * flt[i] + this_min - xt[i];
-            cur = cur + wt[i] * (diff * diff);
+            cur = cur + wt[i] * (use_mad ? vabs(diff) : diff * diff);
         }
         const vi win = (D > vzero()) & (cur < best) & ~flat;
         best = vsel(win, cur, best);
@@ -151,7 +151,7 @@ INL vf make_qkx_x16(int32_t nmax, const vf *xt, const vf *wt, vf *flt, uint8_t *
     for (int i = 0; i < n; i++) {
         vi l = vclamp(vnearest(win_iscale * (xt[i] - win_min)), 0, nmax);
         l = vseli(flat, splati(0), l);
-        for (int j = 0; j < 16; j++) L[32 * j + i] = (uint8_t)l[j];
+        for (int j = 0; j < 16; j++) L[n * j + i] = (uint8_t)l[j];
     }
     *the_min = -mn;
     return vsel(flat, vzero(), scale);
@@ -327,7 +327,7 @@ INL void row_k45_weighted(const float *src, const float *qw, uint8_t *dst, int64
             }
         }
         vf mins;
-        const vf scales = make_qkx_x16(nmax, xt, wt, flt, L, -0.9f, 0.05f, 36, 0, &mins);
+        const vf scales = make_qkx_x16(32, nmax, xt, wt, flt, L, -0.9f, 0.05f, 36, 0, 0, &mins);
         float sc[16], mi[16];
         memcpy(sc, &scales, sizeof sc);
         memcpy(mi, &mins, sizeof mi);
@@ -368,8 +368,8 @@ INL void row_k45(const float *src, uint8_t *dst, int64_t count, int32_t nmax) {
         const vf av_x = vsqrt(sum_x2 / splat(32.0f));
         for (int l = 0; l < 32; l++) wt[l] = av_x + vabs(xt[l]);
         vf mins;
-        const vf scales = nmax == 15 ? make_qkx_x16(15, xt, wt, flt, L, -1.0f, 0.1f, 20, 1, &mins)
-                                     : make_qkx_x16(31, xt, wt, flt, L, -0.5f, 0.1f, 15, 1, &mins);
+        const vf scales = nmax == 15 ? make_qkx_x16(32, 15, xt, wt, flt, L, -1.0f, 0.1f, 20, 1, 0, &mins)
+                                     : make_qkx_x16(32, 31, xt, wt, flt, L, -0.5f, 0.1f, 15, 1, 0, &mins);
         float sc[16], mi[16];
         memcpy(sc, &scales, sizeof sc);
         memcpy(mi, &mins, sizeof mi);
@@ -380,12 +380,11 @@ INL void row_k45(const float *src, uint8_t *dst, int64_t count, int32_t nmax) {
 
 // MARK: - q6_K
 
-/// make_qx_quants(16, 32, x, L, 1, qw) for the 16 sub-blocks of a q6_K super-block
-/// (lane b = sub-block b; wt NULL: weights x², as ggml without qw). Quants (+32) of lane b
-/// go to L[16·b …]; returns the scales.
-INL vf make_qx_x16(const vf *xt, const vf *wt, int8_t *L) {
-    const int n = 16;
-    const int32_t nmax = 32;
+/// make_qx_quants(n, nmax, x, L, 1, qw) for 16 (sub-)blocks at once (q6_K: the 16
+/// sub-blocks of a super-block, n 16, nmax 32; q3_K with weights: n 16, nmax 4; q4_0/q5_0
+/// with weights: 16 blocks, n 32, nmax 8/16). wt NULL: weights x², as ggml without qw.
+/// Quants (+nmax) of lane b go to L[n·b …]; returns the scales.
+INL vf make_qx_x16(int n, int32_t nmax, const vf *xt, const vf *wt, int8_t *L) {
     vf mx = vzero(), amax = vzero();
     for (int i = 0; i < n; i++) {
         vf xi = xt[i], ax = vabs(xi);
@@ -426,7 +425,7 @@ INL vf make_qx_x16(const vf *xt, const vf *wt, int8_t *L) {
     for (int i = 0; i < n; i++) {
         vi l = vclamp(vnearest(win_iscale * xt[i]), -nmax, nmax - 1) + splati(nmax);
         l = vseli(flat, splati(0), l);
-        for (int b = 0; b < 16; b++) L[16 * b + i] = (int8_t)l[b];
+        for (int b = 0; b < 16; b++) L[n * b + i] = (int8_t)l[b];
     }
     return vsel(flat, vzero(), scale);
 }
@@ -447,7 +446,7 @@ INL void row_q6_K(const float *src, const float *qw, uint8_t *dst, int64_t count
                 wt[i] = v;
             }
         }
-        const vf sv = qw ? make_qx_x16(xt, wt, L) : make_qx_x16(xt, NULL, L);
+        const vf sv = qw ? make_qx_x16(16, 32, xt, wt, L) : make_qx_x16(16, 32, xt, NULL, L);
         float scales[16];
         memcpy(scales, &sv, sizeof scales);
         float max_scale = 0, max_abs_scale = 0;
@@ -502,6 +501,17 @@ INL float hmax16(vf m) {
     return a;
 }
 
+/// The first of a block's 32 values (x, also in lanes a0, a1) with the largest magnitude, as
+/// ggml's `if (amax < fabsf(v))` scan finds it (0 when all are ±0).
+INL float first_absmax(const float *x, vf a0, vf a1) {
+    const vf b0 = vabs(a0), b1 = vabs(a1);
+    const float amax = hmax16(vsel(b1 > b0, b1, b0));
+    if (amax > 0) {
+        for (int j = 0; j < 32; j++) if (fabsf(x[j]) == amax) return x[j];
+    }
+    return 0;
+}
+
 /// quantize_row_q8_0_ref: amax (order-free for finite data), then roundf(x·id) done as
 /// round-half-even plus a tie fix. Returns 1, leaving the row unfinished, when it holds a
 /// NaN or an infinity (ggml's result then depends on its order: the caller redoes the row).
@@ -535,22 +545,20 @@ INL int row_q8_0(const float *src, uint8_t *dst, int64_t count) {
 
 /// quantize_row_q4_0_ref: max is the first value of largest magnitude, quants
 /// min(15, (int8_t)(x·id + 8.5)) with the truncation done as an exact floor (argument ≥ 0).
-/// Returns 1 (row unfinished) when the row holds a NaN or an infinity.
+/// Returns 1 (row unfinished) when the row holds a NaN or an infinity, or when a block's
+/// inverse scale overflows (a largest magnitude below about 3e-38: ggml's quants then come
+/// from x86's out-of-range conversions).
 INL int row_q4_0(const float *src, uint8_t *dst, int64_t count) {
     vf poison = vzero();
+    int bad = 0;
     for (int64_t ib = 0; ib < count / 32; ib++) {
         const float *x = src + ib * 32;
         uint8_t *y = dst + ib * 18;
         const vf a0 = vload(x), a1 = vload(x + 16);
         poison = poison + (a0 - a0) + (a1 - a1);
-        const vf b0 = vabs(a0), b1 = vabs(a1);
-        const float amax = hmax16(vsel(b1 > b0, b1, b0));
-        float max = 0;
-        if (amax > 0) {
-            for (int j = 0; j < 32; j++) if (fabsf(x[j]) == amax) { max = x[j]; break; }
-        }
-        const float d = max / -8;
+        const float d = first_absmax(x, a0, a1) / -8;
         const float id = d != 0 ? 1 / d : 0;
+        bad |= !(fabsf(id) <= 3.4028235e38f);
         store_u16(y, fp32_to_fp16(d));
         const vf idv = splat(id), h = splat(8.5f);
         vi q[2];
@@ -564,7 +572,7 @@ INL int row_q4_0(const float *src, uint8_t *dst, int64_t count) {
         memcpy(y + 2, &packed, 16);
     }
     for (int j = 0; j < 16; j++) if (poison[j] != 0) return 1;  // NaN lanes compare unequal too
-    return 0;
+    return bad;
 }
 
 
@@ -707,6 +715,423 @@ INL void row_iq4(const float *src, const float *qw, uint8_t *dst, int64_t count,
 INL void iq4nl(const float *x, const float *qw, uint8_t *y, int64_t n) { row_iq4(x, qw, y, n, 32); }
 INL void iq4xs(const float *x, const float *qw, uint8_t *y, int64_t n) { row_iq4(x, qw, y, n, 256); }
 
+// MARK: - shared helpers of q2_K, q3_K and the legacy types
+
+typedef int8_t vsb __attribute__((vector_size(16)));
+
+INL float hmin16(vf m) {
+    float a = m[0];
+    for (int j = 1; j < 16; j++) if (m[j] < a) a = m[j];
+    return a;
+}
+
+/// xt[i][k] = value i of block min(first + k, last), blocks of n values from base: lane k
+/// holds one block; lanes past `last` repeat it (computed, never written).
+INL void lanes_load(vf *xt, int n, const float *base, int64_t first, int64_t last) {
+    for (int k = 0; k < 16; k++) {
+        const float *p = base + (first + k < last ? first + k : last) * n;
+        for (int i = 0; i < n; i++) xt[i][k] = p[i];
+    }
+}
+
+/// The importance weights of ggml's *_impl paths, qw·sqrtf(sigma2 + x²), laid out as xt.
+INL void lanes_weights(vf *wt, const vf *xt, int n, const float *qw, int64_t first, int64_t last, float sigma2) {
+    lanes_load(wt, n, qw, first, last);
+    for (int i = 0; i < n; i++) wt[i] = wt[i] * vsqrt(splat(sigma2) + xt[i] * xt[i]);
+}
+
+/// Σ x² in ggml's (sequential) order.
+INL float sum_sq(const float *x, int64_t n) {
+    float s = 0;
+    for (int64_t i = 0; i < n; i++) s += x[i] * x[i];
+    return s;
+}
+
+/// Lanes to bytes (C's wrap-around) and back.
+INL void store_lanes_u8(uint8_t *p, vi l) { const vb q = __builtin_convertvector(l, vb); memcpy(p, &q, 16); }
+INL vi load_lanes_i8(const int8_t *p) { vsb q; memcpy(&q, p, 16); return __builtin_convertvector(q, vi); }
+
+/// The 2-bit quants of q2_K / q3_K: four per byte, strided by 32.
+INL void pack_2bit_k(uint8_t *qs, const uint8_t *L) {
+    for (int j = 0; j < 256; j += 128) {
+        for (int h = 0; h < 32; h += 16) {
+            vb a, b, c, d;
+            memcpy(&a, L + j + h, 16); memcpy(&b, L + j + h + 32, 16);
+            memcpy(&c, L + j + h + 64, 16); memcpy(&d, L + j + h + 96, 16);
+            const vb q = a | (b << 2) | (c << 4) | (d << 6);
+            memcpy(qs + j / 4 + h, &q, 16);
+        }
+    }
+}
+
+/// q3_K's 16 6-bit scales (given as 0…63) in its 12-byte layout, and back (−32…31).
+INL void pack_scale_q3k(uint8_t *s, int j, uint8_t l) {
+    if (j < 8) s[j] = l & 0xF;
+    else s[j - 8] |= (uint8_t)((l & 0xF) << 4);
+    l >>= 4;
+    s[j % 4 + 8] |= (uint8_t)(l << (2 * (j / 4)));
+}
+INL int scale_q3k(const uint8_t *s, int j) {
+    const uint8_t lo = j < 8 ? s[j] & 0xF : s[j - 8] >> 4;
+    const uint8_t hi = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
+    return (int8_t)(lo | (hi << 4)) - 32;
+}
+
+/// make_qx_quants(n, nmax, x, L, 1, qw) for one block, scalar, its 18 scale trials
+/// computed side by side in lanes (each depends only on the block's max) and then
+/// accepted or rejected one by one in ggml's order. Quants (+nmax) to L; returns the scale.
+static float make_qx_scalar(int n, int32_t nmax, const float *x, int8_t *L, const float *qw) {
+    float max = 0, amax = 0;
+    for (int i = 0; i < n; i++) {
+        const float ax = fabsf(x[i]);
+        if (ax > amax) { amax = ax; max = x[i]; }
+    }
+    if (amax < 1e-15f) { memset(L, 0, (size_t)n); return 0; }
+    const float iscale = (float)-nmax / max;
+    float sumlx = 0, suml2 = 0;
+    for (int i = 0; i < n; i++) {
+        int32_t l = nearest_int_s(iscale * x[i]);
+        l = l < -nmax ? -nmax : (l > nmax - 1 ? nmax - 1 : l);
+        L[i] = (int8_t)(l + nmax);
+        const float w = qw[i];
+        sumlx += w * x[i] * (float)l;
+        suml2 += w * (float)l * (float)l;
+    }
+    float scale = suml2 != 0 ? sumlx / suml2 : 0;
+    float best = scale * sumlx;
+    vf isc[2], slx[2] = {vzero(), vzero()}, sl2[2] = {vzero(), vzero()};
+    for (int t = 0; t < 32; t++) {
+        const int is = t < 9 ? t - 9 : (t < 18 ? t - 8 : 1);
+        isc[t / 16][t % 16] = -((float)nmax + 0.1f * (float)is) / max;
+    }
+    for (int i = 0; i < n; i++) {
+        const float wx = qw[i] * x[i];
+        for (int h = 0; h < 2; h++) {
+            const vf fl = vcvt(vclamp(vnearest(isc[h] * splat(x[i])), -nmax, nmax - 1));
+            slx[h] = slx[h] + splat(wx) * fl;
+            sl2[h] = sl2[h] + splat(qw[i]) * fl * fl;
+        }
+    }
+    for (int t = 0; t < 18; t++) {
+        const float sx = slx[t / 16][t % 16], s2 = sl2[t / 16][t % 16];
+        if (s2 > 0 && sx * sx > best * s2) {
+            const float it = isc[t / 16][t % 16];
+            for (int i = 0; i < n; i++) {
+                int32_t l = nearest_int_s(it * x[i]);
+                L[i] = (int8_t)(nmax + (l < -nmax ? -nmax : (l > nmax - 1 ? nmax - 1 : l)));
+            }
+            scale = sx / s2;
+            best = scale * sx;
+        }
+    }
+    return scale;
+}
+
+// MARK: - q2_K / q3_K
+
+/// The end of quantize_row_q2_K_ref / _impl: requantizes each sub-block with its stored
+/// scale and min (a zero scale keeps the search's quants) and packs the quants.
+INL void finish_q2_K(const float *x, uint8_t *y, uint8_t *L) {
+    const float d_all = fp16_to_fp32(load_u16(y + 80)), m_all = fp16_to_fp32(load_u16(y + 82));
+    for (int j = 0; j < 16; j++) {
+        const float d = d_all * (float)(y[j] & 0xF);
+        if (d == 0) continue;
+        const float dm = m_all * (float)(y[j] >> 4);
+        store_lanes_u8(L + 16 * j, vclamp(vnearest((vload(x + 16 * j) + splat(dm)) / splat(d)), 0, 3));
+    }
+    pack_2bit_k(y + 16, L);
+}
+
+/// quantize_row_q2_K_ref (qw NULL: make_qkx2_quants with |x| weights and absolute errors) /
+/// quantize_row_q2_K_impl (make_qkx3_quants, then make_qp_quants for scales and mins); the
+/// 16 sub-blocks of a super-block side by side.
+INL void row_q2_K(const float *src, const float *qw, uint8_t *dst, int64_t count) {
+    vf xt[16], wt[16], flt[16], mv, sv;
+    uint8_t L[256];
+    float scales[16], mins[16];
+    for (int64_t ib = 0; ib < count / 256; ib++) {
+        const float *x = src + ib * 256;
+        uint8_t *y = dst + ib * 84;
+        lanes_load(xt, 16, x, 0, 15);
+        if (!qw) {
+            for (int i = 0; i < 16; i++) wt[i] = vabs(xt[i]);
+            sv = make_qkx_x16(16, 3, xt, wt, flt, L, -0.5f, 0.1f, 15, 1, 1, &mv);
+            memcpy(scales, &sv, sizeof scales);
+            memcpy(mins, &mv, sizeof mins);
+            float max_scale = 0, max_min = 0;
+            for (int j = 0; j < 16; j++) {
+                if (scales[j] > max_scale) max_scale = scales[j];
+                if (mins[j] > max_min) max_min = mins[j];
+            }
+            if (max_scale > 0) {
+                const float iscale = 15.f / max_scale;
+                for (int j = 0; j < 16; j++) y[j] = (uint8_t)nearest_int_s(iscale * scales[j]);
+                store_u16(y + 80, fp32_to_fp16(max_scale / 15.f));
+            } else {
+                memset(y, 0, 16);
+                store_u16(y + 80, fp32_to_fp16(0.f));
+            }
+            if (max_min > 0) {
+                const float iscale = 15.f / max_min;
+                for (int j = 0; j < 16; j++) y[j] = (uint8_t)(y[j] | (nearest_int_s(iscale * mins[j]) << 4));
+                store_u16(y + 82, fp32_to_fp16(max_min / 15.f));
+            } else {
+                store_u16(y + 82, fp32_to_fp16(0.f));
+            }
+        } else {
+            lanes_weights(wt, xt, 16, qw + ib * 256, 0, 15, sum_sq(x, 256) / 256);
+            vf swv = vzero();
+            for (int l = 0; l < 16; l++) swv = swv + wt[l];
+            sv = make_qkx_x16(16, 3, xt, wt, flt, L, -0.9f, 0.05f, 36, 0, 0, &mv);
+            float sw[16];
+            memcpy(scales, &sv, sizeof scales);
+            memcpy(mins, &mv, sizeof mins);
+            memcpy(sw, &swv, sizeof sw);
+            uint8_t Ls[16], Lm[16];
+            store_u16(y + 80, fp32_to_fp16(make_qp_quants(16, 15, scales, Ls, sw)));
+            store_u16(y + 82, fp32_to_fp16(make_qp_quants(16, 15, mins, Lm, sw)));
+            for (int j = 0; j < 16; j++) y[j] = (uint8_t)(Ls[j] | (Lm[j] << 4));
+        }
+        finish_q2_K(x, y, L);
+    }
+}
+
+/// make_q3_quants(16, nmax 4, x, L, do_rmse true) for the 16 sub-blocks of a q3_K
+/// super-block. ggml stops a block's refinement after a pass without change; a lane whose
+/// pass changed nothing would change nothing again, so all lanes run until none changes.
+INL vf make_q3_x16(const vf *xt, int8_t *L) {
+    const int32_t nmax = 4;
+    vf mx = vzero(), amax = vzero();
+    for (int i = 0; i < 16; i++) {
+        const vf ax = vabs(xt[i]);
+        const vi m = ax > amax;
+        amax = vsel(m, ax, amax);
+        mx = vsel(m, xt[i], mx);
+    }
+    const vi flat = amax < splat(1e-15f);
+    const vf iscale = splat((float)-nmax) / mx;
+    vi l[16];
+    vf sumlx = vzero(), suml2 = vzero();
+    for (int i = 0; i < 16; i++) {
+        l[i] = vclamp(vnearest(iscale * xt[i]), -nmax, nmax - 1);
+        const vf w = xt[i] * xt[i], fl = vcvt(l[i]);
+        sumlx = sumlx + w * xt[i] * fl;
+        suml2 = suml2 + w * fl * fl;
+    }
+    for (int itry = 0; itry < 5; itry++) {
+        vi changed = splati(0);
+        for (int i = 0; i < 16; i++) {
+            const vf xi = xt[i], w = xi * xi, fli = vcvt(l[i]);
+            const vf slx0 = sumlx - w * xi * fli, sl20 = suml2 - w * fli * fli;
+            const vi nl = vclamp(vnearest(xi * sl20 / slx0), -nmax, nmax - 1);
+            const vf fn = vcvt(nl);
+            const vf slx = slx0 + w * xi * fn, sl2 = sl20 + w * fn * fn;
+            const vi take = (slx0 > vzero()) & (nl != l[i]) & (sl2 > vzero())
+                            & (slx * slx * suml2 > sumlx * sumlx * sl2);
+            l[i] = vseli(take, nl, l[i]);
+            sumlx = vsel(take, slx, sumlx);
+            suml2 = vsel(take, sl2, suml2);
+            changed = changed | take;
+        }
+        int any = 0;
+        for (int b = 0; b < 16; b++) any |= changed[b];
+        if (!any) break;
+    }
+    for (int i = 0; i < 16; i++) {
+        const vi q = vseli(flat, splati(0), l[i] + splati(nmax));
+        for (int b = 0; b < 16; b++) L[16 * b + i] = (int8_t)q[b];
+    }
+    return vsel(flat | ~(suml2 > vzero()), vzero(), sumlx / suml2);
+}
+
+/// The end of quantize_row_q3_K_ref / _impl: requantizes with the stored scales (a zero
+/// scale keeps the search's quants), splits off the high bits (hmask) and packs the rest.
+INL void finish_q3_K(const float *x, uint8_t *y, const int8_t *L) {
+    const float d_all = fp16_to_fp32(load_u16(y + 108));
+    uint8_t Lu[256];
+    vi hm[2] = {splati(0), splati(0)};
+    for (int j = 0; j < 16; j++) {
+        const float d = d_all * (float)scale_q3k(y + 96, j);
+        vi l = d == 0 ? load_lanes_i8(L + 16 * j) : vclamp(vnearest(vload(x + 16 * j) / splat(d)), -4, 3) + splati(4);
+        const vi high = l > splati(3);
+        hm[j % 2] = hm[j % 2] | (high & splati(1 << (j / 2)));
+        store_lanes_u8(Lu + 16 * j, l - (high & splati(4)));
+    }
+    store_lanes_u8(y, hm[0]);
+    store_lanes_u8(y + 16, hm[1]);
+    pack_2bit_k(y + 32, Lu);
+}
+
+/// quantize_row_q3_K_ref (qw NULL: make_q3_quants) / quantize_row_q3_K_impl (weighted
+/// make_qx_quants per sub-block, then once more for the scales).
+INL void row_q3_K(const float *src, const float *qw, uint8_t *dst, int64_t count) {
+    vf xt[16], wt[16], sv;
+    int8_t L[256];
+    float scales[16];
+    for (int64_t ib = 0; ib < count / 256; ib++) {
+        const float *x = src + ib * 256;
+        uint8_t *y = dst + ib * 110, *s = y + 96;
+        lanes_load(xt, 16, x, 0, 15);
+        memset(s, 0, 12);
+        if (!qw) {
+            sv = make_q3_x16(xt, L);
+            memcpy(scales, &sv, sizeof scales);
+            float max_scale = 0, amax = 0;
+            for (int j = 0; j < 16; j++) {
+                const float a = fabsf(scales[j]);
+                if (a > amax) { amax = a; max_scale = scales[j]; }
+            }
+            if (max_scale != 0) {
+                const float iscale = -32.f / max_scale;
+                for (int j = 0; j < 16; j++) {
+                    int8_t l = (int8_t)nearest_int_s(iscale * scales[j]);
+                    l = (int8_t)((l < -32 ? -32 : (l > 31 ? 31 : l)) + 32);
+                    pack_scale_q3k(s, j, (uint8_t)l);
+                }
+                store_u16(y + 108, fp32_to_fp16(1 / iscale));
+            } else {
+                store_u16(y + 108, fp32_to_fp16(0.f));
+            }
+        } else {
+            lanes_weights(wt, xt, 16, qw + ib * 256, 0, 15, 2 * sum_sq(x, 256) / 256);
+            vf swv = vzero();
+            for (int l = 0; l < 16; l++) swv = swv + wt[l];
+            sv = make_qx_x16(16, 4, xt, wt, L);
+            float sw[16];
+            memcpy(scales, &sv, sizeof scales);
+            memcpy(sw, &swv, sizeof sw);
+            int8_t Ls[16];
+            const float d_block = make_qx_scalar(16, 32, scales, Ls, sw);
+            for (int j = 0; j < 16; j++) pack_scale_q3k(s, j, (uint8_t)Ls[j]);
+            store_u16(y + 108, fp32_to_fp16(d_block));
+        }
+        finish_q3_K(x, y, L);
+    }
+}
+
+// MARK: - q4_1, q5_0, q5_1 (and q4_0 with importance weights)
+
+enum { LEGACY_Q4_0, LEGACY_Q4_1, LEGACY_Q5_0, LEGACY_Q5_1 };
+INL int legacy_bytes(int type) { return type == LEGACY_Q4_0 ? 18 : type == LEGACY_Q4_1 ? 20 : type == LEGACY_Q5_0 ? 22 : 24; }
+INL int legacy_has_min(int type) { return type == LEGACY_Q4_1 || type == LEGACY_Q5_1; }
+
+/// Bit 4 of lane j, as bit j.
+INL uint32_t bit4_mask(vi l) {
+    vi iota;
+    for (int j = 0; j < 16; j++) iota[j] = j;
+    const vi b = ((l >> 4) & splati(1)) << iota;
+#if __has_builtin(__builtin_reduce_or)
+    return (uint32_t)__builtin_reduce_or(b);
+#else
+    uint32_t r = 0;
+    for (int j = 0; j < 16; j++) r |= (uint32_t)b[j];
+    return r;
+#endif
+}
+
+/// Writes one block: d, the min m (q4_1, q5_1) and the quants, values 0–15 in lanes l0 and
+/// 16–31 in l1 (low nibbles; q5 also the 5th bits as qh).
+INL void pack_legacy(int type, uint8_t *y, float d, float m, vi l0, vi l1) {
+    store_u16(y, fp32_to_fp16(d));
+    if (legacy_has_min(type)) store_u16(y + 2, fp32_to_fp16(m));
+    uint8_t *qs = y + (legacy_has_min(type) ? 4 : 2);
+    if (type == LEGACY_Q5_0 || type == LEGACY_Q5_1) {
+        const uint32_t qh = bit4_mask(l0) | (bit4_mask(l1) << 16);
+        for (int i = 0; i < 4; i++) qs[i] = (uint8_t)(qh >> (8 * i));
+        qs += 4;
+    }
+    store_lanes_u8(qs, (l0 & splati(0x0F)) | ((l1 & splati(0x0F)) << 4));
+}
+
+/// 16 quants (bytes) into lanes.
+INL vi load_lanes_u8(const uint8_t *p) { vb q; memcpy(&q, p, 16); return __builtin_convertvector(q, vi); }
+
+/// quantize_row_q4_0/q4_1/q5_0/q5_1_impl with importance weights (sigma2 the row's mean
+/// square): make_qx_quants (q4_0 nmax 8, q5_0 16) or make_qkx3_quants (q4_1 15, q5_1 31)
+/// on 16 blocks of 32 side by side.
+INL void row_legacy_weighted(const float *src, const float *qw, uint8_t *dst, int64_t count, int type) {
+    const int32_t nmax = type == LEGACY_Q4_0 ? 8 : type == LEGACY_Q4_1 ? 15 : type == LEGACY_Q5_0 ? 16 : 31;
+    const int64_t nb = count / 32;
+    const float sigma2 = sum_sq(src, count) / (float)count;
+    vf xt[32], wt[32], flt[32], sv, mv = vzero();
+    uint8_t L[512];
+    float d[16], m[16];
+    for (int64_t b0 = 0; b0 < nb; b0 += 16) {
+        lanes_load(xt, 32, src, b0, nb - 1);
+        lanes_weights(wt, xt, 32, qw, b0, nb - 1, sigma2);
+        if (legacy_has_min(type)) sv = make_qkx_x16(32, nmax, xt, wt, flt, L, -0.9f, 0.05f, 36, 0, 0, &mv);
+        else sv = make_qx_x16(32, nmax, xt, wt, (int8_t *)L);
+        mv = -mv;  // make_qkx3_quants returns −min; the block stores min
+        memcpy(d, &sv, sizeof d);
+        memcpy(m, &mv, sizeof m);
+        for (int k = 0; k < 16 && b0 + k < nb; k++) {
+            pack_legacy(type, dst + (b0 + k) * legacy_bytes(type), d[k], m[k], load_lanes_u8(L + 32 * k),
+                        load_lanes_u8(L + 32 * k + 16));
+        }
+    }
+}
+
+/// The first x[j] equal to v (which is in x): ggml's scans keep the first extreme, which
+/// only matters for the sign of a zero.
+INL float first_equal(const float *x, float v) {
+    if (v != 0) return v;
+    for (int j = 0; j < 32; j++) if (x[j] == v) return x[j];
+    return v;
+}
+
+/// quantize_row_q4_1_ref / q5_0_ref / q5_1_ref. Returns 1 (row unfinished) when the row
+/// holds a NaN or an infinity or a block's range or inverse scale overflows (ggml's bytes
+/// then come from x86's out-of-range conversions: the caller takes its scalar kernel).
+INL int row_legacy_ref(const float *src, uint8_t *dst, int64_t count, int type) {
+    vf poison = vzero();
+    int bad = 0;
+    for (int64_t ib = 0; ib < count / 32; ib++) {
+        const float *x = src + ib * 32;
+        uint8_t *y = dst + ib * legacy_bytes(type);
+        const vf a[2] = {vload(x), vload(x + 16)};
+        poison = poison + (a[0] - a[0]) + (a[1] - a[1]);
+        float d, id, m = 0;
+        vf off, base;
+        if (type == LEGACY_Q5_0) {
+            d = first_absmax(x, a[0], a[1]) / -16;
+            base = vzero();
+            off = splat(16.5f);
+        } else {
+            m = first_equal(x, hmin16(vsel(a[1] < a[0], a[1], a[0])));
+            const float mx = first_equal(x, hmax16(vsel(a[1] > a[0], a[1], a[0])));
+            bad |= !(mx - m <= 3.4028235e38f);
+            d = (mx - m) / (type == LEGACY_Q4_1 ? 15 : 31);
+            base = splat(m);
+            off = splat(0.5f);
+        }
+        id = d != 0 ? 1 / d : 0;
+        bad |= !(fabsf(id) <= 3.4028235e38f);
+        vi l[2];
+        for (int h = 0; h < 2; h++) {
+            l[h] = __builtin_convertvector((a[h] - base) * splat(id) + off, vi);  // truncation; ≥ 0 here
+            if (type == LEGACY_Q4_1) l[h] = vseli(l[h] > splati(15), splati(15), l[h]);
+            if (type == LEGACY_Q5_0) l[h] = vseli(l[h] > splati(31), splati(31), l[h]);
+        }
+        pack_legacy(type, y, d, m, l[0], l[1]);
+    }
+    for (int j = 0; j < 16; j++) if (poison[j] != 0) return 1;  // NaN lanes compare unequal too
+    return bad;
+}
+
+INL int q41(const float *x, const float *qw, uint8_t *y, int64_t n) {
+    if (qw) { row_legacy_weighted(x, qw, y, n, LEGACY_Q4_1); return 0; }
+    return row_legacy_ref(x, y, n, LEGACY_Q4_1);
+}
+INL int q50(const float *x, const float *qw, uint8_t *y, int64_t n) {
+    if (qw) { row_legacy_weighted(x, qw, y, n, LEGACY_Q5_0); return 0; }
+    return row_legacy_ref(x, y, n, LEGACY_Q5_0);
+}
+INL int q51(const float *x, const float *qw, uint8_t *y, int64_t n) {
+    if (qw) { row_legacy_weighted(x, qw, y, n, LEGACY_Q5_1); return 0; }
+    return row_legacy_ref(x, y, n, LEGACY_Q5_1);
+}
+INL void q40w(const float *x, const float *qw, uint8_t *y, int64_t n) { row_legacy_weighted(x, qw, y, n, LEGACY_Q4_0); }
+
 // MARK: - variants and dispatch
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -733,6 +1158,12 @@ VARIANTS(void, q4kw, (const float *x, const float *qw, uint8_t *y, int64_t n), (
 VARIANTS(void, q5kw, (const float *x, const float *qw, uint8_t *y, int64_t n), (x, qw, y, n))
 VARIANTS(void, iq4nl, (const float *x, const float *qw, uint8_t *y, int64_t n), (x, qw, y, n))
 VARIANTS(void, iq4xs, (const float *x, const float *qw, uint8_t *y, int64_t n), (x, qw, y, n))
+VARIANTS(void, row_q2_K, (const float *x, const float *qw, uint8_t *y, int64_t n), (x, qw, y, n))
+VARIANTS(void, row_q3_K, (const float *x, const float *qw, uint8_t *y, int64_t n), (x, qw, y, n))
+VARIANTS(int, q41, (const float *x, const float *qw, uint8_t *y, int64_t n), (x, qw, y, n))
+VARIANTS(int, q50, (const float *x, const float *qw, uint8_t *y, int64_t n), (x, qw, y, n))
+VARIANTS(int, q51, (const float *x, const float *qw, uint8_t *y, int64_t n), (x, qw, y, n))
+VARIANTS(void, q40w, (const float *x, const float *qw, uint8_t *y, int64_t n), (x, qw, y, n))
 
 static int detected_level(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -790,3 +1221,9 @@ void smelt_quantize_row_iq4_nl(const float *x, const float *qw, void *y, int64_t
 void smelt_quantize_row_iq4_xs(const float *x, const float *qw, void *y, int64_t n) { DISPATCH(iq4xs, (x, qw, (uint8_t *)y, n)) }
 void smelt_quantize_row_q4_K_weighted(const float *x, const float *qw, void *y, int64_t n) { DISPATCH(q4kw, (x, qw, (uint8_t *)y, n)) }
 void smelt_quantize_row_q5_K_weighted(const float *x, const float *qw, void *y, int64_t n) { DISPATCH(q5kw, (x, qw, (uint8_t *)y, n)) }
+void smelt_quantize_row_q2_K(const float *x, const float *qw, void *y, int64_t n) { DISPATCH(row_q2_K, (x, qw, (uint8_t *)y, n)) }
+void smelt_quantize_row_q3_K(const float *x, const float *qw, void *y, int64_t n) { DISPATCH(row_q3_K, (x, qw, (uint8_t *)y, n)) }
+int smelt_quantize_row_q4_1(const float *x, const float *qw, void *y, int64_t n) { DISPATCH(q41, (x, qw, (uint8_t *)y, n)) }
+int smelt_quantize_row_q5_0(const float *x, const float *qw, void *y, int64_t n) { DISPATCH(q50, (x, qw, (uint8_t *)y, n)) }
+int smelt_quantize_row_q5_1(const float *x, const float *qw, void *y, int64_t n) { DISPATCH(q51, (x, qw, (uint8_t *)y, n)) }
+void smelt_quantize_row_q4_0_weighted(const float *x, const float *qw, void *y, int64_t n) { DISPATCH(q40w, (x, qw, (uint8_t *)y, n)) }

@@ -17,8 +17,8 @@ import Glibc
 // SmeltQuant's scalar kernels at every level the CPU allows; the golden vectors check the
 // default path.
 
-/// The native kernels of q4_0, q8_0, q4_K, q5_K, q6_K (with and without importance weights
-/// for the k-quants), iq4_nl and iq4_xs, used by those types' `quantizeRow`;
+/// The native kernels of q4_0, q4_1, q5_0, q5_1, q8_0, q2_K…q6_K, iq4_nl and iq4_xs (with
+/// and without importance weights where the type takes them), used by those types' `quantizeRow`;
 /// `SMELT_NO_FAST_KERNELS=1` (or `enabled = false`) selects the scalar Swift kernels, which
 /// tests compare them with byte for byte.
 enum FastKernels {
@@ -52,6 +52,12 @@ enum FastKernels {
         case (.iq4_xs, _): return { s, w, d, n in smelt_quantize_row_iq4_xs(s, w, d, Int64(n)) }
         case (.q8_0, _): return { s, _, d, n in quantizeRowQ80(s, d, n) }
         case (.q4_0, false): return { s, _, d, n in quantizeRowQ40(s, d, n) }
+        case (.q4_0, true): return { s, w, d, n in quantizeRowQ40Weighted(s, w, d, n) }
+        case (.q2_K, _): return { s, w, d, n in quantizeRowQ2K(s, w, d, n) }
+        case (.q3_K, _): return { s, w, d, n in quantizeRowQ3K(s, w, d, n) }
+        case (.q4_1, _): return { s, w, d, n in quantizeRowQ41(s, w, d, n) }
+        case (.q5_0, _): return { s, w, d, n in quantizeRowQ50(s, w, d, n) }
+        case (.q5_1, _): return { s, w, d, n in quantizeRowQ51(s, w, d, n) }
         default: return nil
         }
     }
@@ -94,7 +100,50 @@ enum FastKernels {
         }
     }
 
-    /// `quantize_row_q4_0_ref`; non-finite rows as for q8_0.
+    /// `quantize_row_q2_K_ref` (qw nil) / `quantize_row_q2_K_impl`.
+    @inline(__always) static func quantizeRowQ2K(_ src: UnsafePointer<Float>, _ qw: UnsafePointer<Float>?,
+                                                 _ dst: UnsafeMutableRawPointer, _ count: Int) {
+        smelt_quantize_row_q2_K(src, qw, dst, Int64(count))
+    }
+
+    /// `quantize_row_q3_K_ref` (qw nil) / `quantize_row_q3_K_impl`.
+    @inline(__always) static func quantizeRowQ3K(_ src: UnsafePointer<Float>, _ qw: UnsafePointer<Float>?,
+                                                 _ dst: UnsafeMutableRawPointer, _ count: Int) {
+        smelt_quantize_row_q3_K(src, qw, dst, Int64(count))
+    }
+
+    /// `quantize_row_q4_1_ref` (qw nil) / `quantize_row_q4_1_impl`; a row the native kernel
+    /// leaves unfinished (NaN, infinity, an overflowing scale) is redone by the scalar kernel.
+    @inline(__always) static func quantizeRowQ41(_ src: UnsafePointer<Float>, _ qw: UnsafePointer<Float>?,
+                                                 _ dst: UnsafeMutableRawPointer, _ count: Int) {
+        if smelt_quantize_row_q4_1(src, qw, dst, Int64(count)) != 0 { redo(src, dst, count, 20, Q4_1.quantizeBlockRef) }
+    }
+
+    /// `quantize_row_q5_0_ref` (qw nil) / `quantize_row_q5_0_impl`; unfinished rows as for q4_1.
+    @inline(__always) static func quantizeRowQ50(_ src: UnsafePointer<Float>, _ qw: UnsafePointer<Float>?,
+                                                 _ dst: UnsafeMutableRawPointer, _ count: Int) {
+        if smelt_quantize_row_q5_0(src, qw, dst, Int64(count)) != 0 { redo(src, dst, count, 22, Q5_0.quantizeBlockRef) }
+    }
+
+    /// `quantize_row_q5_1_ref` (qw nil) / `quantize_row_q5_1_impl`; unfinished rows as for q4_1.
+    @inline(__always) static func quantizeRowQ51(_ src: UnsafePointer<Float>, _ qw: UnsafePointer<Float>?,
+                                                 _ dst: UnsafeMutableRawPointer, _ count: Int) {
+        if smelt_quantize_row_q5_1(src, qw, dst, Int64(count)) != 0 { redo(src, dst, count, 24, Q5_1.quantizeBlockRef) }
+    }
+
+    /// `quantize_row_q4_0_impl` (with importance weights; without: `quantize_row_q4_0_ref`).
+    @inline(__always) static func quantizeRowQ40Weighted(_ src: UnsafePointer<Float>, _ qw: UnsafePointer<Float>?,
+                                                         _ dst: UnsafeMutableRawPointer, _ count: Int) {
+        if let qw { smelt_quantize_row_q4_0_weighted(src, qw, dst, Int64(count)) } else { quantizeRowQ40(src, dst, count) }
+    }
+
+    /// A row of 32-value blocks redone by a scalar block kernel.
+    @inline(__always) static func redo(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, _ count: Int, _ blockBytes: Int,
+                                       _ block: (UnsafePointer<Float>, UnsafeMutableRawPointer) -> Void) {
+        for ib in 0..<(count / 32) { block(src + ib * 32, dst + ib * blockBytes) }
+    }
+
+    /// `quantize_row_q4_0_ref`; non-finite rows (and overflowing inverse scales) as for q8_0.
     @inline(__always) static func quantizeRowQ40(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, _ count: Int) {
         if smelt_quantize_row_q4_0(src, dst, Int64(count)) != 0 {
             for ib in 0..<(count / 32) { Q4_0.quantizeBlockRef(src + ib * 32, dst + ib * 18) }

@@ -9,6 +9,7 @@ public enum Q2_K: QuantType {
 
     public static func quantizeRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer,
                                    count: Int, importance: UnsafePointer<Float>?) {
+        if FastKernels.enabled { FastKernels.quantizeRowQ2K(src, importance, dst, count); return }
         // floats: weights[16] mins[16] scales[16] sw[16]; bytes: L[256] Laux[16] Ls[16] Lm[16]
         withQuantScratch(floats: 64, bytes: 304) { f, b in
             for ib in 0..<(count / blockSize) {

@@ -9,6 +9,7 @@ public enum Q3_K: QuantType {
 
     public static func quantizeRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer,
                                    count: Int, importance: UnsafePointer<Float>?) {
+        if FastKernels.enabled { FastKernels.quantizeRowQ3K(src, importance, dst, count); return }
         // floats: scales[16] weight[16] sw[16]; bytes: L[256] Ls[16]
         withQuantScratch(floats: 48, bytes: 272) { f, b in
             b.withMemoryRebound(to: Int8.self, capacity: 272) { L in

@@ -8,7 +8,7 @@ public enum Q4_0: QuantType {
 
     public static func quantizeRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer,
                                    count: Int, importance: UnsafePointer<Float>?) {
-        if importance == nil && FastKernels.enabled { FastKernels.quantizeRowQ40(src, dst, count); return }
+        if FastKernels.enabled { FastKernels.quantizeRowQ40Weighted(src, importance, dst, count); return }
         let nb = count / blockSize
         guard let qw = importance else {
             for ib in 0..<nb { quantizeBlockRef(src + ib * blockSize, dst + ib * blockBytes) }

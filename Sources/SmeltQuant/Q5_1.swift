@@ -8,6 +8,7 @@ public enum Q5_1: QuantType {
 
     public static func quantizeRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer,
                                    count: Int, importance: UnsafePointer<Float>?) {
+        if FastKernels.enabled { FastKernels.quantizeRowQ51(src, importance, dst, count); return }
         let nb = count / blockSize
         guard let qw = importance else {
             for ib in 0..<nb { quantizeBlockRef(src + ib * blockSize, dst + ib * blockBytes) }

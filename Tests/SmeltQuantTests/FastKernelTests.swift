@@ -33,6 +33,9 @@ final class FastKernelTests: XCTestCase {
         out.append((0..<512).map { i in i < 32 ? 0 : (i < 64 ? 1 : normal()) })  // flat sub-blocks
         out.append((0..<512).map { i in Float(i % 16) - 7.5 })           // integer grid
         out.append((0..<512).map { i in (i / 16) % 2 == 0 ? 0 : normal() })
+        out.append((0..<512).map { _ in normal() * 1e-38 })                 // scales near the float minimum
+        out.append((0..<512).map { i in i % 32 == 5 ? 3e-44 : (i % 32 == 9 ? -1e-44 : 0) })  // denormals: inverse scales overflow
+        out.append((0..<512).map { i in i % 64 < 32 ? (i % 2 == 0 ? 0 : -0.0) : normal() * 3e38 })  // ±0 blocks, ranges overflowing
         for _ in 0..<40 { out.append((0..<256).map { _ in normal() * Float(g.next() % 100 + 1) * 0.003 }) }
         return out
     }
@@ -81,6 +84,17 @@ final class FastKernelTests: XCTestCase {
     func testQ6KImportance() throws { try check(.q6_K, Q6_K.self, importance: true) }
     func testIQ4NLImportance() throws { try check(.iq4_nl, IQ4_NL.self, importance: true) }
     func testIQ4XSImportance() throws { try check(.iq4_xs, IQ4_XS.self, importance: true) }
+    func testQ2K() throws { try check(.q2_K, Q2_K.self) }
+    func testQ3K() throws { try check(.q3_K, Q3_K.self) }
+    func testQ41() throws { try check(.q4_1, Q4_1.self) }
+    func testQ50() throws { try check(.q5_0, Q5_0.self) }
+    func testQ51() throws { try check(.q5_1, Q5_1.self) }
+    func testQ2KImportance() throws { try check(.q2_K, Q2_K.self, importance: true) }
+    func testQ3KImportance() throws { try check(.q3_K, Q3_K.self, importance: true) }
+    func testQ40Importance() throws { try check(.q4_0, Q4_0.self, importance: true) }
+    func testQ41Importance() throws { try check(.q4_1, Q4_1.self, importance: true) }
+    func testQ50Importance() throws { try check(.q5_0, Q5_0.self, importance: true) }
+    func testQ51Importance() throws { try check(.q5_1, Q5_1.self, importance: true) }
 
     /// Rows holding NaN or infinities give the scalar kernels' bytes too (quantize
     /// --allow-nonfinite writes them).
@@ -92,7 +106,9 @@ final class FastKernelTests: XCTestCase {
         for level in Self.levels {
             FastKernels.cap(level)
             for (type, kernel) in [(GGMLType.q4_K, Q4_K.self as any QuantType.Type), (.q5_K, Q5_K.self), (.q6_K, Q6_K.self),
-                                   (.iq4_nl, IQ4_NL.self), (.iq4_xs, IQ4_XS.self), (.q8_0, Q8_0.self), (.q4_0, Q4_0.self)] {
+                                   (.iq4_nl, IQ4_NL.self), (.iq4_xs, IQ4_XS.self), (.q8_0, Q8_0.self), (.q4_0, Q4_0.self),
+                                   (.q2_K, Q2_K.self), (.q3_K, Q3_K.self), (.q4_1, Q4_1.self), (.q5_0, Q5_0.self),
+                                   (.q5_1, Q5_1.self)] {
                 let fast = try XCTUnwrap(FastKernels.rowKernel(for: type, importance: false))
                 let bytes = type.rowBytes(512)!
                 var a = [UInt8](repeating: 0, count: bytes), b = [UInt8](repeating: 1, count: bytes)
@@ -145,8 +161,8 @@ final class FastKernelTests: XCTestCase {
     func testNoNativeKernel() {
         FastKernels.enabled = false  // quantizeRow takes the scalar path; rowKernel is the SIMD one
         defer { FastKernels.enabled = true }
-        XCTAssertNil(FastKernels.rowKernel(for: .q4_0, importance: true))
-        XCTAssertNil(FastKernels.rowKernel(for: .q5_0, importance: false))
+        XCTAssertNil(FastKernels.rowKernel(for: .q1_0, importance: false))
+        XCTAssertNil(FastKernels.rowKernel(for: .iq2_xxs, importance: true))
     }
 }
 

@@ -144,9 +144,21 @@ void smelt_quantize_row_q6_K(const float *x, const float *qw, void *y, int64_t n
 void smelt_quantize_row_iq4_nl(const float *x, const float *qw, void *y, int64_t n);
 void smelt_quantize_row_iq4_xs(const float *x, const float *qw, void *y, int64_t n);
 /// These two return 1, the row unfinished, when it holds a NaN or an infinity (ggml's
-/// bytes then depend on its evaluation order: the caller takes its scalar kernel).
+/// bytes then depend on its evaluation order: the caller takes its scalar kernel); q4_0
+/// also when a block's inverse scale overflows (x86's out-of-range conversions decide).
 int smelt_quantize_row_q8_0(const float *x, void *y, int64_t n);
 int smelt_quantize_row_q4_0(const float *x, void *y, int64_t n);
+/// quantize_row_q2_K_ref / q3_K_ref (qw NULL) / quantize_row_q2_K_impl / q3_K_impl.
+void smelt_quantize_row_q2_K(const float *x, const float *qw, void *y, int64_t n);
+void smelt_quantize_row_q3_K(const float *x, const float *qw, void *y, int64_t n);
+/// quantize_row_q4_1_ref / q5_0_ref / q5_1_ref (qw NULL; these return 1, the row
+/// unfinished, when it holds a NaN or an infinity or a block's scale overflows) and
+/// quantize_row_q4_1_impl / q5_0_impl / q5_1_impl (always 0).
+int smelt_quantize_row_q4_1(const float *x, const float *qw, void *y, int64_t n);
+int smelt_quantize_row_q5_0(const float *x, const float *qw, void *y, int64_t n);
+int smelt_quantize_row_q5_1(const float *x, const float *qw, void *y, int64_t n);
+/// quantize_row_q4_0_impl (qw not NULL).
+void smelt_quantize_row_q4_0_weighted(const float *x, const float *qw, void *y, int64_t n);
 /// The instruction-set level the row quantizers run at: 0 portable, 1 AVX2, 2 AVX-512
 /// (F, BW, VL, DQ); `smelt_quant_cpu_level` is what the CPU allows.
 int smelt_quant_level(void);

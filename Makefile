@@ -99,6 +99,13 @@ demo: build $(DEMO_GGUF)
 	@echo "== 3b. smelt quantize --format compressed-tensors: a W8A8 Hugging Face folder for vLLM (llm-compressor's bytes)"
 	rm -rf $(DEMO)/SmolLM2-W8A8-ct
 	$(SMELT) quantize $(DEMO_HF) -o $(DEMO)/SmolLM2-W8A8-ct --format compressed-tensors --scheme W8A8
+	@echo "== 3c. the same with calibration on the shipped text: W8A8 after SmoothQuant; INT4 weights (W4A16 in groups of 64:"
+	@echo "       SmolLM2's width 576 is not a multiple of 128) rounded to nearest, by GPTQ and by AWQ"
+	rm -rf $(DEMO)/SmolLM2-W8A8-SmoothQuant-ct $(DEMO)/SmolLM2-W4A16-RTN-ct $(DEMO)/SmolLM2-W4A16-GPTQ-ct $(DEMO)/SmolLM2-W4A16-AWQ-ct
+	$(SMELT) quantize $(DEMO_HF) -o $(DEMO)/SmolLM2-W8A8-SmoothQuant-ct --format compressed-tensors --scheme W8A8 --smoothquant 0.8
+	$(SMELT) quantize $(DEMO_HF) -o $(DEMO)/SmolLM2-W4A16-RTN-ct --format compressed-tensors --scheme W4A16 --group-size 64
+	$(SMELT) quantize $(DEMO_HF) -o $(DEMO)/SmolLM2-W4A16-GPTQ-ct --format compressed-tensors --scheme W4A16 --group-size 64 --gptq
+	$(SMELT) quantize $(DEMO_HF) -o $(DEMO)/SmolLM2-W4A16-AWQ-ct --format compressed-tensors --scheme W4A16 --group-size 64 --awq
 	@echo "== 4. smelt inspect: the converted model"
 	$(SMELT) inspect $(DEMO_BF16) --max-items 4 | head -60
 	@echo "== 5. smelt quantize: Q8_0, Q6_K and Q4_0 (llama-quantize's presets, same bytes)"
@@ -117,9 +124,10 @@ demo: build $(DEMO_GGUF)
 	set -o pipefail; for q in Q8_0 Q6_K Q4_K_M IQ4_XS Q4_0 Q3_K_M; do echo "-- $$q"; \
 	  $(SMELT) perplexity $(DEMO_Q)-$$q.gguf --kl-divergence $(DEMO)/base.kld.zst \
 	    | grep -E '^(Mean PPL\(Q\) |Mean    KLD|99.9%   KLD|Same top p)' || exit 1; done
-	@echo "-- W8A8 (compressed-tensors, activations fake-quantized per token as vLLM runs them)"
-	set -o pipefail; $(SMELT) perplexity $(DEMO)/SmolLM2-W8A8-ct --kl-divergence $(DEMO)/base.kld.zst \
-	  | grep -E '^(Mean PPL\(Q\) |Mean    KLD|99.9%   KLD|Same top p)'
+	@echo "-- compressed-tensors checkpoints (W8A8: activations fake-quantized per token as vLLM runs them)"
+	set -o pipefail; for c in W8A8 W8A8-SmoothQuant W4A16-RTN W4A16-GPTQ W4A16-AWQ; do echo "-- $$c"; \
+	  $(SMELT) perplexity $(DEMO)/SmolLM2-$$c-ct --kl-divergence $(DEMO)/base.kld.zst \
+	    | grep -E '^(Mean PPL\(Q\) |Mean    KLD|99.9%   KLD|Same top p)' || exit 1; done
 	@echo "== 9. smelt report: every run above, from the results store ($(DEMO)/results.sqlite)"
 	$(SMELT) report
 	$(SMELT) report -o $(DEMO)/report.html

@@ -4,7 +4,8 @@
   make:    python scripts/compressed-tensors-reference.py make HF_DIR OUT_DIR [--schemes FP8,W8A8,...]
            runs llm-compressor's oneshot with QuantizationModifier(scheme=S, targets="Linear",
            ignore=["lm_head"]) per scheme and saves OUT_DIR/S (save_compressed=True). FP8 (static input
-           scales) is calibrated on calibration-data/calibration_data_v5_rc.txt.
+           scales) is calibrated on calibration-data/calibration_data_v5_rc.txt. --group-size N: the
+           preset's weights in groups of N columns (config_groups with the changed scheme).
   compare: python scripts/compressed-tensors-reference.py compare REF_DIR SMELT_DIR
            tensor by tensor (names, dtypes, shapes, bytes) and quantization_config.
 
@@ -29,7 +30,13 @@ def make(args):
         out = os.path.join(args.out, scheme + args.suffix)
         model = AutoModelForCausalLM.from_pretrained(args.model, dtype="auto")
         tok = AutoTokenizer.from_pretrained(args.model)
-        recipe = QuantizationModifier(targets="Linear", scheme=scheme, ignore=args.ignore.split(","))
+        if args.group_size:
+            from compressed_tensors.quantization import preset_name_to_scheme
+            qs = preset_name_to_scheme(scheme, ["Linear"])
+            qs.weights.group_size = args.group_size
+            recipe = QuantizationModifier(config_groups={"group_0": qs}, ignore=args.ignore.split(","))
+        else:
+            recipe = QuantizationModifier(targets="Linear", scheme=scheme, ignore=args.ignore.split(","))
         kw = {}
         if scheme == "FP8":
             text = open(args.calibration, encoding="utf-8").read()
@@ -93,6 +100,7 @@ def main():
     m.add_argument("--ignore", default="lm_head", help="comma-separated module names or re:REGEX")
     m.add_argument("--suffix", default="", help="appended to the scheme's folder name")
     m.add_argument("--seq-len", type=int, default=512)
+    m.add_argument("--group-size", type=int, default=0, help="group size of the int4 group schemes (default: the preset's 128)")
     c = sub.add_parser("compare")
     c.add_argument("ref"); c.add_argument("smelt")
     a = p.parse_args()

@@ -37,11 +37,22 @@ final class ActivationCapture: ActivationObserver {
 }
 
 extension Calibrator {
-    /// The block's output on the first `count` batches of hidden states (the model's current weights).
-    func blockOutputs(_ il: Int, batches count: Int, observer: ActivationObserver? = nil) throws -> [[Float]] {
+    /// The first `count` calibration sequences' hidden states at the next block's input.
+    func leadingStates(_ count: Int) -> [HiddenStates] {
+        var out: [HiddenStates] = []
+        var left = count
+        for s in states where left > 0 {
+            let p = s.sequenceCount <= left ? s : s.prefix(sequences: left)
+            out.append(p)
+            left -= p.sequenceCount
+        }
+        return out
+    }
+
+    /// Block `il`'s output for `inputs` (the model's current weights).
+    func blockOutputs(_ il: Int, _ inputs: [HiddenStates], observer: ActivationObserver? = nil) throws -> [[Float]] {
         var outs: [[Float]] = []
-        for b in 0..<min(count, states.count) {
-            var s = states[b]
+        for var s in inputs {
             try model.runLayer(il, &s, observer: observer)
             outs.append(s.values)
         }
@@ -67,9 +78,6 @@ extension Calibrator {
         var out = CalibrationOutcome()
         out.tokens = tokens
         let t = weightType
-        // batches holding the search sequences
-        var searchBatches = 0, seqs = 0
-        while searchBatches < states.count && seqs < options.searchSequences { seqs += states[searchBatches].sequenceCount; searchBatches += 1 }
         for il in 0..<model.layerCount {
             let names = model.linearWeightNames(layer: il).filter { grid(checkpointName($0)) != nil }
             if !names.isEmpty {
@@ -91,7 +99,8 @@ extension Calibrator {
                 }
                 // mean |x| of every balanced input (one pass; smoothing leaves the float inputs as they are)
                 let stats = try statistics(il, weights: mappings.map { $0.1[0] }, hessian: false)
-                let reference = try blockOutputs(il, batches: searchBatches)
+                let search = leadingStates(options.searchSequences)   // the search sequences, at this block's input
+                let reference = try blockOutputs(il, search)
                 var changed = Set<String>()
                 for (smooth, balance) in mappings {
                     guard let st = stats.statistics(of: balance[0]), let g = grid(checkpointName(balance[0])) else { continue }
@@ -133,7 +142,7 @@ extension Calibrator {
                             for r in 0..<m.rows { for c in 0..<cols { q[r * cols + c] = t.round(q[r * cols + c] / sf[c]) } }
                             try model.replaceWeight(name, values: q)
                         }
-                        let outs = try blockOutputs(il, batches: searchBatches)
+                        let outs = try blockOutputs(il, search)
                         var loss = 0.0, count = 0
                         for (a, b) in zip(outs, reference) {
                             for i in a.indices { let d = Double(a[i] - b[i]); loss += d * d }
@@ -166,9 +175,9 @@ extension Calibrator {
                 }
                 if options.clip {
                     let clipNames = names.filter { !$0.hasSuffix("attn_q.weight") && !$0.hasSuffix("attn_k.weight") }
-                    let searchTokens = states.prefix(searchBatches).reduce(0) { $0 + $1.tokens }
+                    let searchTokens = search.reduce(0) { $0 + $1.tokens }
                     let capture = ActivationCapture(weights: clipNames, stride: max(1, searchTokens / max(1, options.clipTokens)))
-                    _ = try blockOutputs(il, batches: searchBatches, observer: capture)
+                    _ = try blockOutputs(il, search, observer: capture)
                     for name in clipNames {
                         guard let g = grid(checkpointName(name)), let x = capture.captured[name] else { continue }
                         var m = try model.weightValues(name)

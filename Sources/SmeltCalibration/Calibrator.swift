@@ -24,14 +24,15 @@ public struct CalibrationOutcome: Sendable {
 public struct CalibrationSettings: Sendable {
     /// Tokens per sequence.
     public var sequenceLength = 512
-    /// Sequences taken from the start of the text (fewer when the text is shorter).
-    public var sequences = 64
+    /// Sequences, spread evenly over the text's chunks of `sequenceLength` tokens (all of them when the
+    /// text has fewer).
+    public var sequences = 16
     /// Sequences per forward batch (memory: a batch's activations, not the whole set's).
     public var batch = 4
     /// Replace each sequence's first token by BOS (as llama-imatrix does); nil: when the model adds BOS.
     public var addBOS: Bool?
 
-    public init(sequenceLength: Int = 512, sequences: Int = 64, batch: Int = 4, addBOS: Bool? = nil) {
+    public init(sequenceLength: Int = 512, sequences: Int = 16, batch: Int = 4, addBOS: Bool? = nil) {
         self.sequenceLength = sequenceLength; self.sequences = sequences; self.batch = batch; self.addBOS = addBOS
     }
 }
@@ -62,16 +63,22 @@ public final class Calibrator {
         guard L >= 2, settings.sequences > 0, settings.batch > 0 else {
             throw SmeltError("calibration: sequence length must be at least 2 and the sequence and batch counts positive")
         }
-        let n = min(settings.sequences, tokens.count / L)
+        let available = tokens.count / L
+        let n = min(settings.sequences, available)
         guard n > 0 else {
             throw SmeltError("calibration: the text tokenizes to \(tokens.count) tokens, fewer than one sequence of \(L)")
         }
+        // sequence k is the text's chunk k·available/n: spread evenly over the whole text, as llm-compressor
+        // draws its calibration samples from the shuffled data set (not the text's first n chunks)
+        let starts = (0..<n).map { ($0 * available / n) * L }
         let bos: Int32? = (settings.addBOS ?? model.config.addBOS) ? model.config.bosToken : nil
         var st: [HiddenStates] = []
         var i = 0
         while i < n {
             let s = min(settings.batch, n - i)
-            var batch = Array(tokens[(i * L)..<((i + s) * L)])
+            var batch: [Int32] = []
+            batch.reserveCapacity(s * L)
+            for k in i..<(i + s) { batch.append(contentsOf: tokens[starts[k]..<(starts[k] + L)]) }
             if let bos { for k in 0..<s { batch[k * L] = bos } }
             st.append(try model.embed(tokens: batch, sequenceLength: L, sequenceCount: s))
             i += s

@@ -95,7 +95,7 @@ public enum CTCheckpointWriter {
                 let rows = t.shape[0], cols = t.shape[1]
                 let sc: Int
                 do { sc = try CTQuantizer.scaleColumns(args, columns: cols) } catch let e as SmeltError {
-                    throw SmeltError("\(t.url.path): tensor '\(t.name)' (\(rows) × \(cols)): \(e.message); ignore the module (--ignore) or choose another scheme")
+                    throw SmeltError("\(t.url.path): tensor '\(t.name)' (\(rows) × \(cols)): \(e.message); ignore the module (--ignore), choose a group size that divides it (--group-size) or another scheme")
                 }
                 let scaleShape: [Int] = args.strategy == .tensor ? [1] : [rows, sc]
                 let scheme = plan.config.groups[g].scheme

@@ -11,6 +11,13 @@ public struct HiddenStates: Sendable {
     /// `sequenceLength × sequenceCount` rows of `width` values, row-major.
     public var values: [Float]
     public var tokens: Int { sequenceLength * sequenceCount }
+
+    /// The first `count` sequences (all when there are fewer).
+    public func prefix(sequences count: Int) -> HiddenStates {
+        let n = Swift.min(Swift.max(count, 0), sequenceCount)
+        let width = tokens > 0 ? values.count / tokens : 0
+        return HiddenStates(sequenceLength: sequenceLength, sequenceCount: n, values: Array(values.prefix(n * sequenceLength * width)))
+    }
 }
 
 /// Fake quantization of a linear layer's input activations, in place: `(values, rows, cols)`, one row per token.

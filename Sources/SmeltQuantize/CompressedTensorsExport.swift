@@ -39,11 +39,18 @@ public struct CompressedTensorsExport {
     public var ignore: [String]
     /// per module, max |x| of its input over calibration text (schemes with static input scales: FP8)
     public var inputAbsMax: [String: Float]
+    /// input columns per scale of the schemes that quantize weights in groups (W4A16, W4A16_ASYM; their
+    /// presets say 128), `--group-size`; nil keeps the presets'. One of `supportedGroupSizes`.
+    public var groupSize: Int?
+
+    /// The group sizes `groupSize` accepts: those of vLLM's Marlin kernels (`MARLIN_SUPPORTED_GROUP_SIZES`
+    /// without -1, which is the channel strategy).
+    public static let supportedGroupSizes = [32, 64, 128]
 
     public init(input: URL, output: URL, scheme: CTSchemePreset?, recipe: Recipe? = nil, ignore: [String] = ["lm_head"],
-                inputAbsMax: [String: Float] = [:]) {
+                inputAbsMax: [String: Float] = [:], groupSize: Int? = nil) {
         self.input = input; self.output = output; self.scheme = scheme; self.recipe = recipe
-        self.ignore = ignore; self.inputAbsMax = inputAbsMax
+        self.ignore = ignore; self.inputAbsMax = inputAbsMax; self.groupSize = groupSize
     }
 
     /// The roles that are `nn.Linear` modules.
@@ -136,10 +143,19 @@ public struct CompressedTensorsExport {
         var used: [CTSchemePreset] = []
         for c in ch { if let s = c.scheme, !used.contains(s) { used.append(s) } }
         guard !used.isEmpty else { throw SmeltError("\(input.path): every linear module is ignored: nothing to quantize") }
+        if let gs = groupSize {
+            guard Self.supportedGroupSizes.contains(gs) else {
+                throw SmeltError("group size \(gs): use one of \(Self.supportedGroupSizes.map(String.init).joined(separator: ", ")) (vLLM's kernels)")
+            }
+            guard used.contains(where: { $0.scheme().weights?.strategy == .group }) else {
+                throw SmeltError("group size \(gs): no chosen scheme quantizes weights in groups (W4A16, W4A16_ASYM)")
+            }
+        }
         var groups: [(name: String, scheme: CTQuantizationScheme)] = []
         for (i, p) in used.enumerated() {
             let targets = used.count == 1 ? ["Linear"] : ch.filter { $0.scheme == p }.map(\.module.name)
             var s = p.scheme(targets: targets)
+            if let gs = groupSize, var w = s.weights, w.strategy == .group { w.groupSize = gs; s.weights = w }
             s.format = s.inferredFormat
             groups.append(("group_\(i)", s))
         }

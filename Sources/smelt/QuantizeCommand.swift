@@ -86,6 +86,8 @@ struct QuantizeCommand: ParsableCommand {
     var outputFolder: String?
     @Option(help: "compressed-tensors, schemes with static input scales (FP8): chunks of 512 tokens of the built-in calibration text.")
     var calibrationChunks: Int = 64
+    @Option(name: .customLong("group-size"), help: "compressed-tensors, W4A16 / W4A16_ASYM: input columns per scale (32, 64 or 128; the presets' 128 when not given).")
+    var groupSize: Int?
     @OptionGroup var calibration: CalibrationArguments
 
     func run() throws {
@@ -94,8 +96,8 @@ struct QuantizeCommand: ParsableCommand {
             return
         }
         try reportingErrors {
-            guard scheme == nil, ignore.isEmpty, outputFolder == nil, !calibration.requested else {
-                throw UsageError("--scheme, --ignore, -o, --gptq, --awq and --smoothquant belong to --format compressed-tensors")
+            guard scheme == nil, ignore.isEmpty, outputFolder == nil, groupSize == nil, !calibration.requested else {
+                throw UsageError("--scheme, --ignore, -o, --group-size, --gptq, --awq and --smoothquant belong to --format compressed-tensors")
             }
             let recorder = try storeOptions.recorder()
             var args = arguments
@@ -338,6 +340,9 @@ extension QuantizeCommand {
         guard arguments.count == 1 else { throw UsageError("usage: smelt quantize HF_DIR -o OUT_DIR --format compressed-tensors --scheme S") }
         guard let out = outputFolder else { throw UsageError("--format compressed-tensors needs -o OUT_DIR") }
         guard calibrationChunks > 0 else { throw UsageError("--calibration-chunks must be positive") }
+        if let g = groupSize, !CompressedTensorsExport.supportedGroupSizes.contains(g) {
+            throw UsageError("--group-size \(g): use 32, 64 or 128 (the group sizes of vLLM's INT4 kernels)")
+        }
         guard (scheme == nil) != (recipe == nil) else { throw UsageError("give --scheme or --recipe (a compressed-tensors recipe), not both") }
         var preset: CTSchemePreset? = nil
         if let s = scheme {
@@ -345,6 +350,9 @@ extension QuantizeCommand {
                 throw UsageError(Suggestions.unknown("--scheme", s, among: CTSchemePreset.allCases.map(\.rawValue)))
             }
             preset = p
+            if let g = groupSize, p.scheme().weights?.strategy != .group {
+                throw UsageError("--group-size \(g): scheme \(p.rawValue) does not quantize weights in groups (W4A16, W4A16_ASYM do)")
+            }
         }
         let r = try recipe.map { try BuiltinRecipes.load($0) }
         if let r, !r.isCompressedTensors { throw UsageError("recipe '\(r.name)' chooses ggml types: a compressed-tensors recipe has format: compressed-tensors") }
@@ -352,7 +360,7 @@ extension QuantizeCommand {
         let output = URL(fileURLWithPath: out)
         try OutputGuard.check(output: output, inputs: [input])
         var job = CompressedTensorsExport(input: input, output: output, scheme: preset, recipe: r,
-                                          ignore: ignore.isEmpty ? ["lm_head"] : ignore)
+                                          ignore: ignore.isEmpty ? ["lm_head"] : ignore, groupSize: groupSize)
         if dryRun {
             let (plan, choices) = try job.plan()
             for c in choices { print("\(c.module.name)\t\(c.scheme?.rawValue ?? "keep")\t\(c.reason)") }

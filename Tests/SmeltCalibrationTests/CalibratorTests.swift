@@ -116,6 +116,25 @@ final class CalibratorTests: XCTestCase {
         XCTAssertEqual(try m.applyLinear(name, input: x, rows: 5), plain)
     }
 
+    /// The calibration sequences are spread evenly over the text (chunk k·m/n of its m chunks), not its
+    /// first n chunks: 2 sequences of a 9-chunk text are chunks 0 and 4.
+    func testCalibrationSequencesAreSpreadOverTheText() throws {
+        let L = 16
+        let text = Tiny.tokens(9 * L + 5, seed: 11)
+        func chunk(_ i: Int) -> [Int32] { Array(text[(i * L)..<((i + 1) * L)]) }
+        func absMax(_ tokens: [Int32]) throws -> [String: Float] {
+            try Calibrator(model: try Tiny.load(), tokens: tokens,
+                           settings: CalibrationSettings(sequenceLength: L, sequences: 2, batch: 1, addBOS: false)).inputAbsMax()
+        }
+        let spread = try absMax(text)
+        XCTAssertEqual(spread, try absMax(chunk(0) + chunk(4)))
+        XCTAssertNotEqual(spread, try absMax(chunk(0) + chunk(1)))
+        // every chunk when the text has fewer than asked for
+        let all = try Calibrator(model: try Tiny.load(), tokens: Array(text.prefix(3 * L)),
+                                 settings: CalibrationSettings(sequenceLength: L, sequences: 16, batch: 2, addBOS: false))
+        XCTAssertEqual(all.tokens, 3 * L)
+    }
+
     func testStatisticsMatchTheInputs() throws {
         let m = try Tiny.load()
         let toks = Tiny.tokens(3 * 32)

@@ -129,6 +129,27 @@ final class CalibrationCommandTests: XCTestCase {
         XCTAssertLessThan(eG, eR, "GPTQ checkpoint's logit error \(eG) is not below RTN's \(eR)")
     }
 
+    /// `--group-size`: GPTQ works on the groups the checkpoint stores (one scale per 32 columns here).
+    func testGPTQFollowsTheGroupSize() throws {
+        let dir = try Fixtures.tempDir(self)
+        let out = dir.appendingPathComponent("g32")
+        let r = try SmeltBinary.run(["quantize", try Tiny.tinyLlama().path, "-o", out.path, "--format", "compressed-tensors",
+                                     "--scheme", "W4A16", "--group-size", "32", "--gptq", "--calibration-samples", "4", "--calibration-length", "64"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        var args = try XCTUnwrap(CTSchemePreset.W4A16.scheme().weights)
+        args.groupSize = 32
+        let model = try Tiny.load()
+        let text = try model.makeTokenizer().encode(CalibrationText.text, addSpecial: true, parseSpecial: false)
+        let grid = try XCTUnwrap(IntegerGrid(weights: args, type: .f32))
+        let outcome = try Calibrator(model: model, tokens: text, settings: CalibrationSettings(sequenceLength: 64, sequences: 4)).gptq(grid: { _ in grid })
+        let reader = try CTCheckpointReader(folder: out)
+        XCTAssertEqual(reader.config.groups[0].scheme.weights, args)
+        let m = "model.layers.1.mlp.down_proj"
+        let shape = try XCTUnwrap(reader.checkpoint.tensor(named: m + ".weight_packed")?.shape)
+        XCTAssertEqual(reader.checkpoint.tensor(named: m + ".weight_scale")?.shape, [shape[0], shape[1] * 8 / 32])
+        XCTAssertEqual(try reader.dequantizedWeight(module: m), outcome.quantized[m + ".weight"]?.values)
+    }
+
     func testSmoothQuantWritesFoldedNorms() throws {
         let dir = try Fixtures.tempDir(self)
         let plain = try quantize([], scheme: "W8A8", into: dir, name: "plain")

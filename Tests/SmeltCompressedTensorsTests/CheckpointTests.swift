@@ -9,9 +9,9 @@ import SmeltTestSupport
 final class CheckpointTests: XCTestCase {
     static let hidden = 128, ffn = 256, vocab = 64
 
-    /// A one-block Llama checkpoint (bf16, tied embeddings) with deterministic weights.
-    static func makeModel(in dir: URL) throws -> URL {
-        let folder = dir.appendingPathComponent("hf")
+    /// A one-block Llama checkpoint (bf16, tied embeddings) with deterministic weights, in `dir/name`.
+    static func makeModel(in dir: URL, hidden: Int = hidden, ffn: Int = ffn, name: String = "hf") throws -> URL {
+        let folder = dir.appendingPathComponent(name)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let config = """
         {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": \(hidden), "intermediate_size": \(ffn),
@@ -115,6 +115,50 @@ final class CheckpointTests: XCTestCase {
             XCTAssertEqual(cfg["quantization_config"]?["format"]?.stringValue, scheme.inferredFormat.rawValue)
             XCTAssertEqual(cfg["quantization_config"]?["quantization_status"]?.stringValue, "compressed")
             XCTAssertEqual(cfg["hidden_size"]?.intValue, Self.hidden)
+        }
+    }
+
+    /// `groupSize` 64 on a model whose widths (192, 384) are not multiples of 128: the preset's 128 is
+    /// refused, 64 quantizes every linear with one scale per 64 columns and says so in the config
+    /// (`group_size: 64`, `strategy: group`, as compressed-tensors writes a QuantizationArgs with group_size 64).
+    func testGroupSizeQuantizesWidthsThatAreNotMultiplesOf128() throws {
+        let dir = try Fixtures.tempDir(self)
+        let model = try Self.makeModel(in: dir, hidden: 192, ffn: 384, name: "hf192")
+        let source = try SafetensorsCheckpoint(folder: model)
+        XCTAssertThrowsError(try CompressedTensorsExport(input: model, output: dir.appendingPathComponent("g128"), scheme: .W4A16).run()) {
+            XCTAssertTrue("\($0)".contains("not divisible by the group size 128") && "\($0)".contains("--group-size"), "\($0)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("g128").path))
+        XCTAssertThrowsError(try CompressedTensorsExport(input: model, output: dir.appendingPathComponent("g48"), scheme: .W4A16, groupSize: 48).run())
+        XCTAssertThrowsError(try CompressedTensorsExport(input: model, output: dir.appendingPathComponent("w8"), scheme: .W8A8, groupSize: 64).run())
+
+        for preset in [CTSchemePreset.W4A16, .W4A16_ASYM] {
+            let out = dir.appendingPathComponent("\(preset.rawValue)-g64")
+            let (summary, _) = try CompressedTensorsExport(input: model, output: out, scheme: preset, groupSize: 64).run()
+            XCTAssertEqual(summary.quantized, 7)
+            let cfg = try JSONValue.parse(contentsOf: out.appendingPathComponent("config.json"))
+            let w = try XCTUnwrap(cfg["quantization_config"]?["config_groups"]?["group_0"]?["weights"])
+            XCTAssertEqual(w["group_size"]?.intValue, 64)
+            XCTAssertEqual(w["strategy"]?.stringValue, "group")
+            XCTAssertEqual(w["num_bits"]?.intValue, 4)
+            XCTAssertEqual(w["symmetric"]?.boolValue, preset == .W4A16)
+            let r = try CTCheckpointReader(folder: out)
+            var args = try XCTUnwrap(preset.scheme().weights)
+            args.groupSize = 64
+            XCTAssertEqual(r.config.groups[0].scheme.weights, args)
+            XCTAssertEqual(r.modules.count, 7)
+            for m in r.modules.keys {
+                let t = try XCTUnwrap(source.tensor(named: m + ".weight"))
+                let rows = t.shape[0], cols = t.shape[1]
+                XCTAssertEqual(r.checkpoint.tensor(named: m + ".weight_scale")?.shape, [rows, cols / 64], m)
+                if preset == .W4A16_ASYM {
+                    XCTAssertEqual(r.checkpoint.tensor(named: m + ".weight_zero_point")?.shape, [rows / 8, cols / 64], m)
+                }
+                var expect = t.floats()
+                let p = try expect.withUnsafeBufferPointer { try CTQuantizer.weightParams($0, rows: rows, columns: cols, args: args, type: .bf16) }
+                try expect.withUnsafeMutableBufferPointer { try CTQuantizer.fakeQuantize($0, rows: rows, columns: cols, params: p, args: args, type: .bf16) }
+                XCTAssertEqual(try r.floats(tensor: m + ".weight"), expect, "\(preset) \(m)")
+            }
         }
     }
 
@@ -222,6 +266,18 @@ final class CompressedTensorsCommandTests: XCTestCase {
                                         "--format", "compressed-tensors", "--scheme", "W4A61"])
         XCTAssertEqual(bad.status, 2)
         XCTAssertTrue(bad.stderr.contains("W4A16"), "did you mean: \(bad.stderr)")
+        // --group-size: W4A16 schemes only, vLLM's sizes only
+        let g64 = try SmeltCommand.run(["quantize", model.path, "-o", dir.appendingPathComponent("g64").path,
+                                        "--format", "compressed-tensors", "--scheme", "W4A16", "--group-size", "64"])
+        XCTAssertEqual(g64.status, 0, g64.stderr)
+        XCTAssertEqual(try CTCheckpointReader(folder: dir.appendingPathComponent("g64")).config.groups[0].scheme.weights?.groupSize, 64)
+        for (scheme, size) in [("W4A16", "48"), ("W8A8", "64")] {
+            let e = try SmeltCommand.run(["quantize", model.path, "-o", dir.appendingPathComponent("gx").path,
+                                          "--format", "compressed-tensors", "--scheme", scheme, "--group-size", size])
+            XCTAssertEqual(e.status, 2, e.stderr)
+            XCTAssertTrue(e.stderr.contains("--group-size"), e.stderr)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("gx").path))
         let fp8 = try SmeltCommand.run(["quantize", model.path, "-o", dir.appendingPathComponent("y").path,
                                         "--format", "gguf-ish", "--scheme", "FP8"])
         XCTAssertEqual(fp8.status, 2, fp8.stderr)

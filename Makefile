@@ -52,8 +52,8 @@ build: deps
 debug: deps
 	swift build
 
-## test: every test (unit, golden vectors, real-model fixtures from ../shared).
-test: deps venv venv-ct
+## test: every test (unit, golden vectors, real-model fixtures from ../shared; fetches the Gemma-3-270M GGUF first).
+test: deps venv venv-ct gemma-model
 	swift build --build-tests
 	@mkdir -p $(CACHE)
 	swift test --skip-build --disable-swift-testing 2>&1 | tee $(CACHE)/test.log; rc=$${PIPESTATUS[0]}; \

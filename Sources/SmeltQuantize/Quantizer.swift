@@ -244,8 +244,10 @@ public enum Quantizer {
         for c in plan.tensors where c.converts {
             let rb = c.type.rowBytes(c.shape[0]) ?? 0
             for p in Self.pieces(c) {
-                maxOut = max(maxOut, rb * p.count)
                 maxScratch = max(maxScratch, Self.chunkRows(n: c.shape[0], rows: p.count) * c.shape[0])
+            }
+            for p in request.accelerator == nil ? Self.cpuPieces(c) : Self.pieces(c) {
+                maxOut = max(maxOut, rb * p.count)
             }
         }
         // With an accelerator, a tensor whose type it supports is quantized on a device thread while
@@ -316,9 +318,10 @@ public enum Quantizer {
                         }
                     }
                 } else {
-                    // One piece at a time (an expert slice of a 3-D tensor): the writer takes a
-                    // tensor in several chunks, so a piece is written while the next is computed.
-                    let parts = Self.pieces(c)
+                    // One piece at a time (a few MiB of output rows, never across an expert slice
+                    // of a 3-D tensor): the writer takes a tensor in several chunks, so a piece is
+                    // written while the next is computed, and the two buffers stay small.
+                    let parts = Self.cpuPieces(c)
                     for (j, part) in parts.enumerated() {
                         if j > 0, let e = pendingError() { throw e }
                         let last = j == parts.count - 1
@@ -440,6 +443,21 @@ public enum Quantizer {
         let ne1 = c.shape.count > 1 ? c.shape[1] : 1
         guard c.shape.count > 2, ne1 > 0, rows > ne1 else { return [0..<rows] }
         return stride(from: 0, to: rows, by: ne1).map { $0..<min(rows, $0 + ne1) }
+    }
+
+    /// Output bytes of one piece on the CPU path (at least one chunk of rows).
+    static let cpuPieceBytes = 8 << 20
+
+    /// `pieces`, each cut further into runs of whole chunks of at most `cpuPieceBytes` of
+    /// output: the CPU path's buffers stay a few MiB (memory, and pages touched once) however
+    /// large a tensor is. Output bytes do not depend on this.
+    static func cpuPieces(_ c: TensorChoice) -> [Range<Int>] {
+        guard let rb = c.type.rowBytes(c.shape[0]), rb > 0 else { return pieces(c) }
+        let chunk = chunkRows(n: c.shape[0], rows: Int.max)
+        let step = max(chunk, (cpuPieceBytes / rb) / chunk * chunk)
+        return pieces(c).flatMap { p in
+            stride(from: p.lowerBound, to: p.upperBound, by: step).map { $0..<min(p.upperBound, $0 + step) }
+        }
     }
 
     /// Converts rows `part` (all rows when nil; otherwise within one `ne1`-row matrix, as

@@ -1132,6 +1132,456 @@ INL int q51(const float *x, const float *qw, uint8_t *y, int64_t n) {
 }
 INL void q40w(const float *x, const float *qw, uint8_t *y, int64_t n) { row_legacy_weighted(x, qw, y, n, LEGACY_Q4_0); }
 
+// MARK: - grid iq types (iq2_xxs, iq2_xs, iq2_s, iq3_xxs, iq3_s)
+
+// The grids and neighbour maps come from SmeltQuant (IQGridTables, built as ggml's
+// iq2xs_init_impl / iq3xs_init_impl do). The per-group neighbour search is the hot spot:
+// its candidates are independent, so 16 of them share the lanes, each lane summing its
+// weighted squared error over the group's values in ggml's order; the first minimum wins
+// as in ggml's `if (d2 < best_d2)` loop. The rest follows ggml's code value by value.
+
+#define IQK 256
+
+INL int32_t iclamp(int32_t v, int32_t lo, int32_t hi) { int32_t m = hi < v ? hi : v; return lo > m ? lo : m; }
+INL float fmaxc(float a, float b) { return a > b ? a : b; }
+
+/// iq2_find_best_neighbour (dim 8) / iq3_find_best_neighbour (dim 4): writes the levels of
+/// the neighbour with the least weighted squared error at `scale` to L, returns its index.
+INL int iq_best_neighbour(const uint16_t *nb, const int8_t *grid, int dim, const float *xval, const float *w,
+                          float scale, int8_t *L) {
+    const int num = nb[0];
+    float best = 3.40282347e38f;
+    int gi = -1;
+    const vf vs = splat(scale);
+    for (int j0 = 0; j0 < num; j0 += 16) {
+        vi lo, hi, valid;
+        for (int l = 0; l < 16; l++) {
+            const int ok = j0 + l < num;
+            const int idx = nb[1 + (ok ? j0 + l : 0)];
+            uint32_t a, b = 0;
+            memcpy(&a, grid + dim * idx, 4);
+            if (dim == 8) memcpy(&b, grid + dim * idx + 4, 4);
+            lo[l] = (int32_t)a; hi[l] = (int32_t)b; valid[l] = ok ? -1 : 0;
+        }
+        vf d2 = vzero();
+        for (int i = 0; i < dim; i++) {
+            const vi src = i < 4 ? lo : hi;
+            const vf q = vcvt((src >> (8 * (i & 3))) & splati(0xff));
+            const vf diff = vs * q - splat(xval[i]);
+            d2 = d2 + splat(w[i]) * diff * diff;
+        }
+        // NaN and padding lanes never win (ggml's `<` is false for NaN).
+        d2 = vsel((d2 == d2) & valid, d2, splat(INFINITY));
+        float mn = d2[0];
+        for (int l = 1; l < 16; l++) mn = d2[l] < mn ? d2[l] : mn;
+        if (mn < best) {
+            int l = 0;
+            while (d2[l] != mn) l++;
+            best = mn;
+            gi = nb[1 + j0 + l];
+        }
+    }
+    if (gi < 0) gi = nb[1];   // only with non-finite input (ggml asserts)
+    const int8_t *pg = grid + dim * gi;
+    for (int i = 0; i < dim; i++) L[i] = (int8_t)((pg[i] - 1) / 2);
+    return gi;
+}
+
+INL const uint16_t *iq_nb(const smelt_iq_grid *T, int u) { return T->neighbours + (-T->map[u] - 1); }
+
+/// |x| of 8 values; an odd count of negatives flips the least important one back (7 sign bits).
+INL uint8_t iq_even_signs(const float *xb, const float *weight, float *xval) {
+    int nflip = 0;
+    uint8_t s = 0;
+    for (int i = 0; i < 8; i++) {
+        if (xb[i] >= 0) xval[i] = xb[i];
+        else { xval[i] = -xb[i]; nflip++; s |= (uint8_t)(1 << i); }
+    }
+    if (nflip % 2) {
+        int imin = 0;
+        float mn = weight[0] * xb[0] * xb[0];
+        for (int i = 1; i < 8; i++) {
+            const float ax = weight[i] * xb[i] * xb[i];
+            if (ax < mn) { mn = ax; imin = i; }
+        }
+        xval[imin] = -xval[imin];
+        s ^= (uint8_t)(1 << imin);
+    }
+    return s & 127;
+}
+
+/// Levels 0…kmaxq−1 of `ng` groups of `dim` values at inverse scale id; off-grid groups get
+/// their best neighbour at `scale`. on_grid[k] (when not NULL) says which were on the grid.
+INL void iq_levels(const smelt_iq_grid *T, int dim, int bits, int ng, int32_t kmaxq, float id, float scale,
+                   const float *xval, const float *waux, int8_t *L, uint8_t *on_grid) {
+    for (int k = 0; k < ng; k++) {
+        int u = 0;
+        for (int i = 0; i < dim; i++) {
+            const int32_t l = iclamp(nearest_int_s(0.5f * (id * xval[dim * k + i] - 1)), 0, kmaxq - 1);
+            L[dim * k + i] = (int8_t)l;
+            u |= l << (bits * i);
+        }
+        uint8_t on = 1;
+        if (T->map[u] < 0) {
+            on = 0;
+            iq_best_neighbour(iq_nb(T, u), T->grid, dim, xval + dim * k, waux + dim * k, scale, L + dim * k);
+        }
+        if (on_grid) on_grid[k] = on;
+    }
+}
+
+/// Σ w·x·q and Σ w·q² with q = 2L+1, in ggml's order.
+INL void iq_sums(int n, const float *weight, const float *xval, const int8_t *L, float *sqx, float *sq2) {
+    float sumqx = 0, sumq2 = 0;
+    for (int i = 0; i < n; i++) {
+        const float w = weight[i], q = (float)(2 * (int32_t)L[i] + 1);
+        sumqx += w * xval[i] * q;
+        sumq2 += w * q * q;
+    }
+    *sqx = sumqx; *sq2 = sumq2;
+}
+
+/// Packed level vector of a group (bits per level) → grid index (on the grid; ggml aborts otherwise).
+INL int iq_index(const smelt_iq_grid *T, const int8_t *L, int dim, int bits) {
+    int u = 0;
+    for (int i = 0; i < dim; i++) u |= (int)L[i] << (bits * i);
+    const int32_t g = T->map[u];
+    return g > 0 ? g : 0;
+}
+
+/// Final pass over groups after the scale search (ggml re-derives the off-grid groups, or all
+/// when `all`), then the refined scale.
+INL float iq_refine(const smelt_iq_grid *T, int dim, int bits, int ng, int32_t kmaxq, float scale, const float *xval,
+                    const float *weight, const float *waux, int8_t *L, const uint8_t *on_grid, int all) {
+    const float id = 1 / scale;
+    for (int k = 0; k < ng; k++) {
+        if (!all && on_grid[k]) continue;
+        int u = 0;
+        for (int i = 0; i < dim; i++) {
+            const int32_t l = iclamp(nearest_int_s(0.5f * (id * xval[dim * k + i] - 1)), 0, kmaxq - 1);
+            u |= l << (bits * i);
+            if (dim == 8) L[dim * k + i] = (int8_t)l;
+        }
+        int gi = T->map[u];
+        if (gi < 0) gi = iq_best_neighbour(iq_nb(T, u), T->grid, dim, xval + dim * k, waux + dim * k, scale, L + dim * k);
+        const int8_t *pg = T->grid + dim * gi;
+        for (int i = 0; i < dim; i++) L[dim * k + i] = (int8_t)((pg[i] - 1) / 2);
+    }
+    float sumqx, sumq2;
+    iq_sums(ng * dim, weight, xval, L, &sumqx, &sumq2);
+    return sumq2 > 0 ? sumqx / sumq2 : scale;
+}
+
+static void iq2xxs_block(const float *xbl, const float *qwbl, uint8_t *y, const smelt_iq_grid *T) {
+    const int32_t kmaxq = 3;
+    float scales[8], weight[32], xval[32], waux[32];
+    int8_t L[32], Laux[32];
+    uint8_t signs[4];
+    uint32_t q2[16] = {0};
+    store_u16(y, 0);
+    float max_scale = 0, sumx2 = 0;
+    for (int i = 0; i < IQK; i++) sumx2 += xbl[i] * xbl[i];
+    const float sigma2 = sumx2 / (float)IQK;
+    for (int ib = 0; ib < IQK / 32; ib++) {
+        const float *xb = xbl + 32 * ib, *qw = qwbl + 32 * ib;
+        for (int i = 0; i < 32; i++) weight[i] = qw[i] * sqrtf(sigma2 + xb[i] * xb[i]);
+        for (int i = 0; i < 32; i++) waux[i] = sqrtf(weight[i]);
+        for (int k = 0; k < 4; k++) signs[k] = iq_even_signs(xb + 8 * k, weight + 8 * k, xval + 8 * k);
+        float max = xval[0];
+        for (int i = 1; i < 32; i++) max = fmaxc(max, xval[i]);
+        if (max < 1e-15f) { scales[ib] = 0; memset(L, 0, 32); continue; }
+        float scale = make_qp_quants(32, kmaxq + 1, xval, (uint8_t *)L, weight);
+        const float eff_max = scale * (float)kmaxq;
+        if (eff_max <= 0) { scales[ib] = 0; memset(L, 0, 32); continue; }
+        float best = 0;
+        for (int is = -6; is <= 6; is++) {
+            const float id = ((float)(2 * kmaxq - 1) + (float)is * 0.1f) / eff_max;
+            iq_levels(T, 8, 2, 4, kmaxq, id, 1 / id, xval, waux, Laux, NULL);
+            float sumqx, sumq2;
+            iq_sums(32, weight, xval, Laux, &sumqx, &sumq2);
+            if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+                scale = sumqx / sumq2; best = scale * sumqx;
+                memcpy(L, Laux, 32);
+            }
+        }
+        if (scale > 0) scale = iq_refine(T, 8, 2, 4, kmaxq, scale, xval, weight, waux, L, NULL, 1);
+        if (scale < 0) {
+            scale = -scale;
+            for (int k = 0; k < 4; k++) signs[k] = (uint8_t)(~signs[k]) & 127;
+        }
+        for (int k = 0; k < 4; k++) {
+            const uint32_t gi = (uint32_t)iq_index(T, L + 8 * k, 8, 2);
+            q2[2 * ib + 0] |= gi << (8 * k);
+            q2[2 * ib + 1] |= (uint32_t)signs[k] << (7 * k);
+        }
+        scales[ib] = scale;
+        max_scale = fmaxc(max_scale, scale);
+    }
+    if (max_scale == 0) { memset(y + 2, 0, 64); return; }
+    const float d = max_scale / 31;
+    store_u16(y, fp32_to_fp16(d));
+    const float id = 1 / d;
+    for (int ib = 0; ib < IQK / 32; ib++) {
+        const int32_t l = iclamp(nearest_int_s(0.5f * (id * scales[ib] - 1)), 0, 15);
+        q2[2 * ib + 1] |= (uint32_t)l << 28;
+    }
+    for (int i = 0; i < 16; i++) for (int b = 0; b < 4; b++) y[2 + 4 * i + b] = (uint8_t)(q2[i] >> (8 * b));
+}
+
+/// The 16-value level search of iq2_xs and iq2_s (19 trial scales, two groups of 8);
+/// returns 0 with *zero set when max(xval) < zero_below.
+INL float iq2_search16(const float *xval, const float *weight, const float *waux, int8_t *L, const smelt_iq_grid *T,
+                       float zero_below, int *zero) {
+    const int32_t kmaxq = 3;
+    int8_t Laux[16];
+    uint8_t on_grid[2] = {1, 1}, on_aux[2];
+    float max = xval[0];
+    for (int i = 1; i < 16; i++) max = fmaxc(max, xval[i]);
+    memset(L, 0, 16);
+    if (max < zero_below) { *zero = 1; return 0; }
+    *zero = 0;
+    float best = 0, scale = max / (float)(2 * kmaxq - 1);
+    for (int is = -9; is <= 9; is++) {
+        const float id = ((float)(2 * kmaxq - 1) + (float)is * 0.1f) / max;
+        iq_levels(T, 8, 2, 2, kmaxq, id, 1 / id, xval, waux, Laux, on_aux);
+        float sumqx, sumq2;
+        iq_sums(16, weight, xval, Laux, &sumqx, &sumq2);
+        if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+            scale = sumqx / sumq2; best = scale * sumqx;
+            memcpy(L, Laux, 16);
+            on_grid[0] = on_aux[0]; on_grid[1] = on_aux[1];
+        }
+    }
+    if ((!on_grid[0] || !on_grid[1]) && scale > 0)
+        scale = iq_refine(T, 8, 2, 2, kmaxq, scale, xval, weight, waux, L, on_grid, 0);
+    return scale;
+}
+
+static void iq2xs_block(const float *xbl, const float *qwbl, uint8_t *y, const smelt_iq_grid *T) {
+    float scales[16], weight[16], xval[16], waux[16];
+    int8_t L[16];
+    uint8_t signs[2];
+    uint16_t q2[32] = {0};
+    store_u16(y, 0);
+    memset(y + 66, 0, 8);
+    float max_scale = 0, sumx2 = 0;
+    for (int i = 0; i < IQK; i++) sumx2 += xbl[i] * xbl[i];
+    const float sigma2 = sumx2 / (float)IQK;
+    for (int ib = 0; ib < IQK / 16; ib++) {
+        const float *xb = xbl + 16 * ib, *qw = qwbl + 16 * ib;
+        for (int i = 0; i < 16; i++) weight[i] = qw[i] * sqrtf(sigma2 + xb[i] * xb[i]);
+        for (int i = 0; i < 16; i++) waux[i] = sqrtf(weight[i]);
+        for (int k = 0; k < 2; k++) signs[k] = iq_even_signs(xb + 8 * k, weight + 8 * k, xval + 8 * k);
+        int zero;
+        float scale = iq2_search16(xval, weight, waux, L, T, 1e-15f, &zero);
+        if (zero) { scales[ib] = 0; continue; }
+        if (scale < 0) {
+            scale = -scale;
+            for (int k = 0; k < 2; k++) signs[k] = (uint8_t)(~signs[k]) & 127;
+        }
+        for (int k = 0; k < 2; k++)
+            q2[2 * ib + k] = (uint16_t)((uint16_t)iq_index(T, L + 8 * k, 8, 2) | ((uint16_t)signs[k] << 9));
+        scales[ib] = scale;
+        max_scale = fmaxc(max_scale, scale);
+    }
+    if (max_scale == 0) { memset(y + 2, 0, 64); return; }
+    const float d = max_scale / 31;
+    store_u16(y, fp32_to_fp16(d));
+    const float id = 1 / d;
+    for (int ib = 0; ib < IQK / 16; ib++) {
+        const uint8_t l = (uint8_t)iclamp(nearest_int_s(0.5f * (id * scales[ib] - 1)), 0, 15);
+        if (ib % 2 == 0) y[66 + ib / 2] = l; else y[66 + ib / 2] |= (uint8_t)(l << 4);
+    }
+    for (int i = 0; i < 32; i++) store_u16(y + 2 + 2 * i, q2[i]);
+}
+
+static void iq2s_block(const float *xbl, const float *qwbl, uint8_t *y, const smelt_iq_grid *T) {
+    float scales[16], weight[16], xval[16], waux[16];
+    int8_t L[16];
+    uint8_t signs[2];
+    memset(y, 0, 82);
+    float max_scale = 0, sumx2 = 0;
+    for (int i = 0; i < IQK; i++) sumx2 += xbl[i] * xbl[i];
+    const float sigma2 = 2 * sumx2 / (float)IQK;
+    for (int ib = 0; ib < IQK / 16; ib++) {
+        const float *xb = xbl + 16 * ib;
+        if (qwbl) {
+            const float *qw = qwbl + 16 * ib;
+            for (int i = 0; i < 16; i++) weight[i] = qw[i] * sqrtf(sigma2 + xb[i] * xb[i]);
+        } else {
+            for (int i = 0; i < 16; i++) weight[i] = 0.25f * sigma2 + xb[i] * xb[i];
+        }
+        for (int i = 0; i < 16; i++) waux[i] = sqrtf(weight[i]);
+        for (int k = 0; k < 2; k++) {
+            uint8_t s = 0;
+            for (int i = 0; i < 8; i++) {
+                if (xb[8 * k + i] >= 0) xval[8 * k + i] = xb[8 * k + i];
+                else { xval[8 * k + i] = -xb[8 * k + i]; s |= (uint8_t)(1 << i); }
+            }
+            signs[k] = s;
+        }
+        int zero;
+        float scale = iq2_search16(xval, weight, waux, L, T, 1e-8f, &zero);
+        if (zero) { scales[ib] = 0; continue; }
+        if (scale < 0) { scale = -scale; signs[0] = (uint8_t)~signs[0]; signs[1] = (uint8_t)~signs[1]; }
+        for (int k = 0; k < 2; k++) {
+            const int gi = iq_index(T, L + 8 * k, 8, 2), i8 = 2 * ib + k;
+            y[2 + i8] = (uint8_t)(gi & 255);
+            y[66 + i8 / 4] |= (uint8_t)((gi >> 8) << (2 * (i8 % 4)));
+            y[2 + IQK / 8 + i8] = signs[k];
+        }
+        scales[ib] = scale;
+        max_scale = fmaxc(max_scale, scale);
+    }
+    if (max_scale == 0) return;
+    const float d = max_scale / 31;
+    store_u16(y, fp32_to_fp16(d * 0.9875f));
+    const float id = 1 / d;
+    for (int ib = 0; ib < IQK / 16; ib++) {
+        const uint8_t l = (uint8_t)iclamp(nearest_int_s(0.5f * (id * scales[ib] - 1)), 0, 15);
+        if (ib % 2 == 0) y[74 + ib / 2] = l; else y[74 + ib / 2] |= (uint8_t)(l << 4);
+    }
+}
+
+/// The 32-value level search of iq3_xxs (31 trials, step 0.2, on-grid flags start true,
+/// refine only off-grid groups) and iq3_s (19 trials, flags start false, refine all).
+INL float iq3_search32(const float *xval, const float *weight, const float *waux, int8_t *L, const smelt_iq_grid *T,
+                       float max, int is_s) {
+    const int32_t kmaxq = 8;
+    int8_t Laux[32];
+    uint8_t on_grid[8], on_aux[8];
+    memset(on_grid, is_s ? 0 : 1, 8);
+    float best = 0, scale = max / (float)(2 * kmaxq - 1);
+    const int nis = is_s ? 9 : 15;
+    for (int is = -nis; is <= nis; is++) {
+        const float id = ((float)(2 * kmaxq - 1) + (float)is * 0.2f) / max;
+        iq_levels(T, 4, 3, 8, kmaxq, id, 1 / id, xval, waux, Laux, on_aux);
+        float sumqx, sumq2;
+        iq_sums(32, weight, xval, Laux, &sumqx, &sumq2);
+        if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+            scale = sumqx / sumq2; best = scale * sumqx;
+            memcpy(L, Laux, 32);
+            memcpy(on_grid, on_aux, 8);
+        }
+    }
+    int n_not = 0;
+    for (int k = 0; k < 8; k++) n_not += !on_grid[k];
+    if (n_not > 0 && scale > 0) scale = iq_refine(T, 4, 3, 8, kmaxq, scale, xval, weight, waux, L, on_grid, is_s);
+    return scale;
+}
+
+static void iq3xxs_block(const float *xbl, const float *qwbl, uint8_t *y, const smelt_iq_grid *T) {
+    float scales[8], weight[32], xval[32], waux[32];
+    int8_t L[32];
+    uint8_t signs[4], q3[96] = {0};
+    store_u16(y, 0);
+    float max_scale = 0, sumx2 = 0;
+    for (int i = 0; i < IQK; i++) sumx2 += xbl[i] * xbl[i];
+    const float sigma2 = 2 * sumx2 / (float)IQK;
+    for (int ib = 0; ib < IQK / 32; ib++) {
+        const float *xb = xbl + 32 * ib;
+        if (qwbl) {
+            const float *qw = qwbl + 32 * ib;
+            for (int i = 0; i < 32; i++) weight[i] = qw[i] * sqrtf(sigma2 + xb[i] * xb[i]);
+        } else {
+            for (int i = 0; i < 32; i++) weight[i] = xb[i] * xb[i];
+        }
+        for (int i = 0; i < 32; i++) waux[i] = sqrtf(weight[i]);
+        for (int k = 0; k < 4; k++) signs[k] = iq_even_signs(xb + 8 * k, weight + 8 * k, xval + 8 * k);
+        float max = xval[0];
+        for (int i = 1; i < 32; i++) max = fmaxc(max, xval[i]);
+        memset(L, 0, 32);
+        if (max < 1e-8f) { scales[ib] = 0; continue; }
+        float scale = iq3_search32(xval, weight, waux, L, T, max, 0);
+        if (scale < 0) {
+            scale = -scale;
+            for (int k = 0; k < 4; k++) signs[k] = (uint8_t)(~signs[k]) & 127;
+        }
+        for (int k = 0; k < 8; k++) q3[8 * ib + k] = (uint8_t)iq_index(T, L + 4 * k, 4, 3);
+        const uint32_t ss = (uint32_t)signs[0] | ((uint32_t)signs[1] << 7) | ((uint32_t)signs[2] << 14) | ((uint32_t)signs[3] << 21);
+        for (int b = 0; b < 4; b++) q3[64 + 4 * ib + b] = (uint8_t)(ss >> (8 * b));
+        scales[ib] = scale;
+        max_scale = fmaxc(max_scale, scale);
+    }
+    if (max_scale == 0) { memset(y + 2, 0, 96); return; }
+    const float d = max_scale / 31;
+    store_u16(y, fp32_to_fp16(d * 1.0125f));
+    const float id = 1 / d;
+    for (int ib = 0; ib < IQK / 32; ib++) {
+        const int32_t l = iclamp(nearest_int_s(0.5f * (id * scales[ib] - 1)), 0, 15);
+        q3[64 + 4 * ib + 3] |= (uint8_t)(l << 4);
+    }
+    memcpy(y + 2, q3, 96);
+}
+
+static void iq3s_block(const float *xbl, const float *qwbl, uint8_t *y, const smelt_iq_grid *T) {
+    float scales[8], weight[32], xval[32], waux[32];
+    int8_t L[32];
+    uint8_t signs[4];
+    memset(y, 0, 110);
+    int qs = 2, sg = 74;   // ggml advances qs/signs only past blocks it does not skip
+    float max_scale = 0, sumx2 = 0;
+    for (int i = 0; i < IQK; i++) sumx2 += xbl[i] * xbl[i];
+    const float sigma2 = 2 * sumx2 / (float)IQK;
+    for (int ib = 0; ib < IQK / 32; ib++) {
+        const float *xb = xbl + 32 * ib;
+        if (qwbl) {
+            const float *qw = qwbl + 32 * ib;
+            for (int i = 0; i < 32; i++) weight[i] = qw[i] * sqrtf(sigma2 + xb[i] * xb[i]);
+        } else {
+            for (int i = 0; i < 32; i++) weight[i] = xb[i] * xb[i];
+        }
+        for (int i = 0; i < 32; i++) waux[i] = sqrtf(weight[i]);
+        for (int k = 0; k < 4; k++) {
+            uint8_t s = 0;
+            for (int i = 0; i < 8; i++) {
+                if (xb[8 * k + i] >= 0) xval[8 * k + i] = xb[8 * k + i];
+                else { xval[8 * k + i] = -xb[8 * k + i]; s |= (uint8_t)(1 << i); }
+            }
+            signs[k] = s;
+        }
+        float max = xval[0];
+        for (int i = 1; i < 32; i++) max = fmaxc(max, xval[i]);
+        memset(L, 0, 32);
+        if (max == 0) { scales[ib] = 0; continue; }
+        float scale = iq3_search32(xval, weight, waux, L, T, max, 1);
+        if (scale < 0) {
+            scale = -scale;
+            for (int k = 0; k < 4; k++) signs[k] = (uint8_t)~signs[k];
+        }
+        for (int k = 0; k < 8; k++) {
+            const int gi = iq_index(T, L + 4 * k, 4, 3);
+            y[qs + k] = (uint8_t)(gi & 255);
+            y[66 + ib] |= (uint8_t)((gi >> 8) << k);
+        }
+        qs += 8;
+        memcpy(y + sg, signs, 4);
+        sg += 4;
+        scales[ib] = scale;
+        max_scale = fmaxc(max_scale, scale);
+    }
+    if (max_scale == 0) return;
+    const float d = max_scale / 31;
+    store_u16(y, fp32_to_fp16(d * 1.033f));
+    const float id = 1 / d;
+    for (int ib = 0; ib < IQK / 32; ib += 2) {
+        const int32_t l1 = iclamp(nearest_int_s(0.5f * (id * scales[ib + 0] - 1)), 0, 15);
+        const int32_t l2 = iclamp(nearest_int_s(0.5f * (id * scales[ib + 1] - 1)), 0, 15);
+        y[106 + ib / 2] = (uint8_t)(l1 | (l2 << 4));
+    }
+}
+
+// iq2_xxs and iq2_xs need weights (ggml refuses without; the caller checks).
+typedef void (*iq_block_fn)(const float *, const float *, uint8_t *, const smelt_iq_grid *);
+INL void iq_row(iq_block_fn block, int bytes, const float *x, const float *qw, uint8_t *y, int64_t n, smelt_iq_grid g) {
+    for (int64_t ib = 0; ib < n / IQK; ib++) block(x + IQK * ib, qw ? qw + IQK * ib : NULL, y + bytes * ib, &g);
+}
+INL void iq2xxs(const float *x, const float *qw, uint8_t *y, int64_t n, smelt_iq_grid g) { if (qw) iq_row(iq2xxs_block, 66, x, qw, y, n, g); }
+INL void iq2xs(const float *x, const float *qw, uint8_t *y, int64_t n, smelt_iq_grid g) { if (qw) iq_row(iq2xs_block, 74, x, qw, y, n, g); }
+INL void iq2s(const float *x, const float *qw, uint8_t *y, int64_t n, smelt_iq_grid g) { iq_row(iq2s_block, 82, x, qw, y, n, g); }
+INL void iq3xxs(const float *x, const float *qw, uint8_t *y, int64_t n, smelt_iq_grid g) { iq_row(iq3xxs_block, 98, x, qw, y, n, g); }
+INL void iq3s(const float *x, const float *qw, uint8_t *y, int64_t n, smelt_iq_grid g) { iq_row(iq3s_block, 110, x, qw, y, n, g); }
+
 // MARK: - variants and dispatch
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -1164,6 +1614,12 @@ VARIANTS(int, q41, (const float *x, const float *qw, uint8_t *y, int64_t n), (x,
 VARIANTS(int, q50, (const float *x, const float *qw, uint8_t *y, int64_t n), (x, qw, y, n))
 VARIANTS(int, q51, (const float *x, const float *qw, uint8_t *y, int64_t n), (x, qw, y, n))
 VARIANTS(void, q40w, (const float *x, const float *qw, uint8_t *y, int64_t n), (x, qw, y, n))
+#define IQ_VARIANTS(NAME) VARIANTS(void, NAME, (const float *x, const float *qw, uint8_t *y, int64_t n, smelt_iq_grid g), (x, qw, y, n, g))
+IQ_VARIANTS(iq2xxs)
+IQ_VARIANTS(iq2xs)
+IQ_VARIANTS(iq2s)
+IQ_VARIANTS(iq3xxs)
+IQ_VARIANTS(iq3s)
 
 static int detected_level(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -1227,3 +1683,8 @@ int smelt_quantize_row_q4_1(const float *x, const float *qw, void *y, int64_t n)
 int smelt_quantize_row_q5_0(const float *x, const float *qw, void *y, int64_t n) { DISPATCH(q50, (x, qw, (uint8_t *)y, n)) }
 int smelt_quantize_row_q5_1(const float *x, const float *qw, void *y, int64_t n) { DISPATCH(q51, (x, qw, (uint8_t *)y, n)) }
 void smelt_quantize_row_q4_0_weighted(const float *x, const float *qw, void *y, int64_t n) { DISPATCH(q40w, (x, qw, (uint8_t *)y, n)) }
+void smelt_quantize_row_iq2_xxs(const float *x, const float *qw, void *y, int64_t n, smelt_iq_grid g) { DISPATCH(iq2xxs, (x, qw, (uint8_t *)y, n, g)) }
+void smelt_quantize_row_iq2_xs(const float *x, const float *qw, void *y, int64_t n, smelt_iq_grid g) { DISPATCH(iq2xs, (x, qw, (uint8_t *)y, n, g)) }
+void smelt_quantize_row_iq2_s(const float *x, const float *qw, void *y, int64_t n, smelt_iq_grid g) { DISPATCH(iq2s, (x, qw, (uint8_t *)y, n, g)) }
+void smelt_quantize_row_iq3_xxs(const float *x, const float *qw, void *y, int64_t n, smelt_iq_grid g) { DISPATCH(iq3xxs, (x, qw, (uint8_t *)y, n, g)) }
+void smelt_quantize_row_iq3_s(const float *x, const float *qw, void *y, int64_t n, smelt_iq_grid g) { DISPATCH(iq3s, (x, qw, (uint8_t *)y, n, g)) }

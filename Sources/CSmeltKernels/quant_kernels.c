@@ -1145,23 +1145,56 @@ INL void q40w(const float *x, const float *qw, uint8_t *y, int64_t n) { row_lega
 INL int32_t iclamp(int32_t v, int32_t lo, int32_t hi) { int32_t m = hi < v ? hi : v; return lo > m ? lo : m; }
 INL float fmaxc(float a, float b) { return a > b ? a : b; }
 
-/// iq2_find_best_neighbour (dim 8) / iq3_find_best_neighbour (dim 4): writes the levels of
-/// the neighbour with the least weighted squared error at `scale` to L, returns its index.
-INL int iq_best_neighbour(const uint16_t *nb, const int8_t *grid, int dim, const float *xval, const float *w,
-                          float scale, int8_t *L) {
+/// The smallest of 16 lanes (no NaN among them).
+INL float vmin16(vf v) {
+    v = vsel(v < __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7), v,
+             __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7));
+    v = vsel(v < __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11), v,
+             __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11));
+    v = vsel(v < __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13), v,
+             __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13));
+    const float a = v[0], b = v[1];
+    return b < a ? b : a;
+}
+
+/// Lanes set in m (all ones or zero), as bits.
+INL uint32_t lane_bits(vi m) {
+    vi bit;
+    for (int j = 0; j < 16; j++) bit[j] = 1 << j;
+    const vi b = m & bit;
+#if __has_builtin(__builtin_reduce_or)
+    return (uint32_t)__builtin_reduce_or(b);
+#else
+    uint32_t r = 0;
+    for (int j = 0; j < 16; j++) r |= (uint32_t)b[j];
+    return r;
+#endif
+}
+
+/// iq2_find_best_neighbour (dim 8) / iq3_find_best_neighbour (dim 4) for the neighbour list at
+/// `off`: writes the levels of the neighbour with the least weighted squared error at `scale`
+/// to L, returns its index. The candidates' points are contiguous in T->points, so 16 of them
+/// load as whole vectors (4 or 8 bytes per lane).
+INL int iq_best_neighbour(const smelt_iq_grid *T, int off, int dim, const float *xval, const float *w,
+                          float scale, int8_t *L, int lstride) {
+    const uint16_t *nb = T->neighbours + off;
+    const int8_t *pts = T->points + dim * (off + 1);
     const int num = nb[0];
     float best = 3.40282347e38f;
     int gi = -1;
     const vf vs = splat(scale);
+    vi iota;
+    for (int l = 0; l < 16; l++) iota[l] = l;
     for (int j0 = 0; j0 < num; j0 += 16) {
-        vi lo, hi, valid;
-        for (int l = 0; l < 16; l++) {
-            const int ok = j0 + l < num;
-            const int idx = nb[1 + (ok ? j0 + l : 0)];
-            uint32_t a, b = 0;
-            memcpy(&a, grid + dim * idx, 4);
-            if (dim == 8) memcpy(&b, grid + dim * idx + 4, 4);
-            lo[l] = (int32_t)a; hi[l] = (int32_t)b; valid[l] = ok ? -1 : 0;
+        vi lo, hi = splati(0);
+        if (dim == 8) {
+            vi a, b;
+            memcpy(&a, pts + 8 * j0, 64);
+            memcpy(&b, pts + 8 * j0 + 64, 64);
+            lo = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            hi = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+        } else {
+            memcpy(&lo, pts + 4 * j0, 64);
         }
         vf d2 = vzero();
         for (int i = 0; i < dim; i++) {
@@ -1171,23 +1204,20 @@ INL int iq_best_neighbour(const uint16_t *nb, const int8_t *grid, int dim, const
             d2 = d2 + splat(w[i]) * diff * diff;
         }
         // NaN and padding lanes never win (ggml's `<` is false for NaN).
-        d2 = vsel((d2 == d2) & valid, d2, splat(INFINITY));
-        float mn = d2[0];
-        for (int l = 1; l < 16; l++) mn = d2[l] < mn ? d2[l] : mn;
+        d2 = vsel((d2 == d2) & (iota < splati(num - j0)), d2, splat(INFINITY));
+        const float mn = vmin16(d2);
         if (mn < best) {
-            int l = 0;
-            while (d2[l] != mn) l++;
             best = mn;
-            gi = nb[1 + j0 + l];
+            gi = nb[1 + j0 + __builtin_ctz(lane_bits(d2 == splat(mn)))];
         }
     }
     if (gi < 0) gi = nb[1];   // only with non-finite input (ggml asserts)
-    const int8_t *pg = grid + dim * gi;
-    for (int i = 0; i < dim; i++) L[i] = (int8_t)((pg[i] - 1) / 2);
+    const int8_t *pg = T->grid + dim * gi;
+    for (int i = 0; i < dim; i++) L[lstride * i] = (int8_t)((pg[i] - 1) >> 1);   // coordinates are 2l+1 ≥ 1
     return gi;
 }
 
-INL const uint16_t *iq_nb(const smelt_iq_grid *T, int u) { return T->neighbours + (-T->map[u] - 1); }
+INL int iq_nb(const smelt_iq_grid *T, int u) { return -T->map[u] - 1; }
 
 /// |x| of 8 values; an odd count of negatives flips the least important one back (7 sign bits).
 INL uint8_t iq_even_signs(const float *xb, const float *weight, float *xval) {
@@ -1210,24 +1240,67 @@ INL uint8_t iq_even_signs(const float *xb, const float *weight, float *xval) {
     return s & 127;
 }
 
-/// Levels 0…kmaxq−1 of `ng` groups of `dim` values at inverse scale id; off-grid groups get
-/// their best neighbour at `scale`. on_grid[k] (when not NULL) says which were on the grid.
-INL void iq_levels(const smelt_iq_grid *T, int dim, int bits, int ng, int32_t kmaxq, float id, float scale,
-                   const float *xval, const float *waux, int8_t *L, uint8_t *on_grid) {
-    for (int k = 0; k < ng; k++) {
-        int u = 0;
-        for (int i = 0; i < dim; i++) {
-            const int32_t l = iclamp(nearest_int_s(0.5f * (id * xval[dim * k + i] - 1)), 0, kmaxq - 1);
-            L[dim * k + i] = (int8_t)l;
-            u |= l << (bits * i);
+typedef int8_t vs8 __attribute__((vector_size(16)));
+
+/// ggml's trial-scale loop of the grid searches: trials is = −nis…nis with inverse scale
+/// id = (2·kmaxq − 1 + is·step) / div, each giving levels for the ng groups (off-grid groups
+/// replaced by their best neighbour at 1/id) and the sums Σ w·x·q, Σ w·q²; a trial is taken
+/// when sumqx² > best·sumq2, in trial order. The trials are independent until that decision,
+/// so 16 of them share the lanes (per lane ggml's operations in ggml's order); the decisions
+/// then run in order. Updates *scale, *best, L and on_grid (when not NULL) as ggml's loop does.
+INL void iq_trials(const smelt_iq_grid *T, int dim, int bits, int ng, int32_t kmaxq, int nis, float step, float div,
+                   const float *xval, const float *weight, const float *waux, int8_t *L, uint8_t *on_grid,
+                   float *scale_io, float *best_io) {
+    const int n = dim * ng, nt = 2 * nis + 1;
+    int8_t lt[32 * 16];          // level of value i in trial lane t at 16·i + t
+    uint8_t on[16 * 8];          // group k of lane t on the grid
+    float scale = *scale_io, best = *best_io;
+    vi iota;
+    for (int l = 0; l < 16; l++) iota[l] = l;
+    for (int t0 = 0; t0 < nt; t0 += 16) {
+        const vf is = vcvt(iota + splati(t0 - nis));
+        const vf id = (splat((float)(2 * kmaxq - 1)) + is * splat(step)) / splat(div);
+        const vf this_scale = splat(1.0f) / id;
+        vi u[8];
+        for (int k = 0; k < ng; k++) u[k] = splati(0);
+        for (int i = 0; i < n; i++) {
+            const vi l = vclamp(vnearest(splat(0.5f) * (id * splat(xval[i]) - splat(1.0f))), 0, kmaxq - 1);
+            const vs8 l8 = __builtin_convertvector(l, vs8);
+            memcpy(lt + 16 * i, &l8, 16);
+            u[i / dim] = u[i / dim] | (l << (bits * (i % dim)));
         }
-        uint8_t on = 1;
-        if (T->map[u] < 0) {
-            on = 0;
-            iq_best_neighbour(iq_nb(T, u), T->grid, dim, xval + dim * k, waux + dim * k, scale, L + dim * k);
+        const int lanes = nt - t0 < 16 ? nt - t0 : 16;
+        for (int t = 0; t < lanes; t++) {
+            for (int k = 0; k < ng; k++) {
+                const int uk = u[k][t];
+                on[8 * t + k] = T->map[uk] >= 0;
+                if (!on[8 * t + k])
+                    iq_best_neighbour(T, iq_nb(T, uk), dim, xval + dim * k, waux + dim * k, this_scale[t],
+                                      lt + 16 * dim * k + t, 16);
+            }
         }
-        if (on_grid) on_grid[k] = on;
+        vf sumqx = vzero(), sumq2 = vzero();
+        for (int i = 0; i < n; i++) {
+            vs8 l8;
+            memcpy(&l8, lt + 16 * i, 16);
+            const vf q = vcvt(splati(2) * __builtin_convertvector(l8, vi) + splati(1));
+            const float w = weight[i];
+            sumqx = sumqx + splat(w * xval[i]) * q;
+            sumq2 = sumq2 + splat(w) * q * q;
+        }
+        int take = -1;
+        for (int t = 0; t < lanes; t++) {
+            if (sumq2[t] > 0 && sumqx[t] * sumqx[t] > best * sumq2[t]) {
+                scale = sumqx[t] / sumq2[t]; best = scale * sumqx[t];
+                take = t;
+            }
+        }
+        if (take >= 0) {
+            for (int i = 0; i < n; i++) L[i] = lt[16 * i + take];
+            if (on_grid) for (int k = 0; k < ng; k++) on_grid[k] = on[8 * take + k];
+        }
     }
+    *scale_io = scale; *best_io = best;
 }
 
 /// Σ w·x·q and Σ w·q² with q = 2L+1, in ggml's order.
@@ -1263,19 +1336,19 @@ INL float iq_refine(const smelt_iq_grid *T, int dim, int bits, int ng, int32_t k
             if (dim == 8) L[dim * k + i] = (int8_t)l;
         }
         int gi = T->map[u];
-        if (gi < 0) gi = iq_best_neighbour(iq_nb(T, u), T->grid, dim, xval + dim * k, waux + dim * k, scale, L + dim * k);
+        if (gi < 0) gi = iq_best_neighbour(T, iq_nb(T, u), dim, xval + dim * k, waux + dim * k, scale, L + dim * k, 1);
         const int8_t *pg = T->grid + dim * gi;
-        for (int i = 0; i < dim; i++) L[dim * k + i] = (int8_t)((pg[i] - 1) / 2);
+        for (int i = 0; i < dim; i++) L[dim * k + i] = (int8_t)((pg[i] - 1) >> 1);
     }
     float sumqx, sumq2;
     iq_sums(ng * dim, weight, xval, L, &sumqx, &sumq2);
     return sumq2 > 0 ? sumqx / sumq2 : scale;
 }
 
-static void iq2xxs_block(const float *xbl, const float *qwbl, uint8_t *y, const smelt_iq_grid *T) {
+INL void iq2xxs_block(const float *xbl, const float *qwbl, uint8_t *y, const smelt_iq_grid *T) {
     const int32_t kmaxq = 3;
     float scales[8], weight[32], xval[32], waux[32];
-    int8_t L[32], Laux[32];
+    int8_t L[32];
     uint8_t signs[4];
     uint32_t q2[16] = {0};
     store_u16(y, 0);
@@ -1294,16 +1367,7 @@ static void iq2xxs_block(const float *xbl, const float *qwbl, uint8_t *y, const 
         const float eff_max = scale * (float)kmaxq;
         if (eff_max <= 0) { scales[ib] = 0; memset(L, 0, 32); continue; }
         float best = 0;
-        for (int is = -6; is <= 6; is++) {
-            const float id = ((float)(2 * kmaxq - 1) + (float)is * 0.1f) / eff_max;
-            iq_levels(T, 8, 2, 4, kmaxq, id, 1 / id, xval, waux, Laux, NULL);
-            float sumqx, sumq2;
-            iq_sums(32, weight, xval, Laux, &sumqx, &sumq2);
-            if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
-                scale = sumqx / sumq2; best = scale * sumqx;
-                memcpy(L, Laux, 32);
-            }
-        }
+        iq_trials(T, 8, 2, 4, kmaxq, 6, 0.1f, eff_max, xval, weight, waux, L, NULL, &scale, &best);
         if (scale > 0) scale = iq_refine(T, 8, 2, 4, kmaxq, scale, xval, weight, waux, L, NULL, 1);
         if (scale < 0) {
             scale = -scale;
@@ -1333,31 +1397,20 @@ static void iq2xxs_block(const float *xbl, const float *qwbl, uint8_t *y, const 
 INL float iq2_search16(const float *xval, const float *weight, const float *waux, int8_t *L, const smelt_iq_grid *T,
                        float zero_below, int *zero) {
     const int32_t kmaxq = 3;
-    int8_t Laux[16];
-    uint8_t on_grid[2] = {1, 1}, on_aux[2];
+    uint8_t on_grid[2] = {1, 1};
     float max = xval[0];
     for (int i = 1; i < 16; i++) max = fmaxc(max, xval[i]);
     memset(L, 0, 16);
     if (max < zero_below) { *zero = 1; return 0; }
     *zero = 0;
     float best = 0, scale = max / (float)(2 * kmaxq - 1);
-    for (int is = -9; is <= 9; is++) {
-        const float id = ((float)(2 * kmaxq - 1) + (float)is * 0.1f) / max;
-        iq_levels(T, 8, 2, 2, kmaxq, id, 1 / id, xval, waux, Laux, on_aux);
-        float sumqx, sumq2;
-        iq_sums(16, weight, xval, Laux, &sumqx, &sumq2);
-        if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
-            scale = sumqx / sumq2; best = scale * sumqx;
-            memcpy(L, Laux, 16);
-            on_grid[0] = on_aux[0]; on_grid[1] = on_aux[1];
-        }
-    }
+    iq_trials(T, 8, 2, 2, kmaxq, 9, 0.1f, max, xval, weight, waux, L, on_grid, &scale, &best);
     if ((!on_grid[0] || !on_grid[1]) && scale > 0)
         scale = iq_refine(T, 8, 2, 2, kmaxq, scale, xval, weight, waux, L, on_grid, 0);
     return scale;
 }
 
-static void iq2xs_block(const float *xbl, const float *qwbl, uint8_t *y, const smelt_iq_grid *T) {
+INL void iq2xs_block(const float *xbl, const float *qwbl, uint8_t *y, const smelt_iq_grid *T) {
     float scales[16], weight[16], xval[16], waux[16];
     int8_t L[16];
     uint8_t signs[2];
@@ -1395,7 +1448,7 @@ static void iq2xs_block(const float *xbl, const float *qwbl, uint8_t *y, const s
     for (int i = 0; i < 32; i++) store_u16(y + 2 + 2 * i, q2[i]);
 }
 
-static void iq2s_block(const float *xbl, const float *qwbl, uint8_t *y, const smelt_iq_grid *T) {
+INL void iq2s_block(const float *xbl, const float *qwbl, uint8_t *y, const smelt_iq_grid *T) {
     float scales[16], weight[16], xval[16], waux[16];
     int8_t L[16];
     uint8_t signs[2];
@@ -1448,29 +1501,17 @@ static void iq2s_block(const float *xbl, const float *qwbl, uint8_t *y, const sm
 INL float iq3_search32(const float *xval, const float *weight, const float *waux, int8_t *L, const smelt_iq_grid *T,
                        float max, int is_s) {
     const int32_t kmaxq = 8;
-    int8_t Laux[32];
-    uint8_t on_grid[8], on_aux[8];
+    uint8_t on_grid[8];
     memset(on_grid, is_s ? 0 : 1, 8);
     float best = 0, scale = max / (float)(2 * kmaxq - 1);
-    const int nis = is_s ? 9 : 15;
-    for (int is = -nis; is <= nis; is++) {
-        const float id = ((float)(2 * kmaxq - 1) + (float)is * 0.2f) / max;
-        iq_levels(T, 4, 3, 8, kmaxq, id, 1 / id, xval, waux, Laux, on_aux);
-        float sumqx, sumq2;
-        iq_sums(32, weight, xval, Laux, &sumqx, &sumq2);
-        if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
-            scale = sumqx / sumq2; best = scale * sumqx;
-            memcpy(L, Laux, 32);
-            memcpy(on_grid, on_aux, 8);
-        }
-    }
+    iq_trials(T, 4, 3, 8, kmaxq, is_s ? 9 : 15, 0.2f, max, xval, weight, waux, L, on_grid, &scale, &best);
     int n_not = 0;
     for (int k = 0; k < 8; k++) n_not += !on_grid[k];
     if (n_not > 0 && scale > 0) scale = iq_refine(T, 4, 3, 8, kmaxq, scale, xval, weight, waux, L, on_grid, is_s);
     return scale;
 }
 
-static void iq3xxs_block(const float *xbl, const float *qwbl, uint8_t *y, const smelt_iq_grid *T) {
+INL void iq3xxs_block(const float *xbl, const float *qwbl, uint8_t *y, const smelt_iq_grid *T) {
     float scales[8], weight[32], xval[32], waux[32];
     int8_t L[32];
     uint8_t signs[4], q3[96] = {0};
@@ -1514,7 +1555,7 @@ static void iq3xxs_block(const float *xbl, const float *qwbl, uint8_t *y, const 
     memcpy(y + 2, q3, 96);
 }
 
-static void iq3s_block(const float *xbl, const float *qwbl, uint8_t *y, const smelt_iq_grid *T) {
+INL void iq3s_block(const float *xbl, const float *qwbl, uint8_t *y, const smelt_iq_grid *T) {
     float scales[8], weight[32], xval[32], waux[32];
     int8_t L[32];
     uint8_t signs[4];
@@ -1571,16 +1612,19 @@ static void iq3s_block(const float *xbl, const float *qwbl, uint8_t *y, const sm
     }
 }
 
-// iq2_xxs and iq2_xs need weights (ggml refuses without; the caller checks).
-typedef void (*iq_block_fn)(const float *, const float *, uint8_t *, const smelt_iq_grid *);
-INL void iq_row(iq_block_fn block, int bytes, const float *x, const float *qw, uint8_t *y, int64_t n, smelt_iq_grid g) {
-    for (int64_t ib = 0; ib < n / IQK; ib++) block(x + IQK * ib, qw ? qw + IQK * ib : NULL, y + bytes * ib, &g);
-}
-INL void iq2xxs(const float *x, const float *qw, uint8_t *y, int64_t n, smelt_iq_grid g) { if (qw) iq_row(iq2xxs_block, 66, x, qw, y, n, g); }
-INL void iq2xs(const float *x, const float *qw, uint8_t *y, int64_t n, smelt_iq_grid g) { if (qw) iq_row(iq2xs_block, 74, x, qw, y, n, g); }
-INL void iq2s(const float *x, const float *qw, uint8_t *y, int64_t n, smelt_iq_grid g) { iq_row(iq2s_block, 82, x, qw, y, n, g); }
-INL void iq3xxs(const float *x, const float *qw, uint8_t *y, int64_t n, smelt_iq_grid g) { iq_row(iq3xxs_block, 98, x, qw, y, n, g); }
-INL void iq3s(const float *x, const float *qw, uint8_t *y, int64_t n, smelt_iq_grid g) { iq_row(iq3s_block, 110, x, qw, y, n, g); }
+// iq2_xxs and iq2_xs need weights (ggml refuses without; the caller checks). The block
+// kernels are inlined into each instruction-set variant of the row functions.
+#define IQ_ROW(NAME, BLOCK, BYTES)                                                                   \
+    INL void NAME(const float *x, const float *qw, uint8_t *y, int64_t n, smelt_iq_grid g) {         \
+        for (int64_t ib = 0; ib < n / IQK; ib++) BLOCK(x + IQK * ib, qw ? qw + IQK * ib : NULL, y + (BYTES) * ib, &g); \
+    }
+INL void iq2xxs_block_w(const float *x, const float *qw, uint8_t *y, const smelt_iq_grid *T) { if (qw) iq2xxs_block(x, qw, y, T); }
+INL void iq2xs_block_w(const float *x, const float *qw, uint8_t *y, const smelt_iq_grid *T) { if (qw) iq2xs_block(x, qw, y, T); }
+IQ_ROW(iq2xxs, iq2xxs_block_w, 66)
+IQ_ROW(iq2xs, iq2xs_block_w, 74)
+IQ_ROW(iq2s, iq2s_block, 82)
+IQ_ROW(iq3xxs, iq3xxs_block, 98)
+IQ_ROW(iq3s, iq3s_block, 110)
 
 // MARK: - variants and dispatch
 

@@ -71,7 +71,7 @@ enum FastKernels {
     /// A grid iq type's tables as the native kernels take them (pointers into `tables`, which live
     /// for the process).
     @inline(__always) static func grid(_ tables: IQGridTables) -> smelt_iq_grid {
-        smelt_iq_grid(grid: tables.grid, map: tables.map, neighbours: tables.neighbours)
+        smelt_iq_grid(grid: tables.grid, map: tables.map, neighbours: tables.neighbours, points: tables.neighbourPoints)
     }
 
     /// The native kernel of a grid iq type (`quantize_row_iqX_impl`) when enabled and the row

@@ -162,8 +162,10 @@ void smelt_quantize_row_q4_0_weighted(const float *x, const float *qw, void *y, 
 /// A grid iq type's codebook as ggml's quantizers see it (SmeltQuant's IQGridTables, built
 /// as iq2xs_init_impl / iq3xs_init_impl do): `grid` holds grid_size × dim coordinates 2l+1,
 /// `map` the grid index of each packed level vector or −(offset+1) into `neighbours`, which
-/// holds at each offset a count and that many grid indices.
-typedef struct { const int8_t *grid; const int32_t *map; const uint16_t *neighbours; } smelt_iq_grid;
+/// holds at each offset a count and that many grid indices; `points` holds at dim × j the
+/// coordinates of grid point neighbours[j] (anything at the count entries), with 16 points
+/// of readable slack after the last.
+typedef struct { const int8_t *grid; const int32_t *map; const uint16_t *neighbours; const int8_t *points; } smelt_iq_grid;
 /// quantize_row_iq2_xxs_impl / iq2_xs_impl (qw not NULL), quantize_row_iq2_s_impl,
 /// iq3_xxs_impl (grid 256) and iq3_s_impl (block 32) with or without weights (qw may be NULL),
 /// on the grid of the type.

@@ -1612,6 +1612,185 @@ INL void iq3s_block(const float *xbl, const float *qwbl, uint8_t *y, const smelt
     }
 }
 
+/// iq1_find_best_neighbour2: the neighbour of an off-grid ternary group with the least weighted
+/// squared error, values xg[level] at `scale`; 16 candidates per vector as in iq_best_neighbour.
+/// Without a finite candidate ggml scans the whole grid (scalar here: only with NaN or inf).
+INL int iq1_best_neighbour(const smelt_iq_grid *T, int off, int grid_size, const float *xval, const float *w,
+                           float scale, const float *xg, int8_t *L) {
+    const uint16_t *nb = T->neighbours + off;
+    const int8_t *pts = T->points + 8 * (off + 1);
+    const int num = nb[0];
+    float best = 3.40282347e38f;
+    int gi = -1;
+    const vf vs = splat(scale);
+    vi iota;
+    for (int l = 0; l < 16; l++) iota[l] = l;
+    for (int j0 = 0; j0 < num; j0 += 16) {
+        vi a, b;
+        memcpy(&a, pts + 8 * j0, 64);
+        memcpy(&b, pts + 8 * j0 + 64, 64);
+        const vi lo = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        const vi hi = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+        vf d2 = vzero();
+        for (int i = 0; i < 8; i++) {
+            const vi c = ((i < 4 ? lo : hi) >> (8 * (i & 3))) & splati(0xff);
+            const vf q = vsel(c == splati(1), splat(xg[0]), vsel(c == splati(3), splat(xg[1]), splat(xg[2])));
+            const vf diff = vs * q - splat(xval[i]);
+            d2 = d2 + splat(w[i]) * diff * diff;
+        }
+        d2 = vsel((d2 == d2) & (iota < splati(num - j0)), d2, splat(INFINITY));
+        const float mn = vmin16(d2);
+        if (mn < best) {
+            best = mn;
+            gi = nb[1 + j0 + __builtin_ctz(lane_bits(d2 == splat(mn)))];
+        }
+    }
+    if (gi < 0) {
+        for (int g = 0; g < grid_size; g++) {
+            const int8_t *pg = T->grid + 8 * g;
+            float d2 = 0;
+            for (int k = 0; k < 8; k++) {
+                const float ww = w[k], q = xg[(pg[k] - 1) >> 1];
+                const float diff = scale * q - xval[k];
+                d2 += ww * diff * diff;
+            }
+            if (d2 < best) { best = d2; gi = g; }
+        }
+        if (gi < 0) gi = nb[1];
+    }
+    const int8_t *pg = T->grid + 8 * gi;
+    for (int i = 0; i < 8; i++) L[i] = (int8_t)((pg[i] - 1) >> 1);
+    return gi;
+}
+
+/// ggml's qsort of (value, index) pairs by value as glibc does it for 32 (stable).
+INL void iq_sort_pairs(const float *xb, int n, float *val, int32_t *idx) {
+    for (int j = 0; j < n; j++) { val[j] = xb[j]; idx[j] = j; }
+    for (int j = 1; j < n; j++) {
+        const float v = val[j];
+        const int32_t ix = idx[j];
+        int p = j;
+        while (p > 0 && val[p - 1] > v) { val[p] = val[p - 1]; idx[p] = idx[p - 1]; p--; }
+        val[p] = v; idx[p] = ix;
+    }
+}
+
+/// quantize_row_iq1_s_impl, one super-block. The search over the two cut points (i1, i2) of the
+/// sorted values runs 16 values of i2 per vector, both shifts; ggml's sequential decisions are
+/// replayed only from the first lane whose test passes against the best at the vector's start
+/// (until something is taken the best does not change, so earlier lanes are rejected as in ggml).
+INL void iq1s_block(const float *xbl, const float *qwbl, uint8_t *y, const smelt_iq_grid *T) {
+    enum { BS = 32 };
+    const float delta = 0.125f;
+    const float xp[3] = {-1 + delta, delta, 1 + delta}, xm[3] = {-1 - delta, -delta, 1 - delta};
+    float scales[8], weight[BS], val[BS], sumx[BS + 1 + 16], sumw[BS + 1 + 16];
+    int32_t idx[BS];
+    int8_t L[BS], shifts[8];
+    uint16_t index[4];
+    memset(y, 0, 50);
+    memset(sumx, 0, sizeof sumx); memset(sumw, 0, sizeof sumw);
+    float max_scale = 0, sumx2 = 0;
+    for (int i = 0; i < IQK; i++) sumx2 += xbl[i] * xbl[i];
+    const float sigma2 = 2 * sumx2 / (float)IQK;
+    vi iota;
+    for (int l = 0; l < 16; l++) iota[l] = l;
+    for (int ib = 0; ib < IQK / BS; ib++) {
+        const float *xb = xbl + BS * ib, *qw = qwbl + BS * ib;
+        for (int i = 0; i < BS; i++) weight[i] = qw[i] * sqrtf(sigma2 + xb[i] * xb[i]);
+        float max = fabsf(xb[0]);
+        for (int i = 1; i < BS; i++) max = fmaxc(max, fabsf(xb[i]));
+        if (max < 1e-12f) { scales[ib] = 0; shifts[ib] = 1; continue; }
+        iq_sort_pairs(xb, BS, val, idx);
+        sumx[0] = 0; sumw[0] = 0;
+        for (int j = 0; j < BS; j++) {
+            const int i = idx[j];
+            sumx[j + 1] = sumx[j] + weight[i] * xb[i];
+            sumw[j + 1] = sumw[j] + weight[i];
+        }
+        float best = -3.40282347e38f, scale = max;
+        int besti1 = -1, besti2 = -1, best_shift = 0;
+        const float sx_all = sumx[BS], sw_all = sumw[BS];
+        for (int i1 = 0; i1 <= BS; i1++) {
+            const float ax = sumx[i1] - sumx[0], aw = sumw[i1] - sumw[0];
+            for (int c0 = i1; c0 <= BS; c0 += 16) {
+                const vf sx2 = vload(sumx + c0), sw2 = vload(sumw + c0);
+                const vf bx = sx2 - splat(sumx[i1]), cx = splat(sx_all) - sx2;
+                const vf bw = sw2 - splat(sumw[i1]), cw = splat(sw_all) - sw2;
+                const vf qxp = (splat(ax * xp[0]) + bx * splat(xp[1])) + cx * splat(xp[2]);
+                const vf q2p = (splat(aw * xp[0] * xp[0]) + bw * splat(xp[1]) * splat(xp[1])) + cw * splat(xp[2]) * splat(xp[2]);
+                const vf qxm = (splat(ax * xm[0]) + bx * splat(xm[1])) + cx * splat(xm[2]);
+                const vf q2m = (splat(aw * xm[0] * xm[0]) + bw * splat(xm[1]) * splat(xm[1])) + cw * splat(xm[2]) * splat(xm[2]);
+                const vi inside = iota < splati(BS + 1 - c0);
+                const vi pass = inside & (((q2p > vzero()) & (qxp * qxp > splat(best) * q2p)) |
+                                          ((q2m > vzero()) & (qxm * qxm > splat(best) * q2m)));
+                uint32_t bits = lane_bits(pass);
+                if (!bits) continue;
+                const int lanes = BS + 1 - c0 < 16 ? BS + 1 - c0 : 16;
+                for (int l = __builtin_ctz(bits); l < lanes; l++) {
+                    if (q2p[l] > 0 && qxp[l] * qxp[l] > best * q2p[l]) {
+                        scale = qxp[l] / q2p[l]; best = scale * qxp[l];
+                        besti1 = i1; besti2 = c0 + l; best_shift = 1;
+                    }
+                    if (q2m[l] > 0 && qxm[l] * qxm[l] > best * q2m[l]) {
+                        scale = qxm[l] / q2m[l]; best = scale * qxm[l];
+                        besti1 = i1; besti2 = c0 + l; best_shift = -1;
+                    }
+                }
+            }
+        }
+        if (besti1 < 0 || besti2 < 0 || best_shift == 0) { scales[ib] = 0; shifts[ib] = 1; continue; }
+        for (int j = 0; j < besti1; j++) L[idx[j]] = 0;
+        for (int j = besti1; j < besti2; j++) L[idx[j]] = 1;
+        for (int j = besti2; j < BS; j++) L[idx[j]] = 2;
+        if (scale < 0) {
+            for (int j = 0; j < BS; j++) L[j] = (int8_t)(2 - L[j]);
+            scale = -scale; best_shift = -best_shift;
+        }
+        int all_on_grid = 1;
+        const float *xx = best_shift == 1 ? xp : xm;
+        for (int k = 0; k < BS / 8; k++) {
+            int u = 0;
+            for (int j = 0; j < 8; j++) u |= (int)L[8 * k + j] << (2 * j);
+            int gi = T->map[u];
+            if (gi < 0) {
+                all_on_grid = 0;
+                gi = iq1_best_neighbour(T, -gi - 1, 2048, xb + 8 * k, weight + 8 * k, scale, xx, L + 8 * k);
+            }
+            index[k] = (uint16_t)gi;
+        }
+        if (!all_on_grid) {
+            float sumqx = 0, sumq2 = 0;
+            for (int k = 0; k < BS / 8; k++) {
+                const int8_t *pg = T->grid + 8 * index[k];
+                for (int j = 0; j < 8; j++) {
+                    const float w = weight[8 * k + j], q = xx[(pg[j] - 1) >> 1];
+                    sumqx += w * q * xb[8 * k + j];
+                    sumq2 += w * q * q;
+                }
+            }
+            if (sumqx > 0 && sumq2 > 0) scale = sumqx / sumq2;
+        }
+        uint16_t h = 0;
+        for (int k = 0; k < BS / 8; k++) {
+            y[2 + (BS / 8) * ib + k] = (uint8_t)(index[k] & 255);
+            h |= (uint16_t)((index[k] >> 8) << (3 * k));
+        }
+        store_u16(y + 34 + 2 * ib, h);
+        scales[ib] = scale;
+        shifts[ib] = (int8_t)best_shift;
+        max_scale = fmaxc(max_scale, scale);
+    }
+    if (max_scale == 0) return;
+    const float d = max_scale / 15;
+    store_u16(y, fp32_to_fp16(d * 1.125f));
+    const float id = 1 / d;
+    for (int ib = 0; ib < IQK / BS; ib++) {
+        int32_t l = iclamp(nearest_int_s(0.5f * (id * scales[ib] - 1)), 0, 7);
+        if (shifts[ib] == -1) l |= 8;
+        store_u16(y + 34 + 2 * ib, (uint16_t)(load_u16(y + 34 + 2 * ib) | (uint16_t)(l << 12)));
+    }
+}
+
 // iq2_xxs and iq2_xs need weights (ggml refuses without; the caller checks). The block
 // kernels are inlined into each instruction-set variant of the row functions.
 #define IQ_ROW(NAME, BLOCK, BYTES)                                                                   \
@@ -1625,6 +1804,8 @@ IQ_ROW(iq2xs, iq2xs_block_w, 74)
 IQ_ROW(iq2s, iq2s_block, 82)
 IQ_ROW(iq3xxs, iq3xxs_block, 98)
 IQ_ROW(iq3s, iq3s_block, 110)
+INL void iq1s_block_w(const float *x, const float *qw, uint8_t *y, const smelt_iq_grid *T) { if (qw) iq1s_block(x, qw, y, T); }
+IQ_ROW(iq1s, iq1s_block_w, 50)
 
 // MARK: - variants and dispatch
 
@@ -1664,6 +1845,7 @@ IQ_VARIANTS(iq2xs)
 IQ_VARIANTS(iq2s)
 IQ_VARIANTS(iq3xxs)
 IQ_VARIANTS(iq3s)
+IQ_VARIANTS(iq1s)
 
 static int detected_level(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -1732,3 +1914,4 @@ void smelt_quantize_row_iq2_xs(const float *x, const float *qw, void *y, int64_t
 void smelt_quantize_row_iq2_s(const float *x, const float *qw, void *y, int64_t n, smelt_iq_grid g) { DISPATCH(iq2s, (x, qw, (uint8_t *)y, n, g)) }
 void smelt_quantize_row_iq3_xxs(const float *x, const float *qw, void *y, int64_t n, smelt_iq_grid g) { DISPATCH(iq3xxs, (x, qw, (uint8_t *)y, n, g)) }
 void smelt_quantize_row_iq3_s(const float *x, const float *qw, void *y, int64_t n, smelt_iq_grid g) { DISPATCH(iq3s, (x, qw, (uint8_t *)y, n, g)) }
+void smelt_quantize_row_iq1_s(const float *x, const float *qw, void *y, int64_t n, smelt_iq_grid g) { DISPATCH(iq1s, (x, qw, (uint8_t *)y, n, g)) }

@@ -18,7 +18,7 @@ import Glibc
 // default path.
 
 /// The native kernels of q4_0, q4_1, q5_0, q5_1, q8_0, q2_K…q6_K, iq4_nl, iq4_xs, iq2_xxs,
-/// iq2_xs, iq2_s, iq3_xxs and iq3_s (with
+/// iq2_xs, iq2_s, iq3_xxs, iq3_s and iq1_s (with
 /// and without importance weights where the type takes them), used by those types' `quantizeRow`;
 /// `SMELT_NO_FAST_KERNELS=1` (or `enabled = false`) selects the scalar Swift kernels, which
 /// tests compare them with byte for byte.
@@ -64,6 +64,7 @@ enum FastKernels {
         case (.iq2_s, _): return { s, w, d, n in smelt_quantize_row_iq2_s(s, w, d, Int64(n), grid(.iq2s)) }
         case (.iq3_xxs, _): return { s, w, d, n in smelt_quantize_row_iq3_xxs(s, w, d, Int64(n), grid(.iq3xxs)) }
         case (.iq3_s, _): return { s, w, d, n in smelt_quantize_row_iq3_s(s, w, d, Int64(n), grid(.iq3s)) }
+        case (.iq1_s, true): return { s, w, d, n in smelt_quantize_row_iq1_s(s, w, d, Int64(n), grid(.iq1)) }
         default: return nil
         }
     }
@@ -75,7 +76,7 @@ enum FastKernels {
     }
 
     /// The native kernel of a grid iq type (`quantize_row_iqX_impl`) when enabled and the row
-    /// qualifies (iq2_xxs and iq2_xs need importance weights; without, the Swift kernel traps
+    /// qualifies (iq2_xxs, iq2_xs and iq1_s need importance weights; without, the Swift kernel traps
     /// as ggml refuses). Returns false when the caller must take its Swift kernel.
     @inline(__always) static func quantizeRowIQGrid(_ type: GGMLType, _ src: UnsafePointer<Float>, _ qw: UnsafePointer<Float>?,
                                                     _ dst: UnsafeMutableRawPointer, _ count: Int) -> Bool {

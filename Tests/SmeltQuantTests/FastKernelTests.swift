@@ -122,6 +122,7 @@ final class FastKernelTests: XCTestCase {
     func testIQ3XXSImportance() throws { try check(.iq3_xxs, IQ3_XXS.self, importance: true, extra: Self.iqRows()) }
     func testIQ3S() throws { try check(.iq3_s, IQ3_S.self, extra: Self.iqRows()) }
     func testIQ3SImportance() throws { try check(.iq3_s, IQ3_S.self, importance: true, extra: Self.iqRows()) }
+    func testIQ1SImportance() throws { try check(.iq1_s, IQ1_S.self, importance: true, extra: Self.iqRows()) }
 
     /// Grid iq rows holding NaN or infinities (the neighbour search's fallbacks) match too,
     /// with and without importance weights.
@@ -134,7 +135,8 @@ final class FastKernelTests: XCTestCase {
         for level in Self.levels {
             FastKernels.cap(level)
             for (type, kernel, plain) in [(GGMLType.iq2_xxs, IQ2_XXS.self as any QuantType.Type, false), (.iq2_xs, IQ2_XS.self, false),
-                                          (.iq2_s, IQ2_S.self, true), (.iq3_xxs, IQ3_XXS.self, true), (.iq3_s, IQ3_S.self, true)] {
+                                          (.iq2_s, IQ2_S.self, true), (.iq3_xxs, IQ3_XXS.self, true), (.iq3_s, IQ3_S.self, true),
+                                          (.iq1_s, IQ1_S.self, false)] {
                 for importance in plain ? [false, true] : [true] {
                     let fast = try XCTUnwrap(FastKernels.rowKernel(for: type, importance: importance))
                     let bytes = type.rowBytes(512)!
@@ -218,7 +220,7 @@ final class FastKernelTests: XCTestCase {
         FastKernels.enabled = false  // quantizeRow takes the scalar path; rowKernel is the SIMD one
         defer { FastKernels.enabled = true }
         XCTAssertNil(FastKernels.rowKernel(for: .q1_0, importance: false))
-        XCTAssertNil(FastKernels.rowKernel(for: .iq1_s, importance: true))
+        XCTAssertNil(FastKernels.rowKernel(for: .iq1_m, importance: true))
         XCTAssertNil(FastKernels.rowKernel(for: .iq2_xxs, importance: false))  // needs weights (as ggml)
     }
 }

@@ -1791,6 +1791,155 @@ INL void iq1s_block(const float *xbl, const float *qwbl, uint8_t *y, const smelt
     }
 }
 
+INL void iq1m_weights(const float *xb, const float *qw, float sigma2, float *weight) {
+    if (qw) { for (int i = 0; i < 16; i++) weight[i] = qw[i] * sqrtf(sigma2 + xb[i] * xb[i]); }
+    else { for (int i = 0; i < 16; i++) weight[i] = xb[i] * xb[i]; }
+}
+
+/// quantize_row_iq1_m_impl, one super-block. As iq1s_block: 16 values of the second cut point
+/// per vector, the four shift combinations (the two groups of 8 each ±1/8) side by side, each
+/// lane summing over the 16 sorted values in ggml's order; decisions replayed in order from the
+/// first lane that passes against the best at the vector's start.
+INL void iq1m_block(const float *xbl, const float *qwbl, uint8_t *y, const smelt_iq_grid *T) {
+    enum { BS = 16 };
+    const float delta = 0.125f;
+    const float xp[3] = {-1 + delta, delta, 1 + delta}, xm[3] = {-1 - delta, -delta, 1 - delta};
+    static const uint8_t masks[4] = {0x00, 0x80, 0x08, 0x88};
+    float scales[16], weight[BS], val[BS];
+    float ta[BS][3], tb[BS][3], tqa[BS][3], tqb[BS][3];
+    int32_t idx[BS];
+    int8_t L[BS], shifts[16];
+    uint16_t index[2];
+    memset(y, 0, 56);
+    float max_scale = 0, sumx2 = 0;
+    for (int i = 0; i < IQK; i++) sumx2 += xbl[i] * xbl[i];
+    const float sigma2 = 2 * sumx2 / (float)IQK;
+    vi iota;
+    for (int l = 0; l < 16; l++) iota[l] = l;
+    for (int ib = 0; ib < IQK / BS; ib++) {
+        const float *xb = xbl + BS * ib;
+        iq1m_weights(xb, qwbl ? qwbl + BS * ib : NULL, sigma2, weight);
+        float max = fabsf(xb[0]);
+        for (int i = 1; i < BS; i++) max = fmaxc(max, fabsf(xb[i]));
+        if (max < 1e-7f) { scales[ib] = 0; shifts[ib] = 0; continue; }
+        iq_sort_pairs(xb, BS, val, idx);
+        for (int j = 0; j < BS; j++) {
+            const int i = idx[j];
+            const float w = weight[i];
+            for (int g = 0; g < 3; g++) {
+                ta[j][g] = w * xp[g] * xb[i]; tb[j][g] = w * xm[g] * xb[i];
+                tqa[j][g] = w * xp[g] * xp[g]; tqb[j][g] = w * xm[g] * xm[g];
+            }
+        }
+        float best = -3.40282347e38f, scale = max;
+        int besti1 = -1, besti2 = -1, best_k = -1;
+        for (int i1 = 0; i1 <= BS; i1++) {
+            for (int c0 = i1; c0 <= BS; c0 += 16) {
+                const vi i2 = iota + splati(c0);
+                vf qx[4], q2[4];
+                for (int k = 0; k < 4; k++) { qx[k] = vzero(); q2[k] = vzero(); }
+                for (int j = 0; j < BS; j++) {
+                    vf a, b, qa, qb;
+                    if (j < i1) { a = splat(ta[j][0]); b = splat(tb[j][0]); qa = splat(tqa[j][0]); qb = splat(tqb[j][0]); }
+                    else {
+                        const vi m = splati(j) < i2;
+                        a = vsel(m, splat(ta[j][1]), splat(ta[j][2])); b = vsel(m, splat(tb[j][1]), splat(tb[j][2]));
+                        qa = vsel(m, splat(tqa[j][1]), splat(tqa[j][2])); qb = vsel(m, splat(tqb[j][1]), splat(tqb[j][2]));
+                    }
+                    if (idx[j] < BS / 2) {
+                        qx[0] = qx[0] + a; qx[1] = qx[1] + a; qx[2] = qx[2] + b; qx[3] = qx[3] + b;
+                        q2[0] = q2[0] + qa; q2[1] = q2[1] + qa; q2[2] = q2[2] + qb; q2[3] = q2[3] + qb;
+                    } else {
+                        qx[0] = qx[0] + a; qx[2] = qx[2] + a; qx[1] = qx[1] + b; qx[3] = qx[3] + b;
+                        q2[0] = q2[0] + qa; q2[2] = q2[2] + qa; q2[1] = q2[1] + qb; q2[3] = q2[3] + qb;
+                    }
+                }
+                vi pass = splati(0);
+                for (int k = 0; k < 4; k++) pass = pass | ((q2[k] > vzero()) & (qx[k] * qx[k] > splat(best) * q2[k]));
+                const uint32_t bits = lane_bits(pass & (iota < splati(BS + 1 - c0)));
+                if (!bits) continue;
+                const int lanes = BS + 1 - c0 < 16 ? BS + 1 - c0 : 16;
+                for (int l = __builtin_ctz(bits); l < lanes; l++) {
+                    for (int k = 0; k < 4; k++) {
+                        if (q2[k][l] > 0 && qx[k][l] * qx[k][l] > best * q2[k][l]) {
+                            scale = qx[k][l] / q2[k][l]; best = scale * qx[k][l];
+                            besti1 = i1; besti2 = c0 + l; best_k = k;
+                        }
+                    }
+                }
+            }
+        }
+        if (besti1 < 0 || besti2 < 0 || best_k < 0) { scales[ib] = 0; shifts[ib] = 0; continue; }
+        for (int j = 0; j < besti1; j++) L[idx[j]] = 0;
+        for (int j = besti1; j < besti2; j++) L[idx[j]] = 1;
+        for (int j = besti2; j < BS; j++) L[idx[j]] = 2;
+        if (scale < 0) {
+            for (int j = 0; j < BS; j++) L[j] = (int8_t)(2 - L[j]);
+            scale = -scale; best_k = 3 - best_k;
+        }
+        int all_on_grid = 1;
+        for (int k = 0; k < 2; k++) {
+            const float *xx = k == 0 ? (best_k < 2 ? xp : xm) : (best_k % 2 == 0 ? xp : xm);
+            int u = 0;
+            for (int j = 0; j < 8; j++) u |= (int)L[8 * k + j] << (2 * j);
+            int gi = T->map[u];
+            if (gi < 0) {
+                all_on_grid = 0;
+                gi = iq1_best_neighbour(T, -gi - 1, 2048, xb + 8 * k, weight + 8 * k, scale, xx, L + 8 * k);
+            }
+            index[k] = (uint16_t)gi;
+        }
+        if (!all_on_grid) {
+            float sumqx = 0, sumq2 = 0;
+            for (int k = 0; k < 2; k++) {
+                const float *xx = k == 0 ? (best_k < 2 ? xp : xm) : (best_k % 2 == 0 ? xp : xm);
+                const int8_t *pg = T->grid + 8 * index[k];
+                for (int j = 0; j < 8; j++) {
+                    const float w = weight[8 * k + j], q = xx[(pg[j] - 1) >> 1];
+                    sumqx += w * q * xb[8 * k + j];
+                    sumq2 += w * q * q;
+                }
+            }
+            if (sumqx > 0 && sumq2 > 0) scale = sumqx / sumq2;
+        }
+        y[2 * ib] = (uint8_t)(index[0] & 255);
+        y[2 * ib + 1] = (uint8_t)(index[1] & 255);
+        y[32 + ib] = (uint8_t)((index[0] >> 8) | ((index[1] >> 8) << 4));
+        scales[ib] = scale;
+        shifts[ib] = (int8_t)best_k;
+        max_scale = fmaxc(max_scale, scale);
+    }
+    if (max_scale == 0) return;
+    float d = max_scale / 15;
+    const float id = 1 / d;
+    float sumqx = 0, sumq2 = 0;
+    for (int ib = 0; ib < IQK / BS; ib++) {
+        const int32_t l = iclamp(nearest_int_s(0.5f * (id * scales[ib] - 1)), 0, 7);
+        uint8_t *sc = y + 48 + 2 * (ib / 4);
+        store_u16(sc, (uint16_t)(load_u16(sc) | (uint16_t)(l << (3 * (ib % 4)))));
+        const int sh = shifts[ib];
+        const uint8_t qh = (uint8_t)(y[32 + ib] | masks[sh & 3]);
+        y[32 + ib] = qh;
+        const float *xb = xbl + BS * ib;
+        iq1m_weights(xb, qwbl ? qwbl + BS * ib : NULL, sigma2, weight);
+        const float fl = (float)(2 * l + 1);
+        for (int k = 0; k < 2; k++) {
+            const float *xx = k == 0 ? (sh < 2 ? xp : xm) : (sh % 2 == 0 ? xp : xm);
+            const int gi = y[2 * ib + k] + (((int)qh << (8 - 4 * k)) & 0x700);
+            const int8_t *pg = T->grid + 8 * gi;
+            for (int j = 0; j < 8; j++) {
+                const float w = weight[8 * k + j], q = xx[(pg[j] - 1) >> 1] * fl;
+                sumqx += w * q * xb[8 * k + j];
+                sumq2 += w * q * q;
+            }
+        }
+    }
+    if (sumq2 > 0) d = sumqx / sumq2;
+    const uint16_t h = fp32_to_fp16(d * 1.1125f);
+    const uint16_t parts[4] = {(uint16_t)((h & 0x000f) << 12), (uint16_t)((h & 0x00f0) << 8), (uint16_t)((h & 0x0f00) << 4), (uint16_t)(h & 0xf000)};
+    for (int j = 0; j < 4; j++) store_u16(y + 48 + 2 * j, (uint16_t)(load_u16(y + 48 + 2 * j) | parts[j]));
+}
+
 // iq2_xxs and iq2_xs need weights (ggml refuses without; the caller checks). The block
 // kernels are inlined into each instruction-set variant of the row functions.
 #define IQ_ROW(NAME, BLOCK, BYTES)                                                                   \
@@ -1806,6 +1955,7 @@ IQ_ROW(iq3xxs, iq3xxs_block, 98)
 IQ_ROW(iq3s, iq3s_block, 110)
 INL void iq1s_block_w(const float *x, const float *qw, uint8_t *y, const smelt_iq_grid *T) { if (qw) iq1s_block(x, qw, y, T); }
 IQ_ROW(iq1s, iq1s_block_w, 50)
+IQ_ROW(iq1m, iq1m_block, 56)
 
 // MARK: - variants and dispatch
 
@@ -1846,6 +1996,7 @@ IQ_VARIANTS(iq2s)
 IQ_VARIANTS(iq3xxs)
 IQ_VARIANTS(iq3s)
 IQ_VARIANTS(iq1s)
+IQ_VARIANTS(iq1m)
 
 static int detected_level(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -1915,3 +2066,4 @@ void smelt_quantize_row_iq2_s(const float *x, const float *qw, void *y, int64_t 
 void smelt_quantize_row_iq3_xxs(const float *x, const float *qw, void *y, int64_t n, smelt_iq_grid g) { DISPATCH(iq3xxs, (x, qw, (uint8_t *)y, n, g)) }
 void smelt_quantize_row_iq3_s(const float *x, const float *qw, void *y, int64_t n, smelt_iq_grid g) { DISPATCH(iq3s, (x, qw, (uint8_t *)y, n, g)) }
 void smelt_quantize_row_iq1_s(const float *x, const float *qw, void *y, int64_t n, smelt_iq_grid g) { DISPATCH(iq1s, (x, qw, (uint8_t *)y, n, g)) }
+void smelt_quantize_row_iq1_m(const float *x, const float *qw, void *y, int64_t n, smelt_iq_grid g) { DISPATCH(iq1m, (x, qw, (uint8_t *)y, n, g)) }

@@ -18,7 +18,7 @@ import Glibc
 // default path.
 
 /// The native kernels of q4_0, q4_1, q5_0, q5_1, q8_0, q2_K…q6_K, iq4_nl, iq4_xs, iq2_xxs,
-/// iq2_xs, iq2_s, iq3_xxs, iq3_s and iq1_s (with
+/// iq2_xs, iq2_s, iq3_xxs, iq3_s, iq1_s and iq1_m (with
 /// and without importance weights where the type takes them), used by those types' `quantizeRow`;
 /// `SMELT_NO_FAST_KERNELS=1` (or `enabled = false`) selects the scalar Swift kernels, which
 /// tests compare them with byte for byte.
@@ -65,6 +65,7 @@ enum FastKernels {
         case (.iq3_xxs, _): return { s, w, d, n in smelt_quantize_row_iq3_xxs(s, w, d, Int64(n), grid(.iq3xxs)) }
         case (.iq3_s, _): return { s, w, d, n in smelt_quantize_row_iq3_s(s, w, d, Int64(n), grid(.iq3s)) }
         case (.iq1_s, true): return { s, w, d, n in smelt_quantize_row_iq1_s(s, w, d, Int64(n), grid(.iq1)) }
+        case (.iq1_m, _): return { s, w, d, n in smelt_quantize_row_iq1_m(s, w, d, Int64(n), grid(.iq1)) }
         default: return nil
         }
     }

@@ -123,6 +123,8 @@ final class FastKernelTests: XCTestCase {
     func testIQ3S() throws { try check(.iq3_s, IQ3_S.self, extra: Self.iqRows()) }
     func testIQ3SImportance() throws { try check(.iq3_s, IQ3_S.self, importance: true, extra: Self.iqRows()) }
     func testIQ1SImportance() throws { try check(.iq1_s, IQ1_S.self, importance: true, extra: Self.iqRows()) }
+    func testIQ1M() throws { try check(.iq1_m, IQ1_M.self, extra: Self.iqRows()) }
+    func testIQ1MImportance() throws { try check(.iq1_m, IQ1_M.self, importance: true, extra: Self.iqRows()) }
 
     /// Grid iq rows holding NaN or infinities (the neighbour search's fallbacks) match too,
     /// with and without importance weights.
@@ -136,7 +138,7 @@ final class FastKernelTests: XCTestCase {
             FastKernels.cap(level)
             for (type, kernel, plain) in [(GGMLType.iq2_xxs, IQ2_XXS.self as any QuantType.Type, false), (.iq2_xs, IQ2_XS.self, false),
                                           (.iq2_s, IQ2_S.self, true), (.iq3_xxs, IQ3_XXS.self, true), (.iq3_s, IQ3_S.self, true),
-                                          (.iq1_s, IQ1_S.self, false)] {
+                                          (.iq1_s, IQ1_S.self, false), (.iq1_m, IQ1_M.self, true)] {
                 for importance in plain ? [false, true] : [true] {
                     let fast = try XCTUnwrap(FastKernels.rowKernel(for: type, importance: importance))
                     let bytes = type.rowBytes(512)!
@@ -220,7 +222,8 @@ final class FastKernelTests: XCTestCase {
         FastKernels.enabled = false  // quantizeRow takes the scalar path; rowKernel is the SIMD one
         defer { FastKernels.enabled = true }
         XCTAssertNil(FastKernels.rowKernel(for: .q1_0, importance: false))
-        XCTAssertNil(FastKernels.rowKernel(for: .iq1_m, importance: true))
+        XCTAssertNil(FastKernels.rowKernel(for: .tq1_0, importance: false))
+        XCTAssertNil(FastKernels.rowKernel(for: .iq1_s, importance: false))  // needs weights (as ggml)
         XCTAssertNil(FastKernels.rowKernel(for: .iq2_xxs, importance: false))  // needs weights (as ggml)
     }
 }

@@ -174,8 +174,9 @@ void smelt_quantize_row_iq2_xs(const float *x, const float *qw, void *y, int64_t
 void smelt_quantize_row_iq2_s(const float *x, const float *qw, void *y, int64_t n, smelt_iq_grid g);
 void smelt_quantize_row_iq3_xxs(const float *x, const float *qw, void *y, int64_t n, smelt_iq_grid g);
 void smelt_quantize_row_iq3_s(const float *x, const float *qw, void *y, int64_t n, smelt_iq_grid g);
-/// quantize_row_iq1_s_impl (qw not NULL).
+/// quantize_row_iq1_s_impl (qw not NULL) and quantize_row_iq1_m_impl (qw may be NULL).
 void smelt_quantize_row_iq1_s(const float *x, const float *qw, void *y, int64_t n, smelt_iq_grid g);
+void smelt_quantize_row_iq1_m(const float *x, const float *qw, void *y, int64_t n, smelt_iq_grid g);
 /// The instruction-set level the row quantizers run at: 0 portable, 1 AVX2, 2 AVX-512
 /// (F, BW, VL, DQ); `smelt_quant_cpu_level` is what the CPU allows.
 int smelt_quant_level(void);

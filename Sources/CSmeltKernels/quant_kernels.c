@@ -1796,9 +1796,9 @@ INL void iq1m_weights(const float *xb, const float *qw, float sigma2, float *wei
     else { for (int i = 0; i < 16; i++) weight[i] = xb[i] * xb[i]; }
 }
 
-/// quantize_row_iq1_m_impl, one super-block. As iq1s_block: 16 values of the second cut point
-/// per vector, the four shift combinations (the two groups of 8 each ±1/8) side by side, each
-/// lane summing over the 16 sorted values in ggml's order; decisions replayed in order from the
+/// quantize_row_iq1_m_impl, one super-block. The 153 cut-point pairs (i1 ≤ i2) in ggml's loop
+/// order, 16 per vector, each lane summing the four shift combinations (the two groups of 8
+/// each ±1/8) over the 16 sorted values in ggml's order; decisions replayed in order from the
 /// first lane that passes against the best at the vector's start.
 INL void iq1m_block(const float *xbl, const float *qwbl, uint8_t *y, const smelt_iq_grid *T) {
     enum { BS = 16 };
@@ -1816,6 +1816,11 @@ INL void iq1m_block(const float *xbl, const float *qwbl, uint8_t *y, const smelt
     const float sigma2 = 2 * sumx2 / (float)IQK;
     vi iota;
     for (int l = 0; l < 16; l++) iota[l] = l;
+    enum { NPAIRS_USED = (BS + 1) * (BS + 2) / 2, NPAIRS = (NPAIRS_USED + 15) / 16 * 16 };
+    int32_t pi1[NPAIRS], pi2[NPAIRS];
+    int np = 0;
+    for (int i1 = 0; i1 <= BS; i1++) for (int i2 = i1; i2 <= BS; i2++) { pi1[np] = i1; pi2[np] = i2; np++; }
+    for (; np < NPAIRS; np++) { pi1[np] = BS; pi2[np] = BS; }
     for (int ib = 0; ib < IQK / BS; ib++) {
         const float *xb = xbl + BS * ib;
         iq1m_weights(xb, qwbl ? qwbl + BS * ib : NULL, sigma2, weight);
@@ -1833,38 +1838,36 @@ INL void iq1m_block(const float *xbl, const float *qwbl, uint8_t *y, const smelt
         }
         float best = -3.40282347e38f, scale = max;
         int besti1 = -1, besti2 = -1, best_k = -1;
-        for (int i1 = 0; i1 <= BS; i1++) {
-            for (int c0 = i1; c0 <= BS; c0 += 16) {
-                const vi i2 = iota + splati(c0);
-                vf qx[4], q2[4];
-                for (int k = 0; k < 4; k++) { qx[k] = vzero(); q2[k] = vzero(); }
-                for (int j = 0; j < BS; j++) {
-                    vf a, b, qa, qb;
-                    if (j < i1) { a = splat(ta[j][0]); b = splat(tb[j][0]); qa = splat(tqa[j][0]); qb = splat(tqb[j][0]); }
-                    else {
-                        const vi m = splati(j) < i2;
-                        a = vsel(m, splat(ta[j][1]), splat(ta[j][2])); b = vsel(m, splat(tb[j][1]), splat(tb[j][2]));
-                        qa = vsel(m, splat(tqa[j][1]), splat(tqa[j][2])); qb = vsel(m, splat(tqb[j][1]), splat(tqb[j][2]));
-                    }
-                    if (idx[j] < BS / 2) {
-                        qx[0] = qx[0] + a; qx[1] = qx[1] + a; qx[2] = qx[2] + b; qx[3] = qx[3] + b;
-                        q2[0] = q2[0] + qa; q2[1] = q2[1] + qa; q2[2] = q2[2] + qb; q2[3] = q2[3] + qb;
-                    } else {
-                        qx[0] = qx[0] + a; qx[2] = qx[2] + a; qx[1] = qx[1] + b; qx[3] = qx[3] + b;
-                        q2[0] = q2[0] + qa; q2[2] = q2[2] + qa; q2[1] = q2[1] + qb; q2[3] = q2[3] + qb;
-                    }
+        for (int c0 = 0; c0 < NPAIRS; c0 += 16) {
+            vi v1, v2;
+            memcpy(&v1, pi1 + c0, 64);
+            memcpy(&v2, pi2 + c0, 64);
+            vf qx[4], q2[4];
+            for (int k = 0; k < 4; k++) { qx[k] = vzero(); q2[k] = vzero(); }
+            for (int j = 0; j < BS; j++) {
+                const vi m0 = splati(j) < v1, m1 = splati(j) < v2;   // g = 0, 1 or 2
+                const vf a = vsel(m0, splat(ta[j][0]), vsel(m1, splat(ta[j][1]), splat(ta[j][2])));
+                const vf b = vsel(m0, splat(tb[j][0]), vsel(m1, splat(tb[j][1]), splat(tb[j][2])));
+                const vf qa = vsel(m0, splat(tqa[j][0]), vsel(m1, splat(tqa[j][1]), splat(tqa[j][2])));
+                const vf qb = vsel(m0, splat(tqb[j][0]), vsel(m1, splat(tqb[j][1]), splat(tqb[j][2])));
+                if (idx[j] < BS / 2) {
+                    qx[0] = qx[0] + a; qx[1] = qx[1] + a; qx[2] = qx[2] + b; qx[3] = qx[3] + b;
+                    q2[0] = q2[0] + qa; q2[1] = q2[1] + qa; q2[2] = q2[2] + qb; q2[3] = q2[3] + qb;
+                } else {
+                    qx[0] = qx[0] + a; qx[2] = qx[2] + a; qx[1] = qx[1] + b; qx[3] = qx[3] + b;
+                    q2[0] = q2[0] + qa; q2[2] = q2[2] + qa; q2[1] = q2[1] + qb; q2[3] = q2[3] + qb;
                 }
-                vi pass = splati(0);
-                for (int k = 0; k < 4; k++) pass = pass | ((q2[k] > vzero()) & (qx[k] * qx[k] > splat(best) * q2[k]));
-                const uint32_t bits = lane_bits(pass & (iota < splati(BS + 1 - c0)));
-                if (!bits) continue;
-                const int lanes = BS + 1 - c0 < 16 ? BS + 1 - c0 : 16;
-                for (int l = __builtin_ctz(bits); l < lanes; l++) {
-                    for (int k = 0; k < 4; k++) {
-                        if (q2[k][l] > 0 && qx[k][l] * qx[k][l] > best * q2[k][l]) {
-                            scale = qx[k][l] / q2[k][l]; best = scale * qx[k][l];
-                            besti1 = i1; besti2 = c0 + l; best_k = k;
-                        }
+            }
+            vi pass = splati(0);
+            for (int k = 0; k < 4; k++) pass = pass | ((q2[k] > vzero()) & (qx[k] * qx[k] > splat(best) * q2[k]));
+            const uint32_t bits = lane_bits(pass & (iota < splati(NPAIRS_USED - c0)));
+            if (!bits) continue;
+            const int lanes = NPAIRS_USED - c0 < 16 ? NPAIRS_USED - c0 : 16;
+            for (int l = __builtin_ctz(bits); l < lanes; l++) {
+                for (int k = 0; k < 4; k++) {
+                    if (q2[k][l] > 0 && qx[k][l] * qx[k][l] > best * q2[k][l]) {
+                        scale = qx[k][l] / q2[k][l]; best = scale * qx[k][l];
+                        besti1 = pi1[c0 + l]; besti2 = pi2[c0 + l]; best_k = k;
                     }
                 }
             }

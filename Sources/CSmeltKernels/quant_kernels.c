@@ -1995,7 +1995,16 @@ VARIANTS(void, q40w, (const float *x, const float *qw, uint8_t *y, int64_t n), (
 #define IQ_VARIANTS(NAME) VARIANTS(void, NAME, (const float *x, const float *qw, uint8_t *y, int64_t n, smelt_iq_grid g), (x, qw, y, n, g))
 IQ_VARIANTS(iq2xxs)
 IQ_VARIANTS(iq2xs)
+#if defined(__x86_64__) || defined(__i386__)
+// iq2_s (neighbour lists of one distance: a handful of candidates) measured slower with
+// AVX-512 than with AVX2 (83–113 vs 58–61 ms per 884,736 weights, alternating, 2026-12-04):
+// AVX2 serves both levels.
+__attribute__((noinline)) static void iq2s_portable(const float *x, const float *qw, uint8_t *y, int64_t n, smelt_iq_grid g) { iq2s(x, qw, y, n, g); }
+T_AVX2 __attribute__((noinline)) static void iq2s_avx2(const float *x, const float *qw, uint8_t *y, int64_t n, smelt_iq_grid g) { iq2s(x, qw, y, n, g); }
+#define iq2s_avx512 iq2s_avx2
+#else
 IQ_VARIANTS(iq2s)
+#endif
 IQ_VARIANTS(iq3xxs)
 IQ_VARIANTS(iq3s)
 IQ_VARIANTS(iq1s)

@@ -1132,6 +1132,834 @@ INL int q51(const float *x, const float *qw, uint8_t *y, int64_t n) {
 }
 INL void q40w(const float *x, const float *qw, uint8_t *y, int64_t n) { row_legacy_weighted(x, qw, y, n, LEGACY_Q4_0); }
 
+// MARK: - grid iq types (iq2_xxs, iq2_xs, iq2_s, iq3_xxs, iq3_s)
+
+// The grids and neighbour maps come from SmeltQuant (IQGridTables, built as ggml's
+// iq2xs_init_impl / iq3xs_init_impl do). The per-group neighbour search is the hot spot:
+// its candidates are independent, so 16 of them share the lanes, each lane summing its
+// weighted squared error over the group's values in ggml's order; the first minimum wins
+// as in ggml's `if (d2 < best_d2)` loop. The rest follows ggml's code value by value.
+
+#define IQK 256
+
+INL int32_t iclamp(int32_t v, int32_t lo, int32_t hi) { int32_t m = hi < v ? hi : v; return lo > m ? lo : m; }
+INL float fmaxc(float a, float b) { return a > b ? a : b; }
+
+/// The smallest of 16 lanes (no NaN among them).
+INL float vmin16(vf v) {
+    v = vsel(v < __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7), v,
+             __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7));
+    v = vsel(v < __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11), v,
+             __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11));
+    v = vsel(v < __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13), v,
+             __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13));
+    const float a = v[0], b = v[1];
+    return b < a ? b : a;
+}
+
+/// Lanes set in m (all ones or zero), as bits.
+INL uint32_t lane_bits(vi m) {
+    vi bit;
+    for (int j = 0; j < 16; j++) bit[j] = 1 << j;
+    const vi b = m & bit;
+#if __has_builtin(__builtin_reduce_or)
+    return (uint32_t)__builtin_reduce_or(b);
+#else
+    uint32_t r = 0;
+    for (int j = 0; j < 16; j++) r |= (uint32_t)b[j];
+    return r;
+#endif
+}
+
+/// iq2_find_best_neighbour (dim 8) / iq3_find_best_neighbour (dim 4) for the neighbour list at
+/// `off`: writes the levels of the neighbour with the least weighted squared error at `scale`
+/// to L, returns its index. The candidates' points are contiguous in T->points, so 16 of them
+/// load as whole vectors (4 or 8 bytes per lane).
+INL int iq_best_neighbour(const smelt_iq_grid *T, int off, int dim, const float *xval, const float *w,
+                          float scale, int8_t *L, int lstride) {
+    const uint16_t *nb = T->neighbours + off;
+    const int8_t *pts = T->points + dim * (off + 1);
+    const int num = nb[0];
+    float best = 3.40282347e38f;
+    int gi = -1;
+    const vf vs = splat(scale);
+    vi iota;
+    for (int l = 0; l < 16; l++) iota[l] = l;
+    for (int j0 = 0; j0 < num; j0 += 16) {
+        vi lo, hi = splati(0);
+        if (dim == 8) {
+            vi a, b;
+            memcpy(&a, pts + 8 * j0, 64);
+            memcpy(&b, pts + 8 * j0 + 64, 64);
+            lo = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            hi = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+        } else {
+            memcpy(&lo, pts + 4 * j0, 64);
+        }
+        vf d2 = vzero();
+        for (int i = 0; i < dim; i++) {
+            const vi src = i < 4 ? lo : hi;
+            const vf q = vcvt((src >> (8 * (i & 3))) & splati(0xff));
+            const vf diff = vs * q - splat(xval[i]);
+            d2 = d2 + splat(w[i]) * diff * diff;
+        }
+        // NaN and padding lanes never win (ggml's `<` is false for NaN).
+        d2 = vsel((d2 == d2) & (iota < splati(num - j0)), d2, splat(INFINITY));
+        const float mn = vmin16(d2);
+        if (mn < best) {
+            best = mn;
+            gi = nb[1 + j0 + __builtin_ctz(lane_bits(d2 == splat(mn)))];
+        }
+    }
+    if (gi < 0) gi = nb[1];   // only with non-finite input (ggml asserts)
+    const int8_t *pg = T->grid + dim * gi;
+    for (int i = 0; i < dim; i++) L[lstride * i] = (int8_t)((pg[i] - 1) >> 1);   // coordinates are 2l+1 ≥ 1
+    return gi;
+}
+
+INL int iq_nb(const smelt_iq_grid *T, int u) { return -T->map[u] - 1; }
+
+/// |x| of 8 values; an odd count of negatives flips the least important one back (7 sign bits).
+INL uint8_t iq_even_signs(const float *xb, const float *weight, float *xval) {
+    int nflip = 0;
+    uint8_t s = 0;
+    for (int i = 0; i < 8; i++) {
+        if (xb[i] >= 0) xval[i] = xb[i];
+        else { xval[i] = -xb[i]; nflip++; s |= (uint8_t)(1 << i); }
+    }
+    if (nflip % 2) {
+        int imin = 0;
+        float mn = weight[0] * xb[0] * xb[0];
+        for (int i = 1; i < 8; i++) {
+            const float ax = weight[i] * xb[i] * xb[i];
+            if (ax < mn) { mn = ax; imin = i; }
+        }
+        xval[imin] = -xval[imin];
+        s ^= (uint8_t)(1 << imin);
+    }
+    return s & 127;
+}
+
+typedef int8_t vs8 __attribute__((vector_size(16)));
+
+/// ggml's trial-scale loop of the grid searches: trials is = −nis…nis with inverse scale
+/// id = (2·kmaxq − 1 + is·step) / div, each giving levels for the ng groups (off-grid groups
+/// replaced by their best neighbour at 1/id) and the sums Σ w·x·q, Σ w·q²; a trial is taken
+/// when sumqx² > best·sumq2, in trial order. The trials are independent until that decision,
+/// so 16 of them share the lanes (per lane ggml's operations in ggml's order); the decisions
+/// then run in order. Updates *scale, *best, L and on_grid (when not NULL) as ggml's loop does.
+INL void iq_trials(const smelt_iq_grid *T, int dim, int bits, int ng, int32_t kmaxq, int nis, float step, float div,
+                   const float *xval, const float *weight, const float *waux, int8_t *L, uint8_t *on_grid,
+                   float *scale_io, float *best_io) {
+    const int n = dim * ng, nt = 2 * nis + 1;
+    int8_t lt[32 * 16];          // level of value i in trial lane t at 16·i + t
+    uint8_t on[16 * 8];          // group k of lane t on the grid
+    float scale = *scale_io, best = *best_io;
+    vi iota;
+    for (int l = 0; l < 16; l++) iota[l] = l;
+    for (int t0 = 0; t0 < nt; t0 += 16) {
+        const vf is = vcvt(iota + splati(t0 - nis));
+        const vf id = (splat((float)(2 * kmaxq - 1)) + is * splat(step)) / splat(div);
+        const vf this_scale = splat(1.0f) / id;
+        vi u[8];
+        for (int k = 0; k < ng; k++) u[k] = splati(0);
+        for (int i = 0; i < n; i++) {
+            const vi l = vclamp(vnearest(splat(0.5f) * (id * splat(xval[i]) - splat(1.0f))), 0, kmaxq - 1);
+            const vs8 l8 = __builtin_convertvector(l, vs8);
+            memcpy(lt + 16 * i, &l8, 16);
+            u[i / dim] = u[i / dim] | (l << (bits * (i % dim)));
+        }
+        const int lanes = nt - t0 < 16 ? nt - t0 : 16;
+        for (int t = 0; t < lanes; t++) {
+            for (int k = 0; k < ng; k++) {
+                const int uk = u[k][t];
+                on[8 * t + k] = T->map[uk] >= 0;
+                if (!on[8 * t + k])
+                    iq_best_neighbour(T, iq_nb(T, uk), dim, xval + dim * k, waux + dim * k, this_scale[t],
+                                      lt + 16 * dim * k + t, 16);
+            }
+        }
+        vf sumqx = vzero(), sumq2 = vzero();
+        for (int i = 0; i < n; i++) {
+            vs8 l8;
+            memcpy(&l8, lt + 16 * i, 16);
+            const vf q = vcvt(splati(2) * __builtin_convertvector(l8, vi) + splati(1));
+            const float w = weight[i];
+            sumqx = sumqx + splat(w * xval[i]) * q;
+            sumq2 = sumq2 + splat(w) * q * q;
+        }
+        int take = -1;
+        for (int t = 0; t < lanes; t++) {
+            if (sumq2[t] > 0 && sumqx[t] * sumqx[t] > best * sumq2[t]) {
+                scale = sumqx[t] / sumq2[t]; best = scale * sumqx[t];
+                take = t;
+            }
+        }
+        if (take >= 0) {
+            for (int i = 0; i < n; i++) L[i] = lt[16 * i + take];
+            if (on_grid) for (int k = 0; k < ng; k++) on_grid[k] = on[8 * take + k];
+        }
+    }
+    *scale_io = scale; *best_io = best;
+}
+
+/// Σ w·x·q and Σ w·q² with q = 2L+1, in ggml's order.
+INL void iq_sums(int n, const float *weight, const float *xval, const int8_t *L, float *sqx, float *sq2) {
+    float sumqx = 0, sumq2 = 0;
+    for (int i = 0; i < n; i++) {
+        const float w = weight[i], q = (float)(2 * (int32_t)L[i] + 1);
+        sumqx += w * xval[i] * q;
+        sumq2 += w * q * q;
+    }
+    *sqx = sumqx; *sq2 = sumq2;
+}
+
+/// Packed level vector of a group (bits per level) → grid index (on the grid; ggml aborts otherwise).
+INL int iq_index(const smelt_iq_grid *T, const int8_t *L, int dim, int bits) {
+    int u = 0;
+    for (int i = 0; i < dim; i++) u |= (int)L[i] << (bits * i);
+    const int32_t g = T->map[u];
+    return g > 0 ? g : 0;
+}
+
+/// Final pass over groups after the scale search (ggml re-derives the off-grid groups, or all
+/// when `all`), then the refined scale.
+INL float iq_refine(const smelt_iq_grid *T, int dim, int bits, int ng, int32_t kmaxq, float scale, const float *xval,
+                    const float *weight, const float *waux, int8_t *L, const uint8_t *on_grid, int all) {
+    const float id = 1 / scale;
+    for (int k = 0; k < ng; k++) {
+        if (!all && on_grid[k]) continue;
+        int u = 0;
+        for (int i = 0; i < dim; i++) {
+            const int32_t l = iclamp(nearest_int_s(0.5f * (id * xval[dim * k + i] - 1)), 0, kmaxq - 1);
+            u |= l << (bits * i);
+            if (dim == 8) L[dim * k + i] = (int8_t)l;
+        }
+        int gi = T->map[u];
+        if (gi < 0) gi = iq_best_neighbour(T, iq_nb(T, u), dim, xval + dim * k, waux + dim * k, scale, L + dim * k, 1);
+        const int8_t *pg = T->grid + dim * gi;
+        for (int i = 0; i < dim; i++) L[dim * k + i] = (int8_t)((pg[i] - 1) >> 1);
+    }
+    float sumqx, sumq2;
+    iq_sums(ng * dim, weight, xval, L, &sumqx, &sumq2);
+    return sumq2 > 0 ? sumqx / sumq2 : scale;
+}
+
+INL void iq2xxs_block(const float *xbl, const float *qwbl, uint8_t *y, const smelt_iq_grid *T) {
+    const int32_t kmaxq = 3;
+    float scales[8], weight[32], xval[32], waux[32];
+    int8_t L[32];
+    uint8_t signs[4];
+    uint32_t q2[16] = {0};
+    store_u16(y, 0);
+    float max_scale = 0, sumx2 = 0;
+    for (int i = 0; i < IQK; i++) sumx2 += xbl[i] * xbl[i];
+    const float sigma2 = sumx2 / (float)IQK;
+    for (int ib = 0; ib < IQK / 32; ib++) {
+        const float *xb = xbl + 32 * ib, *qw = qwbl + 32 * ib;
+        for (int i = 0; i < 32; i++) weight[i] = qw[i] * sqrtf(sigma2 + xb[i] * xb[i]);
+        for (int i = 0; i < 32; i++) waux[i] = sqrtf(weight[i]);
+        for (int k = 0; k < 4; k++) signs[k] = iq_even_signs(xb + 8 * k, weight + 8 * k, xval + 8 * k);
+        float max = xval[0];
+        for (int i = 1; i < 32; i++) max = fmaxc(max, xval[i]);
+        if (max < 1e-15f) { scales[ib] = 0; memset(L, 0, 32); continue; }
+        float scale = make_qp_quants(32, kmaxq + 1, xval, (uint8_t *)L, weight);
+        const float eff_max = scale * (float)kmaxq;
+        if (eff_max <= 0) { scales[ib] = 0; memset(L, 0, 32); continue; }
+        float best = 0;
+        iq_trials(T, 8, 2, 4, kmaxq, 6, 0.1f, eff_max, xval, weight, waux, L, NULL, &scale, &best);
+        if (scale > 0) scale = iq_refine(T, 8, 2, 4, kmaxq, scale, xval, weight, waux, L, NULL, 1);
+        if (scale < 0) {
+            scale = -scale;
+            for (int k = 0; k < 4; k++) signs[k] = (uint8_t)(~signs[k]) & 127;
+        }
+        for (int k = 0; k < 4; k++) {
+            const uint32_t gi = (uint32_t)iq_index(T, L + 8 * k, 8, 2);
+            q2[2 * ib + 0] |= gi << (8 * k);
+            q2[2 * ib + 1] |= (uint32_t)signs[k] << (7 * k);
+        }
+        scales[ib] = scale;
+        max_scale = fmaxc(max_scale, scale);
+    }
+    if (max_scale == 0) { memset(y + 2, 0, 64); return; }
+    const float d = max_scale / 31;
+    store_u16(y, fp32_to_fp16(d));
+    const float id = 1 / d;
+    for (int ib = 0; ib < IQK / 32; ib++) {
+        const int32_t l = iclamp(nearest_int_s(0.5f * (id * scales[ib] - 1)), 0, 15);
+        q2[2 * ib + 1] |= (uint32_t)l << 28;
+    }
+    for (int i = 0; i < 16; i++) for (int b = 0; b < 4; b++) y[2 + 4 * i + b] = (uint8_t)(q2[i] >> (8 * b));
+}
+
+/// The 16-value level search of iq2_xs and iq2_s (19 trial scales, two groups of 8);
+/// returns 0 with *zero set when max(xval) < zero_below.
+INL float iq2_search16(const float *xval, const float *weight, const float *waux, int8_t *L, const smelt_iq_grid *T,
+                       float zero_below, int *zero) {
+    const int32_t kmaxq = 3;
+    uint8_t on_grid[2] = {1, 1};
+    float max = xval[0];
+    for (int i = 1; i < 16; i++) max = fmaxc(max, xval[i]);
+    memset(L, 0, 16);
+    if (max < zero_below) { *zero = 1; return 0; }
+    *zero = 0;
+    float best = 0, scale = max / (float)(2 * kmaxq - 1);
+    iq_trials(T, 8, 2, 2, kmaxq, 9, 0.1f, max, xval, weight, waux, L, on_grid, &scale, &best);
+    if ((!on_grid[0] || !on_grid[1]) && scale > 0)
+        scale = iq_refine(T, 8, 2, 2, kmaxq, scale, xval, weight, waux, L, on_grid, 0);
+    return scale;
+}
+
+INL void iq2xs_block(const float *xbl, const float *qwbl, uint8_t *y, const smelt_iq_grid *T) {
+    float scales[16], weight[16], xval[16], waux[16];
+    int8_t L[16];
+    uint8_t signs[2];
+    uint16_t q2[32] = {0};
+    store_u16(y, 0);
+    memset(y + 66, 0, 8);
+    float max_scale = 0, sumx2 = 0;
+    for (int i = 0; i < IQK; i++) sumx2 += xbl[i] * xbl[i];
+    const float sigma2 = sumx2 / (float)IQK;
+    for (int ib = 0; ib < IQK / 16; ib++) {
+        const float *xb = xbl + 16 * ib, *qw = qwbl + 16 * ib;
+        for (int i = 0; i < 16; i++) weight[i] = qw[i] * sqrtf(sigma2 + xb[i] * xb[i]);
+        for (int i = 0; i < 16; i++) waux[i] = sqrtf(weight[i]);
+        for (int k = 0; k < 2; k++) signs[k] = iq_even_signs(xb + 8 * k, weight + 8 * k, xval + 8 * k);
+        int zero;
+        float scale = iq2_search16(xval, weight, waux, L, T, 1e-15f, &zero);
+        if (zero) { scales[ib] = 0; continue; }
+        if (scale < 0) {
+            scale = -scale;
+            for (int k = 0; k < 2; k++) signs[k] = (uint8_t)(~signs[k]) & 127;
+        }
+        for (int k = 0; k < 2; k++)
+            q2[2 * ib + k] = (uint16_t)((uint16_t)iq_index(T, L + 8 * k, 8, 2) | ((uint16_t)signs[k] << 9));
+        scales[ib] = scale;
+        max_scale = fmaxc(max_scale, scale);
+    }
+    if (max_scale == 0) { memset(y + 2, 0, 64); return; }
+    const float d = max_scale / 31;
+    store_u16(y, fp32_to_fp16(d));
+    const float id = 1 / d;
+    for (int ib = 0; ib < IQK / 16; ib++) {
+        const uint8_t l = (uint8_t)iclamp(nearest_int_s(0.5f * (id * scales[ib] - 1)), 0, 15);
+        if (ib % 2 == 0) y[66 + ib / 2] = l; else y[66 + ib / 2] |= (uint8_t)(l << 4);
+    }
+    for (int i = 0; i < 32; i++) store_u16(y + 2 + 2 * i, q2[i]);
+}
+
+INL void iq2s_block(const float *xbl, const float *qwbl, uint8_t *y, const smelt_iq_grid *T) {
+    float scales[16], weight[16], xval[16], waux[16];
+    int8_t L[16];
+    uint8_t signs[2];
+    memset(y, 0, 82);
+    float max_scale = 0, sumx2 = 0;
+    for (int i = 0; i < IQK; i++) sumx2 += xbl[i] * xbl[i];
+    const float sigma2 = 2 * sumx2 / (float)IQK;
+    for (int ib = 0; ib < IQK / 16; ib++) {
+        const float *xb = xbl + 16 * ib;
+        if (qwbl) {
+            const float *qw = qwbl + 16 * ib;
+            for (int i = 0; i < 16; i++) weight[i] = qw[i] * sqrtf(sigma2 + xb[i] * xb[i]);
+        } else {
+            for (int i = 0; i < 16; i++) weight[i] = 0.25f * sigma2 + xb[i] * xb[i];
+        }
+        for (int i = 0; i < 16; i++) waux[i] = sqrtf(weight[i]);
+        for (int k = 0; k < 2; k++) {
+            uint8_t s = 0;
+            for (int i = 0; i < 8; i++) {
+                if (xb[8 * k + i] >= 0) xval[8 * k + i] = xb[8 * k + i];
+                else { xval[8 * k + i] = -xb[8 * k + i]; s |= (uint8_t)(1 << i); }
+            }
+            signs[k] = s;
+        }
+        int zero;
+        float scale = iq2_search16(xval, weight, waux, L, T, 1e-8f, &zero);
+        if (zero) { scales[ib] = 0; continue; }
+        if (scale < 0) { scale = -scale; signs[0] = (uint8_t)~signs[0]; signs[1] = (uint8_t)~signs[1]; }
+        for (int k = 0; k < 2; k++) {
+            const int gi = iq_index(T, L + 8 * k, 8, 2), i8 = 2 * ib + k;
+            y[2 + i8] = (uint8_t)(gi & 255);
+            y[66 + i8 / 4] |= (uint8_t)((gi >> 8) << (2 * (i8 % 4)));
+            y[2 + IQK / 8 + i8] = signs[k];
+        }
+        scales[ib] = scale;
+        max_scale = fmaxc(max_scale, scale);
+    }
+    if (max_scale == 0) return;
+    const float d = max_scale / 31;
+    store_u16(y, fp32_to_fp16(d * 0.9875f));
+    const float id = 1 / d;
+    for (int ib = 0; ib < IQK / 16; ib++) {
+        const uint8_t l = (uint8_t)iclamp(nearest_int_s(0.5f * (id * scales[ib] - 1)), 0, 15);
+        if (ib % 2 == 0) y[74 + ib / 2] = l; else y[74 + ib / 2] |= (uint8_t)(l << 4);
+    }
+}
+
+/// The 32-value level search of iq3_xxs (31 trials, step 0.2, on-grid flags start true,
+/// refine only off-grid groups) and iq3_s (19 trials, flags start false, refine all).
+INL float iq3_search32(const float *xval, const float *weight, const float *waux, int8_t *L, const smelt_iq_grid *T,
+                       float max, int is_s) {
+    const int32_t kmaxq = 8;
+    uint8_t on_grid[8];
+    memset(on_grid, is_s ? 0 : 1, 8);
+    float best = 0, scale = max / (float)(2 * kmaxq - 1);
+    iq_trials(T, 4, 3, 8, kmaxq, is_s ? 9 : 15, 0.2f, max, xval, weight, waux, L, on_grid, &scale, &best);
+    int n_not = 0;
+    for (int k = 0; k < 8; k++) n_not += !on_grid[k];
+    if (n_not > 0 && scale > 0) scale = iq_refine(T, 4, 3, 8, kmaxq, scale, xval, weight, waux, L, on_grid, is_s);
+    return scale;
+}
+
+INL void iq3xxs_block(const float *xbl, const float *qwbl, uint8_t *y, const smelt_iq_grid *T) {
+    float scales[8], weight[32], xval[32], waux[32];
+    int8_t L[32];
+    uint8_t signs[4], q3[96] = {0};
+    store_u16(y, 0);
+    float max_scale = 0, sumx2 = 0;
+    for (int i = 0; i < IQK; i++) sumx2 += xbl[i] * xbl[i];
+    const float sigma2 = 2 * sumx2 / (float)IQK;
+    for (int ib = 0; ib < IQK / 32; ib++) {
+        const float *xb = xbl + 32 * ib;
+        if (qwbl) {
+            const float *qw = qwbl + 32 * ib;
+            for (int i = 0; i < 32; i++) weight[i] = qw[i] * sqrtf(sigma2 + xb[i] * xb[i]);
+        } else {
+            for (int i = 0; i < 32; i++) weight[i] = xb[i] * xb[i];
+        }
+        for (int i = 0; i < 32; i++) waux[i] = sqrtf(weight[i]);
+        for (int k = 0; k < 4; k++) signs[k] = iq_even_signs(xb + 8 * k, weight + 8 * k, xval + 8 * k);
+        float max = xval[0];
+        for (int i = 1; i < 32; i++) max = fmaxc(max, xval[i]);
+        memset(L, 0, 32);
+        if (max < 1e-8f) { scales[ib] = 0; continue; }
+        float scale = iq3_search32(xval, weight, waux, L, T, max, 0);
+        if (scale < 0) {
+            scale = -scale;
+            for (int k = 0; k < 4; k++) signs[k] = (uint8_t)(~signs[k]) & 127;
+        }
+        for (int k = 0; k < 8; k++) q3[8 * ib + k] = (uint8_t)iq_index(T, L + 4 * k, 4, 3);
+        const uint32_t ss = (uint32_t)signs[0] | ((uint32_t)signs[1] << 7) | ((uint32_t)signs[2] << 14) | ((uint32_t)signs[3] << 21);
+        for (int b = 0; b < 4; b++) q3[64 + 4 * ib + b] = (uint8_t)(ss >> (8 * b));
+        scales[ib] = scale;
+        max_scale = fmaxc(max_scale, scale);
+    }
+    if (max_scale == 0) { memset(y + 2, 0, 96); return; }
+    const float d = max_scale / 31;
+    store_u16(y, fp32_to_fp16(d * 1.0125f));
+    const float id = 1 / d;
+    for (int ib = 0; ib < IQK / 32; ib++) {
+        const int32_t l = iclamp(nearest_int_s(0.5f * (id * scales[ib] - 1)), 0, 15);
+        q3[64 + 4 * ib + 3] |= (uint8_t)(l << 4);
+    }
+    memcpy(y + 2, q3, 96);
+}
+
+INL void iq3s_block(const float *xbl, const float *qwbl, uint8_t *y, const smelt_iq_grid *T) {
+    float scales[8], weight[32], xval[32], waux[32];
+    int8_t L[32];
+    uint8_t signs[4];
+    memset(y, 0, 110);
+    int qs = 2, sg = 74;   // ggml advances qs/signs only past blocks it does not skip
+    float max_scale = 0, sumx2 = 0;
+    for (int i = 0; i < IQK; i++) sumx2 += xbl[i] * xbl[i];
+    const float sigma2 = 2 * sumx2 / (float)IQK;
+    for (int ib = 0; ib < IQK / 32; ib++) {
+        const float *xb = xbl + 32 * ib;
+        if (qwbl) {
+            const float *qw = qwbl + 32 * ib;
+            for (int i = 0; i < 32; i++) weight[i] = qw[i] * sqrtf(sigma2 + xb[i] * xb[i]);
+        } else {
+            for (int i = 0; i < 32; i++) weight[i] = xb[i] * xb[i];
+        }
+        for (int i = 0; i < 32; i++) waux[i] = sqrtf(weight[i]);
+        for (int k = 0; k < 4; k++) {
+            uint8_t s = 0;
+            for (int i = 0; i < 8; i++) {
+                if (xb[8 * k + i] >= 0) xval[8 * k + i] = xb[8 * k + i];
+                else { xval[8 * k + i] = -xb[8 * k + i]; s |= (uint8_t)(1 << i); }
+            }
+            signs[k] = s;
+        }
+        float max = xval[0];
+        for (int i = 1; i < 32; i++) max = fmaxc(max, xval[i]);
+        memset(L, 0, 32);
+        if (max == 0) { scales[ib] = 0; continue; }
+        float scale = iq3_search32(xval, weight, waux, L, T, max, 1);
+        if (scale < 0) {
+            scale = -scale;
+            for (int k = 0; k < 4; k++) signs[k] = (uint8_t)~signs[k];
+        }
+        for (int k = 0; k < 8; k++) {
+            const int gi = iq_index(T, L + 4 * k, 4, 3);
+            y[qs + k] = (uint8_t)(gi & 255);
+            y[66 + ib] |= (uint8_t)((gi >> 8) << k);
+        }
+        qs += 8;
+        memcpy(y + sg, signs, 4);
+        sg += 4;
+        scales[ib] = scale;
+        max_scale = fmaxc(max_scale, scale);
+    }
+    if (max_scale == 0) return;
+    const float d = max_scale / 31;
+    store_u16(y, fp32_to_fp16(d * 1.033f));
+    const float id = 1 / d;
+    for (int ib = 0; ib < IQK / 32; ib += 2) {
+        const int32_t l1 = iclamp(nearest_int_s(0.5f * (id * scales[ib + 0] - 1)), 0, 15);
+        const int32_t l2 = iclamp(nearest_int_s(0.5f * (id * scales[ib + 1] - 1)), 0, 15);
+        y[106 + ib / 2] = (uint8_t)(l1 | (l2 << 4));
+    }
+}
+
+/// iq1_find_best_neighbour2: the neighbour of an off-grid ternary group with the least weighted
+/// squared error, values xg[level] at `scale`; 16 candidates per vector as in iq_best_neighbour.
+/// Without a finite candidate ggml scans the whole grid (scalar here: only with NaN or inf).
+INL int iq1_best_neighbour(const smelt_iq_grid *T, int off, int grid_size, const float *xval, const float *w,
+                           float scale, const float *xg, int8_t *L) {
+    const uint16_t *nb = T->neighbours + off;
+    const int8_t *pts = T->points + 8 * (off + 1);
+    const int num = nb[0];
+    float best = 3.40282347e38f;
+    int gi = -1;
+    const vf vs = splat(scale);
+    vi iota;
+    for (int l = 0; l < 16; l++) iota[l] = l;
+    for (int j0 = 0; j0 < num; j0 += 16) {
+        vi a, b;
+        memcpy(&a, pts + 8 * j0, 64);
+        memcpy(&b, pts + 8 * j0 + 64, 64);
+        const vi lo = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        const vi hi = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+        vf d2 = vzero();
+        for (int i = 0; i < 8; i++) {
+            const vi c = ((i < 4 ? lo : hi) >> (8 * (i & 3))) & splati(0xff);
+            const vf q = vsel(c == splati(1), splat(xg[0]), vsel(c == splati(3), splat(xg[1]), splat(xg[2])));
+            const vf diff = vs * q - splat(xval[i]);
+            d2 = d2 + splat(w[i]) * diff * diff;
+        }
+        d2 = vsel((d2 == d2) & (iota < splati(num - j0)), d2, splat(INFINITY));
+        const float mn = vmin16(d2);
+        if (mn < best) {
+            best = mn;
+            gi = nb[1 + j0 + __builtin_ctz(lane_bits(d2 == splat(mn)))];
+        }
+    }
+    if (gi < 0) {
+        for (int g = 0; g < grid_size; g++) {
+            const int8_t *pg = T->grid + 8 * g;
+            float d2 = 0;
+            for (int k = 0; k < 8; k++) {
+                const float ww = w[k], q = xg[(pg[k] - 1) >> 1];
+                const float diff = scale * q - xval[k];
+                d2 += ww * diff * diff;
+            }
+            if (d2 < best) { best = d2; gi = g; }
+        }
+        if (gi < 0) gi = nb[1];
+    }
+    const int8_t *pg = T->grid + 8 * gi;
+    for (int i = 0; i < 8; i++) L[i] = (int8_t)((pg[i] - 1) >> 1);
+    return gi;
+}
+
+/// ggml's qsort of (value, index) pairs by value as glibc does it for 32 (stable).
+INL void iq_sort_pairs(const float *xb, int n, float *val, int32_t *idx) {
+    for (int j = 0; j < n; j++) { val[j] = xb[j]; idx[j] = j; }
+    for (int j = 1; j < n; j++) {
+        const float v = val[j];
+        const int32_t ix = idx[j];
+        int p = j;
+        while (p > 0 && val[p - 1] > v) { val[p] = val[p - 1]; idx[p] = idx[p - 1]; p--; }
+        val[p] = v; idx[p] = ix;
+    }
+}
+
+/// quantize_row_iq1_s_impl, one super-block. The search over the two cut points (i1, i2) of the
+/// sorted values runs 16 values of i2 per vector, both shifts; ggml's sequential decisions are
+/// replayed only from the first lane whose test passes against the best at the vector's start
+/// (until something is taken the best does not change, so earlier lanes are rejected as in ggml).
+INL void iq1s_block(const float *xbl, const float *qwbl, uint8_t *y, const smelt_iq_grid *T) {
+    enum { BS = 32 };
+    const float delta = 0.125f;
+    const float xp[3] = {-1 + delta, delta, 1 + delta}, xm[3] = {-1 - delta, -delta, 1 - delta};
+    float scales[8], weight[BS], val[BS], sumx[BS + 1 + 16], sumw[BS + 1 + 16];
+    int32_t idx[BS];
+    int8_t L[BS], shifts[8];
+    uint16_t index[4];
+    memset(y, 0, 50);
+    memset(sumx, 0, sizeof sumx); memset(sumw, 0, sizeof sumw);
+    float max_scale = 0, sumx2 = 0;
+    for (int i = 0; i < IQK; i++) sumx2 += xbl[i] * xbl[i];
+    const float sigma2 = 2 * sumx2 / (float)IQK;
+    vi iota;
+    for (int l = 0; l < 16; l++) iota[l] = l;
+    for (int ib = 0; ib < IQK / BS; ib++) {
+        const float *xb = xbl + BS * ib, *qw = qwbl + BS * ib;
+        for (int i = 0; i < BS; i++) weight[i] = qw[i] * sqrtf(sigma2 + xb[i] * xb[i]);
+        float max = fabsf(xb[0]);
+        for (int i = 1; i < BS; i++) max = fmaxc(max, fabsf(xb[i]));
+        if (max < 1e-12f) { scales[ib] = 0; shifts[ib] = 1; continue; }
+        iq_sort_pairs(xb, BS, val, idx);
+        sumx[0] = 0; sumw[0] = 0;
+        for (int j = 0; j < BS; j++) {
+            const int i = idx[j];
+            sumx[j + 1] = sumx[j] + weight[i] * xb[i];
+            sumw[j + 1] = sumw[j] + weight[i];
+        }
+        float best = -3.40282347e38f, scale = max;
+        int besti1 = -1, besti2 = -1, best_shift = 0;
+        const float sx_all = sumx[BS], sw_all = sumw[BS];
+        for (int i1 = 0; i1 <= BS; i1++) {
+            const float ax = sumx[i1] - sumx[0], aw = sumw[i1] - sumw[0];
+            for (int c0 = i1; c0 <= BS; c0 += 16) {
+                const vf sx2 = vload(sumx + c0), sw2 = vload(sumw + c0);
+                const vf bx = sx2 - splat(sumx[i1]), cx = splat(sx_all) - sx2;
+                const vf bw = sw2 - splat(sumw[i1]), cw = splat(sw_all) - sw2;
+                const vf qxp = (splat(ax * xp[0]) + bx * splat(xp[1])) + cx * splat(xp[2]);
+                const vf q2p = (splat(aw * xp[0] * xp[0]) + bw * splat(xp[1]) * splat(xp[1])) + cw * splat(xp[2]) * splat(xp[2]);
+                const vf qxm = (splat(ax * xm[0]) + bx * splat(xm[1])) + cx * splat(xm[2]);
+                const vf q2m = (splat(aw * xm[0] * xm[0]) + bw * splat(xm[1]) * splat(xm[1])) + cw * splat(xm[2]) * splat(xm[2]);
+                const vi inside = iota < splati(BS + 1 - c0);
+                const vi pass = inside & (((q2p > vzero()) & (qxp * qxp > splat(best) * q2p)) |
+                                          ((q2m > vzero()) & (qxm * qxm > splat(best) * q2m)));
+                uint32_t bits = lane_bits(pass);
+                if (!bits) continue;
+                const int lanes = BS + 1 - c0 < 16 ? BS + 1 - c0 : 16;
+                for (int l = __builtin_ctz(bits); l < lanes; l++) {
+                    if (q2p[l] > 0 && qxp[l] * qxp[l] > best * q2p[l]) {
+                        scale = qxp[l] / q2p[l]; best = scale * qxp[l];
+                        besti1 = i1; besti2 = c0 + l; best_shift = 1;
+                    }
+                    if (q2m[l] > 0 && qxm[l] * qxm[l] > best * q2m[l]) {
+                        scale = qxm[l] / q2m[l]; best = scale * qxm[l];
+                        besti1 = i1; besti2 = c0 + l; best_shift = -1;
+                    }
+                }
+            }
+        }
+        if (besti1 < 0 || besti2 < 0 || best_shift == 0) { scales[ib] = 0; shifts[ib] = 1; continue; }
+        for (int j = 0; j < besti1; j++) L[idx[j]] = 0;
+        for (int j = besti1; j < besti2; j++) L[idx[j]] = 1;
+        for (int j = besti2; j < BS; j++) L[idx[j]] = 2;
+        if (scale < 0) {
+            for (int j = 0; j < BS; j++) L[j] = (int8_t)(2 - L[j]);
+            scale = -scale; best_shift = -best_shift;
+        }
+        int all_on_grid = 1;
+        const float *xx = best_shift == 1 ? xp : xm;
+        for (int k = 0; k < BS / 8; k++) {
+            int u = 0;
+            for (int j = 0; j < 8; j++) u |= (int)L[8 * k + j] << (2 * j);
+            int gi = T->map[u];
+            if (gi < 0) {
+                all_on_grid = 0;
+                gi = iq1_best_neighbour(T, -gi - 1, 2048, xb + 8 * k, weight + 8 * k, scale, xx, L + 8 * k);
+            }
+            index[k] = (uint16_t)gi;
+        }
+        if (!all_on_grid) {
+            float sumqx = 0, sumq2 = 0;
+            for (int k = 0; k < BS / 8; k++) {
+                const int8_t *pg = T->grid + 8 * index[k];
+                for (int j = 0; j < 8; j++) {
+                    const float w = weight[8 * k + j], q = xx[(pg[j] - 1) >> 1];
+                    sumqx += w * q * xb[8 * k + j];
+                    sumq2 += w * q * q;
+                }
+            }
+            if (sumqx > 0 && sumq2 > 0) scale = sumqx / sumq2;
+        }
+        uint16_t h = 0;
+        for (int k = 0; k < BS / 8; k++) {
+            y[2 + (BS / 8) * ib + k] = (uint8_t)(index[k] & 255);
+            h |= (uint16_t)((index[k] >> 8) << (3 * k));
+        }
+        store_u16(y + 34 + 2 * ib, h);
+        scales[ib] = scale;
+        shifts[ib] = (int8_t)best_shift;
+        max_scale = fmaxc(max_scale, scale);
+    }
+    if (max_scale == 0) return;
+    const float d = max_scale / 15;
+    store_u16(y, fp32_to_fp16(d * 1.125f));
+    const float id = 1 / d;
+    for (int ib = 0; ib < IQK / BS; ib++) {
+        int32_t l = iclamp(nearest_int_s(0.5f * (id * scales[ib] - 1)), 0, 7);
+        if (shifts[ib] == -1) l |= 8;
+        store_u16(y + 34 + 2 * ib, (uint16_t)(load_u16(y + 34 + 2 * ib) | (uint16_t)(l << 12)));
+    }
+}
+
+INL void iq1m_weights(const float *xb, const float *qw, float sigma2, float *weight) {
+    if (qw) { for (int i = 0; i < 16; i++) weight[i] = qw[i] * sqrtf(sigma2 + xb[i] * xb[i]); }
+    else { for (int i = 0; i < 16; i++) weight[i] = xb[i] * xb[i]; }
+}
+
+/// quantize_row_iq1_m_impl, one super-block. The 153 cut-point pairs (i1 ≤ i2) in ggml's loop
+/// order, 16 per vector, each lane summing the four shift combinations (the two groups of 8
+/// each ±1/8) over the 16 sorted values in ggml's order; decisions replayed in order from the
+/// first lane that passes against the best at the vector's start.
+INL void iq1m_block(const float *xbl, const float *qwbl, uint8_t *y, const smelt_iq_grid *T) {
+    enum { BS = 16 };
+    const float delta = 0.125f;
+    const float xp[3] = {-1 + delta, delta, 1 + delta}, xm[3] = {-1 - delta, -delta, 1 - delta};
+    static const uint8_t masks[4] = {0x00, 0x80, 0x08, 0x88};
+    float scales[16], weight[BS], val[BS];
+    float ta[BS][3], tb[BS][3], tqa[BS][3], tqb[BS][3];
+    int32_t idx[BS];
+    int8_t L[BS], shifts[16];
+    uint16_t index[2];
+    memset(y, 0, 56);
+    float max_scale = 0, sumx2 = 0;
+    for (int i = 0; i < IQK; i++) sumx2 += xbl[i] * xbl[i];
+    const float sigma2 = 2 * sumx2 / (float)IQK;
+    vi iota;
+    for (int l = 0; l < 16; l++) iota[l] = l;
+    enum { NPAIRS_USED = (BS + 1) * (BS + 2) / 2, NPAIRS = (NPAIRS_USED + 15) / 16 * 16 };
+    int32_t pi1[NPAIRS], pi2[NPAIRS];
+    int np = 0;
+    for (int i1 = 0; i1 <= BS; i1++) for (int i2 = i1; i2 <= BS; i2++) { pi1[np] = i1; pi2[np] = i2; np++; }
+    for (; np < NPAIRS; np++) { pi1[np] = BS; pi2[np] = BS; }
+    for (int ib = 0; ib < IQK / BS; ib++) {
+        const float *xb = xbl + BS * ib;
+        iq1m_weights(xb, qwbl ? qwbl + BS * ib : NULL, sigma2, weight);
+        float max = fabsf(xb[0]);
+        for (int i = 1; i < BS; i++) max = fmaxc(max, fabsf(xb[i]));
+        if (max < 1e-7f) { scales[ib] = 0; shifts[ib] = 0; continue; }
+        iq_sort_pairs(xb, BS, val, idx);
+        for (int j = 0; j < BS; j++) {
+            const int i = idx[j];
+            const float w = weight[i];
+            for (int g = 0; g < 3; g++) {
+                ta[j][g] = w * xp[g] * xb[i]; tb[j][g] = w * xm[g] * xb[i];
+                tqa[j][g] = w * xp[g] * xp[g]; tqb[j][g] = w * xm[g] * xm[g];
+            }
+        }
+        float best = -3.40282347e38f, scale = max;
+        int besti1 = -1, besti2 = -1, best_k = -1;
+        for (int c0 = 0; c0 < NPAIRS; c0 += 16) {
+            vi v1, v2;
+            memcpy(&v1, pi1 + c0, 64);
+            memcpy(&v2, pi2 + c0, 64);
+            vf qx[4], q2[4];
+            for (int k = 0; k < 4; k++) { qx[k] = vzero(); q2[k] = vzero(); }
+            for (int j = 0; j < BS; j++) {
+                const vi m0 = splati(j) < v1, m1 = splati(j) < v2;   // g = 0, 1 or 2
+                const vf a = vsel(m0, splat(ta[j][0]), vsel(m1, splat(ta[j][1]), splat(ta[j][2])));
+                const vf b = vsel(m0, splat(tb[j][0]), vsel(m1, splat(tb[j][1]), splat(tb[j][2])));
+                const vf qa = vsel(m0, splat(tqa[j][0]), vsel(m1, splat(tqa[j][1]), splat(tqa[j][2])));
+                const vf qb = vsel(m0, splat(tqb[j][0]), vsel(m1, splat(tqb[j][1]), splat(tqb[j][2])));
+                if (idx[j] < BS / 2) {
+                    qx[0] = qx[0] + a; qx[1] = qx[1] + a; qx[2] = qx[2] + b; qx[3] = qx[3] + b;
+                    q2[0] = q2[0] + qa; q2[1] = q2[1] + qa; q2[2] = q2[2] + qb; q2[3] = q2[3] + qb;
+                } else {
+                    qx[0] = qx[0] + a; qx[2] = qx[2] + a; qx[1] = qx[1] + b; qx[3] = qx[3] + b;
+                    q2[0] = q2[0] + qa; q2[2] = q2[2] + qa; q2[1] = q2[1] + qb; q2[3] = q2[3] + qb;
+                }
+            }
+            vi pass = splati(0);
+            for (int k = 0; k < 4; k++) pass = pass | ((q2[k] > vzero()) & (qx[k] * qx[k] > splat(best) * q2[k]));
+            const uint32_t bits = lane_bits(pass & (iota < splati(NPAIRS_USED - c0)));
+            if (!bits) continue;
+            const int lanes = NPAIRS_USED - c0 < 16 ? NPAIRS_USED - c0 : 16;
+            for (int l = __builtin_ctz(bits); l < lanes; l++) {
+                for (int k = 0; k < 4; k++) {
+                    if (q2[k][l] > 0 && qx[k][l] * qx[k][l] > best * q2[k][l]) {
+                        scale = qx[k][l] / q2[k][l]; best = scale * qx[k][l];
+                        besti1 = pi1[c0 + l]; besti2 = pi2[c0 + l]; best_k = k;
+                    }
+                }
+            }
+        }
+        if (besti1 < 0 || besti2 < 0 || best_k < 0) { scales[ib] = 0; shifts[ib] = 0; continue; }
+        for (int j = 0; j < besti1; j++) L[idx[j]] = 0;
+        for (int j = besti1; j < besti2; j++) L[idx[j]] = 1;
+        for (int j = besti2; j < BS; j++) L[idx[j]] = 2;
+        if (scale < 0) {
+            for (int j = 0; j < BS; j++) L[j] = (int8_t)(2 - L[j]);
+            scale = -scale; best_k = 3 - best_k;
+        }
+        int all_on_grid = 1;
+        for (int k = 0; k < 2; k++) {
+            const float *xx = k == 0 ? (best_k < 2 ? xp : xm) : (best_k % 2 == 0 ? xp : xm);
+            int u = 0;
+            for (int j = 0; j < 8; j++) u |= (int)L[8 * k + j] << (2 * j);
+            int gi = T->map[u];
+            if (gi < 0) {
+                all_on_grid = 0;
+                gi = iq1_best_neighbour(T, -gi - 1, 2048, xb + 8 * k, weight + 8 * k, scale, xx, L + 8 * k);
+            }
+            index[k] = (uint16_t)gi;
+        }
+        if (!all_on_grid) {
+            float sumqx = 0, sumq2 = 0;
+            for (int k = 0; k < 2; k++) {
+                const float *xx = k == 0 ? (best_k < 2 ? xp : xm) : (best_k % 2 == 0 ? xp : xm);
+                const int8_t *pg = T->grid + 8 * index[k];
+                for (int j = 0; j < 8; j++) {
+                    const float w = weight[8 * k + j], q = xx[(pg[j] - 1) >> 1];
+                    sumqx += w * q * xb[8 * k + j];
+                    sumq2 += w * q * q;
+                }
+            }
+            if (sumqx > 0 && sumq2 > 0) scale = sumqx / sumq2;
+        }
+        y[2 * ib] = (uint8_t)(index[0] & 255);
+        y[2 * ib + 1] = (uint8_t)(index[1] & 255);
+        y[32 + ib] = (uint8_t)((index[0] >> 8) | ((index[1] >> 8) << 4));
+        scales[ib] = scale;
+        shifts[ib] = (int8_t)best_k;
+        max_scale = fmaxc(max_scale, scale);
+    }
+    if (max_scale == 0) return;
+    float d = max_scale / 15;
+    const float id = 1 / d;
+    float sumqx = 0, sumq2 = 0;
+    for (int ib = 0; ib < IQK / BS; ib++) {
+        const int32_t l = iclamp(nearest_int_s(0.5f * (id * scales[ib] - 1)), 0, 7);
+        uint8_t *sc = y + 48 + 2 * (ib / 4);
+        store_u16(sc, (uint16_t)(load_u16(sc) | (uint16_t)(l << (3 * (ib % 4)))));
+        const int sh = shifts[ib];
+        const uint8_t qh = (uint8_t)(y[32 + ib] | masks[sh & 3]);
+        y[32 + ib] = qh;
+        const float *xb = xbl + BS * ib;
+        iq1m_weights(xb, qwbl ? qwbl + BS * ib : NULL, sigma2, weight);
+        const float fl = (float)(2 * l + 1);
+        for (int k = 0; k < 2; k++) {
+            const float *xx = k == 0 ? (sh < 2 ? xp : xm) : (sh % 2 == 0 ? xp : xm);
+            const int gi = y[2 * ib + k] + (((int)qh << (8 - 4 * k)) & 0x700);
+            const int8_t *pg = T->grid + 8 * gi;
+            for (int j = 0; j < 8; j++) {
+                const float w = weight[8 * k + j], q = xx[(pg[j] - 1) >> 1] * fl;
+                sumqx += w * q * xb[8 * k + j];
+                sumq2 += w * q * q;
+            }
+        }
+    }
+    if (sumq2 > 0) d = sumqx / sumq2;
+    const uint16_t h = fp32_to_fp16(d * 1.1125f);
+    const uint16_t parts[4] = {(uint16_t)((h & 0x000f) << 12), (uint16_t)((h & 0x00f0) << 8), (uint16_t)((h & 0x0f00) << 4), (uint16_t)(h & 0xf000)};
+    for (int j = 0; j < 4; j++) store_u16(y + 48 + 2 * j, (uint16_t)(load_u16(y + 48 + 2 * j) | parts[j]));
+}
+
+// iq2_xxs and iq2_xs need weights (ggml refuses without; the caller checks). The block
+// kernels are inlined into each instruction-set variant of the row functions.
+#define IQ_ROW(NAME, BLOCK, BYTES)                                                                   \
+    INL void NAME(const float *x, const float *qw, uint8_t *y, int64_t n, smelt_iq_grid g) {         \
+        for (int64_t ib = 0; ib < n / IQK; ib++) BLOCK(x + IQK * ib, qw ? qw + IQK * ib : NULL, y + (BYTES) * ib, &g); \
+    }
+INL void iq2xxs_block_w(const float *x, const float *qw, uint8_t *y, const smelt_iq_grid *T) { if (qw) iq2xxs_block(x, qw, y, T); }
+INL void iq2xs_block_w(const float *x, const float *qw, uint8_t *y, const smelt_iq_grid *T) { if (qw) iq2xs_block(x, qw, y, T); }
+IQ_ROW(iq2xxs, iq2xxs_block_w, 66)
+IQ_ROW(iq2xs, iq2xs_block_w, 74)
+IQ_ROW(iq2s, iq2s_block, 82)
+IQ_ROW(iq3xxs, iq3xxs_block, 98)
+IQ_ROW(iq3s, iq3s_block, 110)
+INL void iq1s_block_w(const float *x, const float *qw, uint8_t *y, const smelt_iq_grid *T) { if (qw) iq1s_block(x, qw, y, T); }
+IQ_ROW(iq1s, iq1s_block_w, 50)
+IQ_ROW(iq1m, iq1m_block, 56)
+
 // MARK: - variants and dispatch
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -1164,6 +1992,23 @@ VARIANTS(int, q41, (const float *x, const float *qw, uint8_t *y, int64_t n), (x,
 VARIANTS(int, q50, (const float *x, const float *qw, uint8_t *y, int64_t n), (x, qw, y, n))
 VARIANTS(int, q51, (const float *x, const float *qw, uint8_t *y, int64_t n), (x, qw, y, n))
 VARIANTS(void, q40w, (const float *x, const float *qw, uint8_t *y, int64_t n), (x, qw, y, n))
+#define IQ_VARIANTS(NAME) VARIANTS(void, NAME, (const float *x, const float *qw, uint8_t *y, int64_t n, smelt_iq_grid g), (x, qw, y, n, g))
+IQ_VARIANTS(iq2xxs)
+IQ_VARIANTS(iq2xs)
+#if defined(__x86_64__) || defined(__i386__)
+// iq2_s (neighbour lists of one distance: a handful of candidates) measured slower with
+// AVX-512 than with AVX2 (83–113 vs 58–61 ms per 884,736 weights, alternating, 2026-12-04):
+// AVX2 serves both levels.
+__attribute__((noinline)) static void iq2s_portable(const float *x, const float *qw, uint8_t *y, int64_t n, smelt_iq_grid g) { iq2s(x, qw, y, n, g); }
+T_AVX2 __attribute__((noinline)) static void iq2s_avx2(const float *x, const float *qw, uint8_t *y, int64_t n, smelt_iq_grid g) { iq2s(x, qw, y, n, g); }
+#define iq2s_avx512 iq2s_avx2
+#else
+IQ_VARIANTS(iq2s)
+#endif
+IQ_VARIANTS(iq3xxs)
+IQ_VARIANTS(iq3s)
+IQ_VARIANTS(iq1s)
+IQ_VARIANTS(iq1m)
 
 static int detected_level(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -1227,3 +2072,10 @@ int smelt_quantize_row_q4_1(const float *x, const float *qw, void *y, int64_t n)
 int smelt_quantize_row_q5_0(const float *x, const float *qw, void *y, int64_t n) { DISPATCH(q50, (x, qw, (uint8_t *)y, n)) }
 int smelt_quantize_row_q5_1(const float *x, const float *qw, void *y, int64_t n) { DISPATCH(q51, (x, qw, (uint8_t *)y, n)) }
 void smelt_quantize_row_q4_0_weighted(const float *x, const float *qw, void *y, int64_t n) { DISPATCH(q40w, (x, qw, (uint8_t *)y, n)) }
+void smelt_quantize_row_iq2_xxs(const float *x, const float *qw, void *y, int64_t n, smelt_iq_grid g) { DISPATCH(iq2xxs, (x, qw, (uint8_t *)y, n, g)) }
+void smelt_quantize_row_iq2_xs(const float *x, const float *qw, void *y, int64_t n, smelt_iq_grid g) { DISPATCH(iq2xs, (x, qw, (uint8_t *)y, n, g)) }
+void smelt_quantize_row_iq2_s(const float *x, const float *qw, void *y, int64_t n, smelt_iq_grid g) { DISPATCH(iq2s, (x, qw, (uint8_t *)y, n, g)) }
+void smelt_quantize_row_iq3_xxs(const float *x, const float *qw, void *y, int64_t n, smelt_iq_grid g) { DISPATCH(iq3xxs, (x, qw, (uint8_t *)y, n, g)) }
+void smelt_quantize_row_iq3_s(const float *x, const float *qw, void *y, int64_t n, smelt_iq_grid g) { DISPATCH(iq3s, (x, qw, (uint8_t *)y, n, g)) }
+void smelt_quantize_row_iq1_s(const float *x, const float *qw, void *y, int64_t n, smelt_iq_grid g) { DISPATCH(iq1s, (x, qw, (uint8_t *)y, n, g)) }
+void smelt_quantize_row_iq1_m(const float *x, const float *qw, void *y, int64_t n, smelt_iq_grid g) { DISPATCH(iq1m, (x, qw, (uint8_t *)y, n, g)) }

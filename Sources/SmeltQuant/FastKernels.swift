@@ -17,7 +17,8 @@ import Glibc
 // SmeltQuant's scalar kernels at every level the CPU allows; the golden vectors check the
 // default path.
 
-/// The native kernels of q4_0, q4_1, q5_0, q5_1, q8_0, q2_K…q6_K, iq4_nl and iq4_xs (with
+/// The native kernels of q4_0, q4_1, q5_0, q5_1, q8_0, q2_K…q6_K, iq4_nl, iq4_xs, iq2_xxs,
+/// iq2_xs, iq2_s, iq3_xxs, iq3_s, iq1_s and iq1_m (with
 /// and without importance weights where the type takes them), used by those types' `quantizeRow`;
 /// `SMELT_NO_FAST_KERNELS=1` (or `enabled = false`) selects the scalar Swift kernels, which
 /// tests compare them with byte for byte.
@@ -58,8 +59,31 @@ enum FastKernels {
         case (.q4_1, _): return { s, w, d, n in quantizeRowQ41(s, w, d, n) }
         case (.q5_0, _): return { s, w, d, n in quantizeRowQ50(s, w, d, n) }
         case (.q5_1, _): return { s, w, d, n in quantizeRowQ51(s, w, d, n) }
+        case (.iq2_xxs, true): return { s, w, d, n in smelt_quantize_row_iq2_xxs(s, w, d, Int64(n), grid(.iq2xxs)) }
+        case (.iq2_xs, true): return { s, w, d, n in smelt_quantize_row_iq2_xs(s, w, d, Int64(n), grid(.iq2xs)) }
+        case (.iq2_s, _): return { s, w, d, n in smelt_quantize_row_iq2_s(s, w, d, Int64(n), grid(.iq2s)) }
+        case (.iq3_xxs, _): return { s, w, d, n in smelt_quantize_row_iq3_xxs(s, w, d, Int64(n), grid(.iq3xxs)) }
+        case (.iq3_s, _): return { s, w, d, n in smelt_quantize_row_iq3_s(s, w, d, Int64(n), grid(.iq3s)) }
+        case (.iq1_s, true): return { s, w, d, n in smelt_quantize_row_iq1_s(s, w, d, Int64(n), grid(.iq1)) }
+        case (.iq1_m, _): return { s, w, d, n in smelt_quantize_row_iq1_m(s, w, d, Int64(n), grid(.iq1)) }
         default: return nil
         }
+    }
+
+    /// A grid iq type's tables as the native kernels take them (pointers into `tables`, which live
+    /// for the process).
+    @inline(__always) static func grid(_ tables: IQGridTables) -> smelt_iq_grid {
+        smelt_iq_grid(grid: tables.grid, map: tables.map, neighbours: tables.neighbours, points: tables.neighbourPoints)
+    }
+
+    /// The native kernel of a grid iq type (`quantize_row_iqX_impl`) when enabled and the row
+    /// qualifies (iq2_xxs, iq2_xs and iq1_s need importance weights; without, the Swift kernel traps
+    /// as ggml refuses). Returns false when the caller must take its Swift kernel.
+    @inline(__always) static func quantizeRowIQGrid(_ type: GGMLType, _ src: UnsafePointer<Float>, _ qw: UnsafePointer<Float>?,
+                                                    _ dst: UnsafeMutableRawPointer, _ count: Int) -> Bool {
+        guard enabled, count % 256 == 0, let kernel = rowKernel(for: type, importance: qw != nil) else { return false }
+        kernel(src, qw, dst, count)
+        return true
     }
 
     /// `quantize_row_q4_K_ref` (qw nil) / `quantize_row_q4_K_impl`.

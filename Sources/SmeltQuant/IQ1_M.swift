@@ -11,6 +11,7 @@ public enum IQ1_M: QuantType {
 
     public static func quantizeRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer,
                                    count: Int, importance: UnsafePointer<Float>?) {
+        if FastKernels.quantizeRowIQGrid(.iq1_m, src, importance, dst, count) { return }
         iqQuantizeRow("iq1_m", src, dst, count: count, importance: importance, requiresImportance: false,
                       tables: IQGridTables.iq1, blockBytes: blockBytes) { x, w, y, t, s in quantizeBlock(x, w, y, t, s) }
     }

@@ -12,6 +12,7 @@ public enum IQ1_S: QuantType {
 
     public static func quantizeRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer,
                                    count: Int, importance: UnsafePointer<Float>?) {
+        if FastKernels.quantizeRowIQGrid(.iq1_s, src, importance, dst, count) { return }
         iqQuantizeRow("iq1_s", src, dst, count: count, importance: importance, requiresImportance: true,
                       tables: IQGridTables.iq1, blockBytes: blockBytes) { x, w, y, t, s in quantizeBlock(x, w!, y, t, s) }
     }

@@ -11,6 +11,7 @@ public enum IQ2_XXS: QuantType {
 
     public static func quantizeRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer,
                                    count: Int, importance: UnsafePointer<Float>?) {
+        if FastKernels.quantizeRowIQGrid(.iq2_xxs, src, importance, dst, count) { return }
         iqQuantizeRow("iq2_xxs", src, dst, count: count, importance: importance, requiresImportance: true,
                       tables: IQGridTables.iq2xxs, blockBytes: blockBytes) { x, w, y, t, s in quantizeBlock(x, w!, y, t, s) }
     }

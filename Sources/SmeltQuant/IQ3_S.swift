@@ -10,6 +10,7 @@ public enum IQ3_S: QuantType {
 
     public static func quantizeRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer,
                                    count: Int, importance: UnsafePointer<Float>?) {
+        if FastKernels.quantizeRowIQGrid(.iq3_s, src, importance, dst, count) { return }
         iqQuantizeRow("iq3_s", src, dst, count: count, importance: importance, requiresImportance: false,
                       tables: IQGridTables.iq3s, blockBytes: blockBytes) { x, w, y, t, s in quantizeBlock(x, w, y, t, s) }
     }

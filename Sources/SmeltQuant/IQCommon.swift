@@ -36,6 +36,11 @@ struct IQGridTables: @unchecked Sendable {
     let map: UnsafePointer<Int32>
     /// ggml's `kneighbors`: at each offset a count, then that many grid indices.
     let neighbours: UnsafePointer<UInt16>
+    /// The grid points of `neighbours`, in its order: at `dim * j` the `dim` coordinates of
+    /// grid point `neighbours[j]` (zeros at the count entries), then 16 zero points of slack.
+    /// The native kernels (FastKernels) read a neighbour list's candidates from here as
+    /// contiguous vectors.
+    let neighbourPoints: UnsafePointer<Int8>
     let gridSize: Int
 
     /// The neighbour list of the off-grid level vector `u` (ggml's `kneighbors - kmap[u] - 1`).
@@ -134,7 +139,17 @@ struct IQGridTables: @unchecked Sendable {
         }
         let neighbours = UnsafeMutablePointer<UInt16>.allocate(capacity: list.count)
         neighbours.initialize(from: list, count: list.count)
-        return IQGridTables(grid: grid, map: map, neighbours: neighbours, gridSize: gridSize)
+        let points = UnsafeMutablePointer<Int8>.allocate(capacity: (list.count + 16) * dim)
+        points.initialize(repeating: 0, count: (list.count + 16) * dim)
+        var offset = 0
+        while offset < list.count {
+            let count = Int(list[offset])
+            for j in (offset + 1)..<(offset + 1 + count) {
+                for c in 0..<dim { points[dim * j + c] = grid[dim * Int(list[j]) + c] }
+            }
+            offset += count + 1
+        }
+        return IQGridTables(grid: grid, map: map, neighbours: neighbours, neighbourPoints: points, gridSize: gridSize)
     }
 
     /// iq2_xxs: `kgrid_2bit_256`, 2 distances.

@@ -46,12 +46,31 @@ final class FastKernelTests: XCTestCase {
         return (0..<n).map { i in i % 29 == 3 ? 0 : Float(g.next() % 10_000 + 1) / 1000 * (i % 7 == 0 ? 30 : 1) }
     }
 
-    func check(_ type: GGMLType, _ kernel: any QuantType.Type, importance: Bool = false) throws {
+    /// Extra rows for the grid iq types: values exactly on grid levels (odd multiples of a step),
+    /// odd and even counts of negatives per group of 8 (the sign-parity flip), a group of equal
+    /// magnitudes with ties in the least important value, one non-zero value per 32, and rows
+    /// whose squares overflow or underflow.
+    static func iqRows() -> [[Float]] {
+        var g = SplitMix(seed: 7)
+        func u() -> Float { Float(g.next() % 2_000_001) / 1_000_000 - 1 }
+        var out: [[Float]] = []
+        out.append((0..<512).map { i in Float([1, 3, 5, 7, 9, 11, 13, 15][(i * 5) % 8]) * 0.01 * (i % 5 == 0 ? -1 : 1) })
+        out.append((0..<512).map { i in Float([1, 3, 5][i % 3]) * 0.25 * (i % 8 == 3 ? -1 : 1) })
+        out.append((0..<256).map { i in i % 8 == 0 ? -0.5 : 0.5 })
+        out.append((0..<256).map { i in i % 32 == 17 ? -2 : 0 })
+        out.append((0..<512).map { _ in u() * 1e19 })     // squares overflow to infinity
+        out.append((0..<512).map { _ in u() * 1e-19 })    // squares underflow
+        out.append((0..<512).map { i in i % 16 < 8 ? 0 : u() })
+        for _ in 0..<8 { out.append((0..<256).map { _ in u() * u() * u() }) }
+        return out
+    }
+
+    func check(_ type: GGMLType, _ kernel: any QuantType.Type, importance: Bool = false, extra: [[Float]] = []) throws {
         FastKernels.enabled = false  // quantizeRow takes the scalar path; rowKernel is the native one
         defer { FastKernels.enabled = true }
         defer { FastKernels.cap(nil) }
         let fast = try XCTUnwrap(FastKernels.rowKernel(for: type, importance: importance))
-        let rows = Self.rows()
+        let rows = Self.rows() + extra
         for level in Self.levels {
             FastKernels.cap(level)
             XCTAssertEqual(FastKernels.level, level)
@@ -95,6 +114,47 @@ final class FastKernelTests: XCTestCase {
     func testQ41Importance() throws { try check(.q4_1, Q4_1.self, importance: true) }
     func testQ50Importance() throws { try check(.q5_0, Q5_0.self, importance: true) }
     func testQ51Importance() throws { try check(.q5_1, Q5_1.self, importance: true) }
+    func testIQ2XXSImportance() throws { try check(.iq2_xxs, IQ2_XXS.self, importance: true, extra: Self.iqRows()) }
+    func testIQ2XSImportance() throws { try check(.iq2_xs, IQ2_XS.self, importance: true, extra: Self.iqRows()) }
+    func testIQ2S() throws { try check(.iq2_s, IQ2_S.self, extra: Self.iqRows()) }
+    func testIQ2SImportance() throws { try check(.iq2_s, IQ2_S.self, importance: true, extra: Self.iqRows()) }
+    func testIQ3XXS() throws { try check(.iq3_xxs, IQ3_XXS.self, extra: Self.iqRows()) }
+    func testIQ3XXSImportance() throws { try check(.iq3_xxs, IQ3_XXS.self, importance: true, extra: Self.iqRows()) }
+    func testIQ3S() throws { try check(.iq3_s, IQ3_S.self, extra: Self.iqRows()) }
+    func testIQ3SImportance() throws { try check(.iq3_s, IQ3_S.self, importance: true, extra: Self.iqRows()) }
+    func testIQ1SImportance() throws { try check(.iq1_s, IQ1_S.self, importance: true, extra: Self.iqRows()) }
+    func testIQ1M() throws { try check(.iq1_m, IQ1_M.self, extra: Self.iqRows()) }
+    func testIQ1MImportance() throws { try check(.iq1_m, IQ1_M.self, importance: true, extra: Self.iqRows()) }
+
+    /// Grid iq rows holding NaN or infinities (the neighbour search's fallbacks) match too,
+    /// with and without importance weights.
+    func testIQGridNonFiniteRows() throws {
+        FastKernels.enabled = false
+        defer { FastKernels.enabled = true; FastKernels.cap(nil) }
+        var row = (0..<512).map { Float($0 % 23) * 0.37 - 4 }
+        row[7] = .nan; row[300] = .infinity; row[301] = -.infinity
+        let qw = Self.weights(512, seed: 3)
+        for level in Self.levels {
+            FastKernels.cap(level)
+            for (type, kernel, plain) in [(GGMLType.iq2_xxs, IQ2_XXS.self as any QuantType.Type, false), (.iq2_xs, IQ2_XS.self, false),
+                                          (.iq2_s, IQ2_S.self, true), (.iq3_xxs, IQ3_XXS.self, true), (.iq3_s, IQ3_S.self, true),
+                                          (.iq1_s, IQ1_S.self, false), (.iq1_m, IQ1_M.self, true)] {
+                for importance in plain ? [false, true] : [true] {
+                    let fast = try XCTUnwrap(FastKernels.rowKernel(for: type, importance: importance))
+                    let bytes = type.rowBytes(512)!
+                    var a = [UInt8](repeating: 0, count: bytes), b = [UInt8](repeating: 1, count: bytes)
+                    row.withUnsafeBufferPointer { src in
+                        qw.withUnsafeBufferPointer { w in
+                            let wp = importance ? w.baseAddress : nil
+                            a.withUnsafeMutableBytes { kernel.quantizeRow(src.baseAddress!, $0.baseAddress!, count: 512, importance: wp) }
+                            b.withUnsafeMutableBytes { fast(src.baseAddress!, wp, $0.baseAddress!, 512) }
+                        }
+                    }
+                    XCTAssertEqual(a, b, "\(type) at level \(level.name)\(importance ? " with importance" : "")")
+                }
+            }
+        }
+    }
 
     /// Rows holding NaN or infinities give the scalar kernels' bytes too (quantize
     /// --allow-nonfinite writes them).
@@ -162,7 +222,9 @@ final class FastKernelTests: XCTestCase {
         FastKernels.enabled = false  // quantizeRow takes the scalar path; rowKernel is the SIMD one
         defer { FastKernels.enabled = true }
         XCTAssertNil(FastKernels.rowKernel(for: .q1_0, importance: false))
-        XCTAssertNil(FastKernels.rowKernel(for: .iq2_xxs, importance: true))
+        XCTAssertNil(FastKernels.rowKernel(for: .tq1_0, importance: false))
+        XCTAssertNil(FastKernels.rowKernel(for: .iq1_s, importance: false))  // needs weights (as ggml)
+        XCTAssertNil(FastKernels.rowKernel(for: .iq2_xxs, importance: false))  // needs weights (as ggml)
     }
 }
 

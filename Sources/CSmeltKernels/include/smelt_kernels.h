@@ -159,6 +159,24 @@ int smelt_quantize_row_q5_0(const float *x, const float *qw, void *y, int64_t n)
 int smelt_quantize_row_q5_1(const float *x, const float *qw, void *y, int64_t n);
 /// quantize_row_q4_0_impl (qw not NULL).
 void smelt_quantize_row_q4_0_weighted(const float *x, const float *qw, void *y, int64_t n);
+/// A grid iq type's codebook as ggml's quantizers see it (SmeltQuant's IQGridTables, built
+/// as iq2xs_init_impl / iq3xs_init_impl do): `grid` holds grid_size × dim coordinates 2l+1,
+/// `map` the grid index of each packed level vector or −(offset+1) into `neighbours`, which
+/// holds at each offset a count and that many grid indices; `points` holds at dim × j the
+/// coordinates of grid point neighbours[j] (anything at the count entries), with 16 points
+/// of readable slack after the last.
+typedef struct { const int8_t *grid; const int32_t *map; const uint16_t *neighbours; const int8_t *points; } smelt_iq_grid;
+/// quantize_row_iq2_xxs_impl / iq2_xs_impl (qw not NULL), quantize_row_iq2_s_impl,
+/// iq3_xxs_impl (grid 256) and iq3_s_impl (block 32) with or without weights (qw may be NULL),
+/// on the grid of the type.
+void smelt_quantize_row_iq2_xxs(const float *x, const float *qw, void *y, int64_t n, smelt_iq_grid g);
+void smelt_quantize_row_iq2_xs(const float *x, const float *qw, void *y, int64_t n, smelt_iq_grid g);
+void smelt_quantize_row_iq2_s(const float *x, const float *qw, void *y, int64_t n, smelt_iq_grid g);
+void smelt_quantize_row_iq3_xxs(const float *x, const float *qw, void *y, int64_t n, smelt_iq_grid g);
+void smelt_quantize_row_iq3_s(const float *x, const float *qw, void *y, int64_t n, smelt_iq_grid g);
+/// quantize_row_iq1_s_impl (qw not NULL) and quantize_row_iq1_m_impl (qw may be NULL).
+void smelt_quantize_row_iq1_s(const float *x, const float *qw, void *y, int64_t n, smelt_iq_grid g);
+void smelt_quantize_row_iq1_m(const float *x, const float *qw, void *y, int64_t n, smelt_iq_grid g);
 /// The instruction-set level the row quantizers run at: 0 portable, 1 AVX2, 2 AVX-512
 /// (F, BW, VL, DQ); `smelt_quant_cpu_level` is what the CPU allows.
 int smelt_quant_level(void);

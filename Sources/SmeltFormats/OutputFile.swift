@@ -88,7 +88,13 @@ public final class OutputFile {
     }
 
     private func rawWrite(_ bytes: UnsafeRawBufferPointer) throws {
-        if hashContent { hasher.update(bytes) }
+        // A full buffer is hashed on another thread while it is being written (both only read
+        // it; the hash is in order because each flush waits for its own): with SHA-256 at about
+        // 1.3 GB/s per core and direct writes at about 1 GB/s, doing them one after the other
+        // made the writer the slowest stage of a quantize run.
+        let job: HashJob? = hashContent && bytes.count >= OutputFile.concurrentHashBytes ? HashJob(hasher, bytes) : nil
+        if let job { DispatchQueue.global().async { job.run() } } else if hashContent { hasher.update(bytes) }
+        defer { if let job { hasher = job.wait() } }
         guard let base = bytes.baseAddress else { return }
         var off = 0
         if direct {
@@ -156,4 +162,17 @@ public final class OutputFile {
     }
 
     deinit { abort(); buffer.deallocate() }
+
+    /// Writes at least this large are hashed on another thread while they are written.
+    static let concurrentHashBytes = 1 << 20
+}
+
+/// One buffer hashed on another thread: the hasher state goes in, the updated state comes back.
+private final class HashJob: @unchecked Sendable {
+    private var hasher: SHA256Hasher
+    private let bytes: UnsafeRawBufferPointer
+    private let done = DispatchSemaphore(value: 0)
+    init(_ hasher: SHA256Hasher, _ bytes: UnsafeRawBufferPointer) { self.hasher = hasher; self.bytes = bytes }
+    func run() { hasher.update(bytes); done.signal() }
+    func wait() -> SHA256Hasher { done.wait(); return hasher }
 }

@@ -512,16 +512,41 @@ INL float first_absmax(const float *x, vf a0, vf a1) {
     return 0;
 }
 
+/// bf16 values p[0…15] as float32 (exact: the bits shifted into the high half).
+typedef uint16_t vh __attribute__((vector_size(32)));
+typedef uint32_t vu __attribute__((vector_size(64)));
+INL vf vload_bf16(const uint16_t *p) {
+    vh h;
+    memcpy(&h, p, sizeof h);
+    const vu w = __builtin_convertvector(h, vu) << 16;
+    vf f;
+    memcpy(&f, &w, sizeof f);
+    return f;
+}
+
+/// first_absmax over lanes (the block's values are a0[0…15], a1[0…15]), for a block that is
+/// not held as float32 in memory.
+INL float first_absmax_lanes(vf a0, vf a1) {
+    const vf b0 = vabs(a0), b1 = vabs(a1);
+    const float amax = hmax16(vsel(b1 > b0, b1, b0));
+    if (amax > 0) {
+        for (int j = 0; j < 16; j++) if (fabsf(a0[j]) == amax) return a0[j];
+        for (int j = 0; j < 16; j++) if (fabsf(a1[j]) == amax) return a1[j];
+    }
+    return 0;
+}
+
 /// quantize_row_q8_0_ref: amax (order-free for finite data), then roundf(x·id) done as
 /// round-half-even plus a tie fix. Returns 1, leaving the row unfinished, when it holds a
 /// NaN or an infinity (ggml's result then depends on its order: the caller redoes the row).
-INL int row_q8_0(const float *src, uint8_t *dst, int64_t count) {
+/// `src` float32, or `srch` bf16 when not NULL (the fused path: no float32 copy).
+INL int row_q8_0_from(const float *src, const uint16_t *srch, uint8_t *dst, int64_t count) {
     vf poison = vzero();
     const vf half = splat(0.5f), mhalf = splat(-0.5f);
     for (int64_t ib = 0; ib < count / 32; ib++) {
-        const float *x = src + ib * 32;
         uint8_t *y = dst + ib * 34;
-        const vf a0 = vload(x), a1 = vload(x + 16);
+        const vf a0 = srch ? vload_bf16(srch + ib * 32) : vload(src + ib * 32);
+        const vf a1 = srch ? vload_bf16(srch + ib * 32 + 16) : vload(src + ib * 32 + 16);
         poison = poison + (a0 - a0) + (a1 - a1);
         const vf b0 = vabs(a0), b1 = vabs(a1);
         const float amax = hmax16(vsel(b1 > b0, b1, b0));
@@ -548,15 +573,16 @@ INL int row_q8_0(const float *src, uint8_t *dst, int64_t count) {
 /// Returns 1 (row unfinished) when the row holds a NaN or an infinity, or when a block's
 /// inverse scale overflows (a largest magnitude below about 3e-38: ggml's quants then come
 /// from x86's out-of-range conversions).
-INL int row_q4_0(const float *src, uint8_t *dst, int64_t count) {
+/// `src` float32, or `srch` bf16 when not NULL (the fused path).
+INL int row_q4_0_from(const float *src, const uint16_t *srch, uint8_t *dst, int64_t count) {
     vf poison = vzero();
     int bad = 0;
     for (int64_t ib = 0; ib < count / 32; ib++) {
-        const float *x = src + ib * 32;
         uint8_t *y = dst + ib * 18;
-        const vf a0 = vload(x), a1 = vload(x + 16);
+        const vf a0 = srch ? vload_bf16(srch + ib * 32) : vload(src + ib * 32);
+        const vf a1 = srch ? vload_bf16(srch + ib * 32 + 16) : vload(src + ib * 32 + 16);
         poison = poison + (a0 - a0) + (a1 - a1);
-        const float d = first_absmax(x, a0, a1) / -8;
+        const float d = (srch ? first_absmax_lanes(a0, a1) : first_absmax(src + ib * 32, a0, a1)) / -8;
         const float id = d != 0 ? 1 / d : 0;
         bad |= !(fabsf(id) <= 3.4028235e38f);
         store_u16(y, fp32_to_fp16(d));
@@ -575,6 +601,24 @@ INL int row_q4_0(const float *src, uint8_t *dst, int64_t count) {
     return bad;
 }
 
+INL int row_q8_0(const float *src, uint8_t *dst, int64_t count) { return row_q8_0_from(src, NULL, dst, count); }
+INL int row_q4_0(const float *src, uint8_t *dst, int64_t count) { return row_q4_0_from(src, NULL, dst, count); }
+
+/// `rows` rows of `n` bf16 values (row stride `n`) straight into q8_0 / q4_0 rows; returns the
+/// index of the first row left unfinished (see row_q8_0 / row_q4_0), or `rows`: rows after it
+/// are not done.
+INL int64_t rows_bf16_q8_0(const uint16_t *src, uint8_t *dst, int64_t rows, int64_t n) {
+    for (int64_t r = 0; r < rows; r++) {
+        if (row_q8_0_from(NULL, src + r * n, dst + r * (n / 32) * 34, n)) return r;
+    }
+    return rows;
+}
+INL int64_t rows_bf16_q4_0(const uint16_t *src, uint8_t *dst, int64_t rows, int64_t n) {
+    for (int64_t r = 0; r < rows; r++) {
+        if (row_q4_0_from(NULL, src + r * n, dst + r * (n / 32) * 18, n)) return r;
+    }
+    return rows;
+}
 
 // MARK: - iq4_nl / iq4_xs
 
@@ -1980,6 +2024,8 @@ VARIANTS(void, q5k, (const float *x, uint8_t *y, int64_t n), (x, y, n))
 VARIANTS(void, row_q6_K, (const float *x, const float *qw, uint8_t *y, int64_t n), (x, qw, y, n))
 VARIANTS(int, row_q8_0, (const float *x, uint8_t *y, int64_t n), (x, y, n))
 VARIANTS(int, row_q4_0, (const float *x, uint8_t *y, int64_t n), (x, y, n))
+VARIANTS(int64_t, rows_bf16_q8_0, (const uint16_t *x, uint8_t *y, int64_t rows, int64_t n), (x, y, rows, n))
+VARIANTS(int64_t, rows_bf16_q4_0, (const uint16_t *x, uint8_t *y, int64_t rows, int64_t n), (x, y, rows, n))
 INL void q4kw(const float *x, const float *qw, uint8_t *y, int64_t n) { row_k45_weighted(x, qw, y, n, 15); }
 INL void q5kw(const float *x, const float *qw, uint8_t *y, int64_t n) { row_k45_weighted(x, qw, y, n, 31); }
 VARIANTS(void, q4kw, (const float *x, const float *qw, uint8_t *y, int64_t n), (x, qw, y, n))
@@ -2062,6 +2108,8 @@ void smelt_quantize_row_q5_K(const float *x, void *y, int64_t n) { DISPATCH(q5k,
 void smelt_quantize_row_q6_K(const float *x, const float *qw, void *y, int64_t n) { DISPATCH(row_q6_K, (x, qw, (uint8_t *)y, n)) }
 int smelt_quantize_row_q8_0(const float *x, void *y, int64_t n) { DISPATCH(row_q8_0, (x, (uint8_t *)y, n)) }
 int smelt_quantize_row_q4_0(const float *x, void *y, int64_t n) { DISPATCH(row_q4_0, (x, (uint8_t *)y, n)) }
+int64_t smelt_quantize_rows_bf16_q8_0(const uint16_t *x, void *y, int64_t rows, int64_t n) { DISPATCH(rows_bf16_q8_0, (x, (uint8_t *)y, rows, n)) }
+int64_t smelt_quantize_rows_bf16_q4_0(const uint16_t *x, void *y, int64_t rows, int64_t n) { DISPATCH(rows_bf16_q4_0, (x, (uint8_t *)y, rows, n)) }
 void smelt_quantize_row_iq4_nl(const float *x, const float *qw, void *y, int64_t n) { DISPATCH(iq4nl, (x, qw, (uint8_t *)y, n)) }
 void smelt_quantize_row_iq4_xs(const float *x, const float *qw, void *y, int64_t n) { DISPATCH(iq4xs, (x, qw, (uint8_t *)y, n)) }
 void smelt_quantize_row_q4_K_weighted(const float *x, const float *qw, void *y, int64_t n) { DISPATCH(q4kw, (x, qw, (uint8_t *)y, n)) }

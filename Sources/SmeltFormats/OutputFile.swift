@@ -14,12 +14,22 @@ import Glibc
 /// its time copying into and reclaiming the page cache (1.6 GB: 2.4–4.9 s of system time, against
 /// 0.2 s direct; docs/PERFORMANCE.md). The tail that is not a multiple of the block size, and
 /// everything after a partial flush, is written through the page cache; a file system that refuses
-/// direct I/O gets buffered writes throughout. `SMELT_DIRECT_IO=0` turns it off.
+/// direct I/O gets buffered writes throughout. `SMELT_DIRECT_IO=0` turns it off. A full buffer is
+/// written on a background thread while the next one fills (a direct write waits for the device:
+/// doing both in turn made the writer the slowest stage of Q8_0); errors surface at the next write,
+/// flush or commit, which then discard the file.
 public final class OutputFile {
     public let url: URL
     public let tempURL: URL
     private var fd: Int32
-    private let buffer: UnsafeMutableRawPointer
+    private var buffer: UnsafeMutableRawPointer
+    /// The buffer being written in the background (allocated at the first full buffer).
+    private var spare: UnsafeMutableRawPointer? = nil
+    private let io = DispatchQueue(label: "smelt.output.write")
+    /// Signalled when the background write of the spare buffer is done.
+    private let spareFree = DispatchSemaphore(value: 1)
+    private let ioLock = NSLock()
+    private var ioError: Error? = nil
     private var buffered = 0
     private let bufferSize: Int
     private var direct: Bool
@@ -71,9 +81,40 @@ public final class OutputFile {
             let k = min(left, bufferSize - buffered)
             (buffer + buffered).copyMemory(from: src, byteCount: k)
             buffered += k; src += k; left -= k
-            if buffered == bufferSize { try flush() }
+            if buffered == bufferSize { try flushInBackground() }
         }
     }
+
+    /// Hands the full buffer to the background thread and goes on with the other one.
+    private func flushInBackground() throws {
+        try rethrowBackgroundError()
+        let spareBuffer: UnsafeMutableRawPointer
+        if let sp = spare { spareBuffer = sp } else {
+            spareBuffer = UnsafeMutableRawPointer.allocate(byteCount: bufferSize, alignment: OutputFile.directAlignment)
+        }
+        spareFree.wait()  // the previous background write (of the spare buffer) is done
+        let full = buffer, n = buffered
+        buffer = spareBuffer
+        spare = full
+        buffered = 0
+        io.async { [self] in
+            defer { spareFree.signal() }
+            ioLock.lock(); let failed = ioError != nil; ioLock.unlock()
+            guard !failed else { return }
+            do { try rawWrite(UnsafeRawBufferPointer(start: full, count: n)) } catch {
+                ioLock.lock(); ioError = error; ioLock.unlock()
+            }
+        }
+    }
+
+    /// Waits for the background write; an error it met discards the file and is thrown.
+    private func rethrowBackgroundError() throws {
+        ioLock.lock(); let e = ioError; ioLock.unlock()
+        if let e { abort(); throw e }
+    }
+
+    /// Waits until nothing is being written in the background.
+    private func drain() { io.sync {} }
     public func write(_ bytes: [UInt8]) throws { try bytes.withUnsafeBytes { try write($0) } }
     public func writeZeros(_ n: Int) throws {
         if n > 0 { try write([UInt8](repeating: 0, count: n)) }
@@ -81,10 +122,12 @@ public final class OutputFile {
 
     /// Writes out what is buffered.
     public func flush() throws {
+        drain()
+        try rethrowBackgroundError()
         if buffered == 0 { return }
         let n = buffered
         buffered = 0
-        try rawWrite(UnsafeRawBufferPointer(start: buffer, count: n))
+        do { try rawWrite(UnsafeRawBufferPointer(start: buffer, count: n)) } catch { abort(); throw error }
     }
 
     private func rawWrite(_ bytes: UnsafeRawBufferPointer) throws {
@@ -116,7 +159,6 @@ public final class OutputFile {
                 if errno == EINTR { continue }
                 if directRetry && errno == EINVAL { leaveDirectMode(); return off }
                 let e = String(cString: strerror(errno))
-                abort()
                 throw SmeltError("cannot write \(url.path): \(e)")
             }
             off += n
@@ -154,6 +196,7 @@ public final class OutputFile {
 
     /// Discards everything written.
     public func abort() {
+        drain()
         guard !done else { return }
         done = true
         if fd >= 0 { close(fd); fd = -1 }
@@ -161,7 +204,7 @@ public final class OutputFile {
         TemporaryFiles.unregister(tempURL)
     }
 
-    deinit { abort(); buffer.deallocate() }
+    deinit { abort(); buffer.deallocate(); spare?.deallocate() }
 
     /// Writes at least this large are hashed on another thread while they are written.
     static let concurrentHashBytes = 1 << 20

@@ -174,3 +174,28 @@ enum FastKernels {
         }
     }
 }
+
+/// Quantization straight from bf16 rows, without a float32 copy, for the types that have such a
+/// kernel (q8_0; q4_0 without importance weights). Bytes are those of the types' `quantizeRow`
+/// on the same values (bf16 → float32 is exact); `FastKernelTests` compares them.
+public enum BF16Rows {
+    /// Whether `type` has a fused bf16 kernel now (native kernels enabled).
+    public static func supports(_ type: GGMLType, importance: Bool) -> Bool {
+        guard FastKernels.enabled else { return false }
+        return type == .q8_0 || (type == .q4_0 && !importance)
+    }
+
+    /// Quantizes `rows` rows of `n` bf16 values at `src` into `dst` (whole rows, `n` a multiple
+    /// of 32) and returns how many leading rows are done: the first row holding a NaN, an
+    /// infinity or (q4_0) an overflowing inverse scale, and every row after it, are left to the
+    /// caller's float32 path (which reports or handles them as ggml does).
+    public static func quantize(_ type: GGMLType, src: UnsafeRawPointer, dst: UnsafeMutableRawPointer, rows: Int, n: Int) -> Int {
+        guard rows > 0, n > 0, n % 32 == 0 else { return 0 }
+        let s = src.assumingMemoryBound(to: UInt16.self)
+        switch type {
+        case .q8_0: return Int(smelt_quantize_rows_bf16_q8_0(s, dst, Int64(rows), Int64(n)))
+        case .q4_0: return Int(smelt_quantize_rows_bf16_q4_0(s, dst, Int64(rows), Int64(n)))
+        default: return 0
+        }
+    }
+}

@@ -89,4 +89,31 @@ final class SHA256Tests: XCTestCase {
         XCTAssertNil(out.sha256)
         XCTAssertEqual(try Data(contentsOf: u), Data(all))
     }
+
+    /// A write that fails on the background thread (here: past the process's file-size limit)
+    /// surfaces at a later write or at commit, and leaves nothing behind.
+    func testBackgroundWriteErrorLeavesNothing() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("smelt-sha-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var old = rlimit()
+        XCTAssertEqual(getrlimit(Int32(RLIMIT_FSIZE.rawValue), &old), 0)
+        let oldSignal = signal(SIGXFSZ, SIG_IGN)
+        var small = old
+        small.rlim_cur = 3 << 20
+        XCTAssertEqual(setrlimit(Int32(RLIMIT_FSIZE.rawValue), &small), 0)
+        defer { var o = old; _ = setrlimit(Int32(RLIMIT_FSIZE.rawValue), &o); signal(SIGXFSZ, oldSignal) }
+        let u = dir.appendingPathComponent("big.bin")
+        let out = try OutputFile(url: u, bufferSize: 1 << 20)
+        let chunk = [UInt8](repeating: 7, count: 256 << 10)
+        var thrown: Error? = nil
+        do {
+            for _ in 0..<40 { try out.write(chunk) }
+            try out.commit()
+        } catch { thrown = error }
+        XCTAssertNotNil(thrown, "10 MiB past a 3 MiB limit must fail")
+        XCTAssertTrue("\(thrown.map { "\($0)" } ?? "")".contains(u.path), "the error names the file: \(String(describing: thrown))")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: u.path))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), [], "temporary file removed")
+    }
 }

@@ -126,6 +126,68 @@ final class FastKernelTests: XCTestCase {
     func testIQ1M() throws { try check(.iq1_m, IQ1_M.self, extra: Self.iqRows()) }
     func testIQ1MImportance() throws { try check(.iq1_m, IQ1_M.self, importance: true, extra: Self.iqRows()) }
 
+    /// bf16 rows quantized straight into q8_0 / q4_0 (`BF16Rows`, quantize's fused path) give the
+    /// scalar kernels' bytes on the same values; a row holding NaN or infinity (or, q4_0, an
+    /// overflowing inverse scale) stops the kernel there, leaving it and the rows after it.
+    func testBF16RowsFused() throws {
+        defer { FastKernels.cap(nil) }
+        func bf16(_ row: [Float]) -> [UInt16] { row.map { UInt16(truncatingIfNeeded: $0.bitPattern >> 16) } }
+        func widen(_ h: [UInt16]) -> [Float] { h.map { Float(bitPattern: UInt32($0) << 16) } }
+        func scalar(_ type: GGMLType, _ x: [Float]) -> [UInt8] {
+            let kernel: any QuantType.Type = type == .q8_0 ? Q8_0.self : Q4_0.self
+            FastKernels.enabled = false
+            defer { FastKernels.enabled = true }
+            var a = [UInt8](repeating: 0xAA, count: type.rowBytes(x.count)!)
+            x.withUnsafeBufferPointer { src in
+                a.withUnsafeMutableBytes { kernel.quantizeRow(src.baseAddress!, $0.baseAddress!, count: x.count, importance: nil) }
+            }
+            return a
+        }
+        XCTAssertTrue(BF16Rows.supports(.q8_0, importance: true))
+        XCTAssertFalse(BF16Rows.supports(.q4_0, importance: true))
+        XCTAssertFalse(BF16Rows.supports(.q4_K, importance: false))
+        for level in Self.levels {
+            FastKernels.cap(level)
+            for type in [GGMLType.q8_0, .q4_0] {
+                var finished = 0
+                let rows = Self.rows()
+                for (k, row) in rows.enumerated() {
+                    let h = bf16(row), x = widen(h)
+                    var b = [UInt8](repeating: 0x55, count: type.rowBytes(x.count)!)
+                    let done = h.withUnsafeBytes { src in
+                        b.withUnsafeMutableBytes { BF16Rows.quantize(type, src: src.baseAddress!, dst: $0.baseAddress!, rows: 1, n: x.count) }
+                    }
+                    XCTAssert(done == 0 || done == 1)
+                    if !x.allSatisfy({ $0.isFinite }) { XCTAssertEqual(done, 0, "\(type) row \(k): non-finite values") }
+                    if done == 1 {
+                        finished += 1
+                        XCTAssertEqual(b, scalar(type, x), "\(type) row \(k) at level \(level.name)")
+                    }
+                }
+                // only the non-finite rows (and, for q4_0, the rows of denormal blocks) are left
+                XCTAssertGreaterThanOrEqual(finished, rows.count - (type == .q8_0 ? 1 : 3), "\(type) at level \(level.name)")
+                // several rows at once: the fourth holds a NaN, so three are done
+                let n = 256
+                var many = (0..<(6 * n)).map { Float($0 % 41) * 0.173 - 3.3 + Float($0 / n) }
+                many[3 * n + 100] = .nan
+                let h = bf16(many), x = widen(h)
+                let rb = type.rowBytes(n)!
+                var b = [UInt8](repeating: 0x55, count: 6 * rb)
+                let done = h.withUnsafeBytes { src in
+                    b.withUnsafeMutableBytes { BF16Rows.quantize(type, src: src.baseAddress!, dst: $0.baseAddress!, rows: 6, n: n) }
+                }
+                XCTAssertEqual(done, 3)
+                for r in 0..<3 {
+                    XCTAssertEqual(Array(b[(r * rb)..<((r + 1) * rb)]), scalar(type, Array(x[(r * n)..<((r + 1) * n)])), "\(type) row \(r)")
+                }
+                XCTAssertEqual(Array(b[(4 * rb)...]), [UInt8](repeating: 0x55, count: 2 * rb), "rows after the unfinished one untouched")
+            }
+        }
+        FastKernels.enabled = false
+        defer { FastKernels.enabled = true }
+        XCTAssertFalse(BF16Rows.supports(.q8_0, importance: false))
+    }
+
     /// Grid iq rows holding NaN or infinities (the neighbour search's fallbacks) match too,
     /// with and without importance weights.
     func testIQGridNonFiniteRows() throws {

@@ -148,6 +148,10 @@ void smelt_quantize_row_iq4_xs(const float *x, const float *qw, void *y, int64_t
 /// also when a block's inverse scale overflows (x86's out-of-range conversions decide).
 int smelt_quantize_row_q8_0(const float *x, void *y, int64_t n);
 int smelt_quantize_row_q4_0(const float *x, void *y, int64_t n);
+/// The same two on bf16 input (`rows` rows of `n` values, `n` a multiple of 32), without a
+/// float32 copy: returns the first row left unfinished (rows after it not done), or `rows`.
+int64_t smelt_quantize_rows_bf16_q8_0(const uint16_t *x, void *y, int64_t rows, int64_t n);
+int64_t smelt_quantize_rows_bf16_q4_0(const uint16_t *x, void *y, int64_t rows, int64_t n);
 /// quantize_row_q2_K_ref / q3_K_ref (qw NULL) / quantize_row_q2_K_impl / q3_K_impl.
 void smelt_quantize_row_q2_K(const float *x, const float *qw, void *y, int64_t n);
 void smelt_quantize_row_q3_K(const float *x, const float *qw, void *y, int64_t n);

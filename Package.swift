@@ -76,7 +76,7 @@ let package = Package(
         .target(name: "SmeltStore", dependencies: ["SmeltFormats", .product(name: "GRDB", package: "GRDB.swift")],
                 swiftSettings: swiftSettings),
         // Recording runs into the store, importing llama-perplexity logs, reports and model cards.
-        .target(name: "SmeltReport", dependencies: ["SmeltFormats", "SmeltStore", "SmeltEval", "SmeltQuantize"],
+        .target(name: "SmeltReport", dependencies: ["SmeltFormats", "SmeltStore", "SmeltEval", "SmeltQuantize", "SmeltCompressedTensors"],
                 swiftSettings: swiftSettings),
         // Sweeps: many quants of one model, evaluated against one base, locally or as a Slurm job array.
         .target(name: "SmeltSweep", dependencies: ["SmeltFormats", "SmeltStore", "SmeltReport", "SmeltQuantize", "SmeltModel",
@@ -95,7 +95,7 @@ let package = Package(
         .testTarget(name: "SmeltFormatsTests", dependencies: ["SmeltFormats", "SmeltTestSupport", "CSmeltKernels"]),
         .testTarget(name: "SmeltQuantTests", dependencies: ["SmeltQuant", "SmeltFormats", "SmeltTestSupport"]),
         .testTarget(name: "SmeltCompressedTensorsTests", dependencies: ["SmeltCompressedTensors", "SmeltQuantize", "SmeltFormats",
-                                                                        "SmeltTestSupport"]),
+                                                                        "SmeltReport", "SmeltTestSupport"]),
         .testTarget(name: "SmeltTokenizerTests", dependencies: ["SmeltTokenizer", "SmeltFormats", "SmeltTestSupport"]),
         .testTarget(name: "SmeltModelTests", dependencies: ["SmeltModel", "SmeltFormats", "SmeltTestSupport"]),
         .testTarget(name: "SmeltConvertTests", dependencies: ["SmeltConvert", "SmeltQuantize", "SmeltFormats", "SmeltTestSupport"]),

@@ -148,4 +148,66 @@ public final class CTCheckpointReader: @unchecked Sendable {
         let (codes, params, args, type) = try quantized(module: module)
         return try CTQuantizer.dequantize(codes, rows: rows, columns: cols, params: params, args: args, type: type)
     }
+
+    /// The suffixes of a quantized module's stored tensors (the weight and its quantization parameters).
+    static let moduleSuffixes = [".weight_packed", ".weight_scale", ".weight_shape", ".weight_zero_point", ".weight_g_idx",
+                                 ".input_scale", ".input_zero_point", ".weight"]
+
+    /// The dense tensors the checkpoint stands for, in file order, with what each costs on disk: a
+    /// quantized module's weight with the bytes of its codes, scales, zero points, shape and input
+    /// scale, its type named by the weight format (`int4 g128`, `int8 channel`, `fp8 tensor`, `asym`
+    /// when it has zero points); other tensors as stored (`bf16`…). Shapes in ggml order (columns
+    /// first), so `bytes · 8 / elements` is llama-quantize's bits per weight.
+    public func tensorTable() throws -> [CTTensorEntry] {
+        var out: [CTTensorEntry] = []
+        var index: [String: Int] = [:]
+        for t in checkpoint.tensors {
+            if let m = Self.module(of: t.name, suffixes: Self.moduleSuffixes), let g = modules[m] {
+                if let i = index[m] { out[i].bytes += Int64(t.byteCount); continue }
+                let (rows, cols) = try weightShape(module: m)
+                index[m] = out.count
+                out.append(CTTensorEntry(name: m + ".weight", type: config.groups[g].scheme.weights.map(Self.typeName) ?? "?",
+                                         shape: [cols, rows], bytes: Int64(t.byteCount)))
+            } else {
+                out.append(CTTensorEntry(name: t.name, type: t.dtype.rawValue.lowercased(), shape: t.shape.reversed(),
+                                         bytes: Int64(t.byteCount)))
+            }
+        }
+        return out
+    }
+
+    /// A weight format's short name: `int4 g128`, `int4 g128 asym`, `int8 channel`, `fp8 tensor`.
+    static func typeName(_ a: CTQuantizationArgs) -> String {
+        let base = (a.type == .float ? "fp" : "int") + "\(a.numBits)"
+        let how = a.strategy == .group || a.strategy == .tensorGroup ? "g\(a.groupSize ?? 0)" : a.strategy.rawValue
+        return base + " " + how + (a.symmetric ? "" : " asym")
+    }
+
+    /// The scheme of the checkpoint as llm-compressor's presets name it (`W4A16`, `W4A16_ASYM`, `W8A8`,
+    /// `FP8`, `FP8_DYNAMIC`; `W4A16 g64` when the group size is not the preset's), the names of
+    /// several groups joined with `+`.
+    public var schemeName: String {
+        var names: [String] = []
+        for (_, sc) in config.groups {
+            guard let w = sc.weights else { continue }
+            let a = sc.inputActivations
+            var n: String
+            if w.type == .float && w.numBits == 8, let a, a.type == .float {
+                n = a.dynamic ? "FP8_DYNAMIC" : "FP8"
+            } else {
+                n = "W\(w.numBits)A\(a.map { "\($0.numBits)" } ?? "16")" + (w.symmetric ? "" : "_ASYM")
+                if w.strategy == .group, let g = w.groupSize, g != 128 { n += " g\(g)" }
+            }
+            if !names.contains(n) { names.append(n) }
+        }
+        return names.isEmpty ? "compressed-tensors" : names.joined(separator: "+")
+    }
+}
+
+/// One dense tensor of a compressed-tensors checkpoint with its stored bytes (see `tensorTable`).
+public struct CTTensorEntry: Equatable, Sendable {
+    public var name: String
+    public var type: String
+    public var shape: [Int]
+    public var bytes: Int64
 }

@@ -2,6 +2,9 @@ import Foundation
 import SmeltFormats
 import SmeltQuant
 import SmeltCompressedTensors
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A weight matrix of `rows` output features × `cols` input features, in any
 /// ggml type (rows are whole blocks, as in GGUF: ggml shape `[cols, rows]`).
@@ -73,12 +76,27 @@ final class WeightMatrix: @unchecked Sendable {
     func packInt(threads: Int) {
         guard packedInt == nil, IntegerDecoding.layout(for: type) != nil else { return }
         packedInt = PackedInt(type: type, raw: raw, rowBytes: rowBytes, rows: rows, cols: cols, threads: threads)
+        releaseMappedPages()
+    }
+
+    /// After a repack, the mapped rows are no longer read by the products: their pages leave the
+    /// process (they stay in the page cache; a later read, e.g. an embedding row, maps them again),
+    /// so the model is not resident twice. Only for rows of a file mapping (`owner` set; values
+    /// Smelt allocated have no owner and are never released this way).
+    private func releaseMappedPages() {
+        guard owner != nil, type != .f32 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (Int(bitPattern: raw) + page - 1) / page * page
+        let end = (Int(bitPattern: raw) + rows * rowBytes) / page * page   // whole pages inside the rows only
+        guard end > start, let p = UnsafeMutableRawPointer(bitPattern: start) else { return }
+        _ = madvise(p, end - start, MADV_DONTNEED)
     }
 
     /// Repacks a bfloat16 matrix for `PackedBF16.multiply` (no float32 copy is kept).
     func packBF16(threads: Int) {
         guard type == .bf16, packedBF16 == nil else { return }
         packedBF16 = PackedBF16(bf16: raw.assumingMemoryBound(to: UInt16.self), rows: rows, cols: cols, threads: threads)
+        releaseMappedPages()
     }
 
     /// Replaces the matrix by float32 values (`rows × cols`): later products use them, in float32.

@@ -1,4 +1,5 @@
 import Foundation
+import SmeltCompressedTensors
 import SmeltEval
 import SmeltFormats
 import SmeltQuantize
@@ -75,10 +76,17 @@ public final class Recorder {
         }
     }
 
-    /// The tensor table of a GGUF file (nil for a folder).
+    /// The tensor table of a GGUF file or of a compressed-tensors folder (its dense tensors with the
+    /// bytes their codes and scales take, `fileTypeName` the scheme); nil for other folders.
     public static func plan(of url: URL, key: String) throws -> ModelPlanRecord? {
         var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), !isDir.boolValue else { return nil }
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) else { return nil }
+        if isDir.boolValue {
+            // a plain checkpoint folder has no quantization_config: no plan (best effort, never an error)
+            guard let ct = try? CTCheckpointReader(folder: url), let table = try? ct.tensorTable() else { return nil }
+            return ModelPlanRecord(modelKey: key, fileType: nil, fileTypeName: ct.schemeName,
+                                   tensors: table.map { TensorPlanEntry(name: $0.name, type: $0.type, shape: $0.shape, bytes: $0.bytes) })
+        }
         let g = try GGUFFile(url: url)
         let ft = g.metadata["general.file_type"]?.intValue
         let name = ft.flatMap { f in LlamaPreset.allCases.first { Int($0.fileType) == f }?.rawValue }

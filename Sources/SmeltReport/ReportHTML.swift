@@ -210,7 +210,10 @@ enum ReportHTML {
                             "ffn_down", "ffn_gate_inp", "ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"]
 
     static func typeMaps(_ rows: [ReportRow], plans: [String: ModelPlanRecord]) -> String {
-        let withPlans = rows.compactMap { r in plans[r.modelKey].flatMap { $0.tensors.isEmpty ? nil : (r, $0) } }
+        // maps of GGUF quants (blk.N tensors); compressed-tensors folders keep HF names and have none
+        let withPlans = rows.compactMap { r in
+            plans[r.modelKey].flatMap { $0.tensors.contains { $0.name.hasPrefix("blk.") } ? (r, $0) : nil }
+        }
         guard !withPlans.isEmpty else { return "<p>No tensor plans stored for these quants.</p>\n" }
         // Types ordered by bits per weight, one colour each.
         var typeBits: [String: Double] = [:]

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import SmeltFormats
 import SmeltQuantize
+import SmeltReport
 import SmeltTestSupport
 @testable import SmeltCompressedTensors
 
@@ -115,7 +116,35 @@ final class CheckpointTests: XCTestCase {
             XCTAssertEqual(cfg["quantization_config"]?["format"]?.stringValue, scheme.inferredFormat.rawValue)
             XCTAssertEqual(cfg["quantization_config"]?["quantization_status"]?.stringValue, "compressed")
             XCTAssertEqual(cfg["hidden_size"]?.intValue, Self.hidden)
+
+            // the table the results store keeps (report BPW, scheme name): dense tensors, their bytes on disk
+            XCTAssertEqual(r.schemeName, preset.rawValue)
+            let table = try r.tensorTable()
+            XCTAssertEqual(table.map(\.name).sorted(), source.tensors.map(\.name).sorted())
+            XCTAssertEqual(table.reduce(0) { $0 + $1.bytes }, Int64(r.checkpoint.tensors.reduce(0) { $0 + $1.byteCount }),
+                           "every stored byte is counted once")
+            let down = try XCTUnwrap(table.first { $0.name == "model.layers.0.mlp.down_proj.weight" })
+            XCTAssertEqual(down.shape, [Self.ffn, Self.hidden], "ggml order: columns first")
+            let stored = r.checkpoint.tensors.filter { $0.name.hasPrefix("model.layers.0.mlp.down_proj.") }.reduce(0) { $0 + $1.byteCount }
+            XCTAssertEqual(down.bytes, Int64(stored))
+            let want = ["FP8": "fp8 tensor", "FP8_DYNAMIC": "fp8 channel", "W8A8": "int8 channel", "W4A16": "int4 g128",
+                        "W4A16_ASYM": "int4 g128 asym"][preset.rawValue]
+            XCTAssertEqual(down.type, want)
+            XCTAssertEqual(table.first { $0.name == "model.norm.weight" }?.type, "bf16")
+            let plan = try XCTUnwrap(try Recorder.plan(of: out, key: "k"))
+            XCTAssertEqual(plan.fileTypeName, preset.rawValue)
+            let bits = plan.bitsPerWeight
+            // embeddings stay bf16 (tied head): between the weights' own bits and 16
+            XCTAssertTrue(bits > Double(args.numBits) && bits < 16, "\(preset): \(bits) bits per weight")
         }
+        XCTAssertNil(try Recorder.plan(of: model, key: "k"), "a plain checkpoint folder has no plan")
+        // group size 64: named as llm-compressor's preset with the group
+        let g64 = dir.appendingPathComponent("g64")
+        var job = CompressedTensorsExport(input: model, output: g64, scheme: .W4A16)
+        job.groupSize = 64
+        _ = try job.run()
+        XCTAssertEqual(try CTCheckpointReader(folder: g64).schemeName, "W4A16 g64")
+        XCTAssertEqual(try CTCheckpointReader(folder: g64).tensorTable().first { $0.name.hasSuffix("q_proj.weight") }?.type, "int4 g64")
     }
 
     /// `groupSize` 64 on a model whose widths (192, 384) are not multiples of 128: the preset's 128 is

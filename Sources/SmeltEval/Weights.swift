@@ -79,7 +79,7 @@ final class WeightMatrix: @unchecked Sendable {
         releaseMappedPages()
     }
 
-    /// After a repack, the mapped rows are no longer read by the products: their pages leave the
+    /// After a repack or a float32 cache, the mapped rows are no longer read by the products: their pages leave the
     /// process (they stay in the page cache; a later read, e.g. an embedding row, maps them again),
     /// so the model is not resident twice. Only for rows of a file mapping (`owner` set; values
     /// Smelt allocated have no owner and are never released this way).
@@ -129,6 +129,7 @@ final class WeightMatrix: @unchecked Sendable {
         }
         owned = p
         f32 = UnsafePointer(p)
+        releaseMappedPages()
     }
 }
 

@@ -43,5 +43,18 @@ final class PackedPagesTests: XCTestCase {
         XCTAssertLessThan(after - before, packed / 2, "resident \(before >> 20) → \(after >> 20) MiB with \(packed >> 20) MiB packed")
         // the rows still read correctly (mapped again from the page cache)
         XCTAssertEqual(raw.load(fromByteOffset: 2 * (cols * 5 + 7), as: UInt16.self), 0x3F80 &+ UInt16((cols * 5 + 7) % 97))
+
+        // a float32 cache of the same rows (the f16 / other-type path): 64 MiB in, the 32 MiB mapped out
+        let c = try WeightMatrix(name: "w", rows: rows, cols: cols, type: .bf16, raw: raw, owner: file)
+        sum = 0
+        for i in stride(from: 0, to: rows * cols * 2, by: 4096) { sum &+= Int(raw.load(fromByteOffset: i, as: UInt8.self)) }
+        XCTAssertGreaterThan(sum, 0)
+        let before2 = Self.residentBytes()
+        c.cache(threads: 2)
+        let after2 = Self.residentBytes()
+        XCTAssertLessThan(after2 - before2, c.floatBytes * 3 / 4, "resident \(before2 >> 20) → \(after2 >> 20) MiB with a 64 MiB cache")
+        var row = [Float](repeating: 0, count: cols)
+        c.dequantize(rows: 5..<6, into: &row)
+        XCTAssertEqual(row[7], Float(bitPattern: UInt32(0x3F80 &+ UInt16((cols * 5 + 7) % 97)) << 16))
     }
 }

@@ -107,7 +107,7 @@ public final class OutputFile {
         }
     }
 
-    /// Waits for the background write; an error it met discards the file and is thrown.
+    /// An error a background write met discards the file and is thrown here.
     private func rethrowBackgroundError() throws {
         ioLock.lock(); let e = ioError; ioLock.unlock()
         if let e { abort(); throw e }

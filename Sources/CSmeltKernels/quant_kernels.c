@@ -501,13 +501,32 @@ INL float hmax16(vf m) {
     return a;
 }
 
-/// The first of a block's 32 values (x, also in lanes a0, a1) with the largest magnitude, as
-/// ggml's `if (amax < fabsf(v))` scan finds it (0 when all are ±0).
-INL float first_absmax(const float *x, vf a0, vf a1) {
+/// Bit j set where lane j of b equals v.
+INL uint32_t equal_mask16(vf b, float v) {
+    vi iota;
+    for (int j = 0; j < 16; j++) iota[j] = j;
+    const vi m = (b == splat(v)) & (splati(1) << iota);
+#if __has_builtin(__builtin_reduce_or)
+    return (uint32_t)__builtin_reduce_or(m);
+#else
+    uint32_t r = 0;
+    for (int j = 0; j < 16; j++) r |= (uint32_t)m[j];
+    return r;
+#endif
+}
+
+/// The first of a block's 32 values (lanes a0[0…15], then a1[0…15]) with the largest magnitude,
+/// as ggml's `if (amax < fabsf(v))` scan finds it (0 when all are ±0): the lowest set bit of the
+/// mask of lanes whose magnitude equals the maximum.
+INL float first_absmax(vf a0, vf a1) {
     const vf b0 = vabs(a0), b1 = vabs(a1);
     const float amax = hmax16(vsel(b1 > b0, b1, b0));
     if (amax > 0) {
-        for (int j = 0; j < 32; j++) if (fabsf(x[j]) == amax) return x[j];
+        const uint32_t m = equal_mask16(b0, amax) | equal_mask16(b1, amax) << 16;
+        if (m != 0) {
+            const int j = __builtin_ctz(m);
+            return j < 16 ? a0[j] : a1[j - 16];
+        }
     }
     return 0;
 }
@@ -524,17 +543,7 @@ INL vf vload_bf16(const uint16_t *p) {
     return f;
 }
 
-/// first_absmax over lanes (the block's values are a0[0…15], a1[0…15]), for a block that is
-/// not held as float32 in memory.
-INL float first_absmax_lanes(vf a0, vf a1) {
-    const vf b0 = vabs(a0), b1 = vabs(a1);
-    const float amax = hmax16(vsel(b1 > b0, b1, b0));
-    if (amax > 0) {
-        for (int j = 0; j < 16; j++) if (fabsf(a0[j]) == amax) return a0[j];
-        for (int j = 0; j < 16; j++) if (fabsf(a1[j]) == amax) return a1[j];
-    }
-    return 0;
-}
+
 
 /// quantize_row_q8_0_ref: amax (order-free for finite data), then roundf(x·id) done as
 /// round-half-even plus a tie fix. Returns 1, leaving the row unfinished, when it holds a
@@ -582,7 +591,7 @@ INL int row_q4_0_from(const float *src, const uint16_t *srch, uint8_t *dst, int6
         const vf a0 = srch ? vload_bf16(srch + ib * 32) : vload(src + ib * 32);
         const vf a1 = srch ? vload_bf16(srch + ib * 32 + 16) : vload(src + ib * 32 + 16);
         poison = poison + (a0 - a0) + (a1 - a1);
-        const float d = (srch ? first_absmax_lanes(a0, a1) : first_absmax(src + ib * 32, a0, a1)) / -8;
+        const float d = first_absmax(a0, a1) / -8;
         const float id = d != 0 ? 1 / d : 0;
         bad |= !(fabsf(id) <= 3.4028235e38f);
         store_u16(y, fp32_to_fp16(d));
@@ -1137,7 +1146,7 @@ INL int row_legacy_ref(const float *src, uint8_t *dst, int64_t count, int type) 
         float d, id, m = 0;
         vf off, base;
         if (type == LEGACY_Q5_0) {
-            d = first_absmax(x, a[0], a[1]) / -16;
+            d = first_absmax(a[0], a[1]) / -16;
             base = vzero();
             off = splat(16.5f);
         } else {

@@ -501,19 +501,22 @@ INL float hmax16(vf m) {
     return a;
 }
 
-/// Bit j set where lane j of b equals v.
-INL uint32_t equal_mask16(vf b, float v) {
-    vi iota;
-    for (int j = 0; j < 16; j++) iota[j] = j;
-    const vi m = (b == splat(v)) & (splati(1) << iota);
+/// Lanes set in m (all ones or zero), as bits.
+INL uint32_t lane_bits(vi m) {
+    vi bit;
+    for (int j = 0; j < 16; j++) bit[j] = 1 << j;
+    const vi b = m & bit;
 #if __has_builtin(__builtin_reduce_or)
-    return (uint32_t)__builtin_reduce_or(m);
+    return (uint32_t)__builtin_reduce_or(b);
 #else
     uint32_t r = 0;
-    for (int j = 0; j < 16; j++) r |= (uint32_t)m[j];
+    for (int j = 0; j < 16; j++) r |= (uint32_t)b[j];
     return r;
 #endif
 }
+
+/// Bit j set where lane j of b equals v.
+INL uint32_t equal_mask16(vf b, float v) { return lane_bits(b == splat(v)); }
 
 /// The first of a block's 32 values (lanes a0[0…15], then a1[0…15]) with the largest magnitude,
 /// as ggml's `if (amax < fabsf(v))` scan finds it (0 when all are ±0): the lowest set bit of the
@@ -1069,18 +1072,7 @@ INL int legacy_bytes(int type) { return type == LEGACY_Q4_0 ? 18 : type == LEGAC
 INL int legacy_has_min(int type) { return type == LEGACY_Q4_1 || type == LEGACY_Q5_1; }
 
 /// Bit 4 of lane j, as bit j.
-INL uint32_t bit4_mask(vi l) {
-    vi iota;
-    for (int j = 0; j < 16; j++) iota[j] = j;
-    const vi b = ((l >> 4) & splati(1)) << iota;
-#if __has_builtin(__builtin_reduce_or)
-    return (uint32_t)__builtin_reduce_or(b);
-#else
-    uint32_t r = 0;
-    for (int j = 0; j < 16; j++) r |= (uint32_t)b[j];
-    return r;
-#endif
-}
+INL uint32_t bit4_mask(vi l) { return lane_bits(-((l >> 4) & splati(1))); }
 
 /// Writes one block: d, the min m (q4_1, q5_1) and the quants, values 0–15 in lanes l0 and
 /// 16–31 in l1 (low nibbles; q5 also the 5th bits as qh).
@@ -1208,20 +1200,6 @@ INL float vmin16(vf v) {
              __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13));
     const float a = v[0], b = v[1];
     return b < a ? b : a;
-}
-
-/// Lanes set in m (all ones or zero), as bits.
-INL uint32_t lane_bits(vi m) {
-    vi bit;
-    for (int j = 0; j < 16; j++) bit[j] = 1 << j;
-    const vi b = m & bit;
-#if __has_builtin(__builtin_reduce_or)
-    return (uint32_t)__builtin_reduce_or(b);
-#else
-    uint32_t r = 0;
-    for (int j = 0; j < 16; j++) r |= (uint32_t)b[j];
-    return r;
-#endif
 }
 
 /// iq2_find_best_neighbour (dim 8) / iq3_find_best_neighbour (dim 4) for the neighbour list at

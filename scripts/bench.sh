@@ -97,9 +97,15 @@ for model in $MODELS; do
           "'$SMELT' imatrix '$base' -f '$CALIB' -c 512 --chunks $chunks -t $THREADS -o '$DIR/out-imatrix.gguf'" \
           "'$LLAMA/llama-imatrix' -m '$base' -f '$CALIB' -c 512 --chunks $chunks -t $THREADS -o '$DIR/out-imatrix.gguf'" ;;
       perplexity)
-        alternate "perplexity $chunks×512" "$model" \
-          "'$SMELT' perplexity '$base' -f '$text' -c 512 --chunks $chunks -t $THREADS" \
-          "'$LLAMA/llama-perplexity' -m '$base' -f '$text' -c 512 --chunks $chunks -t $THREADS" ;;
+        # the bf16 model and its Q4_K_M (made once by smelt; the same file for both tools)
+        q4=$DIR/$model-Q4_K_M.gguf
+        [ -f "$q4" ] || "$SMELT" quantize "$base" "$q4" Q4_K_M "$THREADS" > "$DIR/last-smelt.log" 2>&1
+        for f in "$base" "$q4"; do
+          label=bf16; [ "$f" = "$q4" ] && label=Q4_K_M
+          alternate "perplexity $label $chunks×512" "$model" \
+            "'$SMELT' perplexity '$f' -f '$text' -c 512 --chunks $chunks -t $THREADS" \
+            "'$LLAMA/llama-perplexity' -m '$f' -f '$text' -c 512 --chunks $chunks -t $THREADS"
+        done ;;
       *) echo "error: unknown BENCH_JOBS entry '$job' (convert, quantize, imatrix, perplexity)"; exit 1 ;;
     esac
   done
@@ -117,7 +123,7 @@ for job, model, tool, wall, cpu, rss in rows:
     data[k].setdefault(tool, []).append((float(wall), float(cpu), int(rss)))
 def fmt(v):
     return f"{st.median(v):.2f} ({min(v):.2f}–{max(v):.2f})"
-print(f"{'model':6} {'job':20} {'tool':6} {'wall s median (min–max)':24} {'CPU s median (min–max)':24} {'peak RSS':>9}  llama/smelt wall, CPU")
+print(f"{'model':6} {'job':24} {'tool':6} {'wall s median (min–max)':24} {'CPU s median (min–max)':24} {'peak RSS':>9}  llama/smelt wall, CPU")
 for k in keys:
     d = data[k]
     for tool in ("smelt", "llama"):
@@ -128,5 +134,5 @@ for k in keys:
             sw = st.median(r[0] for r in d["smelt"]); sc = st.median(r[1] for r in d["smelt"])
             r = lambda a, b: f"{a / b:.2f}×" if b > 0 else "-"
             ratio = f"  {r(st.median(w), sw)}, {r(st.median(c), sc)}"
-        print(f"{k[0]:6} {k[1]:20} {tool:6} {fmt(w):24} {fmt(c):24} {m / 1024:7.0f} MB{ratio}")
+        print(f"{k[0]:6} {k[1]:24} {tool:6} {fmt(w):24} {fmt(c):24} {m / 1024:7.0f} MB{ratio}")
 PY

@@ -56,20 +56,20 @@ size_t smelt_bf16_packed_count(int rows, int cols) {
 }
 
 void smelt_bf16_pack(const uint16_t *w, int ld, int rows, int cols, uint16_t *packed) {
-    int panels = (rows + 15) / 16, pairs = (cols + 1) / 2;
+    int panels = (rows + 15) / 16, pairs = (cols + 1) / 2, whole = cols / 2;
     for (int p = 0; p < panels; p++) {
-        for (int kp = 0; kp < pairs; kp++) {
-            uint16_t *dst = packed + ((size_t)p * pairs + kp) * 32;
-            for (int l = 0; l < 16; l++) {
-                int r = p * 16 + l, c0 = 2 * kp;
-                uint16_t v0 = 0, v1 = 0;
-                if (r < rows) {
-                    v0 = w[(size_t)r * ld + c0];
-                    if (c0 + 1 < cols) v1 = w[(size_t)r * ld + c0 + 1];
-                }
-                dst[2 * l] = v0;
-                dst[2 * l + 1] = v1;
+        uint16_t *panel = packed + (size_t)p * pairs * 32;
+        for (int l = 0; l < 16; l++) {
+            int r = p * 16 + l;
+            // lane l of pair kp is the 32-bit word 16·kp + l of the panel: (w[r][2kp], w[r][2kp+1])
+            uint16_t *dst = panel + 2 * l;
+            if (r >= rows) {
+                for (int kp = 0; kp < pairs; kp++) { dst[(size_t)kp * 32] = 0; dst[(size_t)kp * 32 + 1] = 0; }
+                continue;
             }
+            const uint16_t *src = w + (size_t)r * ld;
+            for (int kp = 0; kp < whole; kp++) memcpy(dst + (size_t)kp * 32, src + 2 * kp, 4);
+            if (whole < pairs) { dst[(size_t)whole * 32] = src[cols - 1]; dst[(size_t)whole * 32 + 1] = 0; }
         }
     }
 }
@@ -222,12 +222,25 @@ static void gemm_bf16_avx512(int m, int n, int k, const uint16_t *a0, int lda,
 }
 #endif
 
-void smelt_gemm_bf16(int m, int n, int k, const uint16_t *a, int lda,
-                     const uint16_t *packed, float *c, int ldc) {
+void smelt_gemm_bf16_packed(int m, int n, int k, const uint16_t *a, int lda,
+                            const uint16_t *packed, float *c, int ldc) {
 #if SMELT_X86
     if (bf16_dot()) { gemm_bf16_avx512(m, n, k, a, lda, packed, c, ldc); return; }
 #endif
     smelt_gemm_bf16_portable(m, n, k, a, lda, packed, c, ldc);
+}
+
+size_t smelt_gemm_bf16_scratch_count(int k) { return smelt_bf16_packed_count(SMELT_BF16_BLOCK_ROWS, k); }
+
+void smelt_gemm_bf16(int m, int n, int k, const uint16_t *a, int lda,
+                     const uint16_t *w, int ldw, float *c, int ldc, uint16_t *scratch) {
+    // one block of weight rows at a time, packed into the caller's scratch (it stays in L2)
+    // and used by every token before the next block
+    for (int j = 0; j < n; j += SMELT_BF16_BLOCK_ROWS) {
+        int rows = n - j < SMELT_BF16_BLOCK_ROWS ? n - j : SMELT_BF16_BLOCK_ROWS;
+        smelt_bf16_pack(w + (size_t)j * ldw, ldw, rows, k, scratch);
+        smelt_gemm_bf16_packed(m, rows, k, a, lda, scratch, c + j, ldc);
+    }
 }
 
 void smelt_gemm_bf16_portable(int m, int n, int k, const uint16_t *a, int lda,

@@ -83,57 +83,52 @@ public enum NativeKernels {
     }
 }
 
-/// A bfloat16 matrix repacked for `smelt_gemm_bf16`: panels of 16 rows with
-/// the inputs interleaved by pairs, so that one AVX-512 register holds one
-/// input pair of 16 output features (no horizontal sums).
-final class PackedBF16: @unchecked Sendable {
+/// A bfloat16 weight matrix multiplied where it lies (the rows mapped from the file) by
+/// `smelt_gemm_bf16`: each block of 64 rows is packed into a small per-worker buffer for the
+/// duration of one product, so no repacked copy of the matrix is ever kept.
+final class BF16Product: @unchecked Sendable {
     let rows: Int, cols: Int
-    let data: UnsafeMutablePointer<UInt16>
+    let data: UnsafePointer<UInt16>
+    /// Keeps the mapping `data` points into alive.
+    private let owner: AnyObject?
 
-    /// Packs `rows` bfloat16 rows of `cols` values each (row stride `cols`).
-    init(bf16 raw: UnsafePointer<UInt16>, rows: Int, cols: Int, threads: Int) {
+    /// `rows` bfloat16 rows of `cols` values each (row stride `cols`) at `raw`, kept alive by `owner`.
+    init(bf16 raw: UnsafePointer<UInt16>, rows: Int, cols: Int, owner: AnyObject?) {
         self.rows = rows
         self.cols = cols
-        let n = smelt_bf16_packed_count(Int32(rows), Int32(cols))
-        data = .allocate(capacity: n)
-        let panelsPerJob = 64
-        let panels = (rows + 15) / 16
-        let pairs = (cols + 1) / 2
-        let jobs = (panels + panelsPerJob - 1) / panelsPerJob
-        Parallel.forEach(jobs, threads: threads) { _, j in
-            let r0 = j * panelsPerJob * 16, r1 = min(rows, r0 + panelsPerJob * 16)
-            smelt_bf16_pack(raw + r0 * cols, Int32(cols), Int32(r1 - r0), Int32(cols),
-                            self.data + (r0 / 16) * pairs * 32)
+        self.data = raw
+        self.owner = owner
+    }
+
+    /// out[m × rows] = a[m × cols] · Wᵀ for activations `a` already in bfloat16
+    /// (row stride `lda`, even), over `threads` workers, with their scratch from `workspace`.
+    func multiply(_ a: UnsafePointer<UInt16>, lda: Int, m: Int, out: UnsafeMutablePointer<Float>, ldc: Int, threads: Int,
+                  workspace: Workspace) {
+        let block = Int(SMELT_BF16_BLOCK_ROWS)
+        let jobs = (rows + block - 1) / block
+        let per = smelt_gemm_bf16_scratch_count(Int32(cols))
+        let scratch = UnsafeMutableRawPointer(workspace.get("bf16Scratch", (threads * per + 1) / 2).p)
+            .assumingMemoryBound(to: UInt16.self)
+        let rows = self.rows, cols = self.cols, data = self.data
+        Parallel.forEach(jobs, threads: threads) { worker, job in
+            let r0 = job * block, r1 = min(rows, r0 + block)
+            smelt_gemm_bf16(Int32(m), Int32(r1 - r0), Int32(cols), a, Int32(lda), data + r0 * cols, Int32(cols),
+                            out + r0, Int32(ldc), scratch + worker * per)
         }
     }
 
-    deinit { data.deallocate() }
-
-    /// Bytes taken.
-    var byteCount: Int { smelt_bf16_packed_count(Int32(rows), Int32(cols)) * 2 }
-
-    /// out[m × rows] = a[m × cols] · Wᵀ for activations `a` already in bfloat16
-    /// (row stride `lda`, even), over `threads` workers.
-    func multiply(_ a: UnsafePointer<UInt16>, lda: Int, m: Int, out: UnsafeMutablePointer<Float>, ldc: Int, threads: Int) {
-        let panelGroup = 4  // 64 output features per job
-        let groups = ((rows + 15) / 16 + panelGroup - 1) / panelGroup
-        let tokenBlock = 96
-        let tokenBlocks = (m + tokenBlock - 1) / tokenBlock
-        let pairs = (cols + 1) / 2
-        let rows = self.rows, cols = self.cols, data = self.data
-        Parallel.forEach(groups * tokenBlocks, threads: threads) { _, job in
-            let g = job / tokenBlocks, tb = job % tokenBlocks
-            let r0 = g * panelGroup * 16, r1 = min(rows, r0 + panelGroup * 16)
-            let t0 = tb * tokenBlock, t1 = min(m, t0 + tokenBlock)
-            smelt_gemm_bf16(Int32(t1 - t0), Int32(r1 - r0), Int32(cols), a + t0 * lda, Int32(lda),
-                            data + (r0 / 16) * pairs * 32, out + t0 * ldc + r0, Int32(ldc))
-        }
+    /// The row stride of converted activations: `cols` rounded up to even, plus 32 values when
+    /// the rows would otherwise lie a multiple of 4 KiB apart (rows at such a stride fall in the
+    /// same L1 cache sets, and the kernel reads six of them beside four weight rows).
+    static func rowStride(_ cols: Int) -> Int {
+        let even = (cols + 1) / 2 * 2
+        return (even * 2) % 4096 == 0 ? even + 32 : even
     }
 
     /// Converts `m` float rows of `cols` values (stride `cols`) to bfloat16 rows of
-    /// stride `2·⌈cols/2⌉` (round to nearest even) into `out`.
+    /// stride `rowStride(cols)` (round to nearest even, an odd row padded with 0) into `out`.
     static func convert(_ x: UnsafePointer<Float>, m: Int, cols: Int, out: UnsafeMutablePointer<UInt16>, threads: Int) {
-        let lda = (cols + 1) / 2 * 2
+        let lda = rowStride(cols)
         Parallel.ranges(m, threads: m * cols > 1 << 15 ? threads : 1) { _, r in
             for t in r { smelt_f32_to_bf16(x + t * cols, out + t * lda, Int32(cols)) }
         }

@@ -159,20 +159,18 @@ public final class InferenceModel: @unchecked Sendable {
         var all: [WeightMatrix] = [tokenEmbedding]
         if output !== tokenEmbedding { all.append(output) }
         for l in ls { all += [l.wq, l.wk, l.wv, l.wqkv, l.wo, l.gate, l.up, l.down].compactMap { $0 } + (l.moe?.all ?? []) }
-        // packed copies take 2 bytes per weight: only when they fit in a third of the memory
         let memory = Int(ProcessInfo.processInfo.physicalMemory)
-        let packable = all.filter { $0.type == .bf16 || IntegerDecoding.layout(for: $0.type) != nil }
-        let pack = nativeKernels && llamaRounding && cacheFloat32 != false
-            && packable.reduce(0) { $0 + $1.rows * $1.cols * 2 } < memory / 3
-        if pack && NativeKernels.bf16Dot {
-            // bfloat16 × bfloat16 dot products with float32 sums, as llama.cpp on this CPU;
-            // no float32 copy of those matrices (embedding rows are read from the file)
-            for m in all where m.type == .bf16 { m.packBF16(threads: self.threads) }
-            all.removeAll { $0.packedBF16 != nil }
+        let native = nativeKernels && llamaRounding && cacheFloat32 != false
+        if native && NativeKernels.bf16Dot {
+            // bfloat16 × bfloat16 dot products with float32 sums, as llama.cpp on this CPU,
+            // on the rows as mapped: no copy of those matrices at all
+            for m in all where m.type == .bf16 { m.useBF16Product() }
+            all.removeAll { $0.bf16Product != nil }
         }
-        if pack && NativeKernels.intDot {
-            // integer dot products on activations quantized to the type's vec_dot_type
-            for m in all { m.packInt(threads: self.threads) }
+        if native && NativeKernels.intDot {
+            // integer dot products on activations quantized to the type's vec_dot_type, on the
+            // rows as mapped (blocks of rows decoded during each product)
+            for m in all { m.useIntProduct() }
             all.removeAll { $0.packedInt != nil }
         }
         let total = all.reduce(0) { $0 + ($1.f32 == nil ? $1.floatBytes : 0) }
@@ -495,17 +493,17 @@ public final class InferenceModel: @unchecked Sendable {
             p.multiply(a, m: rows, out: out, ldc: N, threads: threads, workspace: workspace, reuse: reuse)
             return
         }
-        if let p = w.packedBF16 {
+        if let p = w.bf16Product {
             // activations to bfloat16 (ggml's vec_dot_type for bf16), then vdpbf16ps products
-            let lda = (K + 1) / 2 * 2
+            let lda = BF16Product.rowStride(K)
             let buf = workspace.get("act16", (rows * lda + 1) / 2)
             let a16 = UnsafeMutableRawPointer(buf.p).assumingMemoryBound(to: UInt16.self)
             let key = reuse.map { "\($0)|bf16|\(rows)|\(K)" }
             if key == nil || key != workspace.activationKey {
-                PackedBF16.convert(a, m: rows, cols: K, out: a16, threads: threads)
+                BF16Product.convert(a, m: rows, cols: K, out: a16, threads: threads)
             }
             workspace.activationKey = key
-            p.multiply(a16, lda: lda, m: rows, out: out, ldc: N, threads: threads)
+            p.multiply(a16, lda: lda, m: rows, out: out, ldc: N, threads: threads, workspace: workspace)
             return
         }
         let fmt = llamaRounding && !w.replaced ? ActivationRounding.format(for: w.type) : .none

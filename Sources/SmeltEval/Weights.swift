@@ -21,8 +21,8 @@ final class WeightMatrix: @unchecked Sendable {
     private let kernel: (any QuantType.Type)?
     /// Float32 rows when the matrix is float32 or has been cached.
     private(set) var f32: UnsafePointer<Float>?
-    /// The bfloat16 rows repacked for the native dot-product kernel (`packBF16`).
-    private(set) var packedBF16: PackedBF16?
+    /// The bfloat16 rows as mapped, for the native dot-product kernel (`useBF16Product`).
+    private(set) var bf16Product: BF16Product?
     private var owned: UnsafeMutablePointer<Float>?
 
     init(name: String, rows: Int, cols: Int, type: GGMLType, raw: UnsafeRawPointer, owner: AnyObject?) throws {
@@ -68,18 +68,17 @@ final class WeightMatrix: @unchecked Sendable {
         }
     }
 
-    /// The quantized rows decoded to integers for the native integer product (`packInt`).
+    /// The quantized rows as mapped, for the native integer product (`useIntProduct`).
     private(set) var packedInt: PackedInt?
 
-    /// Decodes a quantized matrix for `PackedInt.multiply` when its type has an integer
-    /// decoding (no float32 copy is kept).
-    func packInt(threads: Int) {
+    /// Multiplies a quantized matrix by `PackedInt` (decoding blocks of rows during each
+    /// product; no decoded copy is kept) when its type has an integer decoding.
+    func useIntProduct() {
         guard packedInt == nil, IntegerDecoding.layout(for: type) != nil else { return }
-        packedInt = PackedInt(type: type, raw: raw, rowBytes: rowBytes, rows: rows, cols: cols, threads: threads)
-        releaseMappedPages()
+        packedInt = PackedInt(type: type, raw: raw, rowBytes: rowBytes, rows: rows, cols: cols)
     }
 
-    /// After a repack or a float32 cache, the mapped rows are no longer read by the products: their pages leave the
+    /// After a float32 cache, the mapped rows are no longer read by the products: their pages leave the
     /// process (they stay in the page cache; a later read, e.g. an embedding row, maps them again),
     /// so the model is not resident twice. Only for rows of a file mapping (`owner` set; values
     /// Smelt allocated have no owner and are never released this way).
@@ -92,11 +91,10 @@ final class WeightMatrix: @unchecked Sendable {
         _ = madvise(p, end - start, MADV_DONTNEED)
     }
 
-    /// Repacks a bfloat16 matrix for `PackedBF16.multiply` (no float32 copy is kept).
-    func packBF16(threads: Int) {
-        guard type == .bf16, packedBF16 == nil else { return }
-        packedBF16 = PackedBF16(bf16: raw.assumingMemoryBound(to: UInt16.self), rows: rows, cols: cols, threads: threads)
-        releaseMappedPages()
+    /// Multiplies a bfloat16 matrix by `BF16Product` on its own rows (no copy of any kind).
+    func useBF16Product() {
+        guard type == .bf16, bf16Product == nil else { return }
+        bf16Product = BF16Product(bf16: raw.assumingMemoryBound(to: UInt16.self), rows: rows, cols: cols, owner: owner)
     }
 
     /// Replaces the matrix by float32 values (`rows × cols`): later products use them, in float32.
@@ -107,7 +105,7 @@ final class WeightMatrix: @unchecked Sendable {
         owned = p
         f32 = UnsafePointer(p)
         packedInt = nil
-        packedBF16 = nil
+        bf16Product = nil
         replaced = true
     }
 

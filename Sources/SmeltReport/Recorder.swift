@@ -296,7 +296,12 @@ public struct RecordLine: Codable, Sendable {
     static let encoder: JSONEncoder = {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]
-        e.dateEncodingStrategy = .iso8601
+        // milliseconds, as the store keeps them: `SweepRunner.collect` tells runs apart by start
+        // time, and a job run again within the same second is a different run
+        e.dateEncodingStrategy = .custom { d, enc in
+            var c = enc.singleValueContainer()
+            try c.encode(ResultsStore.iso(d))
+        }
         e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return e
     }()
@@ -319,7 +324,14 @@ public struct RecordLine: Codable, Sendable {
             throw SmeltError("\(url.path): cannot read (\(error.localizedDescription))")
         }
         let d = JSONDecoder()
-        d.dateDecodingStrategy = .iso8601
+        d.dateDecodingStrategy = .custom { dec in   // with or without fractional seconds (files before 2026-12-04)
+            let c = try dec.singleValueContainer()
+            let s = try c.decode(String.self)
+            guard let date = ResultsStore.date(s) else {
+                throw DecodingError.dataCorruptedError(in: c, debugDescription: "not an ISO 8601 date: \(s)")
+            }
+            return date
+        }
         d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         var out: [RecordLine] = []
         let lines = text.split(separator: "\n", omittingEmptySubsequences: true)

@@ -16,22 +16,41 @@ final class NativeKernelTests: XCTestCase {
         mutating func float() -> Float { Float(next() >> 40) / Float(1 << 24) * 2 - 1 }
     }
 
-    func testPackedBF16ProductMatchesPortableAndDouble() {
+    func testBF16ProductMatchesPortableAndDouble() {
         var rng = RNG(s: 0x5eed)
-        for (m, n, k) in [(1, 1, 1), (5, 15, 2), (6, 16, 31), (7, 17, 64), (13, 70, 577), (100, 130, 96), (3, 64, 1536)] {
+        for (m, n, k) in [(1, 1, 1), (5, 15, 2), (6, 16, 31), (7, 17, 64), (13, 70, 577), (100, 130, 96), (3, 64, 1536),
+                          (7, 200, 2048)] {
             let w = (0..<(n * k)).map { _ in FloatFormats.floatToBF16(rng.float() * 4) }
             let x = (0..<(m * k)).map { _ in rng.float() * 3 }
-            let lda = (k + 1) / 2 * 2
+            let lda = BF16Product.rowStride(k)
+            XCTAssertEqual(lda, k == 2048 ? 2080 : (k + 1) / 2 * 2, "rows 4 KiB apart get 32 values more")
             var a16 = [UInt16](repeating: 0xffff, count: m * lda)
             var out = [Float](repeating: .nan, count: m * n), ref = out
-            let packed = w.withUnsafeBufferPointer { PackedBF16(bf16: $0.baseAddress!, rows: n, cols: k, threads: 2) }
-            x.withUnsafeBufferPointer { xp in
-                a16.withUnsafeMutableBufferPointer { PackedBF16.convert(xp.baseAddress!, m: m, cols: k, out: $0.baseAddress!, threads: 2) }
+            // the panel layout, written out: panel p, pair kp, lane l = (w[16p+l][2kp], w[16p+l][2kp+1]), 0 outside
+            let pairs = (k + 1) / 2
+            var packed = [UInt16](repeating: 0xffff, count: smelt_bf16_packed_count(Int32(n), Int32(k)))
+            w.withUnsafeBufferPointer { smelt_bf16_pack($0.baseAddress!, Int32(k), Int32(n), Int32(k), &packed) }
+            for p in 0..<((n + 15) / 16) {
+                for kp in 0..<pairs {
+                    for l in 0..<16 {
+                        let r = 16 * p + l, i = (p * pairs + kp) * 32 + 2 * l
+                        XCTAssertEqual(packed[i], r < n ? w[r * k + 2 * kp] : 0)
+                        XCTAssertEqual(packed[i + 1], r < n && 2 * kp + 1 < k ? w[r * k + 2 * kp + 1] : 0)
+                    }
+                }
             }
-            a16.withUnsafeBufferPointer { ap in
-                out.withUnsafeMutableBufferPointer { packed.multiply(ap.baseAddress!, lda: lda, m: m, out: $0.baseAddress!, ldc: n, threads: 2) }
-                ref.withUnsafeMutableBufferPointer {
-                    smelt_gemm_bf16_portable(Int32(m), Int32(n), Int32(k), ap.baseAddress!, Int32(lda), packed.data, $0.baseAddress!, Int32(n))
+            x.withUnsafeBufferPointer { xp in
+                a16.withUnsafeMutableBufferPointer { BF16Product.convert(xp.baseAddress!, m: m, cols: k, out: $0.baseAddress!, threads: 2) }
+            }
+            w.withUnsafeBufferPointer { wp in
+                let product = BF16Product(bf16: wp.baseAddress!, rows: n, cols: k, owner: nil)
+                a16.withUnsafeBufferPointer { ap in
+                    out.withUnsafeMutableBufferPointer {
+                        product.multiply(ap.baseAddress!, lda: lda, m: m, out: $0.baseAddress!, ldc: n, threads: 2, workspace: Workspace())
+                    }
+                    ref.withUnsafeMutableBufferPointer {
+                        smelt_gemm_bf16_portable(Int32(m), Int32(n), Int32(k), ap.baseAddress!, Int32(lda), packed, $0.baseAddress!, Int32(n))
+                    }
                 }
             }
             for i in 0..<m {
@@ -103,7 +122,7 @@ final class NativeKernelTests: XCTestCase {
     /// activations rounded as llama.cpp rounds them (up to float32 summation order).
     func testIntegerDecodingAndProduct() throws {
         var rng = RNG(s: 99)
-        let cols = 512, rows = 37, m = 9
+        let cols = 512, rows = 53, m = 9   // two blocks of rows (48 + 5), the last panel partly empty
         for t in [GGMLType.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K, .q2_K, .q3_K, .iq4_nl, .iq4_xs] {
             let layout = try XCTUnwrap(IntegerDecoding.layout(for: t))
             let kernel = try XCTUnwrap(QuantRegistry.kernel(for: t))
@@ -128,9 +147,15 @@ final class NativeKernelTests: XCTestCase {
             }
             // product
             let x = (0..<(m * cols)).map { _ in rng.float() * 2 }
-            let packed = try XCTUnwrap(raw.withUnsafeBytes { PackedInt(type: t, raw: $0.baseAddress!, rowBytes: rowBytes, rows: rows, cols: cols, threads: 2) })
-            var out = [Float](repeating: .nan, count: m * rows)
-            x.withUnsafeBufferPointer { xp in out.withUnsafeMutableBufferPointer { packed.multiply(xp.baseAddress!, m: m, out: $0.baseAddress!, ldc: rows, threads: 2, workspace: Workspace()) } }
+            // the rows are read from the buffer during each product: all of it inside one access
+            let (out, decoded) = try raw.withUnsafeBytes { rb -> ([Float], (q: [Int16], scales: [Float], mins: [Float]?)) in
+                let packed = try XCTUnwrap(PackedInt(type: t, raw: rb.baseAddress!, rowBytes: rowBytes, rows: rows, cols: cols))
+                var out = [Float](repeating: .nan, count: m * rows)
+                x.withUnsafeBufferPointer { xp in
+                    out.withUnsafeMutableBufferPointer { packed.multiply(xp.baseAddress!, m: m, out: $0.baseAddress!, ldc: rows, threads: 2, workspace: Workspace()) }
+                }
+                return (out, packed.decodedPanels())
+            }
             // the portable C product on the same integers
             var xq = [Int16](repeating: 0, count: m * cols)
             var xd = [Float](repeating: 0, count: m * cols / layout.activationBlock), xs = [Float](repeating: 0, count: m * cols / layout.sub)
@@ -143,7 +168,7 @@ final class NativeKernelTests: XCTestCase {
             var portable = [Float](repeating: .nan, count: m * rows)
             portable.withUnsafeMutableBufferPointer { op in
                 smelt_gemm_int16_portable(Int32(m), Int32(rows), Int32(cols), Int32(layout.sub), Int32(layout.activationBlock), xq, Int32(cols), xd,
-                                          layout.hasMin ? xs : nil, packed.q, packed.scales, packed.mins, op.baseAddress!, Int32(rows))
+                                          layout.hasMin ? xs : nil, decoded.q, decoded.scales, decoded.mins, op.baseAddress!, Int32(rows))
             }
             var xr = x
             let fmt = ActivationRounding.format(for: t)

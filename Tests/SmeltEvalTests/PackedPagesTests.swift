@@ -4,8 +4,8 @@ import SmeltFormats
 import SmeltTestSupport
 @testable import SmeltEval
 
-/// A repacked weight matrix does not keep its mapped rows resident too: after `packBF16` /
-/// `packInt` the process holds the packed copy, not the packed copy and the file's pages.
+/// Weights are resident once: a bf16 matrix is multiplied on its mapped rows (`useBF16Product`
+/// copies nothing), a float32 cache replaces the file's pages instead of adding to them.
 final class PackedPagesTests: XCTestCase {
     static func residentBytes() -> Int {
         guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
@@ -14,7 +14,7 @@ final class PackedPagesTests: XCTestCase {
         return kb * 1024
     }
 
-    func testRepackedMatrixReleasesItsMappedRows() throws {
+    func testWeightsAreResidentOnce() throws {
         let dir = try Fixtures.tempDir(self)
         let rows = 4096, cols = 4096   // 32 MiB of bf16
         let url = dir.appendingPathComponent("w.gguf")
@@ -36,13 +36,34 @@ final class PackedPagesTests: XCTestCase {
         XCTAssertGreaterThan(sum, 0)
         let before = Self.residentBytes()
         XCTAssertGreaterThan(before, 32 << 20, "the mapped rows are resident")
-        m.packBF16(threads: 2)
-        let packed = try XCTUnwrap(m.packedBF16).byteCount
+        m.useBF16Product()
+        let product = try XCTUnwrap(m.bf16Product)
+        XCTAssertEqual(UnsafeRawPointer(product.data), raw, "the product reads the mapped rows themselves")
         let after = Self.residentBytes()
-        // packed copy in, mapped rows out: about level (before the release: +32 MiB)
-        XCTAssertLessThan(after - before, packed / 2, "resident \(before >> 20) → \(after >> 20) MiB with \(packed >> 20) MiB packed")
-        // the rows still read correctly (mapped again from the page cache)
+        // nothing copied, nothing released: the 32 MiB stay as they were
+        XCTAssertLessThan(abs(after - before), 4 << 20, "resident \(before >> 20) → \(after >> 20) MiB")
         XCTAssertEqual(raw.load(fromByteOffset: 2 * (cols * 5 + 7), as: UInt16.self), 0x3F80 &+ UInt16((cols * 5 + 7) % 97))
+
+        // a quantized matrix (q8_0, 17 MiB): the integer product decodes blocks of rows into scratch
+        // during each product; a decoded copy of the whole matrix would be 32 MiB of int16
+        let qBytes = try XCTUnwrap(GGMLType.q8_0.rowBytes(cols)) * rows
+        let qRaw = UnsafeMutableRawPointer.allocate(byteCount: qBytes, alignment: 64)
+        defer { qRaw.deallocate() }
+        for i in 0..<qBytes { qRaw.storeBytes(of: UInt8(truncatingIfNeeded: i), toByteOffset: i, as: UInt8.self) }
+        for b in stride(from: 0, to: qBytes, by: 34) { qRaw.storeBytes(of: UInt16(0x2000), toByteOffset: b, as: UInt16.self) }  // scale 2⁻¹⁵ per block
+        let qm = try WeightMatrix(name: "q", rows: rows, cols: cols, type: .q8_0, raw: UnsafeRawPointer(qRaw), owner: nil)
+        let x = [Float](repeating: 0.5, count: 2 * cols)
+        var y = [Float](repeating: .nan, count: 2 * rows)
+        let ws = Workspace()
+        let beforeQ = Self.residentBytes()
+        qm.useIntProduct()
+        let intProduct = try XCTUnwrap(qm.packedInt)
+        x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer {
+            intProduct.multiply(xp.baseAddress!, m: 2, out: $0.baseAddress!, ldc: rows, threads: 2, workspace: ws)
+        } }
+        let afterQ = Self.residentBytes()
+        XCTAssertLessThan(afterQ - beforeQ, 8 << 20, "resident \(beforeQ >> 20) → \(afterQ >> 20) MiB")
+        XCTAssertFalse(y.contains { !$0.isFinite })
 
         // a float32 cache of the same rows (the f16 / other-type path): 64 MiB in, the 32 MiB mapped out
         let c = try WeightMatrix(name: "w", rows: rows, cols: cols, type: .bf16, raw: raw, owner: file)

@@ -46,6 +46,29 @@ final class StoreTests: XCTestCase {
         XCTAssertEqual(plan.bitsPerWeight, Double(9216 + 1024) * 8 / Double(256 * 64 + 256), accuracy: 1e-12)
     }
 
+    /// Record files keep start times to the millisecond (the sweep collector tells runs of one job
+    /// apart by start time; a job run again within the same second is another run), and files
+    /// written with whole seconds still read.
+    func testRecordLinesKeepMilliseconds() throws {
+        let dir = try Fixtures.tempDir(self)
+        let url = dir.appendingPathComponent("r.jsonl")
+        var a = record(.quantize), b = a
+        a.startedAt = Date(timeIntervalSince1970: 1_796_000_000.125)
+        b.startedAt = Date(timeIntervalSince1970: 1_796_000_000.750)
+        try RecordLine.append([RecordLine(run: a), RecordLine(run: b)], to: url)
+        let back = try RecordLine.read(url).compactMap { $0.run?.startedAt.timeIntervalSince1970 }
+        XCTAssertEqual(back.count, 2)
+        XCTAssertEqual(back[0], 1_796_000_000.125, accuracy: 0.0005)
+        XCTAssertEqual(back[1], 1_796_000_000.750, accuracy: 0.0005)
+        // a line as written before (whole seconds)
+        let text = try String(contentsOf: url, encoding: .utf8).split(separator: "\n")[0]
+            .replacingOccurrences(of: ".125Z", with: "Z")
+        XCTAssertFalse(text.contains(".125"), text)
+        let old = dir.appendingPathComponent("old.jsonl")
+        try (text + "\n").write(to: old, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try RecordLine.read(old).first?.run?.startedAt.timeIntervalSince1970, 1_796_000_000)
+    }
+
     func testHashCacheFollowsContent() throws {
         let dir = try Fixtures.tempDir(self)
         let s = try ResultsStore(url: dir.appendingPathComponent("r.sqlite"))

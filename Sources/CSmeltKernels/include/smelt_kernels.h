@@ -37,12 +37,13 @@ size_t smelt_first_exponent_all_ones_u16(const uint16_t *u, size_t n, uint16_t m
 /// Index of the first NaN or infinity among `n` floats, or `n` when there is none.
 size_t smelt_first_nonfinite_f32(const float *x, size_t n);
 
-/// Rows of 16 output features interleaved by pairs of inputs ("packed bf16"):
-/// the number of uint16 a matrix of `rows` × `cols` takes once packed.
+/// Rows of 16 output features interleaved by pairs of inputs (the panel layout of the
+/// bf16 and integer products): the number of 16-bit values a matrix of `rows` × `cols`
+/// takes once packed.
 size_t smelt_bf16_packed_count(int rows, int cols);
 
-/// Packs `rows` × `cols` bfloat16 values (row-major, row stride `ld`) for
-/// `smelt_gemm_bf16`: panel p (rows 16p…16p+15), input pair kp, lane l holds
+/// Packs `rows` × `cols` 16-bit values (row-major, row stride `ld`) in that panel
+/// layout: panel p (rows 16p…16p+15), input pair kp, lane l holds
 /// (w[16p+l][2kp], w[16p+l][2kp+1]); missing rows and the odd last column are 0.
 void smelt_bf16_pack(const uint16_t *w, int ld, int rows, int cols, uint16_t *packed);
 
@@ -52,14 +53,27 @@ void smelt_f32_to_bf16(const float *x, uint16_t *out, int n);
 
 /// C[m × n] = A[m × k] · Wᵀ with A bfloat16 rows (stride `lda`, even, ≥ k rounded up
 /// to even, padded with 0), W packed by `smelt_bf16_pack` (`n` rows, `k` columns),
-/// float32 accumulation; C row stride `ldc`. Needs `smelt_cpu_has_bf16_dot()`.
-void smelt_gemm_bf16(int m, int n, int k, const uint16_t *a, int lda,
-                     const uint16_t *packed, float *c, int ldc);
+/// float32 accumulation (one sum per output, pair by pair); C row stride `ldc`.
+/// The AVX-512 BF16 kernel when the CPU has it, else the portable one.
+void smelt_gemm_bf16_packed(int m, int n, int k, const uint16_t *a, int lda,
+                            const uint16_t *packed, float *c, int ldc);
 
-/// `smelt_gemm_bf16` in plain C (one float32 sum per output, pair by pair): the
+/// `smelt_gemm_bf16_packed` in plain C (one float32 sum per output, pair by pair): the
 /// reference the tests hold the AVX-512 kernel to.
 void smelt_gemm_bf16_portable(int m, int n, int k, const uint16_t *a, int lda,
                               const uint16_t *packed, float *c, int ldc);
+
+/// Weight rows `smelt_gemm_bf16` packs at a time.
+#define SMELT_BF16_BLOCK_ROWS 64
+/// The 16-bit values of scratch `smelt_gemm_bf16` needs for `k` columns.
+size_t smelt_gemm_bf16_scratch_count(int k);
+
+/// C[m × n] = A[m × k] · Wᵀ as `smelt_gemm_bf16_packed`, with W the `n` bfloat16 rows as
+/// stored (stride `ldw`, e.g. mapped from a GGUF file): each block of
+/// `SMELT_BF16_BLOCK_ROWS` rows is packed into `scratch` (`smelt_gemm_bf16_scratch_count(k)`
+/// values) and used by all `m` rows of A, so no packed copy of the matrix is ever kept.
+void smelt_gemm_bf16(int m, int n, int k, const uint16_t *a, int lda,
+                     const uint16_t *w, int ldw, float *c, int ldc, uint16_t *scratch);
 
 /// x rounded to float16 and back (round to nearest even), n values, in place allowed.
 void smelt_round_f16(const float *x, float *out, int n);

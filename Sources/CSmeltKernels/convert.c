@@ -66,6 +66,48 @@ void smelt_bf16_to_f32(const void *src, float *dst, size_t n) {
     bf16_to_f32_portable(src, dst, n);
 }
 
+// ---------------------------------------------------------------- f16 → f32 (exact)
+
+// ggml's scalar GGML_COMPUTE_FP16_TO_FP32 (the exponent trick of fp16.h)
+static inline float f16_to_f32_scalar(uint16_t h) {
+    uint32_t w = (uint32_t)h << 16, sign = w & 0x80000000u, two_w = w + w;
+    float normalized = conv_float((two_w >> 4) + (0xE0u << 23)) * conv_float(0x07800000u);
+    float denormalized = conv_float((two_w >> 17) | (126u << 23)) - 0.5f;
+    return conv_float(sign | (two_w < (1u << 27) ? conv_bits(denormalized) : conv_bits(normalized)));
+}
+
+static void f16_to_f32_portable(const void *src, float *dst, size_t n) {
+    for (size_t i = 0; i < n; i++) { uint16_t h; memcpy(&h, (const char *)src + 2 * i, 2); dst[i] = f16_to_f32_scalar(h); }
+}
+
+#if CONV_X86
+__attribute__((target("avx512f,avx512bw")))
+static void f16_to_f32_avx512(const void *src, float *dst, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const char *)src + 2 * i))));
+    for (; i < n; i++) { uint16_t h; memcpy(&h, (const char *)src + 2 * i, 2); dst[i] = f16_to_f32_scalar(h); }
+}
+__attribute__((target("avx2,f16c")))
+static void f16_to_f32_f16c(const void *src, float *dst, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const char *)src + 2 * i))));
+    for (; i < n; i++) { uint16_t h; memcpy(&h, (const char *)src + 2 * i, 2); dst[i] = f16_to_f32_scalar(h); }
+}
+#endif
+
+void smelt_f16_to_f32(const void *src, float *dst, size_t n) {
+#if CONV_X86
+    switch (level()) {
+    case 2: f16_to_f32_avx512(src, dst, n); return;
+    case 1: f16_to_f32_f16c(src, dst, n); return;
+    default: break;
+    }
+#endif
+    f16_to_f32_portable(src, dst, n);
+}
+
 // ---------------------------------------------------------------- f32 → f16 (ggml's rounding)
 
 // ggml_compute_fp32_to_fp16: round to nearest even, subnormals kept, NaN → sign | 0x7E00.

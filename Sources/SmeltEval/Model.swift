@@ -173,6 +173,11 @@ public final class InferenceModel: @unchecked Sendable {
             for m in all { m.useIntProduct() }
             all.removeAll { $0.packedInt != nil }
         }
+        if native && cacheFloat32 == nil {
+            // float16 rows convert to float32 at memory speed (F16C): converted block by block during
+            // each product instead of a float32 copy of the matrix (4 bytes per weight)
+            all.removeAll { $0.type == .f16 }
+        }
         let total = all.reduce(0) { $0 + ($1.f32 == nil ? $1.floatBytes : 0) }
         if cacheFloat32 ?? (total < memory / 3) {
             for m in all { m.cache(threads: self.threads) }
@@ -533,12 +538,14 @@ public final class InferenceModel: @unchecked Sendable {
             var block = (N + threads - 1) / threads
             block = min(max(64, (1 << 22) / max(K, 1)), max(16, (block + 15) / 16 * 16))
             let nBlocks = (N + block - 1) / block
-            let scratch = (0..<threads).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: block * K) }
-            defer { scratch.forEach { $0.deallocate() } }
+            // per-worker scratch kept in the workspace (a fresh allocation of megabytes is a fresh
+            // mapping: page faults on every call)
+            let scratch = workspace.get("dequantizedBlocks", threads * block * K).p
             Parallel.forEach(nBlocks, threads: threads) { worker, b in
                 let lo = b * block, n = min(N, lo + block) - lo
-                w.dequantize(rows: lo..<(lo + n), into: scratch[worker])
-                BLAS.gemmNT(m: rows, n: n, k: K, a: a, lda: K, b: scratch[worker], ldb: K, c: out + lo, ldc: N)
+                let s = scratch + worker * block * K
+                w.dequantize(rows: lo..<(lo + n), into: s)
+                BLAS.gemmNT(m: rows, n: n, k: K, a: a, lda: K, b: s, ldb: K, c: out + lo, ldc: N)
             }
         }
     }

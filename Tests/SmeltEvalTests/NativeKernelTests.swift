@@ -281,6 +281,24 @@ final class NativeKernelTests: XCTestCase {
         XCTAssertLessThan(err, 1e-2)
     }
 
+    /// An f16 model keeps no float32 copy: its rows are converted block by block during each product
+    /// (the same products on the same values as with the copy).
+    func testF16ModelConvertsBlocksInsteadOfCaching() throws {
+        let g = try LogitsTests.golden("tiny-llama")
+        let url = try Fixtures.sharedFile("models/tiny/tiny-llama.golden/tiny-llama-f16.gguf")
+        let streamed = try InferenceModel(url: url, threads: 2)
+        let cached = try InferenceModel(url: url, threads: 2, cacheFloat32: true)
+        XCTAssertEqual(streamed.layers[0].wq?.type, .f16)
+        XCTAssertNil(streamed.layers[0].wq?.f32, "no float32 copy")
+        XCTAssertNotNil(cached.layers[0].wq?.f32, "the copy when asked for")
+        let a = try streamed.forward(tokens: g.tokens, sequenceLength: g.tokens.count)
+        let b = try cached.forward(tokens: g.tokens, sequenceLength: g.tokens.count)
+        let err = LogitsTests.relativeError(a, b)
+        print("tiny-llama f16: converted blocks vs float32 copy max rel diff \(err)")
+        XCTAssertLessThan(err, 1e-5)
+        XCTAssertLessThan(LogitsTests.relativeError(a, g.logits), 3e-2)
+    }
+
     /// A bfloat16 model through the native kernel and through OpenBLAS on the
     /// same bfloat16-rounded activations: only float32 summation order differs.
     func testBF16ModelNativeAgreesWithBLAS() throws {

@@ -61,6 +61,29 @@ final class RowConversionTests: XCTestCase {
         }
     }
 
+    /// f16 → f32 for every half value (at an odd address, with a tail): exact, Swift's `Float(Float16)`
+    /// for every non-NaN value; NaNs stay NaNs of the same sign, the same bits at every level.
+    func testF16ToF32AtEveryLevel() {
+        let n = 65536 + 5
+        var bytes = [UInt8](repeating: 0, count: 2 * n + 1)
+        for i in 0..<n { let h = UInt16(truncatingIfNeeded: i); bytes[1 + 2 * i] = UInt8(h & 0xFF); bytes[2 + 2 * i] = UInt8(h >> 8) }
+        var portable: [Float] = []
+        for level in levels {
+            smelt_convert_force_level(level)
+            var out = [Float](repeating: 0, count: n)
+            bytes.withUnsafeBytes { b in out.withUnsafeMutableBufferPointer { smelt_f16_to_f32(b.baseAddress! + 1, $0.baseAddress!, n) } }
+            if level == 0 { portable = out }
+            var bad = 0
+            for i in 0..<n {
+                let h = Float16(bitPattern: UInt16(truncatingIfNeeded: i)), want = Float(h)
+                let ok = h.isNaN ? out[i].isNaN && out[i].sign == want.sign && out[i].bitPattern == portable[i].bitPattern
+                                 : out[i].bitPattern == want.bitPattern
+                if !ok { if bad < 5 { XCTFail("level \(level): 0x\(String(i & 0xFFFF, radix: 16)) → 0x\(String(out[i].bitPattern, radix: 16))") }; bad += 1 }
+            }
+            XCTAssertEqual(bad, 0, "level \(level)")
+        }
+    }
+
     func testBF16ToF32AtEveryLevel() {
         var g = SplitMix(seed: 9)
         let n = 70_001

@@ -20,10 +20,13 @@ int smelt_cpu_has_f16c(void);
 
 /// bfloat16 → float32 (exact), `n` values from `src` (any alignment).
 void smelt_bf16_to_f32(const void *src, float *dst, size_t n);
+/// IEEE half → float32 (exact; the bits of ggml's `GGML_FP16_TO_FP32`), `n` values from `src`
+/// (any alignment), F16C/AVX-512 where the CPU has them.
+void smelt_f16_to_f32(const void *src, float *dst, size_t n);
 /// float32 → IEEE half as ggml's `GGML_FP32_TO_FP16` (round to nearest even, subnormals kept,
 /// NaN → sign | 0x7E00), F16C/AVX-512 where the CPU has them.
 void smelt_f32_to_f16(const float *x, uint16_t *y, size_t n);
-/// The level the two conversions above use: 0 portable, 1 AVX2+F16C, 2 AVX-512.
+/// The level the conversions above use: 0 portable, 1 AVX2+F16C, 2 AVX-512.
 int smelt_convert_level(void);
 /// Forces a lower level (tests); a negative value restores the CPU's.
 void smelt_convert_force_level(int level);

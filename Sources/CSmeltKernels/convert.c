@@ -1,6 +1,7 @@
 // Row conversions of the memory-bound jobs (convert, f16 output): bf16 → f32 and f32 → f16 with
 // ggml's rounding, vectorized with a run-time CPU check. Every output bit equals the portable path.
 #include "smelt_kernels.h"
+#include "ggml_half.h"
 #include <string.h>
 
 #if defined(__x86_64__)
@@ -10,7 +11,6 @@
 #define CONV_X86 0
 #endif
 
-static inline uint32_t conv_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 static inline float conv_float(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 
 // ---------------------------------------------------------------- bf16 → f32
@@ -68,16 +68,8 @@ void smelt_bf16_to_f32(const void *src, float *dst, size_t n) {
 
 // ---------------------------------------------------------------- f16 → f32 (exact)
 
-// ggml's scalar GGML_COMPUTE_FP16_TO_FP32 (the exponent trick of fp16.h)
-static inline float f16_to_f32_scalar(uint16_t h) {
-    uint32_t w = (uint32_t)h << 16, sign = w & 0x80000000u, two_w = w + w;
-    float normalized = conv_float((two_w >> 4) + (0xE0u << 23)) * conv_float(0x07800000u);
-    float denormalized = conv_float((two_w >> 17) | (126u << 23)) - 0.5f;
-    return conv_float(sign | (two_w < (1u << 27) ? conv_bits(denormalized) : conv_bits(normalized)));
-}
-
 static void f16_to_f32_portable(const void *src, float *dst, size_t n) {
-    for (size_t i = 0; i < n; i++) { uint16_t h; memcpy(&h, (const char *)src + 2 * i, 2); dst[i] = f16_to_f32_scalar(h); }
+    for (size_t i = 0; i < n; i++) { uint16_t h; memcpy(&h, (const char *)src + 2 * i, 2); dst[i] = ggml_fp16_to_fp32(h); }
 }
 
 #if CONV_X86
@@ -86,14 +78,14 @@ static void f16_to_f32_avx512(const void *src, float *dst, size_t n) {
     size_t i = 0;
     for (; i + 16 <= n; i += 16)
         _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const char *)src + 2 * i))));
-    for (; i < n; i++) { uint16_t h; memcpy(&h, (const char *)src + 2 * i, 2); dst[i] = f16_to_f32_scalar(h); }
+    for (; i < n; i++) { uint16_t h; memcpy(&h, (const char *)src + 2 * i, 2); dst[i] = ggml_fp16_to_fp32(h); }
 }
 __attribute__((target("avx2,f16c")))
 static void f16_to_f32_f16c(const void *src, float *dst, size_t n) {
     size_t i = 0;
     for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const char *)src + 2 * i))));
-    for (; i < n; i++) { uint16_t h; memcpy(&h, (const char *)src + 2 * i, 2); dst[i] = f16_to_f32_scalar(h); }
+    for (; i < n; i++) { uint16_t h; memcpy(&h, (const char *)src + 2 * i, 2); dst[i] = ggml_fp16_to_fp32(h); }
 }
 #endif
 
@@ -110,20 +102,8 @@ void smelt_f16_to_f32(const void *src, float *dst, size_t n) {
 
 // ---------------------------------------------------------------- f32 → f16 (ggml's rounding)
 
-// ggml_compute_fp32_to_fp16: round to nearest even, subnormals kept, NaN → sign | 0x7E00.
-static inline uint16_t f32_to_f16_scalar(float f) {
-    const float scale_to_inf = conv_float(0x77800000u), scale_to_zero = conv_float(0x08800000u);
-    uint32_t w = conv_bits(f), shl1_w = w + w, sign = w & 0x80000000u, bias = shl1_w & 0xFF000000u;
-    float base = ((f < 0 ? -f : f) * scale_to_inf) * scale_to_zero;
-    if (bias < 0x71000000u) bias = 0x71000000u;
-    base = conv_float((bias >> 1) + 0x07800000u) + base;
-    uint32_t bits = conv_bits(base), exp_bits = (bits >> 13) & 0x00007C00u, mant_bits = bits & 0x00000FFFu;
-    uint32_t nonsign = exp_bits + mant_bits;
-    return (uint16_t)((sign >> 16) | (shl1_w > 0xFF000000u ? 0x7E00u : nonsign));
-}
-
 static void f32_to_f16_portable(const float *x, uint16_t *y, size_t n) {
-    for (size_t i = 0; i < n; i++) y[i] = f32_to_f16_scalar(x[i]);
+    for (size_t i = 0; i < n; i++) y[i] = ggml_fp32_to_fp16(x[i]);
 }
 
 #if CONV_X86
@@ -137,9 +117,9 @@ static void f32_to_f16_avx512(const float *x, uint16_t *y, size_t n) {
         __m512 v = _mm512_loadu_ps(x + i);
         _mm256_storeu_si256((__m256i *)(y + i), _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
         __mmask16 nan = _mm512_cmpgt_epi32_mask(_mm512_and_si512(_mm512_castps_si512(v), abs_mask), inf);
-        if (nan) for (int j = 0; j < 16; j++) if (nan & (1u << j)) y[i + j] = f32_to_f16_scalar(x[i + j]);
+        if (nan) for (int j = 0; j < 16; j++) if (nan & (1u << j)) y[i + j] = ggml_fp32_to_fp16(x[i + j]);
     }
-    for (; i < n; i++) y[i] = f32_to_f16_scalar(x[i]);
+    for (; i < n; i++) y[i] = ggml_fp32_to_fp16(x[i]);
 }
 __attribute__((target("avx2,f16c")))
 static void f32_to_f16_avx2(const float *x, uint16_t *y, size_t n) {
@@ -150,9 +130,9 @@ static void f32_to_f16_avx2(const float *x, uint16_t *y, size_t n) {
         _mm_storeu_si128((__m128i *)(y + i), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
         int nan = _mm256_movemask_ps(_mm256_castsi256_ps(
             _mm256_cmpgt_epi32(_mm256_and_si256(_mm256_castps_si256(v), abs_mask), inf)));
-        if (nan) for (int j = 0; j < 8; j++) if (nan & (1 << j)) y[i + j] = f32_to_f16_scalar(x[i + j]);
+        if (nan) for (int j = 0; j < 8; j++) if (nan & (1 << j)) y[i + j] = ggml_fp32_to_fp16(x[i + j]);
     }
-    for (; i < n; i++) y[i] = f32_to_f16_scalar(x[i]);
+    for (; i < n; i++) y[i] = ggml_fp32_to_fp16(x[i]);
 }
 #endif
 

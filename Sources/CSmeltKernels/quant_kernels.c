@@ -12,6 +12,7 @@
 // two ymm with AVX2, four xmm on baseline x86-64. SmeltQuant's Swift kernels are the
 // reference the tests hold every level to (Tests/SmeltQuantTests/NativeQuantKernelTests).
 #include "smelt_kernels.h"
+#include "ggml_half.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,30 +61,9 @@ INL int32_t nearest_int_s(float f) {
     int32_t i; memcpy(&i, &v, 4);
     return (i & 0x007fffff) - 0x00400000;
 }
-INL uint32_t fbits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
-INL float bitsf(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 
-/// ggml_compute_fp32_to_fp16 (round to nearest even, NaN → 0x7E00 with the sign).
-INL uint16_t fp32_to_fp16(float f) {
-    const float scale_to_inf = bitsf(0x77800000), scale_to_zero = bitsf(0x08800000);
-    float base = (fabsf(f) * scale_to_inf) * scale_to_zero;
-    const uint32_t w = fbits(f), shl1_w = w + w, sign = w & 0x80000000u;
-    uint32_t bias = shl1_w & 0xFF000000u;
-    if (bias < 0x71000000u) bias = 0x71000000u;
-    base = bitsf((bias >> 1) + 0x07800000u) + base;
-    const uint32_t bits = fbits(base);
-    const uint32_t exp_bits = (bits >> 13) & 0x00007C00u, mantissa_bits = bits & 0x00000FFFu;
-    const uint32_t nonsign = exp_bits + mantissa_bits;
-    return (uint16_t)((sign >> 16) | (shl1_w > 0xFF000000u ? 0x7E00u : nonsign));
-}
-
-/// ggml_compute_fp16_to_fp32 (exact).
-INL float fp16_to_fp32(uint16_t h) {
-    const uint32_t w = (uint32_t)h << 16, sign = w & 0x80000000u, two_w = w + w;
-    const float normalized = bitsf((two_w >> 4) + (0xE0u << 23)) * bitsf(0x07800000);
-    const float denormalized = bitsf((two_w >> 17) | (126u << 23)) - 0.5f;
-    return bitsf(sign | (two_w < (1u << 27) ? fbits(denormalized) : fbits(normalized)));
-}
+#define fp32_to_fp16 ggml_fp32_to_fp16   // ggml_half.h
+#define fp16_to_fp32 ggml_fp16_to_fp32
 
 INL void store_u16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
 INL uint16_t load_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }

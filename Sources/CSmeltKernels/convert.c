@@ -1,4 +1,4 @@
-// Row conversions of the memory-bound jobs (convert, f16 output): bf16 → f32 and f32 → f16 with
+// Row conversions of the memory-bound jobs (convert, f16 output, f16 products): bf16 → f32, f16 → f32 and f32 → f16 with
 // ggml's rounding, vectorized with a run-time CPU check. Every output bit equals the portable path.
 #include "smelt_kernels.h"
 #include "ggml_half.h"

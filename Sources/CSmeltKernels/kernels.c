@@ -287,8 +287,49 @@ int smelt_cpu_has_int_dot(void) {
 static int has_int_dot = -1;
 static inline int int_dot(void) { if (has_int_dot < 0) has_int_dot = smelt_cpu_has_int_dot(); return has_int_dot; }
 
-void smelt_int16_pack(const int16_t *w, int ld, int rows, int cols, int16_t *packed) {
-    smelt_bf16_pack((const uint16_t *)w, ld, rows, cols, (uint16_t *)packed);
+#if SMELT_X86
+// 16 full rows: per group of 4 inputs, two 8-row gathers of 4 int16 values narrowed to int8;
+// each sub-block's corrections from the packed bytes (vpdpbusd of 128 with the values).
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+static void int8_pack_avx512(const int16_t *w, int ld, int quads, int per, int8_t *packed, int32_t *corrections) {
+    const __m512i rows8 = _mm512_set_epi64(7LL * ld, 6LL * ld, 5LL * ld, 4LL * ld, 3LL * ld, 2LL * ld, 1LL * ld, 0);
+    const __m512i u128 = _mm512_set1_epi8((char)0x80);
+    __m512i sum = _mm512_setzero_si512();
+    for (int kq = 0; kq < quads; kq++) {
+        const int16_t *b = w + 4 * (size_t)kq;
+        __m512i lo = _mm512_i64gather_epi64(rows8, (const void *)b, 2);
+        __m512i hi = _mm512_i64gather_epi64(rows8, (const void *)(b + 8 * (size_t)ld), 2);
+        __m256i l8 = _mm512_cvtepi16_epi8(lo), h8 = _mm512_cvtepi16_epi8(hi);
+        __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(l8), h8, 1);
+        _mm512_storeu_si512((void *)(packed + (size_t)kq * 64), v);
+        sum = _mm512_dpbusd_epi32(sum, u128, v);
+        if ((kq + 1) % per == 0) {
+            _mm512_storeu_si512((void *)(corrections + (size_t)(kq / per) * 16), _mm512_sub_epi32(_mm512_setzero_si512(), sum));
+            sum = _mm512_setzero_si512();
+        }
+    }
+}
+#endif
+
+void smelt_int8_pack(const int16_t *w, int ld, int rows, int cols, int sub, int8_t *packed, int32_t *corrections) {
+    int quads = cols / 4, nsub = cols / sub;
+#if SMELT_X86
+    if (rows == 16 && int_dot()) { int8_pack_avx512(w, ld, quads, sub / 4, packed, corrections); return; }
+#endif
+    for (int kq = 0; kq < quads; kq++)
+        for (int l = 0; l < 16; l++)
+            for (int j = 0; j < 4; j++)
+                packed[(size_t)kq * 64 + 4 * l + j] = l < rows ? (int8_t)w[(size_t)l * ld + 4 * kq + j] : 0;
+    for (int sb = 0; sb < nsub; sb++)
+        for (int l = 0; l < 16; l++) {
+            int32_t s = 0;
+            if (l < rows) for (int j = sb * sub; j < (sb + 1) * sub; j++) s += w[(size_t)l * ld + j];
+            corrections[sb * 16 + l] = -128 * s;
+        }
+}
+
+void smelt_activations_u8(const int16_t *q, int n, uint8_t *u) {
+    for (int i = 0; i < n; i++) u[i] = (uint8_t)(q[i] + 128);
 }
 
 #define QACT_BODY(ROUND) \
@@ -351,23 +392,23 @@ static void round_q8(const float *x, float *out, int n, int block) {
 void smelt_round_q8_0(const float *x, float *out, int n) { round_q8(x, out, n, 32); }
 void smelt_round_q8_K(const float *x, float *out, int n) { round_q8(x, out, n, 256); }
 
-void smelt_gemm_int16_portable(int m, int n, int k, int sub, int block,
-                               const int16_t *xq, int ldx, const float *xd, const float *xs,
-                               const int16_t *wq, const float *ws, const float *wm,
-                               float *c, int ldc) {
-    int pairs = k / 2, nsub = k / sub, nblk = k / block;
+void smelt_gemm_int8_portable(int m, int n, int k, int sub, int block,
+                              const uint8_t *xu, int ldx, const float *xd, const float *xs,
+                              const int8_t *wq, const int32_t *wc, const float *ws, const float *wm,
+                              float *c, int ldc) {
+    int quads = k / 4, nsub = k / sub, nblk = k / block;
     for (int i = 0; i < m; i++) {
         for (int j = 0; j < n; j++) {
             int p = j / 16, l = j % 16;
-            const int16_t *w = wq + (size_t)p * pairs * 32 + 2 * l;
+            const int8_t *w = wq + (size_t)p * quads * 64 + 4 * l;
             float acc = 0;
             for (int sb = 0; sb < nsub; sb++) {
-                int32_t isum = 0;
+                int32_t isum = wc[((size_t)p * nsub + sb) * 16 + l];
                 for (int kk = sb * sub; kk < (sb + 1) * sub; kk++)
-                    isum += (int32_t)xq[(size_t)i * ldx + kk] * w[(size_t)(kk / 2) * 32 + (kk & 1)];
+                    isum += (int32_t)xu[(size_t)i * ldx + kk] * w[(size_t)(kk / 4) * 64 + (kk & 3)];
                 float scale = ws[((size_t)p * nsub + sb) * 16 + l] * xd[(size_t)i * nblk + sb * sub / block];
-                acc += (float)isum * scale;
-                if (wm) acc += wm[((size_t)p * nsub + sb) * 16 + l] * xs[(size_t)i * nsub + sb];
+                acc = fmaf((float)isum, scale, acc);
+                if (wm) acc = fmaf(wm[((size_t)p * nsub + sb) * 16 + l], xs[(size_t)i * nsub + sb], acc);
             }
             c[(size_t)i * ldc + j] = acc;
         }
@@ -377,30 +418,37 @@ void smelt_gemm_int16_portable(int m, int n, int k, int sub, int block,
 #if SMELT_X86
 #define INT_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,fma")))
 
+// M tokens × R panels of 16 rows: per sub-block, R·M int32 sums started at the panels'
+// corrections (−128 Σw) and fed 4 inputs at a time by vpdpbusd (unsigned activations + 128
+// times signed weights), then scaled into float accumulators exactly as the portable loop.
 INT_TARGET __attribute__((always_inline))
-static inline void tile_int16(int M, int R, int HASMIN, int k, int sub, int block,
-                              const int16_t *xq, int ldx, const float *xd, const float *xs,
-                              const int16_t *wq, const float *ws, const float *wm, int p0, int rows,
-                              float *c, int ldc) {
-    int pairs = k / 2, nsub = k / sub, nblk = k / block, half = sub / 2;
+static inline void tile_int8(int M, int R, int HASMIN, int k, int sub, int block,
+                             const uint8_t *xu, int ldx, const float *xd, const float *xs,
+                             const int8_t *wq, const int32_t *wc, const float *ws, const float *wm, int p0, int rows,
+                             float *c, int ldc) {
+    int quads = k / 4, nsub = k / sub, nblk = k / block, per = sub / 4;
     __m512 acc[4][3];
     for (int m = 0; m < M; m++) for (int r = 0; r < R; r++) acc[m][r] = _mm512_setzero_ps();
-    const int16_t *b[3]; const float *sc[3]; const float *mn[3];
+    const int8_t *b[3]; const int32_t *cr[3]; const float *sc[3]; const float *mn[3];
     for (int r = 0; r < R; r++) {
-        b[r] = wq + (size_t)(p0 + r) * pairs * 32;
+        b[r] = wq + (size_t)(p0 + r) * quads * 64;
+        cr[r] = wc + (size_t)(p0 + r) * nsub * 16;
         sc[r] = ws + (size_t)(p0 + r) * nsub * 16;
         mn[r] = HASMIN ? wm + (size_t)(p0 + r) * nsub * 16 : 0;
     }
     for (int sb = 0; sb < nsub; sb++) {
         __m512i isum[4][3];
-        for (int m = 0; m < M; m++) for (int r = 0; r < R; r++) isum[m][r] = _mm512_setzero_si512();
-        for (int kp = sb * half; kp < (sb + 1) * half; kp++) {
+        for (int r = 0; r < R; r++) {
+            __m512i c0 = _mm512_loadu_si512((const void *)(cr[r] + (size_t)sb * 16));
+            for (int m = 0; m < M; m++) isum[m][r] = c0;
+        }
+        for (int kq = sb * per; kq < (sb + 1) * per; kq++) {
             __m512i w[3];
-            for (int r = 0; r < R; r++) w[r] = _mm512_loadu_si512((const void *)(b[r] + (size_t)kp * 32));
+            for (int r = 0; r < R; r++) w[r] = _mm512_loadu_si512((const void *)(b[r] + (size_t)kq * 64));
             for (int m = 0; m < M; m++) {
-                int32_t pair; memcpy(&pair, xq + (size_t)m * ldx + 2 * kp, 4);
-                __m512i x = _mm512_set1_epi32(pair);
-                for (int r = 0; r < R; r++) isum[m][r] = _mm512_dpwssd_epi32(isum[m][r], x, w[r]);
+                int32_t quad; memcpy(&quad, xu + (size_t)m * ldx + 4 * kq, 4);
+                __m512i x = _mm512_set1_epi32(quad);
+                for (int r = 0; r < R; r++) isum[m][r] = _mm512_dpbusd_epi32(isum[m][r], x, w[r]);
             }
         }
         int blk = sb * sub / block;
@@ -422,18 +470,18 @@ static inline void tile_int16(int M, int R, int HASMIN, int k, int sub, int bloc
 }
 
 #define ITILE(MM, RR) \
-    do { if (wm) tile_int16(MM, RR, 1, k, sub, block, xq + (size_t)i * ldx, ldx, xd + (size_t)i * nblk, xs + (size_t)i * nsub, \
-                            wq, ws, wm, p, n, c + (size_t)i * ldc, ldc); \
-         else tile_int16(MM, RR, 0, k, sub, block, xq + (size_t)i * ldx, ldx, xd + (size_t)i * nblk, 0, \
-                         wq, ws, 0, p, n, c + (size_t)i * ldc, ldc); } while (0)
+    do { if (wm) tile_int8(MM, RR, 1, k, sub, block, xu + (size_t)i * ldx, ldx, xd + (size_t)i * nblk, xs + (size_t)i * nsub, \
+                           wq, wc, ws, wm, p, n, c + (size_t)i * ldc, ldc); \
+         else tile_int8(MM, RR, 0, k, sub, block, xu + (size_t)i * ldx, ldx, xd + (size_t)i * nblk, 0, \
+                        wq, wc, ws, 0, p, n, c + (size_t)i * ldc, ldc); } while (0)
 #define ITILE_R(MM) \
     switch (R) { case 3: ITILE(MM, 3); break; case 2: ITILE(MM, 2); break; default: ITILE(MM, 1); break; }
 
 INT_TARGET
-static void gemm_int16_avx512(int m, int n, int k, int sub, int block,
-                              const int16_t *xq, int ldx, const float *xd, const float *xs,
-                              const int16_t *wq, const float *ws, const float *wm,
-                              float *c, int ldc) {
+static void gemm_int8_avx512(int m, int n, int k, int sub, int block,
+                             const uint8_t *xu, int ldx, const float *xd, const float *xs,
+                             const int8_t *wq, const int32_t *wc, const float *ws, const float *wm,
+                             float *c, int ldc) {
     int panels = (n + 15) / 16, nsub = k / sub, nblk = k / block;
     if (!wm) xs = 0;
     for (int p = 0; p < panels; p += 3) {
@@ -452,14 +500,14 @@ static void gemm_int16_avx512(int m, int n, int k, int sub, int block,
 }
 #endif
 
-void smelt_gemm_int16(int m, int n, int k, int sub, int block,
-                      const int16_t *xq, int ldx, const float *xd, const float *xs,
-                      const int16_t *wq, const float *ws, const float *wm,
-                      float *c, int ldc) {
+void smelt_gemm_int8(int m, int n, int k, int sub, int block,
+                     const uint8_t *xu, int ldx, const float *xd, const float *xs,
+                     const int8_t *wq, const int32_t *wc, const float *ws, const float *wm,
+                     float *c, int ldc) {
 #if SMELT_X86
-    if (int_dot()) { gemm_int16_avx512(m, n, k, sub, block, xq, ldx, xd, xs, wq, ws, wm, c, ldc); return; }
+    if (int_dot()) { gemm_int8_avx512(m, n, k, sub, block, xu, ldx, xd, xs, wq, wc, ws, wm, c, ldc); return; }
 #endif
-    smelt_gemm_int16_portable(m, n, k, sub, block, xq, ldx, xd, xs, wq, ws, wm, c, ldc);
+    smelt_gemm_int8_portable(m, n, k, sub, block, xu, ldx, xd, xs, wq, wc, ws, wm, c, ldc);
 }
 
 // ---------------------------------------------------------------- softmax, SwiGLU

@@ -3,13 +3,14 @@ import CSmeltKernels
 import SmeltFormats
 import SmeltQuant
 
-/// A quantized matrix multiplied in integers by `smelt_gemm_int16` (SmeltQuant's
+/// A quantized matrix multiplied in integers by `smelt_gemm_int8` (SmeltQuant's
 /// `IntegerDecoding`: `scale × q + min` per sub-block, bit-identical to ggml's
 /// dequantization). The rows stay as mapped from the file: each product decodes one
-/// block of 48 rows at a time into a per-worker buffer (int16 panels of 16 rows) that every
-/// token then uses, so no decoded copy of the matrix is kept. Products are integer sums per
-/// sub-block against activations quantized as ggml's `vec_dot_type` (q8_0 blocks of 32 or
-/// q8_K blocks of 256), as in llama.cpp.
+/// block of 48 rows at a time into a per-worker buffer (int8 panels of 16 rows, with each
+/// sub-block's correction for the unsigned activations) that every token then uses, so no
+/// decoded copy of the matrix is kept. Products are exact integer sums per sub-block against
+/// activations quantized as ggml's `vec_dot_type` (q8_0 blocks of 32 or q8_K blocks of 256),
+/// as in llama.cpp.
 final class PackedInt: @unchecked Sendable {
     let rows: Int, cols: Int
     let type: GGMLType
@@ -23,7 +24,7 @@ final class PackedInt: @unchecked Sendable {
     /// as long as this value is used; nil when the type has no integer decoding or the row
     /// length is not a whole number of its activation blocks and sub-blocks.
     init?(type: GGMLType, raw: UnsafeRawPointer, rowBytes: Int, rows: Int, cols: Int) {
-        guard let l = IntegerDecoding.layout(for: type), cols % l.activationBlock == 0, cols % l.sub == 0 else { return nil }
+        guard let l = IntegerDecoding.layout(for: type), cols % l.activationBlock == 0, cols % l.sub == 0, l.sub % 4 == 0 else { return nil }
         self.rows = rows
         self.cols = cols
         self.type = type
@@ -32,18 +33,16 @@ final class PackedInt: @unchecked Sendable {
         layout = l
     }
 
-    /// Scratch sizes of one worker, in elements: packed int16 values, scales (and as many mins),
-    /// one decoded row group (16 rows of int16), one row's scales.
-    private var scratchCounts: (q: Int, s: Int, rowQ: Int, rowS: Int) {
-        let nsub = cols / layout.sub
-        return (smelt_bf16_packed_count(Int32(Self.blockPanels * 16), Int32(cols)), Self.blockPanels * nsub * 16, 16 * cols, nsub)
-    }
+    /// Per panel: int8 values and sub-block counts (corrections, scales, mins).
+    private var panelCounts: (q: Int, s: Int) { (cols * 16, cols / layout.sub * 16) }
 
-    /// Decodes panels [p0, p1) into `q` / `scales` / `mins` (panel p0 first; lanes of missing rows get 0).
-    private func decode(panels p0: Int, _ p1: Int, q: UnsafeMutablePointer<Int16>, scales: UnsafeMutablePointer<Float>,
-                        mins: UnsafeMutablePointer<Float>?, rowQ rq: UnsafeMutablePointer<Int16>,
+    /// Decodes panels [p0, p1) into `q` / `corrections` / `scales` / `mins` (panel p0 first;
+    /// lanes of missing rows get 0), through `rq` (16 rows of int16) and `rs` / `rm` (one row's
+    /// scales and mins).
+    private func decode(panels p0: Int, _ p1: Int, q: UnsafeMutablePointer<Int8>, corrections: UnsafeMutablePointer<Int32>,
+                        scales: UnsafeMutablePointer<Float>, mins: UnsafeMutablePointer<Float>?, rowQ rq: UnsafeMutablePointer<Int16>,
                         rowScale rs: UnsafeMutablePointer<Float>, rowMin rm: UnsafeMutablePointer<Float>) {
-        let nsub = cols / layout.sub, pairs = cols / 2
+        let nsub = cols / layout.sub, c = panelCounts
         for p in p0..<p1 {
             let r0 = p * 16, n = min(16, rows - r0), pp = p - p0
             for i in 0..<n {
@@ -56,24 +55,26 @@ final class PackedInt: @unchecked Sendable {
             for i in n..<16 {
                 for s in 0..<nsub { scales[(pp * nsub + s) * 16 + i] = 0; mins?[(pp * nsub + s) * 16 + i] = 0 }
             }
-            smelt_int16_pack(rq, Int32(cols), Int32(n), Int32(cols), q + pp * pairs * 32)
+            smelt_int8_pack(rq, Int32(cols), Int32(n), Int32(cols), Int32(layout.sub), q + pp * c.q, corrections + pp * c.s)
         }
     }
 
-    /// The whole matrix decoded in the products' layout (panels of 16 rows; scales and mins
-    /// per panel and sub-block), for tests and the portable product.
-    func decodedPanels() -> (q: [Int16], scales: [Float], mins: [Float]?) {
-        let panels = (rows + 15) / 16, nsub = cols / layout.sub, pairs = cols / 2
-        var q = [Int16](repeating: 0, count: panels * pairs * 32)
-        var scales = [Float](repeating: 0, count: panels * nsub * 16), mins = scales
+    /// The whole matrix decoded in the products' layout (panels of 16 rows; corrections,
+    /// scales and mins per panel and sub-block), for tests.
+    func decodedPanels() -> (q: [Int8], corrections: [Int32], scales: [Float], mins: [Float]?) {
+        let panels = (rows + 15) / 16, nsub = cols / layout.sub, c = panelCounts
+        var q = [Int8](repeating: 0, count: panels * c.q), corrections = [Int32](repeating: 0, count: panels * c.s)
+        var scales = [Float](repeating: 0, count: panels * c.s), mins = scales
         var rq = [Int16](repeating: 0, count: 16 * cols), rs = [Float](repeating: 0, count: nsub), rm = rs
-        q.withUnsafeMutableBufferPointer { qp in scales.withUnsafeMutableBufferPointer { sp in mins.withUnsafeMutableBufferPointer { mp in
-            rq.withUnsafeMutableBufferPointer { rqp in rs.withUnsafeMutableBufferPointer { rsp in rm.withUnsafeMutableBufferPointer { rmp in
-                decode(panels: 0, panels, q: qp.baseAddress!, scales: sp.baseAddress!, mins: layout.hasMin ? mp.baseAddress! : nil,
-                       rowQ: rqp.baseAddress!, rowScale: rsp.baseAddress!, rowMin: rmp.baseAddress!)
-            } } }
-        } } }
-        return (q, scales, layout.hasMin ? mins : nil)
+        q.withUnsafeMutableBufferPointer { qp in corrections.withUnsafeMutableBufferPointer { cp in
+            scales.withUnsafeMutableBufferPointer { sp in mins.withUnsafeMutableBufferPointer { mp in
+                rq.withUnsafeMutableBufferPointer { rqp in rs.withUnsafeMutableBufferPointer { rsp in rm.withUnsafeMutableBufferPointer { rmp in
+                    decode(panels: 0, panels, q: qp.baseAddress!, corrections: cp.baseAddress!, scales: sp.baseAddress!,
+                           mins: layout.hasMin ? mp.baseAddress! : nil, rowQ: rqp.baseAddress!, rowScale: rsp.baseAddress!, rowMin: rmp.baseAddress!)
+                } } }
+            } }
+        } }
+        return (q, corrections, scales, layout.hasMin ? mins : nil)
     }
 
     /// out[m × rows] = x[m × cols] · Wᵀ: the activations are quantized first (ggml's
@@ -87,6 +88,7 @@ final class PackedInt: @unchecked Sendable {
         let nblk = K / l.activationBlock, nsub = K / l.sub
         let xqBuf = workspace.get("xq16", (m * K + 1) / 2)
         let xq = UnsafeMutableRawPointer(xqBuf.p).assumingMemoryBound(to: Int16.self)
+        let xu = UnsafeMutableRawPointer(workspace.get("xu8", (m * K + 3) / 4).p).assumingMemoryBound(to: UInt8.self)
         let xd = workspace.get("xd", m * nblk).p
         let xs = l.hasMin ? workspace.get("xs", m * nsub).p : nil
         let key = reuse.map { "\($0)|int|\(m)|\(K)|\(l.activationBlock)|\(l.sub)|\(l.hasMin)" }
@@ -95,6 +97,7 @@ final class PackedInt: @unchecked Sendable {
                 for t in r {
                     smelt_quantize_activations(x + t * K, Int32(K), Int32(l.activationBlock), xq + t * K, xd + t * nblk,
                                                Int32(l.sub), xs.map { $0 + t * nsub })
+                    smelt_activations_u8(xq + t * K, Int32(K), xu + t * K)
                 }
             }
         }
@@ -102,23 +105,22 @@ final class PackedInt: @unchecked Sendable {
         let panels = (rows + 15) / 16
         let groups = (panels + Self.blockPanels - 1) / Self.blockPanels
         let t = max(1, min(threads, groups))
-        let c = scratchCounts
-        func int16s(_ name: String, _ n: Int) -> UnsafeMutablePointer<Int16> {
-            UnsafeMutableRawPointer(workspace.get(name, (n + 1) / 2).p).assumingMemoryBound(to: Int16.self)
-        }
-        let sq = int16s("intBlockQ", t * c.q), srq = int16s("intRowQ", t * c.rowQ)
-        let ss = workspace.get("intBlockScales", t * c.s).p
-        let sm = l.hasMin ? workspace.get("intBlockMins", t * c.s).p : nil
-        let srs = workspace.get("intRowScales", t * c.rowS).p, srm = workspace.get("intRowMins", t * c.rowS).p
+        let c = panelCounts, bq = Self.blockPanels * c.q, bs = Self.blockPanels * c.s
+        let sq = UnsafeMutableRawPointer(workspace.get("intBlockQ", t * bq / 4).p).assumingMemoryBound(to: Int8.self)
+        let sc = UnsafeMutableRawPointer(workspace.get("intBlockCorrections", t * bs).p).assumingMemoryBound(to: Int32.self)
+        let srq = UnsafeMutableRawPointer(workspace.get("intRowQ", t * 16 * K / 2).p).assumingMemoryBound(to: Int16.self)
+        let ss = workspace.get("intBlockScales", t * bs).p
+        let sm = l.hasMin ? workspace.get("intBlockMins", t * bs).p : nil
+        let srs = workspace.get("intRowScales", t * nsub).p, srm = workspace.get("intRowMins", t * nsub).p
         let rows = self.rows
         Parallel.forEach(groups, threads: t) { w, g in
             let p0 = g * Self.blockPanels, p1 = min(panels, p0 + Self.blockPanels)
             let r0 = p0 * 16, r1 = min(rows, p1 * 16)
-            let q = sq + w * c.q, scales = ss + w * c.s, mins = sm.map { $0 + w * c.s }
-            self.decode(panels: p0, p1, q: q, scales: scales, mins: mins, rowQ: srq + w * c.rowQ,
-                        rowScale: srs + w * c.rowS, rowMin: srm + w * c.rowS)
-            smelt_gemm_int16(Int32(m), Int32(r1 - r0), Int32(K), Int32(l.sub), Int32(l.activationBlock),
-                             xq, Int32(K), xd, xs, q, scales, mins, out + r0, Int32(ldc))
+            let q = sq + w * bq, corr = sc + w * bs, scales = ss + w * bs, mins = sm.map { $0 + w * bs }
+            self.decode(panels: p0, p1, q: q, corrections: corr, scales: scales, mins: mins, rowQ: srq + w * 16 * K,
+                        rowScale: srs + w * nsub, rowMin: srm + w * nsub)
+            smelt_gemm_int8(Int32(m), Int32(r1 - r0), Int32(K), Int32(l.sub), Int32(l.activationBlock),
+                            xu, Int32(K), xd, xs, q, corr, scales, mins, out + r0, Int32(ldc))
         }
     }
 }

@@ -118,8 +118,10 @@ final class NativeKernelTests: XCTestCase {
     }
 
     /// The integer decoding of every supported type gives ggml's dequantized values bit
-    /// for bit, and the integer product equals the float product of those values on
-    /// activations rounded as llama.cpp rounds them (up to float32 summation order).
+    /// for bit, the int8 panels hold those values with corrections −128·Σw, the native
+    /// product equals the portable C loop bit for bit, and both equal the float product of
+    /// the dequantized values on activations rounded as llama.cpp rounds them (up to
+    /// float32 summation order).
     func testIntegerDecodingAndProduct() throws {
         var rng = RNG(s: 99)
         let cols = 512, rows = 53, m = 9   // two blocks of rows (48 + 5), the last panel partly empty
@@ -148,7 +150,7 @@ final class NativeKernelTests: XCTestCase {
             // product
             let x = (0..<(m * cols)).map { _ in rng.float() * 2 }
             // the rows are read from the buffer during each product: all of it inside one access
-            let (out, decoded) = try raw.withUnsafeBytes { rb -> ([Float], (q: [Int16], scales: [Float], mins: [Float]?)) in
+            let (out, decoded) = try raw.withUnsafeBytes { rb -> ([Float], (q: [Int8], corrections: [Int32], scales: [Float], mins: [Float]?)) in
                 let packed = try XCTUnwrap(PackedInt(type: t, raw: rb.baseAddress!, rowBytes: rowBytes, rows: rows, cols: cols))
                 var out = [Float](repeating: .nan, count: m * rows)
                 x.withUnsafeBufferPointer { xp in
@@ -165,11 +167,27 @@ final class NativeKernelTests: XCTestCase {
                                                dp.baseAddress! + i * cols / layout.activationBlock, Int32(layout.sub), sp.baseAddress! + i * cols / layout.sub)
                 } } } }
             }
+            var xu = [UInt8](repeating: 0, count: m * cols)
+            smelt_activations_u8(xq, Int32(m * cols), &xu)
+            XCTAssertEqual(xu.map { Int($0) - 128 }, xq.map { Int($0) }, "\(t) unsigned activations")
+            // the packed panels hold the decoded rows, and each correction is −128 × the sub-block's sum
+            for r in 0..<rows {
+                raw.withUnsafeBytes { b in IntegerDecoding.decodeRow(t, b.baseAddress! + r * rowBytes, cols: cols, q: &q, scale: &sc, min: &mn) }
+                let p = r / 16, l = r % 16, nsub = cols / layout.sub
+                for k in 0..<cols where Int16(decoded.q[p * cols * 16 + (k / 4) * 64 + 4 * l + k % 4]) != q[k] {
+                    XCTFail("\(t) packed row \(r) col \(k)"); break
+                }
+                for s in 0..<nsub {
+                    XCTAssertEqual(decoded.corrections[(p * nsub + s) * 16 + l], -128 * q[(s * layout.sub)..<((s + 1) * layout.sub)].reduce(Int32(0)) { $0 + Int32($1) })
+                }
+            }
             var portable = [Float](repeating: .nan, count: m * rows)
             portable.withUnsafeMutableBufferPointer { op in
-                smelt_gemm_int16_portable(Int32(m), Int32(rows), Int32(cols), Int32(layout.sub), Int32(layout.activationBlock), xq, Int32(cols), xd,
-                                          layout.hasMin ? xs : nil, decoded.q, decoded.scales, decoded.mins, op.baseAddress!, Int32(rows))
+                smelt_gemm_int8_portable(Int32(m), Int32(rows), Int32(cols), Int32(layout.sub), Int32(layout.activationBlock), xu, Int32(cols), xd,
+                                         layout.hasMin ? xs : nil, decoded.q, decoded.corrections, decoded.scales, decoded.mins, op.baseAddress!, Int32(rows))
             }
+            // the native product makes the portable loop's sums, bit for bit
+            XCTAssertEqual(out.map(\.bitPattern), portable.map(\.bitPattern), "\(t) native against portable")
             var xr = x
             let fmt = ActivationRounding.format(for: t)
             for i in 0..<m {

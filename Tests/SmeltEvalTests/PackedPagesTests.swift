@@ -45,7 +45,7 @@ final class PackedPagesTests: XCTestCase {
         XCTAssertEqual(raw.load(fromByteOffset: 2 * (cols * 5 + 7), as: UInt16.self), 0x3F80 &+ UInt16((cols * 5 + 7) % 97))
 
         // a quantized matrix (q8_0, 17 MiB): the integer product decodes blocks of rows into scratch
-        // during each product; a decoded copy of the whole matrix would be 32 MiB of int16
+        // during each product; a decoded copy of the whole matrix would be 16 MiB of int8
         let qBytes = try XCTUnwrap(GGMLType.q8_0.rowBytes(cols)) * rows
         let qRaw = UnsafeMutableRawPointer.allocate(byteCount: qBytes, alignment: 64)
         defer { qRaw.deallocate() }

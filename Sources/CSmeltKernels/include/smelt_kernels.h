@@ -90,7 +90,7 @@ void smelt_round_q8_0(const float *x, float *out, int n);
 /// of the signed extreme, values min(127, nearest(iscale·x)), scale 1/iscale), dequantized.
 void smelt_round_q8_K(const float *x, float *out, int n);
 
-/// 1 when the CPU has AVX-512 F/BW/VL and AVX-512 VNNI (vpdpwssd).
+/// 1 when the CPU has AVX-512 F/BW/VL and AVX-512 VNNI (vpdpbusd).
 int smelt_cpu_has_int_dot(void);
 
 /// Activations quantized as ggml's vec_dot_type does before an integer dot product:
@@ -102,23 +102,33 @@ void smelt_quantize_activations(const float *x, int n, int block, int16_t *q, fl
                                 int group, float *sums);
 
 /// C[m × n] = Σ over sub-blocks of (weight scale × activation scale) × integer dot
-/// product (+ weight min × activation group sum): a quantized matrix decoded to
-/// int16 values `wq` (packed like `smelt_bf16_pack`: panels of 16 rows, input pairs
-/// interleaved), per panel and sub-block of `sub` inputs 16 float scales `ws` and
+/// product (+ weight min × activation group sum), in AVX-512 VNNI `vpdpbusd` (64
+/// multiply-adds per instruction): a quantized matrix decoded to int8 values `wq` packed by
+/// `smelt_int8_pack` (panels of 16 rows, 4 consecutive inputs per row and lane) with its
+/// corrections `wc`, per panel and sub-block of `sub` inputs 16 float scales `ws` and
 /// optionally 16 mins `wm` (layout [panel][sub-block][16]); activations from
-/// `smelt_quantize_activations` (`xq` stride `ldx`, `xd` `k/block` scales per token,
-/// `xs` `k/sub` group sums per token or NULL). Needs `smelt_cpu_has_int_dot()`.
-void smelt_gemm_int16(int m, int n, int k, int sub, int block,
-                      const int16_t *xq, int ldx, const float *xd, const float *xs,
-                      const int16_t *wq, const float *ws, const float *wm,
-                      float *c, int ldc);
-/// `smelt_gemm_int16` in plain C: the tests' reference.
-void smelt_gemm_int16_portable(int m, int n, int k, int sub, int block,
-                               const int16_t *xq, int ldx, const float *xd, const float *xs,
-                               const int16_t *wq, const float *ws, const float *wm,
-                               float *c, int ldc);
-/// Packs `rows` × `cols` int16 values (row stride `ld`) as `smelt_bf16_pack` does.
-void smelt_int16_pack(const int16_t *w, int ld, int rows, int cols, int16_t *packed);
+/// `smelt_quantize_activations` moved to unsigned by `smelt_activations_u8` (`xu` stride
+/// `ldx`, `xd` `k/block` scales per token, `xs` `k/sub` group sums per token or NULL).
+/// Each sub-block's integer sum is exact (Σ (x+128)·w − 128·Σw), so the result does not
+/// depend on the instruction set; falls back to `smelt_gemm_int8_portable`.
+void smelt_gemm_int8(int m, int n, int k, int sub, int block,
+                     const uint8_t *xu, int ldx, const float *xd, const float *xs,
+                     const int8_t *wq, const int32_t *wc, const float *ws, const float *wm,
+                     float *c, int ldc);
+/// `smelt_gemm_int8` in plain C (the same integer sums and float operations, fmaf for
+/// each fused step): the tests' reference, bit for bit.
+void smelt_gemm_int8_portable(int m, int n, int k, int sub, int block,
+                              const uint8_t *xu, int ldx, const float *xd, const float *xs,
+                              const int8_t *wq, const int32_t *wc, const float *ws, const float *wm,
+                              float *c, int ldc);
+/// Packs `rows` ≤ 16 rows of `cols` decoded values (int8 range, row stride `ld`) into one
+/// panel for `smelt_gemm_int8`: `cols/4` groups of 64 bytes (row l's 4 consecutive values
+/// at bytes 4l…4l+3; missing rows 0), and per sub-block of `sub` values 16 corrections
+/// −128 × Σ values (0 for missing rows).
+void smelt_int8_pack(const int16_t *w, int ld, int rows, int cols, int sub, int8_t *packed, int32_t *corrections);
+/// u[i] = q[i] + 128: activations from `smelt_quantize_activations` (−127…127) as the
+/// unsigned operand of `smelt_gemm_int8`.
+void smelt_activations_u8(const int16_t *q, int n, uint8_t *u);
 
 /// One attention score row of `n` values: scores in [lo, hi] soft-capped (`cap` > 0:
 /// cap·tanh(x/cap)), then softmax over [lo, hi] (exp as ggml's AVX-512 `ggml_v_expf`

@@ -535,8 +535,11 @@ public final class InferenceModel: @unchecked Sendable {
                 BLAS.gemmNT(m: rows, n: n, k: K, a: a, lda: K, b: f + lo * K, ldb: K, c: out + lo, ldc: N)
             }
         } else {
-            var block = (N + threads - 1) / threads
-            block = min(max(64, (1 << 22) / max(K, 1)), max(16, (block + 15) / 16 * 16))
+            // blocks of at most ~16 MiB of float32 (and at least 64 rows), as many per worker:
+            // a count that is not a multiple of the workers leaves one idle at the end
+            let most = max(64, (1 << 22) / max(K, 1))
+            let rounds = max(1, (N + threads * most - 1) / (threads * most))
+            let block = max(16, ((N + threads * rounds - 1) / (threads * rounds) + 15) / 16 * 16)
             let nBlocks = (N + block - 1) / block
             // per-worker scratch kept in the workspace (a fresh allocation of megabytes is a fresh
             // mapping: page faults on every call)

@@ -125,7 +125,9 @@ final class NativeKernelTests: XCTestCase {
     func testIntegerDecodingAndProduct() throws {
         var rng = RNG(s: 99)
         let cols = 512, rows = 53, m = 9   // two blocks of rows (48 + 5), the last panel partly empty
-        for t in [GGMLType.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K, .q2_K, .q3_K, .iq4_nl, .iq4_xs] {
+        let ones = [Float](repeating: 1, count: cols)   // the importance some IQ types require
+        for t in [GGMLType.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K, .q2_K, .q3_K, .iq4_nl, .iq4_xs,
+                  .iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s, .iq1_s, .iq1_m, .tq1_0, .tq2_0, .mxfp4, .nvfp4, .q1_0] {
             let layout = try XCTUnwrap(IntegerDecoding.layout(for: t))
             let kernel = try XCTUnwrap(QuantRegistry.kernel(for: t))
             let rowBytes = try XCTUnwrap(t.rowBytes(cols))
@@ -134,7 +136,8 @@ final class NativeKernelTests: XCTestCase {
             for r in 0..<rows {
                 // rows with an offset so that the min terms matter
                 let src = (0..<cols).map { _ in rng.float() * Float(r + 1) + (r % 3 == 0 ? 0.7 : 0) }
-                raw.withUnsafeMutableBytes { b in src.withUnsafeBufferPointer { kernel.quantizeRow($0.baseAddress!, b.baseAddress! + r * rowBytes, count: cols, importance: nil) } }
+                raw.withUnsafeMutableBytes { b in src.withUnsafeBufferPointer { x in ones.withUnsafeBufferPointer { w in
+                    kernel.quantizeRow(x.baseAddress!, b.baseAddress! + r * rowBytes, count: cols, importance: w.baseAddress!) } } }
                 raw.withUnsafeBytes { b in deq.withUnsafeMutableBufferPointer { kernel.dequantizeRow(b.baseAddress! + r * rowBytes, $0.baseAddress! + r * cols, count: cols) } }
             }
             // decoding

@@ -1,5 +1,6 @@
 // Smelt's native inner loops; see include/smelt_kernels.h.
 #include "smelt_kernels.h"
+#include "ggml_half.h"
 #pragma STDC FP_CONTRACT OFF
 #include <string.h>
 #include <math.h>
@@ -326,6 +327,76 @@ void smelt_int8_pack(const int16_t *w, int ld, int rows, int cols, int sub, int8
             if (l < rows) for (int j = sb * sub; j < (sb + 1) * sub; j++) s += w[(size_t)l * ld + j];
             corrections[sb * 16 + l] = -128 * s;
         }
+}
+
+// ---------------------------------------------------------------- integer decoding (hot types)
+
+static inline void scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m) {
+    if (j < 4) { *d = q[j] & 63; *m = q[j + 4] & 63; }
+    else { *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4); *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4); }
+}
+
+int smelt_decode_row_int(int type, const void *src, int cols, int16_t *q, float *scale, float *min) {
+    const uint8_t *x = (const uint8_t *)src;
+    int blocks;
+    switch (type) {
+    case 12: case 13:  // q4_K, q5_K: 8 sub-blocks of 32 per 256
+        blocks = cols / 256;
+        for (int i = 0; i < blocks; i++) {
+            const uint8_t *b = x + (size_t)i * (type == 12 ? 144 : 176);
+            uint16_t dh, mh; memcpy(&dh, b, 2); memcpy(&mh, b + 2, 2);
+            float d = ggml_fp16_to_fp32(dh), dmin = ggml_fp16_to_fp32(mh);
+            const uint8_t *qh = b + 16, *ql = b + (type == 12 ? 16 : 48);
+            int16_t *y = q + (size_t)i * 256;
+            for (int j = 0; j < 8; j++) {
+                uint8_t sc, m; scale_min_k4(j, b + 4, &sc, &m);
+                scale[i * 8 + j] = d * (float)sc;
+                min[i * 8 + j] = -(dmin * (float)m);
+                const uint8_t *s = ql + (j / 2) * 32;
+                int shift = (j % 2) * 4;
+                int16_t *yj = y + j * 32;
+                if (type == 12) { for (int l = 0; l < 32; l++) yj[l] = (int16_t)((s[l] >> shift) & 0xF); }
+                else { for (int l = 0; l < 32; l++) yj[l] = (int16_t)(((s[l] >> shift) & 0xF) | (((qh[l] >> j) & 1) << 4)); }
+            }
+        }
+        return 1;
+    case 14:  // q6_K: 16 sub-blocks of 16 per 256, values −32…31
+        blocks = cols / 256;
+        for (int i = 0; i < blocks; i++) {
+            const uint8_t *b = x + (size_t)i * 210;
+            const uint8_t *ql = b, *qh = b + 128;
+            const int8_t *sc = (const int8_t *)(b + 192);
+            uint16_t dh; memcpy(&dh, b + 208, 2);
+            float d = ggml_fp16_to_fp32(dh);
+            for (int s = 0; s < 16; s++) scale[i * 16 + s] = d * (float)sc[s];
+            for (int s = 0; s < 16; s++) min[i * 16 + s] = 0;
+            int16_t *y = q + (size_t)i * 256;
+            for (int n = 0; n < 2; n++) {
+                int16_t *yy = y + n * 128;
+                const uint8_t *l0 = ql + n * 64, *h0 = qh + n * 32;
+                for (int l = 0; l < 32; l++) {
+                    yy[l] = (int16_t)((l0[l] & 0xF) | ((h0[l] & 3) << 4)) - 32;
+                    yy[l + 32] = (int16_t)((l0[l + 32] & 0xF) | (((h0[l] >> 2) & 3) << 4)) - 32;
+                    yy[l + 64] = (int16_t)((l0[l] >> 4) | (((h0[l] >> 4) & 3) << 4)) - 32;
+                    yy[l + 96] = (int16_t)((l0[l + 32] >> 4) | (((h0[l] >> 6) & 3) << 4)) - 32;
+                }
+            }
+        }
+        return 1;
+    case 2: case 8:  // q4_0 (nibbles − 8), q8_0 (signed bytes): blocks of 32
+        blocks = cols / 32;
+        for (int i = 0; i < blocks; i++) {
+            const uint8_t *b = x + (size_t)i * (type == 2 ? 18 : 34);
+            uint16_t dh; memcpy(&dh, b, 2);
+            scale[i] = ggml_fp16_to_fp32(dh); min[i] = 0;
+            int16_t *y = q + (size_t)i * 32;
+            if (type == 8) { for (int j = 0; j < 32; j++) y[j] = (int8_t)b[2 + j]; }
+            else { for (int j = 0; j < 16; j++) { y[j] = (int16_t)(b[2 + j] & 0xF) - 8; y[j + 16] = (int16_t)(b[2 + j] >> 4) - 8; } }
+        }
+        return 1;
+    default:
+        return 0;
+    }
 }
 
 void smelt_activations_u8(const int16_t *q, int n, uint8_t *u) {

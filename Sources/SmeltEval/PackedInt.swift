@@ -46,7 +46,10 @@ final class PackedInt: @unchecked Sendable {
         for p in p0..<p1 {
             let r0 = p * 16, n = min(16, rows - r0), pp = p - p0
             for i in 0..<n {
-                IntegerDecoding.decodeRow(type, raw + (r0 + i) * rowBytes, cols: cols, q: rq + i * cols, scale: rs, min: rm)
+                let src = raw + (r0 + i) * rowBytes
+                if smelt_decode_row_int(Int32(type.rawValue), src, Int32(cols), rq + i * cols, rs, rm) == 0 {
+                    IntegerDecoding.decodeRow(type, src, cols: cols, q: rq + i * cols, scale: rs, min: rm)
+                }
                 for s in 0..<nsub {
                     scales[(pp * nsub + s) * 16 + i] = rs[s]
                     mins?[(pp * nsub + s) * 16 + i] = rm[s]

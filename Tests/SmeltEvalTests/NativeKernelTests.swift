@@ -182,6 +182,9 @@ final class NativeKernelTests: XCTestCase {
                 }
                 for s in 0..<nsub {
                     XCTAssertEqual(decoded.corrections[(p * nsub + s) * 16 + l], -128 * q[(s * layout.sub)..<((s + 1) * layout.sub)].reduce(Int32(0)) { $0 + Int32($1) })
+                    // scales and mins as SmeltQuant decodes them (the C decoder of the common types included)
+                    XCTAssertEqual(decoded.scales[(p * nsub + s) * 16 + l].bitPattern, sc[s].bitPattern, "\(t) scale row \(r) sub-block \(s)")
+                    if let mins = decoded.mins { XCTAssertEqual(mins[(p * nsub + s) * 16 + l].bitPattern, mn[s].bitPattern, "\(t) min row \(r)") }
                 }
             }
             var portable = [Float](repeating: .nan, count: m * rows)

@@ -126,6 +126,11 @@ void smelt_gemm_int8_portable(int m, int n, int k, int sub, int block,
 /// at bytes 4l…4l+3; missing rows 0), and per sub-block of `sub` values 16 corrections
 /// −128 × Σ values (0 for missing rows).
 void smelt_int8_pack(const int16_t *w, int ld, int rows, int cols, int sub, int8_t *packed, int32_t *corrections);
+/// One row of `cols` values of ggml type `type` decoded as SmeltQuant's `IntegerDecoding.decodeRow`
+/// does (`q[cols]`, `scale` and `min` per sub-block, `scale × q + min` = ggml's dequantized value),
+/// for the types of the common mixes: q4_0 (2), q8_0 (8), q4_K (12), q5_K (13), q6_K (14). Returns 0
+/// (and writes nothing) for other types.
+int smelt_decode_row_int(int type, const void *src, int cols, int16_t *q, float *scale, float *min);
 /// u[i] = q[i] + 128: activations from `smelt_quantize_activations` (−127…127) as the
 /// unsigned operand of `smelt_gemm_int8`.
 void smelt_activations_u8(const int16_t *q, int n, uint8_t *u);

@@ -56,10 +56,57 @@ size_t smelt_bf16_packed_count(int rows, int cols) {
     return panels * pairs * 32;
 }
 
+#if SMELT_X86
+// 16 rows × 16 pairs (32-bit words) transposed in registers: out[j] = word j of every row.
+__attribute__((target("avx512f")))
+static inline void transpose16_epi32(__m512i r[16]) {
+    __m512i t[16], v[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    // v[4b + c], 128-bit lane L: rows 4b…4b+3 of word 4L + c
+    for (int b = 0; b < 4; b++) {
+        v[4 * b] = _mm512_unpacklo_epi64(t[4 * b], t[4 * b + 2]);
+        v[4 * b + 1] = _mm512_unpackhi_epi64(t[4 * b], t[4 * b + 2]);
+        v[4 * b + 2] = _mm512_unpacklo_epi64(t[4 * b + 1], t[4 * b + 3]);
+        v[4 * b + 3] = _mm512_unpackhi_epi64(t[4 * b + 1], t[4 * b + 3]);
+    }
+    for (int c = 0; c < 4; c++) {
+        __m512i x0 = _mm512_shuffle_i32x4(v[c], v[4 + c], 0x44), x1 = _mm512_shuffle_i32x4(v[c], v[4 + c], 0xEE);
+        __m512i x2 = _mm512_shuffle_i32x4(v[8 + c], v[12 + c], 0x44), x3 = _mm512_shuffle_i32x4(v[8 + c], v[12 + c], 0xEE);
+        r[c] = _mm512_shuffle_i32x4(x0, x2, 0x88);
+        r[4 + c] = _mm512_shuffle_i32x4(x0, x2, 0xDD);
+        r[8 + c] = _mm512_shuffle_i32x4(x1, x3, 0x88);
+        r[12 + c] = _mm512_shuffle_i32x4(x1, x3, 0xDD);
+    }
+}
+
+// A full panel's first `n16` pairs (a multiple of 16), 16 at a time.
+__attribute__((target("avx512f")))
+static void bf16_pack_panel_avx512(const uint16_t *w, int ld, int n16, uint16_t *panel) {
+    for (int kp = 0; kp < n16; kp += 16) {
+        __m512i r[16];
+        for (int l = 0; l < 16; l++) r[l] = _mm512_loadu_si512((const void *)(w + (size_t)l * ld + 2 * kp));
+        transpose16_epi32(r);
+        for (int j = 0; j < 16; j++) _mm512_storeu_si512((void *)(panel + (size_t)(kp + j) * 32), r[j]);
+    }
+}
+#endif
+
 void smelt_bf16_pack(const uint16_t *w, int ld, int rows, int cols, uint16_t *packed) {
     int panels = (rows + 15) / 16, pairs = (cols + 1) / 2, whole = cols / 2;
+    static int base = -1;
+    if (base < 0) base = cpu_has_avx512_base();
     for (int p = 0; p < panels; p++) {
         uint16_t *panel = packed + (size_t)p * pairs * 32;
+        int done = 0;   // pairs already packed for every row of the panel
+#if SMELT_X86
+        if (base && rows - p * 16 >= 16 && whole >= 16) {
+            done = whole / 16 * 16;
+            bf16_pack_panel_avx512(w + (size_t)p * 16 * ld, ld, done, panel);
+        }
+#endif
         for (int l = 0; l < 16; l++) {
             int r = p * 16 + l;
             // lane l of pair kp is the 32-bit word 16·kp + l of the panel: (w[r][2kp], w[r][2kp+1])
@@ -69,7 +116,7 @@ void smelt_bf16_pack(const uint16_t *w, int ld, int rows, int cols, uint16_t *pa
                 continue;
             }
             const uint16_t *src = w + (size_t)r * ld;
-            for (int kp = 0; kp < whole; kp++) memcpy(dst + (size_t)kp * 32, src + 2 * kp, 4);
+            for (int kp = done; kp < whole; kp++) memcpy(dst + (size_t)kp * 32, src + 2 * kp, 4);
             if (whole < pairs) { dst[(size_t)whole * 32] = src[cols - 1]; dst[(size_t)whole * 32 + 1] = 0; }
         }
     }

@@ -122,6 +122,117 @@ void smelt_bf16_pack(const uint16_t *w, int ld, int rows, int cols, uint16_t *pa
     }
 }
 
+// ---------------------------------------------------------------- f16 product
+
+// Panels packed by smelt_bf16_pack (16-bit values, pairs interleaved); per output row two float
+// sums, over the even and over the odd inputs, added at the end.
+void smelt_gemm_f16_portable(int m, int n, int k, const float *x, int ldx,
+                             const uint16_t *packed, float *c, int ldc) {
+    int pairs = k / 2;
+    for (int i = 0; i < m; i++) {
+        for (int j = 0; j < n; j++) {
+            const uint16_t *w = packed + ((size_t)(j / 16) * pairs) * 32 + 2 * (j % 16);
+            float e = 0, o = 0;
+            for (int kp = 0; kp < pairs; kp++) {
+                e = fmaf(ggml_fp16_to_fp32(w[(size_t)kp * 32]), x[(size_t)i * ldx + 2 * kp], e);
+                o = fmaf(ggml_fp16_to_fp32(w[(size_t)kp * 32 + 1]), x[(size_t)i * ldx + 2 * kp + 1], o);
+            }
+            c[(size_t)i * ldc + j] = e + o;
+        }
+    }
+}
+
+#if SMELT_X86
+#define F16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c")))
+
+// M tokens × R panels: the 32 halves of a panel's pair kp convert to rows 0–7 and 8–15 as
+// (even, odd) lanes; the token's two inputs are broadcast as one 64-bit pair; the even and odd
+// sums of each row are added when the tile is stored.
+F16_TARGET __attribute__((always_inline))
+static inline void tile_f16(int M, int R, int pairs, const float *x, int ldx,
+                            const uint16_t *packed, int p0, int rows, float *c, int ldc) {
+    __m512 lo[4][3], hi[4][3];
+    for (int m = 0; m < M; m++) for (int r = 0; r < R; r++) { lo[m][r] = _mm512_setzero_ps(); hi[m][r] = _mm512_setzero_ps(); }
+    const uint16_t *b[3];
+    for (int r = 0; r < R; r++) b[r] = packed + (size_t)(p0 + r) * pairs * 32;
+    for (int kp = 0; kp < pairs; kp++) {
+        __m512 wl[3], wh[3];
+        for (int r = 0; r < R; r++) {
+            __m512i w = _mm512_loadu_si512((const void *)(b[r] + (size_t)kp * 32));
+            wl[r] = _mm512_cvtph_ps(_mm512_castsi512_si256(w));
+            wh[r] = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(w, 1));
+        }
+        for (int m = 0; m < M; m++) {
+            double pair; memcpy(&pair, x + (size_t)m * ldx + 2 * kp, 8);
+            __m512 xb = _mm512_castpd_ps(_mm512_set1_pd(pair));
+            for (int r = 0; r < R; r++) {
+                lo[m][r] = _mm512_fmadd_ps(wl[r], xb, lo[m][r]);
+                hi[m][r] = _mm512_fmadd_ps(wh[r], xb, hi[m][r]);
+            }
+        }
+    }
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+    for (int r = 0; r < R; r++) {
+        int row0 = (p0 + r) * 16, valid = rows - row0;
+        __mmask16 km = valid >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << valid) - 1);
+        for (int m = 0; m < M; m++) {
+            __m512 s = _mm512_add_ps(_mm512_permutex2var_ps(lo[m][r], even, hi[m][r]),
+                                     _mm512_permutex2var_ps(lo[m][r], odd, hi[m][r]));
+            _mm512_mask_storeu_ps(c + (size_t)m * ldc + row0, km, s);
+        }
+    }
+}
+
+#define FTILE_R(MM) \
+    switch (R) { \
+    case 3: tile_f16(MM, 3, pairs, x, ldx, packed, p, n, c, ldc); break; \
+    case 2: tile_f16(MM, 2, pairs, x, ldx, packed, p, n, c, ldc); break; \
+    default: tile_f16(MM, 1, pairs, x, ldx, packed, p, n, c, ldc); break; \
+    }
+
+F16_TARGET
+static void gemm_f16_avx512(int m, int n, int k, const float *x0, int ldx, const uint16_t *packed, float *c0, int ldc) {
+    int pairs = k / 2, panels = (n + 15) / 16;
+    for (int p = 0; p < panels; p += 3) {
+        int R = panels - p < 3 ? panels - p : 3;
+        for (int i = 0; i < m; i += 4) {
+            int M = m - i < 4 ? m - i : 4;
+            const float *x = x0 + (size_t)i * ldx;
+            float *c = c0 + (size_t)i * ldc;
+            switch (M) {
+            case 4: FTILE_R(4); break;
+            case 3: FTILE_R(3); break;
+            case 2: FTILE_R(2); break;
+            default: FTILE_R(1); break;
+            }
+        }
+    }
+}
+#endif
+
+int smelt_cpu_has_f16_dot(void) {
+#if SMELT_X86
+    return cpu_has_avx512_base() && __builtin_cpu_supports("f16c") && __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
+static int has_f16_dot = -1;
+
+void smelt_gemm_f16(int m, int n, int k, const float *x, int ldx,
+                    const uint16_t *w, int ldw, float *c, int ldc, uint16_t *scratch) {
+    if (has_f16_dot < 0) has_f16_dot = smelt_cpu_has_f16_dot();
+    for (int j = 0; j < n; j += SMELT_BF16_BLOCK_ROWS) {
+        int rows = n - j < SMELT_BF16_BLOCK_ROWS ? n - j : SMELT_BF16_BLOCK_ROWS;
+        smelt_bf16_pack(w + (size_t)j * ldw, ldw, rows, k, scratch);
+#if SMELT_X86
+        if (has_f16_dot) { gemm_f16_avx512(m, rows, k, x, ldx, scratch, c + j, ldc); continue; }
+#endif
+        smelt_gemm_f16_portable(m, rows, k, x, ldx, scratch, c + j, ldc);
+    }
+}
+
 // ---------------------------------------------------------------- conversions
 
 #if SMELT_X86

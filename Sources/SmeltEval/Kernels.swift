@@ -16,6 +16,11 @@ public enum NativeKernels {
     /// Off without the instructions or with `SMELT_NO_NATIVE_KERNELS=1`.
     public static let intDot = allowed && smelt_cpu_has_int_dot() != 0
 
+    /// Whether float16 weights are multiplied by `smelt_gemm_f16` (AVX-512 FMAs on rows converted
+    /// with F16C inside the kernel) instead of OpenBLAS on float32 row blocks. Off without the
+    /// instructions or with `SMELT_NO_NATIVE_KERNELS=1`.
+    public static let f16Dot = allowed && smelt_cpu_has_f16_dot() != 0
+
     /// Whether attention scores and weighted sums use CSmeltKernels' AVX-512 loops
     /// (head sizes that are multiples of 16) instead of OpenBLAS.
     public static let attention = allowed && smelt_cpu_has_avx512() != 0
@@ -83,38 +88,57 @@ public enum NativeKernels {
     }
 }
 
-/// A bfloat16 weight matrix multiplied where it lies (the rows mapped from the file) by
-/// `smelt_gemm_bf16`: each block of 64 rows is packed into a small per-worker buffer for the
-/// duration of one product, so no repacked copy of the matrix is ever kept.
-final class BF16Product: @unchecked Sendable {
+/// 16-bit weight rows multiplied where they lie (the rows mapped from the file) by a CSmeltKernels
+/// product (`smelt_gemm_bf16` on bfloat16 activations, `smelt_gemm_f16` on float32 ones): each
+/// block of 64 rows is packed into a small per-worker buffer for the duration of one product, so no
+/// repacked copy of the matrix is ever kept.
+final class MappedRowsProduct<Activation>: @unchecked Sendable {
+    /// The CSmeltKernels entry point: (m, n, k, a, lda, w, ldw, c, ldc, scratch).
+    typealias Kernel = (Int32, Int32, Int32, UnsafePointer<Activation>?, Int32, UnsafePointer<UInt16>?, Int32,
+                                       UnsafeMutablePointer<Float>?, Int32, UnsafeMutablePointer<UInt16>?) -> Void
     let rows: Int, cols: Int
     let data: UnsafePointer<UInt16>
+    private let kernel: Kernel
     /// Keeps the mapping `data` points into alive.
     private let owner: AnyObject?
 
-    /// `rows` bfloat16 rows of `cols` values each (row stride `cols`) at `raw`, kept alive by `owner`.
-    init(bf16 raw: UnsafePointer<UInt16>, rows: Int, cols: Int, owner: AnyObject?) {
+    /// `rows` rows of `cols` 16-bit values each (row stride `cols`) at `raw`, kept alive by `owner`.
+    init(_ raw: UnsafePointer<UInt16>, rows: Int, cols: Int, owner: AnyObject?, kernel: @escaping Kernel) {
         self.rows = rows
         self.cols = cols
         self.data = raw
         self.owner = owner
+        self.kernel = kernel
     }
 
-    /// out[m × rows] = a[m × cols] · Wᵀ for activations `a` already in bfloat16
-    /// (row stride `lda`, even), over `threads` workers, with their scratch from `workspace`.
-    func multiply(_ a: UnsafePointer<UInt16>, lda: Int, m: Int, out: UnsafeMutablePointer<Float>, ldc: Int, threads: Int,
+    /// out[m × rows] = a[m × cols] · Wᵀ for activations `a` as the kernel takes them (row stride
+    /// `lda`), over `threads` workers, each with its packing scratch from `workspace`.
+    func multiply(_ a: UnsafePointer<Activation>, lda: Int, m: Int, out: UnsafeMutablePointer<Float>, ldc: Int, threads: Int,
                   workspace: Workspace) {
         let block = Int(SMELT_BF16_BLOCK_ROWS)
         let jobs = (rows + block - 1) / block
         let per = smelt_gemm_bf16_scratch_count(Int32(cols))
-        let scratch = UnsafeMutableRawPointer(workspace.get("bf16Scratch", (threads * per + 1) / 2).p)
-            .assumingMemoryBound(to: UInt16.self)
-        let rows = self.rows, cols = self.cols, data = self.data
+        let scratch = UnsafeMutableRawPointer(workspace.get(Activation.self == Float.self ? "f16Scratch" : "bf16Scratch",
+                                                            (threads * per + 1) / 2).p).assumingMemoryBound(to: UInt16.self)
+        let rows = self.rows, cols = self.cols, data = self.data, kernel = self.kernel
         Parallel.forEach(jobs, threads: threads) { worker, job in
             let r0 = job * block, r1 = min(rows, r0 + block)
-            smelt_gemm_bf16(Int32(m), Int32(r1 - r0), Int32(cols), a, Int32(lda), data + r0 * cols, Int32(cols),
-                            out + r0, Int32(ldc), scratch + worker * per)
+            kernel(Int32(m), Int32(r1 - r0), Int32(cols), a, Int32(lda), data + r0 * cols, Int32(cols),
+                   out + r0, Int32(ldc), scratch + worker * per)
         }
+    }
+}
+
+/// bfloat16 rows multiplied by `smelt_gemm_bf16` (`vdpbf16ps`) on bfloat16 activations.
+typealias BF16Product = MappedRowsProduct<UInt16>
+/// float16 rows multiplied by `smelt_gemm_f16` (F16C conversion in the kernel, FMAs) on float32
+/// activations rounded to float16.
+typealias F16Product = MappedRowsProduct<Float>
+
+extension MappedRowsProduct where Activation == UInt16 {
+    /// `rows` bfloat16 rows of `cols` values each (row stride `cols`) at `raw`, kept alive by `owner`.
+    convenience init(bf16 raw: UnsafePointer<UInt16>, rows: Int, cols: Int, owner: AnyObject?) {
+        self.init(raw, rows: rows, cols: cols, owner: owner, kernel: smelt_gemm_bf16)
     }
 
     /// The row stride of converted activations: `cols` rounded up to even, plus 32 values when
@@ -132,5 +156,12 @@ final class BF16Product: @unchecked Sendable {
         Parallel.ranges(m, threads: m * cols > 1 << 15 ? threads : 1) { _, r in
             for t in r { smelt_f32_to_bf16(x + t * cols, out + t * lda, Int32(cols)) }
         }
+    }
+}
+
+extension MappedRowsProduct where Activation == Float {
+    /// `rows` float16 rows of `cols` values each (even; row stride `cols`) at `raw`, kept alive by `owner`.
+    convenience init(f16 raw: UnsafePointer<UInt16>, rows: Int, cols: Int, owner: AnyObject?) {
+        self.init(raw, rows: rows, cols: cols, owner: owner, kernel: smelt_gemm_f16)
     }
 }

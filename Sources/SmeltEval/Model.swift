@@ -173,6 +173,11 @@ public final class InferenceModel: @unchecked Sendable {
             for m in all { m.useIntProduct() }
             all.removeAll { $0.packedInt != nil }
         }
+        if native && cacheFloat32 != true && NativeKernels.f16Dot {
+            // float16 rows multiplied where they are mapped (F16C conversion inside the FMA kernel)
+            for m in all where m.type == .f16 { m.useF16Product() }
+            all.removeAll { $0.f16Product != nil }
+        }
         if native && cacheFloat32 == nil {
             // float16 rows convert to float32 at memory speed (F16C): converted block by block during
             // each product instead of a float32 copy of the matrix (4 bytes per weight)
@@ -516,6 +521,11 @@ public final class InferenceModel: @unchecked Sendable {
             let buf = workspace.get("act", rows * K)
             ActivationRounding.round(a, rows: rows, cols: K, format: fmt, out: buf.p, threads: threads)
             a = UnsafePointer(buf.p)
+        }
+        if let p = w.f16Product {
+            // activations rounded to float16 above (ggml's vec_dot_type for f16), FMA products
+            p.multiply(a, lda: K, m: rows, out: out, ldc: N, threads: threads, workspace: workspace)
+            return
         }
         if let f = w.f32, rows >= N, threads > 1 {
             // more tokens than output features: one slice of tokens per worker

@@ -23,6 +23,8 @@ final class WeightMatrix: @unchecked Sendable {
     private(set) var f32: UnsafePointer<Float>?
     /// The bfloat16 rows as mapped, for the native dot-product kernel (`useBF16Product`).
     private(set) var bf16Product: BF16Product?
+    /// The float16 rows as mapped, for the native FMA product (`useF16Product`).
+    private(set) var f16Product: F16Product?
     private var owned: UnsafeMutablePointer<Float>?
 
     init(name: String, rows: Int, cols: Int, type: GGMLType, raw: UnsafeRawPointer, owner: AnyObject?) throws {
@@ -97,6 +99,12 @@ final class WeightMatrix: @unchecked Sendable {
         bf16Product = BF16Product(bf16: raw.assumingMemoryBound(to: UInt16.self), rows: rows, cols: cols, owner: owner)
     }
 
+    /// Multiplies a float16 matrix by `F16Product` on its own rows (no copy; rows of an even length).
+    func useF16Product() {
+        guard type == .f16, f16Product == nil, cols % 2 == 0 else { return }
+        f16Product = F16Product(f16: raw.assumingMemoryBound(to: UInt16.self), rows: rows, cols: cols, owner: owner)
+    }
+
     /// Replaces the matrix by float32 values (`rows × cols`): later products use them, in float32.
     func replace(values: [Float]) {
         let p = UnsafeMutablePointer<Float>.allocate(capacity: max(1, rows * cols))
@@ -106,6 +114,7 @@ final class WeightMatrix: @unchecked Sendable {
         f32 = UnsafePointer(p)
         packedInt = nil
         bf16Product = nil
+        f16Product = nil
         replaced = true
     }
 

@@ -78,6 +78,20 @@ size_t smelt_gemm_bf16_scratch_count(int k);
 void smelt_gemm_bf16(int m, int n, int k, const uint16_t *a, int lda,
                      const uint16_t *w, int ldw, float *c, int ldc, uint16_t *scratch);
 
+/// 1 when the CPU has AVX-512 F/BW/VL, F16C and FMA (`smelt_gemm_f16`'s fast path).
+int smelt_cpu_has_f16_dot(void);
+/// C[m × n] = X[m × k] · Wᵀ for `n` float16 rows W as stored (stride `ldw`) and float32
+/// activations X (stride `ldx`; llama.cpp rounds them to float16 first), `k` even: each block
+/// of `SMELT_BF16_BLOCK_ROWS` rows is packed into `scratch` (`smelt_gemm_bf16_scratch_count(k)`
+/// values) as `smelt_bf16_pack` packs bf16 rows, then every row of X uses it. Per output, the
+/// products of the even inputs and those of the odd inputs are summed apart (one FMA each, in
+/// order) and added at the end; AVX-512 with F16C when the CPU has it, else the portable loop.
+void smelt_gemm_f16(int m, int n, int k, const float *x, int ldx,
+                    const uint16_t *w, int ldw, float *c, int ldc, uint16_t *scratch);
+/// The same sums on one packed block in plain C (`fmaf`): the tests' reference, bit for bit.
+void smelt_gemm_f16_portable(int m, int n, int k, const float *x, int ldx,
+                             const uint16_t *packed, float *c, int ldc);
+
 /// x rounded to float16 and back (round to nearest even), n values, in place allowed.
 void smelt_round_f16(const float *x, float *out, int n);
 /// x rounded to bfloat16 and back (round to nearest even), n values, in place allowed.

@@ -10,9 +10,9 @@ public enum NativeKernels {
     /// OpenBLAS float32 products on bfloat16-rounded activations are used then.
     public static let bf16Dot = allowed && smelt_cpu_has_bf16_dot() != 0
 
-    /// Whether q4_0/q4_1/q5_0/q5_1/q8_0/iq4_nl/q2_K…q6_K/iq4_xs matrices are multiplied in
-    /// integers (AVX-512 VNNI `vpdpbusd`) on activations quantized as llama.cpp
-    /// quantizes them, instead of float32 products on dequantized weights.
+    /// Whether quantized matrices (every ggml block type) are multiplied in integers (AVX-512
+    /// VNNI `vpdpbusd`) on activations quantized as llama.cpp quantizes them, instead of float32
+    /// products on dequantized weights.
     /// Off without the instructions or with `SMELT_NO_NATIVE_KERNELS=1`.
     public static let intDot = allowed && smelt_cpu_has_int_dot() != 0
 

@@ -89,18 +89,19 @@ final class PackedInt: @unchecked Sendable {
                   workspace: Workspace, reuse: String? = nil) {
         let K = cols, l = layout
         let nblk = K / l.activationBlock, nsub = K / l.sub
-        let xqBuf = workspace.get("xq16", (m * K + 1) / 2)
-        let xq = UnsafeMutableRawPointer(xqBuf.p).assumingMemoryBound(to: Int16.self)
+        // one int16 row per worker, moved to unsigned bytes at once (no m × K int16 copy)
+        let xq = UnsafeMutableRawPointer(workspace.get("xq16", (threads * K + 1) / 2).p).assumingMemoryBound(to: Int16.self)
         let xu = UnsafeMutableRawPointer(workspace.get("xu8", (m * K + 3) / 4).p).assumingMemoryBound(to: UInt8.self)
         let xd = workspace.get("xd", m * nblk).p
         let xs = l.hasMin ? workspace.get("xs", m * nsub).p : nil
         let key = reuse.map { "\($0)|int|\(m)|\(K)|\(l.activationBlock)|\(l.sub)|\(l.hasMin)" }
         if key == nil || key != workspace.activationKey {
-            Parallel.ranges(m, threads: m * K > 1 << 15 ? threads : 1) { _, r in
+            Parallel.ranges(m, threads: m * K > 1 << 15 ? threads : 1) { w, r in
+                let row = xq + w * K
                 for t in r {
-                    smelt_quantize_activations(x + t * K, Int32(K), Int32(l.activationBlock), xq + t * K, xd + t * nblk,
+                    smelt_quantize_activations(x + t * K, Int32(K), Int32(l.activationBlock), row, xd + t * nblk,
                                                Int32(l.sub), xs.map { $0 + t * nsub })
-                    smelt_activations_u8(xq + t * K, Int32(K), xu + t * K)
+                    smelt_activations_u8(row, Int32(K), xu + t * K)
                 }
             }
         }

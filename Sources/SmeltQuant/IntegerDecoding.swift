@@ -11,7 +11,7 @@ public enum IntegerDecoding {
         public let sub: Int, activationBlock: Int, hasMin: Bool
     }
 
-    /// The layout of `t`, or nil when it has no such integer form (f16, the grid IQ types, …).
+    /// The layout of `t`, or nil when it has no such integer form (f32, f16, bf16: every quantized type has one).
     public static func layout(for t: GGMLType) -> Layout? {
         switch t {
         case .q4_0, .q5_0, .q8_0, .iq4_nl: return Layout(sub: 32, activationBlock: 32, hasMin: false)
